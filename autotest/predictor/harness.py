@@ -1,0 +1,140 @@
+"""Start and drive the stand-in predictor from tests: `StandIn`.
+
+    from predictor.harness import StandIn
+    with StandIn.start(token="t0ken", workers=4, latency=0.05) as s:
+        s.config(b64="standard")
+        s.fault(kind="status", status=503, count=2)
+        ...  # point the driver at s.url
+        assert [r["status"] for r in s.log()] == [503, 503, 200]
+
+The server runs as a subprocess (/usr/bin/python3 server.py) on an ephemeral
+127.0.0.1 port; the harness talks to its control routes with urllib (no proxies).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+PYTHON = "/usr/bin/python3"
+SERVER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "server.py")
+START_TIMEOUT_SECONDS = 15.0
+STOP_TIMEOUT_SECONDS = 5.0
+CONTROL_TIMEOUT_SECONDS = 30.0
+
+_NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class StandInError(RuntimeError):
+    pass
+
+
+class StandIn:
+    def __init__(self, process, port, folder, token=None):
+        self.process = process
+        self.port = port
+        self.url = "http://127.0.0.1:%d" % port
+        self.token = token
+        self.folder = folder
+        self.log_file = os.path.join(folder, "access.log")
+
+    @classmethod
+    def start(cls, token=None, workers=None, latency=0.0):
+        folder = tempfile.mkdtemp(prefix="eemodel-standin-")
+        port_file = os.path.join(folder, "port")
+        command = [PYTHON, SERVER_SCRIPT, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
+                   "--log-file", os.path.join(folder, "access.log")]
+        if token is not None:
+            command += ["--token", token]
+        if workers is not None:
+            command += ["--workers", str(int(workers))]
+        if latency:
+            command += ["--latency", repr(float(latency))]
+        stderr_path = os.path.join(folder, "stderr.txt")
+        with open(stderr_path, "wb") as stderr, open(os.devnull, "wb") as devnull:
+            process = subprocess.Popen(command, stdout=devnull, stderr=stderr, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if os.path.exists(port_file):
+                with open(port_file) as f:
+                    text = f.read().strip()
+                if text:
+                    return cls(process, int(text), folder, token)
+            if process.poll() is not None:
+                break
+            time.sleep(0.02)
+        process.kill()
+        process.wait()
+        with open(stderr_path, errors="replace") as f:
+            detail = f.read()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise StandInError("stand-in predictor did not start (exit %s): %s" % (process.returncode, detail))
+
+    # -- lifetime -------------------------------------------------------------
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    # -- URLs for the driver ----------------------------------------------------
+
+    def aiplatform_url(self, model, project="p", version=None):
+        path = "/v1/projects/%s/models/%s" % (project, model)
+        if version:
+            path += "/versions/%s" % version
+        return self.url + path + ":predict"
+
+    def vertex_url(self, model, project="p", location="us-central1"):
+        return self.url + "/v1/projects/%s/locations/%s/endpoints/%s:predict" % (project, location, model)
+
+    # -- control routes -------------------------------------------------------
+
+    def _call(self, method, path, document=None):
+        data = None if document is None else json.dumps(document).encode("utf-8")
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with _NO_PROXY_OPENER.open(request, timeout=CONTROL_TIMEOUT_SECONDS) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as e:
+            raise StandInError("%s %s -> %d %s" % (method, path, e.code, e.read().decode(errors="replace")))
+
+    def log(self):
+        """Request records of predict requests, in arrival order."""
+        return self._call("GET", "/_log")
+
+    def reset(self):
+        """Clear the log, the fault queue and the config."""
+        self._call("POST", "/_reset", {})
+
+    def config(self, **settings):
+        """Merge settings into the answer config; returns the full config."""
+        return self._call("POST", "/_config", settings)["config"]
+
+    def fault(self, **fault):
+        """Queue one fault (kind=..., count=..., ...)."""
+        return self._call("POST", "/_fault", fault)
+
+    def stderr(self):
+        with open(os.path.join(self.folder, "stderr.txt"), errors="replace") as f:
+            return f.read()

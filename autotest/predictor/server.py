@@ -1,0 +1,561 @@
+#!/usr/bin/python3
+"""The local stand-in predictor: an HTTP server speaking the AI Platform / Vertex AI
+predict protocol with SERIALIZED_TF_TENSORS payloads, hosting the numpy models of
+models.py, with a request log and fault injection for the tests (DESIGN.md section 7).
+
+    /usr/bin/python3 autotest/predictor/server.py [--host 127.0.0.1] [--port 0]
+        [--port-file PATH] [--token TOKEN] [--workers N] [--latency SECONDS] [--log-file PATH]
+
+Control routes: GET /_log, POST /_reset, POST /_config, POST /_fault (see README.md).
+"""
+
+import argparse
+import hmac
+import json
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+
+if __package__:
+    from . import models, wire
+else:  # run as a script: siblings are importable from the script's folder
+    import models
+    import wire
+
+DEFAULT_HOST = "127.0.0.1"
+LISTEN_BACKLOG = 256
+MAX_REQUEST_BYTES = 1 << 30              # refuse bodies larger than this (413)
+HUGE_DECLARED_BYTES = 2000000000        # "huge" fault: declared Content-Length
+HUGE_SENT_BYTES = 65536                 # "huge" fault: bytes actually sent before closing
+TOKEN_PREFIX_SHOWN = 4                  # characters of a bearer token the log may show
+
+DEFAULT_CONFIG = {
+    "b64": "urlsafe_nopad",
+    "tensor_encoding": "content",
+    "out_dtype": None,
+    "answer": "full",
+    "single_output": "list",
+    "batch_dim": False,
+    "output_name": None,
+}
+OUT_DTYPES = ("float32", "float64", "float16", "int8", "uint8", "int16", "uint16",
+              "int32", "uint32", "int64", "uint64", "bool")
+CORE_ANSWER = re.compile(r"^core:(\d+),(\d+)$")
+
+FAULT_KINDS = ("status", "stall", "drop", "malformed", "wrong_shape", "error_body", "huge")
+DEFAULT_FAULT_STATUS = 503
+DEFAULT_STALL_SECONDS = 1.0
+MALFORMED_BODY = b"<html><body>stand-in: this is not JSON</body>"
+
+GOOGLE_STATUS = {
+    400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+    408: "DEADLINE_EXCEEDED", 409: "ABORTED", 429: "RESOURCE_EXHAUSTED", 499: "CANCELLED",
+    500: "INTERNAL", 501: "UNIMPLEMENTED", 502: "UNAVAILABLE", 503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+AIPLATFORM_ROUTE = re.compile(
+    r"^/v1/projects/(?P<project>[^/:]+)/models/(?P<model>[^/:]+)(?:/versions/(?P<version>[^/:]+))?:predict$")
+VERTEX_ROUTE = re.compile(
+    r"^/v1/projects/(?P<project>[^/:]+)/locations/(?P<location>[^/:]+)/endpoints/(?P<model>[^/:]+):predict$")
+
+
+class RequestError(ValueError):
+    """A bad predict request (answered 400 {"error": message})."""
+
+
+def google_error(code, message):
+    return {"error": {"code": code, "message": message, "status": GOOGLE_STATUS.get(code, "UNKNOWN")}}
+
+
+def validate_config(update):
+    if not isinstance(update, dict):
+        raise RequestError("config must be a JSON object")
+    for key, value in update.items():
+        if key not in DEFAULT_CONFIG:
+            raise RequestError("unknown config key %r; known: %s" % (key, ", ".join(DEFAULT_CONFIG)))
+        if key == "b64" and value not in wire.B64_STYLES:
+            raise RequestError("b64: %r is not one of %s" % (value, ", ".join(wire.B64_STYLES)))
+        if key == "tensor_encoding" and value not in wire.TENSOR_ENCODINGS:
+            raise RequestError("tensor_encoding: %r is not one of %s" % (value, ", ".join(wire.TENSOR_ENCODINGS)))
+        if key == "out_dtype" and value is not None and value not in OUT_DTYPES:
+            raise RequestError("out_dtype: %r is not null or one of %s" % (value, ", ".join(OUT_DTYPES)))
+        if key == "answer" and value != "full" and not (isinstance(value, str) and CORE_ANSWER.match(value)):
+            raise RequestError('answer: %r is not "full" or "core:OX,OY"' % (value,))
+        if key == "single_output" and value not in ("list", "object"):
+            raise RequestError('single_output: %r is not "list" or "object"' % (value,))
+        if key == "batch_dim" and not isinstance(value, bool):
+            raise RequestError("batch_dim: %r is not true or false" % (value,))
+        if key == "output_name" and value is not None and not (isinstance(value, str) and value):
+            raise RequestError("output_name: %r is not null or a non-empty string" % (value,))
+
+
+def _number(fault, key, default, minimum=0):
+    value = fault.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+        raise RequestError("fault %s: %r is not a number >= %s" % (key, value, minimum))
+    return value
+
+
+def validate_fault(fault):
+    if not isinstance(fault, dict):
+        raise RequestError("a fault must be a JSON object")
+    kind = fault.get("kind")
+    if kind not in FAULT_KINDS:
+        raise RequestError("fault kind %r is not one of %s" % (kind, ", ".join(FAULT_KINDS)))
+    clean = dict(fault)
+    count = fault.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise RequestError("fault count: %r is not an integer >= 1" % (count,))
+    clean["count"] = count
+    if kind == "status":
+        status = fault.get("status", DEFAULT_FAULT_STATUS)
+        if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+            raise RequestError("fault status: %r is not an HTTP status code" % (status,))
+        clean["status"] = status
+        clean["retry_after"] = _number(fault, "retry_after", None)
+        if fault.get("body") is not None and not isinstance(fault["body"], str):
+            raise RequestError("fault body must be a string")
+    elif kind == "stall":
+        clean["seconds"] = _number(fault, "seconds", DEFAULT_STALL_SECONDS)
+    elif kind == "error_body":
+        message = fault.get("message", "stand-in: injected model error")
+        if not isinstance(message, str):
+            raise RequestError("fault message must be a string")
+        clean["message"] = message
+    return clean
+
+
+class State:
+    """Everything shared between request threads, under one lock."""
+
+    def __init__(self, token=None, workers=None, latency=0.0, log_file=None):
+        self.token = token
+        self.latency = float(latency or 0.0)
+        self.slots = threading.BoundedSemaphore(workers) if workers else None
+        self.lock = threading.Lock()
+        self.log_lock = threading.Lock()
+        self.log_file = log_file
+        self.reset()
+
+    def reset(self):
+        with self.lock:
+            self.records = []
+            self.seq = 0
+            self.config = dict(DEFAULT_CONFIG)
+            self.faults = []
+
+    def next_seq(self):
+        with self.lock:
+            self.seq += 1
+            return self.seq
+
+    def add_record(self, record):
+        with self.lock:
+            self.records.append(record)
+
+    def log_records(self):
+        with self.lock:
+            return sorted(self.records, key=lambda r: r["seq"])
+
+    def merge_config(self, update):
+        validate_config(update)
+        with self.lock:
+            self.config.update(update)
+            return dict(self.config)
+
+    def config_snapshot(self):
+        with self.lock:
+            return dict(self.config)
+
+    def push_faults(self, faults):
+        clean = [validate_fault(f) for f in faults]
+        with self.lock:
+            for f in clean:
+                f["remaining"] = f["count"]
+                self.faults.append(f)
+            return len(self.faults)
+
+    def take_fault(self):
+        with self.lock:
+            if not self.faults:
+                return None
+            fault = self.faults[0]
+            fault["remaining"] -= 1
+            if fault["remaining"] <= 0:
+                self.faults.pop(0)
+            return dict(fault)
+
+    def write_log_line(self, line):
+        if not self.log_file:
+            return
+        with self.log_lock:
+            with open(self.log_file, "a", encoding="utf-8") as f:
+                f.write(line.rstrip("\n") + "\n")
+
+
+def redacted_authorization(value):
+    if value is None:
+        return None
+    scheme, _, credential = value.partition(" ")
+    return "%s %s\u2026" % (scheme, credential[:TOKEN_PREFIX_SHOWN])
+
+
+def parse_instances(body, summary):
+    """Decode a SERIALIZED_TF_TENSORS request; fill `summary` (the log record) as it goes.
+
+    Returns a list, one per instance, of [(key, numpy array (H, W, C)), ...].
+    """
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RequestError("request body is not JSON: %s" % e)
+    if not isinstance(doc, dict) or "instances" not in doc:
+        raise RequestError('request body must be a JSON object with an "instances" list')
+    instances = doc["instances"]
+    if not isinstance(instances, list) or not instances:
+        raise RequestError('"instances" must be a non-empty list')
+    summary["n_instances"] = len(instances)
+    decoded = []
+    first_keys = None
+    for i, instance in enumerate(instances):
+        if not isinstance(instance, dict) or not instance:
+            raise RequestError("instance %d is not a non-empty object {key: base64 TensorProto}" % i)
+        keys = list(instance)
+        if first_keys is None:
+            first_keys = keys
+            summary["keys"] = keys
+        elif set(keys) != set(first_keys):
+            raise RequestError("instance %d has keys %s; instance 0 has %s" % (i, keys, first_keys))
+        tensors = []
+        for key in keys:
+            value = instance[key]
+            if not isinstance(value, str):
+                raise RequestError("instance %d key %r: expected a base64 string, got %s"
+                                   % (i, key, type(value).__name__))
+            try:
+                array = wire.decode_tensor_b64(value)
+            except wire.WireError as e:
+                raise RequestError("instance %d key %r: %s" % (i, key, e))
+            if i == 0:
+                summary["shapes"][key] = list(array.shape)
+                summary["dtypes"][key] = array.dtype.name
+            if key == keys[0]:
+                summary["instance_shapes"].append(list(array.shape))
+            if array.ndim != 3:
+                raise RequestError("instance %d key %r: tensor of shape %s has rank %d; every tensor must "
+                                   "be rank 3 (H, W, C), even for a single band" % (i, key, list(array.shape), array.ndim))
+            if array.dtype.kind not in "biuf":
+                raise RequestError("instance %d key %r: element type %s is not supported" % (i, key, array.dtype.name))
+            if tensors and array.shape[:2] != tensors[0][1].shape[:2]:
+                raise RequestError("instance %d key %r: spatial size %s differs from key %r's %s"
+                                   % (i, key, list(array.shape[:2]), tensors[0][0], list(tensors[0][1].shape[:2])))
+            tensors.append((key, array))
+        decoded.append(tensors)
+    return decoded
+
+
+def shape_output(array, input_shape, config, wrong_shape):
+    """Apply the answer options to one model output (crop, wrong shape, dtype, batch dim)."""
+    core = CORE_ANSWER.match(config["answer"] or "")
+    if core and array.ndim >= 2:
+        in_h, in_w = input_shape[:2]
+        out_h, out_w = array.shape[:2]
+        crop_x = int(round(int(core.group(1)) * out_w / in_w))
+        crop_y = int(round(int(core.group(2)) * out_h / in_h))
+        if 2 * crop_x < out_w and 2 * crop_y < out_h:
+            array = array[crop_y:out_h - crop_y, crop_x:out_w - crop_x]
+    if wrong_shape and array.ndim >= 2:
+        array = array[:max(array.shape[0] - 1, 0), :max(array.shape[1] - 1, 0)]
+    if config["out_dtype"]:
+        array = array.astype(config["out_dtype"])
+    if config["batch_dim"]:
+        array = array[None]
+    return array
+
+
+def encode_prediction(outputs, input_shape, config, wrong_shape):
+    encoded = {}
+    for name, array in outputs.items():
+        array = shape_output(array, input_shape, config, wrong_shape)
+        encoded[name] = wire.encode_tensor_b64(array, config["tensor_encoding"], config["b64"])
+    if len(encoded) == 1:
+        (name, value), = encoded.items()
+        if config["single_output"] == "object":
+            return {config["output_name"] or name: value}
+        return value
+    return encoded
+
+
+def make_handler(state):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "EEMODEL-stand-in/1"
+
+        # -- plumbing ---------------------------------------------------------
+
+        def log_message(self, fmt, *args):
+            state.write_log_line("%s %s %s" % (time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                               self.client_address[0], fmt % args))
+
+        def read_body(self):
+            if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                chunks = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass
+                        return b"".join(chunks)
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_REQUEST_BYTES:
+                raise RequestError("request body of %d bytes exceeds the stand-in's limit of %d"
+                                   % (length, MAX_REQUEST_BYTES))
+            return self.rfile.read(length) if length > 0 else b""
+
+        def send_bytes(self, status, body, content_type="application/json", headers=None):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+
+        def send_json(self, status, document, headers=None):
+            self.send_bytes(status, json.dumps(document).encode("utf-8"), headers=headers)
+
+        def dispatch(self):
+            path = self.path.split("?", 1)[0]
+            try:
+                if self.command == "POST":
+                    match = AIPLATFORM_ROUTE.match(path)
+                    if match:
+                        return self.predict(path, "aiplatform", match.groupdict())
+                    match = VERTEX_ROUTE.match(path)
+                    if match:
+                        return self.predict(path, "vertex", match.groupdict())
+                body = self.read_body()
+                if self.command == "GET" and path == "/_log":
+                    return self.send_json(200, state.log_records())
+                if self.command == "POST" and path in ("/_reset", "/_config", "/_fault"):
+                    return self.control(path, body)
+                return self.send_json(404, {"error": "no route for %s %s" % (self.command, path)})
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            except RequestError as e:
+                self.send_json(400, {"error": str(e)})
+            except Exception as e:  # a bug in the stand-in: say so, keep serving
+                traceback.print_exc(file=sys.stderr)
+                state.write_log_line("internal error: %s" % traceback.format_exc())
+                try:
+                    self.send_json(500, {"error": "stand-in internal error: %s" % e})
+                except OSError:
+                    self.close_connection = True
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = dispatch
+
+        # -- control routes ---------------------------------------------------
+
+        def control(self, path, body):
+            if path == "/_reset":
+                state.reset()
+                return self.send_json(200, {"ok": True})
+            try:
+                document = json.loads(body or b"null")
+            except ValueError as e:
+                raise RequestError("%s body is not JSON: %s" % (path, e))
+            if path == "/_config":
+                return self.send_json(200, {"ok": True, "config": state.merge_config(document)})
+            faults = document if isinstance(document, list) else [document]
+            return self.send_json(200, {"ok": True, "queued": state.push_faults(faults)})
+
+        # -- predict ----------------------------------------------------------
+
+        def predict(self, path, api, route):
+            record = {
+                "seq": state.next_seq(), "method": self.command, "path": self.path, "api": api,
+                "project": route.get("project"), "location": route.get("location"),
+                "model": route["model"], "version": route.get("version"),
+                "status": None, "body_bytes": 0, "n_instances": 0, "keys": [], "shapes": {},
+                "dtypes": {}, "instance_shapes": [], "authorization": None, "auth_ok": False,
+                "headers": {}, "t_start": time.time(), "t_end": None, "fault": None, "error": None,
+            }
+            try:
+                self.predict_with_record(api, route, record)
+            finally:
+                record["t_end"] = time.time()
+                state.add_record(record)
+
+        def answer(self, record, status, document=None, body=None, headers=None):
+            record["status"] = status
+            if document is not None:
+                if status >= 400:
+                    error = document.get("error")
+                    record["error"] = error.get("message") if isinstance(error, dict) else error
+                self.send_json(status, document, headers=headers)
+            else:
+                self.send_bytes(status, body, headers=headers)
+
+        def predict_with_record(self, api, route, record):
+            headers = {}
+            for name, value in self.headers.items():
+                headers[name.lower()] = "[redacted]" if name.lower() == "authorization" else value
+            record["headers"] = headers
+            authorization = self.headers.get("Authorization")
+            record["authorization"] = redacted_authorization(authorization)
+            try:
+                body = self.read_body()
+            except RequestError as e:
+                self.close_connection = True
+                return self.answer(record, 413, {"error": str(e)})
+            record["body_bytes"] = len(body)
+
+            if state.token is not None:
+                expected = ("Bearer " + state.token).encode("utf-8")
+                record["auth_ok"] = hmac.compare_digest((authorization or "").encode("utf-8"), expected)
+            else:
+                record["auth_ok"] = True
+            if not record["auth_ok"]:
+                return self.answer(record, 401, google_error(401, "Request had invalid authentication credentials."))
+
+            model = route["model"]
+            if model not in models.MODELS:
+                return self.answer(record, 404, google_error(404, "model %s not found" % model))
+
+            config = state.config_snapshot()
+            parse_error = None
+            try:
+                instances = parse_instances(body, record)
+            except RequestError as e:
+                parse_error = str(e)
+                instances = None
+
+            fault = state.take_fault()
+            wrong_shape = False
+            if fault:
+                kind = record["fault"] = fault["kind"]
+                if kind == "status":
+                    status = fault["status"]
+                    extra = {}
+                    if fault.get("retry_after") is not None:
+                        value = fault["retry_after"]
+                        extra["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
+                    if fault.get("body") is not None:
+                        return self.answer(record, status, body=fault["body"].encode("utf-8"), headers=extra)
+                    return self.answer(record, status, google_error(status, "stand-in: injected HTTP %d" % status),
+                                       headers=extra)
+                if kind == "drop":
+                    self.close_connection = True
+                    return
+                if kind == "malformed":
+                    return self.answer(record, 200, body=MALFORMED_BODY)
+                if kind == "error_body":
+                    return self.answer(record, 200, {"error": fault["message"]})
+                if kind == "huge":
+                    record["status"] = 200
+                    self.close_connection = True
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(HUGE_DECLARED_BYTES))
+                    self.end_headers()
+                    self.wfile.write(b'{"predictions": ["' + b"A" * (HUGE_SENT_BYTES - 17))
+                    self.wfile.flush()
+                    return
+                if kind == "stall":
+                    time.sleep(fault["seconds"])
+                wrong_shape = kind == "wrong_shape"
+
+            if parse_error is not None:
+                return self.answer(record, 400, {"error": parse_error})
+
+            try:
+                predictions = self.run_model(model, instances, config, wrong_shape)
+            except models.ModelError as e:
+                return self.answer(record, 400, {"error": "model %s: %s" % (model, e)})
+            document = {"predictions": predictions}
+            if api == "vertex":
+                document["deployedModelId"] = "stand-in-" + model
+            return self.answer(record, 200, document)
+
+        def run_model(self, model, instances, config, wrong_shape):
+            outputs = []
+            if state.slots is not None:
+                state.slots.acquire()
+            try:
+                if state.latency > 0:
+                    time.sleep(state.latency)
+                for index, tensors in enumerate(instances):
+                    x = np.concatenate([array.astype(np.float64) for _, array in tensors], axis=2)
+                    try:
+                        outputs.append((x.shape, models.run(model, x)))
+                    except models.ModelError as e:
+                        raise models.ModelError("instance %d: %s" % (index, e))
+            finally:
+                if state.slots is not None:
+                    state.slots.release()
+            return [encode_prediction(result, shape, config, wrong_shape) for shape, result in outputs]
+
+    return Handler
+
+
+class StandInServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
+
+
+def write_port_file(path, port):
+    staging = path + ".tmp"
+    with open(staging, "w") as f:
+        f.write("%d\n" % port)
+    os.replace(staging, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="EEMODEL local stand-in predictor")
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file")
+    parser.add_argument("--token")
+    parser.add_argument("--workers", type=int, default=None, help="most model executions at once")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds of sleep per predict request")
+    parser.add_argument("--log-file")
+    args = parser.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be >= 1")
+
+    wire.tensor_pb2()  # generate and import the protobuf code before accepting requests
+    state = State(token=args.token, workers=args.workers, latency=args.latency, log_file=args.log_file)
+    server = StandInServer((args.host, args.port), make_handler(state))
+    port = server.server_address[1]
+    if args.port_file:
+        write_port_file(args.port_file, port)
+    print("EEMODEL stand-in predictor listening on http://%s:%d" % (args.host, port), flush=True)
+
+    def stop(signum, frame):
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever(poll_interval=0.1)
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

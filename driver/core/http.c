@@ -1,0 +1,810 @@
+/* http.c — the libcurl multi transport (see http.h).
+ *
+ * Owns: process-wide libcurl state (global init, one CURLSH sharing keep-alive
+ * connections, DNS and TLS sessions under mutexes), the per-multi request queue
+ * with its connection cap, retries scheduled without blocking other transfers,
+ * response size limits, redacted verbose logging and failure descriptions.
+ * This uses the OpenSSL libcurl we link; GDAL's own (GnuTLS) libcurl never
+ * sees our handles. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "http.h"
+
+#include "buf.h"
+#include "endpoint.h"
+
+#include <cpl_conv.h>
+#include <cpl_string.h>
+#include <curl/curl.h>
+#include <json-c/json.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define EEM_HTTP_USER_AGENT "EEMODEL/0.1 GDAL-driver"
+#define EEM_HTTP_MAX_CONNECTIONS_LIMIT 256
+#define EEM_HTTP_MAX_RETRY_LIMIT 100
+#define EEM_HTTP_MAX_BACKOFF_S 60.0
+#define EEM_HTTP_MAX_RETRY_AFTER_S 300.0
+#define EEM_HTTP_JITTER 0.25
+#define EEM_HTTP_POLL_MS 100
+#define EEM_HTTP_BODY_EXCERPT 300
+
+/* ---- options ------------------------------------------------------------ */
+
+static const char *config_text(const char *key)
+{
+    const char *v = CPLGetConfigOption(key, NULL);
+    return v && *v ? v : NULL;
+}
+
+static double config_double(const char *key, double def, double min)
+{
+    const char *v = config_text(key);
+    if (!v)
+        return def;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (end == v || *end || errno || !isfinite(d) || d < min)
+        return def;
+    return d;
+}
+
+static long config_long(const char *key, long def, long min, long max)
+{
+    const char *v = config_text(key);
+    if (!v)
+        return def;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (end == v || *end || errno || n < min || n > max)
+        return def;
+    return n;
+}
+
+void eem_http_options_from_config(eem_http_options *o)
+{
+    o->max_connections = (int)config_long("EEMODEL_MAX_CONNECTIONS", EEM_HTTP_DEFAULT_MAX_CONNECTIONS,
+                                          1, EEM_HTTP_MAX_CONNECTIONS_LIMIT);
+    o->timeout_s = config_double("GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0.0);
+    o->connect_timeout_s =
+        config_double("GDAL_HTTP_CONNECTTIMEOUT", EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S, 0.0);
+    o->max_retry = (int)config_long("GDAL_HTTP_MAX_RETRY", EEM_HTTP_DEFAULT_MAX_RETRY, 0,
+                                    EEM_HTTP_MAX_RETRY_LIMIT);
+    o->retry_delay_s = config_double("GDAL_HTTP_RETRY_DELAY", EEM_HTTP_DEFAULT_RETRY_DELAY_S, 0.0);
+    o->max_response_bytes = config_long("EEMODEL_MAX_RESPONSE_BYTES",
+                                        EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1, LONG_MAX);
+    o->unsafe_ssl = CPLTestBool(CPLGetConfigOption("GDAL_HTTP_UNSAFESSL", "NO")) ? 1 : 0;
+    o->verbose = CPLTestBool(CPLGetConfigOption("CPL_CURL_VERBOSE", "NO")) ? 1 : 0;
+}
+
+/* ---- process-wide libcurl state ------------------------------------------ */
+
+static pthread_once_t g_curl_once = PTHREAD_ONCE_INIT;
+static CURLcode g_curl_init_code = CURLE_FAILED_INIT;
+static CURLSH *g_share;
+static pthread_mutex_t g_share_locks[CURL_LOCK_DATA_LAST];
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
+{
+    (void)h, (void)access, (void)user;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&g_share_locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *user)
+{
+    (void)h, (void)user;
+    if ((int)data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&g_share_locks[data]);
+}
+
+static void curl_init_once(void)
+{
+    g_curl_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (g_curl_init_code != CURLE_OK)
+        return;
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&g_share_locks[i], NULL);
+    CURLSH *sh = curl_share_init();
+    if (!sh)
+        return; /* still works, only without cross-handle keep-alive */
+    if (curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+        curl_share_cleanup(sh);
+        return;
+    }
+    g_share = sh;
+}
+
+/* ---- time and jitter ---------------------------------------------------- */
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* xorshift64*: uniform in [0, 1). */
+static double next_uniform(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+/* ---- transfers ---------------------------------------------------------- */
+
+typedef enum xfer_state { XFER_WAITING, XFER_RUNNING, XFER_DONE } xfer_state;
+
+typedef struct xfer {
+    eem_http_request *req;
+    eem_http_multi *m;
+    CURL *easy;
+    struct curl_slist *headers;
+    eem_buf body;
+    xfer_state state;
+    double due;           /* monotonic time before which a retry must not start */
+    double retry_after_s; /* from the last answer's Retry-After, < 0 if none */
+    int too_large;
+    int out_of_memory;
+    char errbuf[CURL_ERROR_SIZE];
+    struct xfer *prev, *next;
+} xfer;
+
+struct eem_http_multi {
+    eem_http_options opts;
+    CURLM *multi;
+    xfer *head, *tail; /* every request not yet handed back, in the order added */
+    int n_running;
+    uint64_t rng;
+};
+
+static void list_unlink(eem_http_multi *m, xfer *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        m->head = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    else
+        m->tail = x->prev;
+    x->prev = x->next = NULL;
+}
+
+static void list_append(eem_http_multi *m, xfer *x)
+{
+    x->prev = m->tail;
+    x->next = NULL;
+    if (m->tail)
+        m->tail->next = x;
+    else
+        m->head = x;
+    m->tail = x;
+}
+
+/* Release the transport state of x; the request keeps its out fields. */
+static void xfer_free(xfer *x)
+{
+    if (!x)
+        return;
+    if (x->easy) {
+        if (x->state == XFER_RUNNING && x->m)
+            curl_multi_remove_handle(x->m->multi, x->easy);
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->headers);
+    eem_buf_free(&x->body);
+    if (x->req)
+        x->req->internal = NULL;
+    free(x);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
+{
+    xfer *x = user;
+    size_t n = size * nmemb;
+    long max = x->m->opts.max_response_bytes;
+    if (max > 0 && (x->body.len + n > (size_t)max)) {
+        x->too_large = 1;
+        return 0;
+    }
+    if (eem_buf_append(&x->body, data, n) != 0) {
+        x->out_of_memory = 1;
+        return 0;
+    }
+    return n;
+}
+
+/* Value of header `name` in line, or NULL; *len gets the trimmed length. */
+static const char *header_value(const char *line, size_t n, const char *name, size_t *len)
+{
+    size_t k = strlen(name);
+    if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
+        return NULL;
+    const char *v = line + k + 1, *e = line + n;
+    while (v < e && (*v == ' ' || *v == '\t'))
+        v++;
+    while (e > v && isspace((unsigned char)e[-1]))
+        e--;
+    *len = (size_t)(e - v);
+    return v;
+}
+
+static double parse_retry_after(const char *v, size_t len)
+{
+    char text[128];
+    if (len == 0 || len >= sizeof text)
+        return -1;
+    memcpy(text, v, len);
+    text[len] = '\0';
+    char *end;
+    errno = 0;
+    long s = strtol(text, &end, 10);
+    if (end != text && !*end && !errno)
+        return s < 0 ? 0 : (double)s;
+    time_t when = curl_getdate(text, NULL);
+    if (when == (time_t)-1)
+        return -1;
+    double d = difftime(when, time(NULL));
+    return d < 0 ? 0 : d;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
+{
+    xfer *x = user;
+    size_t n = size * nmemb, len;
+    const char *v;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new response starts */
+        x->retry_after_s = -1;
+    } else if ((v = header_value(data, n, "Content-Length", &len))) {
+        char text[32];
+        if (len > 0 && len < sizeof text) {
+            memcpy(text, v, len);
+            text[len] = '\0';
+            long long cl = strtoll(text, NULL, 10);
+            long max = x->m->opts.max_response_bytes;
+            if (max > 0 && cl > max) {
+                x->too_large = 1;
+                return 0;
+            }
+        }
+    } else if ((v = header_value(data, n, "Retry-After", &len))) {
+        x->retry_after_s = parse_retry_after(v, len);
+    }
+    return n;
+}
+
+/* Header names whose values are secrets in debug output. */
+static int header_is_secret(const char *line, size_t n)
+{
+    static const char *const words[] = {"auth", "key", "token", "cookie", "secret", NULL};
+    const char *colon = memchr(line, ':', n);
+    if (!colon)
+        return 0;
+    size_t name_len = (size_t)(colon - line);
+    for (int w = 0; words[w]; w++) {
+        size_t k = strlen(words[w]);
+        for (size_t i = 0; i + k <= name_len; i++)
+            if (strncasecmp(line + i, words[w], k) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *user)
+{
+    (void)h, (void)user;
+    const char *prefix;
+    switch (type) {
+    case CURLINFO_TEXT:
+        prefix = "* ";
+        break;
+    case CURLINFO_HEADER_IN:
+        prefix = "< ";
+        break;
+    case CURLINFO_HEADER_OUT:
+        prefix = "> ";
+        break;
+    default:
+        return 0; /* bodies and TLS data are never printed */
+    }
+    const char *p = data, *end = data + size;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *next = eol ? eol + 1 : end;
+        const char *e = eol ? eol : end;
+        while (e > p && e[-1] == '\r')
+            e--;
+        size_t n = (size_t)(e - p);
+        if (n > 0) {
+            if (type != CURLINFO_TEXT && header_is_secret(p, n)) {
+                const char *colon = memchr(p, ':', n);
+                fprintf(stderr, "EEMODEL curl: %s%.*s: [redacted]\n", prefix, (int)(colon - p), p);
+            } else {
+                fprintf(stderr, "EEMODEL curl: %s%.*s\n", prefix, (int)n, p);
+            }
+        }
+        p = next;
+    }
+    return 0;
+}
+
+static int headers_have(const char *const *headers, const char *name)
+{
+    size_t k = strlen(name);
+    for (int i = 0; headers && headers[i]; i++)
+        if (strncasecmp(headers[i], name, k) == 0 && (headers[i][k] == ':' || headers[i][k] == ';'))
+            return 1;
+    return 0;
+}
+
+static eem_status build_headers(const eem_http_request *req, struct curl_slist **out, eem_error *err)
+{
+    static const char *const defaults[][2] = {{"Content-Type", "Content-Type: application/json"},
+                                              {"Accept", "Accept: application/json"},
+                                              {"Expect", "Expect:"}};
+    struct curl_slist *list = NULL, *t;
+    for (int i = 0; req->headers && req->headers[i]; i++) {
+        if (strpbrk(req->headers[i], "\r\n")) {
+            curl_slist_free_all(list);
+            return eem_error_set(err, EEM_ERR_INVALID,
+                                 "HTTP header %d contains a line break; headers are single "
+                                 "\"Name: value\" lines",
+                                 i + 1);
+        }
+        if (!(t = curl_slist_append(list, req->headers[i])))
+            goto nomem;
+        list = t;
+    }
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+        if (headers_have(req->headers, defaults[i][0]))
+            continue;
+        if (!(t = curl_slist_append(list, defaults[i][1])))
+            goto nomem;
+        list = t;
+    }
+    *out = list;
+    return EEM_OK;
+nomem:
+    curl_slist_free_all(list);
+    return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building HTTP headers");
+}
+
+static eem_status setup_easy(xfer *x, eem_error *err)
+{
+    const eem_http_options *o = &x->m->opts;
+    const eem_http_request *req = x->req;
+    eem_status st = build_headers(req, &x->headers, err);
+    if (st)
+        return st;
+    CURL *e = x->easy = curl_easy_init();
+    if (!e)
+        return eem_error_set(err, EEM_ERR_NOMEM, "cannot create a libcurl handle");
+    CURLcode c = CURLE_OK;
+#define SET(opt, val)                                                                      \
+    do {                                                                                   \
+        if (c == CURLE_OK)                                                                 \
+            c = curl_easy_setopt(e, opt, val);                                             \
+    } while (0)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_POST, 1L);
+    /* never NULL: a NULL body would make libcurl read stdin */
+    SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+    SET(CURLOPT_HTTPHEADER, x->headers);
+    SET(CURLOPT_USERAGENT, EEM_HTTP_USER_AGENT);
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout_s * 1000.0));
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_s * 1000.0));
+    SET(CURLOPT_SSL_VERIFYPEER, o->unsafe_ssl ? 0L : 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, o->unsafe_ssl ? 0L : 2L);
+    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, x);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, x);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
+    SET(CURLOPT_PRIVATE, x);
+    if (g_share)
+        SET(CURLOPT_SHARE, g_share);
+    if (o->verbose) {
+        SET(CURLOPT_DEBUGFUNCTION, on_debug);
+        SET(CURLOPT_VERBOSE, 1L);
+    }
+#undef SET
+    if (c != CURLE_OK)
+        return eem_error_set(err, EEM_ERR_HTTP, "cannot configure the request to %s: %s",
+                             req->url, curl_easy_strerror(c));
+    return EEM_OK;
+}
+
+/* ---- the multi handle --------------------------------------------------- */
+
+eem_status eem_http_multi_new(const eem_http_options *opts, eem_http_multi **out, eem_error *err)
+{
+    *out = NULL;
+    pthread_once(&g_curl_once, curl_init_once);
+    if (g_curl_init_code != CURLE_OK)
+        return eem_error_set(err, EEM_ERR_HTTP, "libcurl initialisation failed: %s",
+                             curl_easy_strerror(g_curl_init_code));
+    eem_http_multi *m = calloc(1, sizeof *m);
+    if (!m)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory creating the HTTP transport");
+    if (opts)
+        m->opts = *opts;
+    else
+        eem_http_options_from_config(&m->opts);
+    if (m->opts.max_connections < 1)
+        m->opts.max_connections = 1;
+    if (m->opts.max_retry < 0)
+        m->opts.max_retry = 0;
+    m->rng = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)m << 16) ^ 0x9E3779B97F4A7C15ULL;
+    if (!m->rng)
+        m->rng = 1;
+    m->multi = curl_multi_init();
+    if (!m->multi) {
+        free(m);
+        return eem_error_set(err, EEM_ERR_HTTP, "cannot create a libcurl multi handle");
+    }
+    curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)m->opts.max_connections);
+    *out = m;
+    return EEM_OK;
+}
+
+eem_status eem_http_multi_add(eem_http_multi *m, eem_http_request *req, eem_error *err)
+{
+    if (!req || !req->url || !*req->url)
+        return eem_error_set(err, EEM_ERR_INVALID, "HTTP request without a URL");
+    req->status = 0;
+    req->response = NULL;
+    req->response_len = 0;
+    req->error[0] = '\0';
+    req->attempts = 0;
+    req->ok = 0;
+    xfer *x = calloc(1, sizeof *x);
+    if (!x)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory queueing an HTTP request");
+    x->req = req;
+    x->m = m;
+    x->state = XFER_WAITING;
+    x->retry_after_s = -1;
+    eem_status st = setup_easy(x, err);
+    if (st) {
+        xfer_free(x);
+        return st;
+    }
+    req->internal = x;
+    list_append(m, x);
+    return EEM_OK;
+}
+
+static int transport_error_is_retryable(CURLcode c)
+{
+    switch (c) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int status_is_retryable(long s)
+{
+    return s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+static double retry_delay_s(eem_http_multi *m, const xfer *x)
+{
+    if (x->retry_after_s >= 0)
+        return x->retry_after_s < EEM_HTTP_MAX_RETRY_AFTER_S ? x->retry_after_s
+                                                             : EEM_HTTP_MAX_RETRY_AFTER_S;
+    int k = x->req->attempts - 1;
+    double d = m->opts.retry_delay_s * ldexp(1.0, k < 30 ? k : 30);
+    d *= 1.0 + EEM_HTTP_JITTER * (2.0 * next_uniform(&m->rng) - 1.0);
+    return d < EEM_HTTP_MAX_BACKOFF_S ? d : EEM_HTTP_MAX_BACKOFF_S;
+}
+
+static void start_transfer(eem_http_multi *m, xfer *x)
+{
+    eem_http_request *req = x->req;
+    eem_buf_reset(&x->body);
+    x->too_large = x->out_of_memory = 0;
+    x->retry_after_s = -1;
+    x->errbuf[0] = '\0';
+    req->attempts++;
+    CURLMcode mc = curl_multi_add_handle(m->multi, x->easy);
+    if (mc != CURLM_OK) {
+        snprintf(req->error, sizeof req->error, "cannot start the transfer: %s",
+                 curl_multi_strerror(mc));
+        req->status = 0;
+        x->state = XFER_DONE;
+        return;
+    }
+    x->state = XFER_RUNNING;
+    m->n_running++;
+}
+
+/* One attempt of x ended with code c: schedule a retry or make it DONE. */
+static void finish_attempt(eem_http_multi *m, xfer *x, CURLcode c)
+{
+    eem_http_request *req = x->req;
+    curl_multi_remove_handle(m->multi, x->easy);
+    m->n_running--;
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    req->status = status;
+    req->error[0] = '\0';
+    if (c != CURLE_OK) {
+        if (x->too_large)
+            snprintf(req->error, sizeof req->error,
+                     "the response is larger than EEMODEL_MAX_RESPONSE_BYTES=%ld bytes",
+                     m->opts.max_response_bytes);
+        else if (x->out_of_memory)
+            snprintf(req->error, sizeof req->error, "out of memory receiving the response");
+        else
+            snprintf(req->error, sizeof req->error, "%s",
+                     x->errbuf[0] ? x->errbuf : curl_easy_strerror(c));
+        size_t n = strlen(req->error); /* libcurl's messages end with a newline */
+        while (n > 0 && isspace((unsigned char)req->error[n - 1]))
+            req->error[--n] = '\0';
+    }
+    req->ok = c == CURLE_OK && status >= 200 && status < 300;
+    int retryable = !req->ok && (c == CURLE_OK ? status_is_retryable(status)
+                                               : !x->too_large && !x->out_of_memory &&
+                                                     transport_error_is_retryable(c));
+    if (retryable && req->attempts <= m->opts.max_retry) {
+        x->due = monotonic_s() + retry_delay_s(m, x);
+        x->state = XFER_WAITING;
+        return;
+    }
+    x->state = XFER_DONE;
+}
+
+static void collect_finished(eem_http_multi *m)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        char *priv = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        xfer *x = (xfer *)priv;
+        if (x && x->state == XFER_RUNNING)
+            finish_attempt(m, x, msg->data.result);
+    }
+}
+
+/* Hand x's request back to the caller and free the transport state. */
+static eem_http_request *deliver(eem_http_multi *m, xfer *x)
+{
+    eem_http_request *req = x->req;
+    list_unlink(m, x);
+    req->response_len = x->body.len;
+    req->response = eem_buf_take(&x->body);
+    if (!req->response) {
+        req->response_len = 0;
+        req->ok = 0;
+        snprintf(req->error, sizeof req->error, "out of memory receiving the response");
+    }
+    xfer_free(x);
+    return req;
+}
+
+/* Drop every request without handing it back (their out fields say why). */
+static void abandon_all(eem_http_multi *m, const char *why)
+{
+    while (m->head) {
+        xfer *x = m->head;
+        list_unlink(m, x);
+        if (x->state == XFER_RUNNING)
+            m->n_running--;
+        x->req->ok = 0;
+        snprintf(x->req->error, sizeof x->req->error, "%s", why);
+        xfer_free(x);
+    }
+}
+
+eem_status eem_http_multi_next(eem_http_multi *m, eem_http_request **done,
+                               int (*cancel)(void *), void *cancel_user, eem_error *err)
+{
+    *done = NULL;
+    for (;;) {
+        for (xfer *x = m->head; x; x = x->next)
+            if (x->state == XFER_DONE) {
+                *done = deliver(m, x);
+                return EEM_OK;
+            }
+        if (!m->head)
+            return EEM_OK;
+        if (cancel && cancel(cancel_user)) {
+            abandon_all(m, "cancelled");
+            return eem_error_set(err, EEM_ERR_CANCELLED, "cancelled");
+        }
+
+        double now = monotonic_s(), next_due = HUGE_VAL;
+        for (xfer *x = m->head; x; x = x->next) {
+            if (x->state != XFER_WAITING)
+                continue;
+            if (x->due > now) {
+                if (x->due < next_due)
+                    next_due = x->due;
+            } else if (m->n_running < m->opts.max_connections) {
+                start_transfer(m, x);
+            }
+        }
+
+        int still_running = 0;
+        CURLMcode mc = curl_multi_perform(m->multi, &still_running);
+        if (mc != CURLM_OK) {
+            abandon_all(m, "transport failure");
+            return eem_error_set(err, EEM_ERR_HTTP, "libcurl failure: %s", curl_multi_strerror(mc));
+        }
+        collect_finished(m);
+
+        int any_done = 0;
+        for (xfer *x = m->head; x && !any_done; x = x->next)
+            any_done = x->state == XFER_DONE;
+        if (any_done)
+            continue;
+
+        int timeout_ms = EEM_HTTP_POLL_MS;
+        if (next_due < HUGE_VAL && m->n_running < m->opts.max_connections) {
+            double wait_ms = ceil((next_due - monotonic_s()) * 1000.0);
+            if (wait_ms < timeout_ms)
+                timeout_ms = wait_ms < 0 ? 0 : (int)wait_ms;
+        }
+        mc = curl_multi_poll(m->multi, NULL, 0, timeout_ms, NULL);
+        if (mc != CURLM_OK) {
+            abandon_all(m, "transport failure");
+            return eem_error_set(err, EEM_ERR_HTTP, "libcurl failure: %s", curl_multi_strerror(mc));
+        }
+    }
+}
+
+void eem_http_multi_free(eem_http_multi *m)
+{
+    if (!m)
+        return;
+    abandon_all(m, "abandoned");
+    curl_multi_cleanup(m->multi);
+    free(m);
+}
+
+void eem_http_request_clear(eem_http_request *req)
+{
+    if (!req)
+        return;
+    free(req->response);
+    req->response = NULL;
+    req->response_len = 0;
+}
+
+/* ---- failure descriptions ----------------------------------------------- */
+
+/* Copy at most max chars of s into buf, control characters as spaces, trimmed. */
+static void clean_excerpt(const char *s, size_t n, size_t max, char *buf, size_t buflen)
+{
+    size_t o = 0;
+    int truncated = n > max;
+    if (truncated)
+        n = max;
+    while (n > 0 && isspace((unsigned char)*s))
+        s++, n--;
+    for (size_t i = 0; i < n && o + 1 < buflen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    while (o > 0 && buf[o - 1] == ' ')
+        o--;
+    buf[o] = '\0';
+    if (truncated && o + 4 < buflen)
+        strcat(buf, "...");
+}
+
+/* The server's own message from a JSON error body; 0 if the body is not one. */
+static int json_error_message(const char *body, size_t len, char *buf, size_t buflen)
+{
+    int found = 0;
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return 0;
+    json_object *root = json_tokener_parse_ex(tok, body, (int)(len > INT32_MAX ? INT32_MAX : len));
+    json_tokener_free(tok);
+    if (!root || !json_object_is_type(root, json_type_object))
+        goto done;
+    json_object *e = NULL, *v = NULL;
+    if (json_object_object_get_ex(root, "error", &e)) {
+        if (json_object_is_type(e, json_type_string)) {
+            const char *s = json_object_get_string(e);
+            clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, buf, buflen);
+            found = 1;
+        } else if (json_object_is_type(e, json_type_object) &&
+                   json_object_object_get_ex(e, "message", &v) &&
+                   json_object_is_type(v, json_type_string)) {
+            const char *s = json_object_get_string(v);
+            char msg[EEM_HTTP_BODY_EXCERPT + 8];
+            clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, msg, sizeof msg);
+            json_object *status = NULL;
+            if (json_object_object_get_ex(e, "status", &status) &&
+                json_object_is_type(status, json_type_string))
+                snprintf(buf, buflen, "%s (%.64s)", msg, json_object_get_string(status));
+            else
+                snprintf(buf, buflen, "%s", msg);
+            found = 1;
+        }
+    } else if (json_object_object_get_ex(root, "detail", &v) &&
+               json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, buf, buflen);
+        found = 1;
+    }
+done:
+    json_object_put(root);
+    return found;
+}
+
+void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t buflen)
+{
+    if (!buf || buflen == 0)
+        return;
+    char url[1024];
+    eem_url_for_display(req->url ? req->url : "", url, sizeof url);
+    char attempts[48] = "";
+    if (req->attempts > 1)
+        snprintf(attempts, sizeof attempts, " (after %d attempts)", req->attempts);
+    if (req->error[0]) {
+        if (req->status)
+            snprintf(buf, buflen, "request to %s failed (HTTP %ld): %s%s", url, req->status,
+                     req->error, attempts);
+        else
+            snprintf(buf, buflen, "request to %s failed: %s%s", url, req->error, attempts);
+        return;
+    }
+    if (req->status == 0) {
+        snprintf(buf, buflen, "request to %s failed: no answer%s", url, attempts);
+        return;
+    }
+    char msg[EEM_HTTP_BODY_EXCERPT + 80];
+    const char *body = req->response ? req->response : "";
+    size_t len = req->response ? req->response_len : 0;
+    if (!json_error_message(body, len, msg, sizeof msg))
+        clean_excerpt(body, len, EEM_HTTP_BODY_EXCERPT, msg, sizeof msg);
+    snprintf(buf, buflen, "HTTP %ld from %s: %s%s", req->status, url,
+             msg[0] ? msg : "(empty body)", attempts);
+}

@@ -1,0 +1,84 @@
+/* http.h — libcurl multi transport: concurrency, retries, timeouts, size limits.
+ *
+ * An eem_http_multi runs many POST requests over one curl multi handle with at
+ * most max_connections in flight, keep-alive connections shared process-wide.
+ * Retryable answers (429, 500, 502, 503, 504, connection failures) are retried
+ * with exponential backoff and jitter, honouring Retry-After, up to max_retry
+ * times; the caller only ever sees a request once, when it is finally done.
+ * Response bodies above max_response_bytes abort the transfer.  Header values
+ * (Authorization) are never logged. */
+#ifndef EEM_HTTP_H
+#define EEM_HTTP_H
+
+#include "error.h"
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EEM_HTTP_DEFAULT_MAX_CONNECTIONS 8
+#define EEM_HTTP_DEFAULT_TIMEOUT_S 600.0
+#define EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S 30.0
+#define EEM_HTTP_DEFAULT_MAX_RETRY 6
+#define EEM_HTTP_DEFAULT_RETRY_DELAY_S 1.0
+#define EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES (512L * 1024 * 1024)
+
+typedef struct eem_http_options {
+    int max_connections;       /* EEMODEL_MAX_CONNECTIONS */
+    double timeout_s;          /* GDAL_HTTP_TIMEOUT */
+    double connect_timeout_s;  /* GDAL_HTTP_CONNECTTIMEOUT */
+    int max_retry;             /* GDAL_HTTP_MAX_RETRY */
+    double retry_delay_s;      /* GDAL_HTTP_RETRY_DELAY */
+    long max_response_bytes;   /* EEMODEL_MAX_RESPONSE_BYTES */
+    int unsafe_ssl;            /* GDAL_HTTP_UNSAFESSL */
+    int verbose;               /* CPL_CURL_VERBOSE (secrets redacted) */
+} eem_http_options;
+
+/* Defaults overridden by GDAL config options (read with CPLGetConfigOption). */
+void eem_http_options_from_config(eem_http_options *o);
+
+typedef struct eem_http_request {
+    /* in: owned by the caller, must outlive the request */
+    const char *url;
+    const char *body;
+    size_t body_len;
+    const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
+    void *user;                 /* caller's tag */
+    /* out */
+    long status;                /* HTTP status of the last attempt, 0 if none */
+    char *response;             /* NUL-terminated body of the last attempt (owned; see clear) */
+    size_t response_len;
+    char error[512];            /* transport error of the last attempt, "" if none */
+    int attempts;
+    int ok;                     /* 1: a 2xx answer was received */
+    void *internal;             /* transport state */
+} eem_http_request;
+
+typedef struct eem_http_multi eem_http_multi;
+
+eem_status eem_http_multi_new(const eem_http_options *opts, eem_http_multi **out, eem_error *err);
+/* Queue a request; it starts as soon as a connection slot is free. */
+eem_status eem_http_multi_add(eem_http_multi *m, eem_http_request *req, eem_error *err);
+/* Drive transfers until one request is finally done (2xx, non-retryable
+ * failure, or retries exhausted) and return it in *done; *done is NULL when no
+ * request is pending.  cancel (may be NULL) is polled at least every 100 ms;
+ * when it returns non-zero every transfer is abandoned and EEM_ERR_CANCELLED
+ * returned. */
+eem_status eem_http_multi_next(eem_http_multi *m, eem_http_request **done,
+                               int (*cancel)(void *), void *cancel_user, eem_error *err);
+/* Abandon everything in flight and free the multi handle. */
+void eem_http_multi_free(eem_http_multi *m);
+/* Free what a finished request owns (response); the struct itself is the caller's. */
+void eem_http_request_clear(eem_http_request *req);
+
+/* One-line description of a failed request for users: status, the server's
+ * message (trimmed, parsed from Google / TF Serving error bodies when present)
+ * and the URL without query string.  Written into buf. */
+void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t buflen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

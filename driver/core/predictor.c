@@ -1,0 +1,841 @@
+/* predictor.c — orchestration: tiles -> batches -> requests -> decoded output
+ * tiles (see predictor.h).
+ *
+ * One compute call: tiles are taken row by row in chunks whose source window is
+ * read once; each tile is sliced into its instance, encoded, and packed into
+ * requests up to MAX_PAYLOAD_BYTES and the backend's instance cap.  Requests are
+ * sent as soon as they are full, so encoding overlaps the network; answers are
+ * decoded, trimmed, converted to the band types, masked and handed to the sink
+ * as they arrive.  Memory is bounded by one chunk window plus the requests in
+ * flight. */
+#include "predictor.h"
+
+#include "auth.h"
+#include "buf.h"
+#include "http.h"
+#include "payload.h"
+
+#include <cpl_conv.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Largest source window (bytes of tensors) read at once for a chunk of tiles. */
+#define EEM_CHUNK_MAX_BYTES (64L * 1024 * 1024)
+/* Requests kept in flight or queued per connection before we stop encoding. */
+#define EEM_REQUESTS_AHEAD_PER_CONNECTION 2
+
+struct eem_predictor {
+    const eem_spec *spec; /* borrowed: the caller keeps it alive */
+    eem_source *src;
+    eem_endpoint *ep;
+    const eem_payload_ops *ops;
+    eem_grid *grids;
+    int n_levels;
+    int n_bands;
+    eem_dtype *band_types;
+    char **band_names;
+    int *band_output;  /* output index of each band */
+    int *band_channel; /* channel within that output */
+    long max_predictions;
+    eem_predictor_stats stats;
+};
+
+/* ------------------------------------------------------------------ open -- */
+
+static char *dup_string(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
+static eem_status predictor_setup_bands(eem_predictor *p, eem_error *err)
+{
+    const eem_spec *spec = p->spec;
+    for (int k = 0; k < spec->n_outputs; k++) {
+        const eem_output *o = &spec->outputs[k];
+        if (o->dims == 1 && o->length <= 0)
+            return eem_error_set(err, EEM_ERR_INVALID,
+                                 "OUTPUT_BANDS: output \"%s\" has dimensions 1 but no length; "
+                                 "write it as %s:%s:N (N bands) or %s:%s:name1/name2/...",
+                                 o->name, o->name, eem_dtype_name(o->type), o->name,
+                                 eem_dtype_name(o->type));
+        if (o->dims > 1)
+            return eem_error_set(err, EEM_ERR_INVALID,
+                                 "OUTPUT_BANDS: output \"%s\" has dimensions %d; accepted: 0 "
+                                 "(one band) or 1 (one band per channel)",
+                                 o->name, o->dims);
+    }
+    int n = eem_spec_output_band_count(spec);
+    if (n <= 0)
+        return eem_error_set(err, EEM_ERR_INVALID, "OUTPUT_BANDS: declares no band");
+    p->n_bands = n;
+    p->band_types = calloc((size_t)n, sizeof *p->band_types);
+    p->band_names = calloc((size_t)n, sizeof *p->band_names);
+    p->band_output = calloc((size_t)n, sizeof *p->band_output);
+    p->band_channel = calloc((size_t)n, sizeof *p->band_channel);
+    if (!p->band_types || !p->band_names || !p->band_output || !p->band_channel)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    for (int b = 0; b < n; b++) {
+        char name[512];
+        int oi = 0, ch = 0;
+        const char *nm = eem_spec_output_band_name(spec, b, name, sizeof name, &oi, &ch);
+        p->band_names[b] = dup_string(nm ? nm : "");
+        if (!p->band_names[b])
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        p->band_output[b] = oi;
+        p->band_channel[b] = ch;
+        p->band_types[b] = spec->outputs[oi].type;
+        /* GDAL has no half-float band type: such outputs are stored as float32 */
+        if (p->band_types[b] == EEM_DT_FLOAT16 || p->band_types[b] == EEM_DT_BFLOAT16)
+            p->band_types[b] = EEM_DT_FLOAT32;
+    }
+    return EEM_OK;
+}
+
+static eem_status predictor_setup_grids(eem_predictor *p, eem_error *err)
+{
+    const eem_spec *s = p->spec;
+    eem_grid base;
+    eem_status st = eem_grid_init(&base, p->src->width, p->src->height, p->src->gt, s->tile_w,
+                                  s->tile_h, s->overlap_x, s->overlap_y, s->out_tile_w,
+                                  s->out_tile_h, err);
+    if (st != EEM_OK)
+        return st;
+    p->n_levels = 1 + eem_grid_overview_count(&base);
+    p->grids = calloc((size_t)p->n_levels, sizeof *p->grids);
+    if (!p->grids)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    p->grids[0] = base;
+    for (int k = 1; k < p->n_levels; k++)
+        eem_grid_overview(&base, k, &p->grids[k]);
+    return EEM_OK;
+}
+
+static eem_status predictor_check_unsupported(const eem_spec *s, eem_error *err)
+{
+    if (s->proj || s->scale > 0)
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "PROJ/SCALE: predicting on a grid other than the source's is not "
+                             "supported yet; warp the source first (gdalwarp -t_srs ... -tr ...) "
+                             "and use it as INPUT");
+    if (s->fix_input_proj)
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "FIX_INPUT_PROJ: \"true\" is not supported yet; accepted: false");
+    if (s->cache_dir)
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "CACHE_DIR: the persistent prediction cache is not supported yet");
+    if (s->on_error != EEM_ON_ERROR_FAIL)
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "ON_ERROR: \"NODATA\" is not supported yet; accepted: FAIL");
+    return EEM_OK;
+}
+
+static long configured_max_predictions(const eem_spec *s)
+{
+    if (s->max_predictions > 0)
+        return s->max_predictions;
+    const char *v = CPLGetConfigOption("EEMODEL_MAX_PREDICTIONS", NULL);
+    if (v) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (end && *end == '\0' && n > 0)
+            return n;
+    }
+    return EEM_DEFAULT_MAX_PREDICTIONS;
+}
+
+eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_error *err)
+{
+    *out = NULL;
+    eem_predictor *p = calloc(1, sizeof *p);
+    if (!p)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    p->spec = spec;
+    eem_status st = predictor_check_unsupported(spec, err);
+    if (st == EEM_OK)
+        st = eem_source_open(spec, &p->src, err);
+    if (st == EEM_OK)
+        st = eem_endpoint_resolve(spec, &p->ep, err);
+    if (st == EEM_OK) {
+        p->ops = eem_payload_ops_for(p->ep->payload_format);
+        if (!p->ops)
+            st = eem_error_set(err, EEM_ERR_INVALID,
+                               "PAYLOAD_FORMAT: \"%s\" is not supported yet; accepted: "
+                               "SERIALIZED_TF_TENSORS",
+                               eem_payload_format_name(p->ep->payload_format));
+    }
+    if (st == EEM_OK) {
+        /* Fail at open, not at the first read, when credentials are missing. */
+        char *header = NULL;
+        st = eem_auth_header_for(p->ep, &header, err);
+        eem_secret_free(header);
+    }
+    if (st == EEM_OK)
+        st = predictor_setup_bands(p, err);
+    if (st == EEM_OK)
+        st = predictor_setup_grids(p, err);
+    if (st != EEM_OK) {
+        eem_predictor_close(p);
+        return st;
+    }
+    p->max_predictions = configured_max_predictions(spec);
+    *out = p;
+    return EEM_OK;
+}
+
+void eem_predictor_close(eem_predictor *p)
+{
+    if (!p)
+        return;
+    eem_source_close(p->src);
+    eem_endpoint_free(p->ep);
+    free(p->grids);
+    if (p->band_names)
+        for (int b = 0; b < p->n_bands; b++)
+            free(p->band_names[b]);
+    free(p->band_names);
+    free(p->band_types);
+    free(p->band_output);
+    free(p->band_channel);
+    free(p);
+}
+
+const eem_spec *eem_predictor_spec(const eem_predictor *p) { return p->spec; }
+const eem_source *eem_predictor_source(const eem_predictor *p) { return p->src; }
+const eem_endpoint *eem_predictor_endpoint(const eem_predictor *p) { return p->ep; }
+int eem_predictor_level_count(const eem_predictor *p) { return p->n_levels; }
+int eem_predictor_band_count(const eem_predictor *p) { return p->n_bands; }
+eem_dtype eem_predictor_band_type(const eem_predictor *p, int band) { return p->band_types[band]; }
+const char *eem_predictor_band_name(const eem_predictor *p, int band) { return p->band_names[band]; }
+long eem_predictor_max_predictions(const eem_predictor *p) { return p->max_predictions; }
+
+const eem_grid *eem_predictor_grid(const eem_predictor *p, int level)
+{
+    if (level < 0 || level >= p->n_levels)
+        return NULL;
+    return &p->grids[level];
+}
+
+void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st)
+{
+    *st = p->stats;
+}
+
+/* --------------------------------------------------------------- compute -- */
+
+typedef struct pending_tile {
+    int tx, ty;
+    uint8_t *mask; /* uw*uh output mask, owned */
+} pending_tile;
+
+typedef struct pending_request {
+    eem_http_request http;
+    eem_buf body;
+    pending_tile *tiles;
+    int n_tiles, cap_tiles;
+} pending_request;
+
+/* Everything one compute call owns; released by compute_state_free(). */
+typedef struct compute_state {
+    eem_predictor *p;
+    const eem_grid *g;
+    eem_tile_sink sink;
+    void *sink_user;
+    eem_http_multi *multi;
+    const char **headers; /* NULL-terminated; headers[0] may be the bearer line */
+    char *auth_header;
+    char *extra_headers;  /* backing store for the split HEADERS values */
+    pending_request *building;
+    int in_flight;
+    int max_ahead;
+    long max_payload;
+    int max_instances;
+    size_t suffix_len;
+    void **band_bufs;     /* n_bands buffers of uw*uh elements */
+    uint8_t *nodata_bytes;/* one element per band, band type, the masked value */
+    size_t max_elements;  /* largest element count of one decoded output tensor */
+    int pw, ph, has_padded;
+} compute_state;
+
+static void pending_request_free(pending_request *r)
+{
+    if (!r)
+        return;
+    eem_http_request_clear(&r->http);
+    eem_buf_free(&r->body);
+    for (int k = 0; k < r->n_tiles; k++)
+        free(r->tiles[k].mask);
+    free(r->tiles);
+    free(r);
+}
+
+static void compute_state_free(compute_state *cs)
+{
+    /* Requests still in flight are abandoned with the multi handle first. */
+    eem_http_multi_free(cs->multi);
+    pending_request_free(cs->building);
+    eem_secret_free(cs->auth_header);
+    free(cs->headers);
+    free(cs->extra_headers);
+    if (cs->band_bufs)
+        for (int b = 0; b < cs->p->n_bands; b++)
+            free(cs->band_bufs[b]);
+    free(cs->band_bufs);
+    free(cs->nodata_bytes);
+}
+
+/* Split "Name: value, Name: value" lists from HEADERS and EEMODEL_HEADERS into
+ * header lines, after the optional bearer line. */
+static eem_status compute_build_headers(compute_state *cs, eem_error *err)
+{
+    const char *lists[2] = {cs->p->spec->headers, CPLGetConfigOption("EEMODEL_HEADERS", NULL)};
+    eem_buf all = {0};
+    for (int k = 0; k < 2; k++) {
+        if (lists[k] && *lists[k]) {
+            if (all.len)
+                eem_buf_puts(&all, ",");
+            eem_buf_puts(&all, lists[k]);
+        }
+    }
+    if (all.failed) {
+        eem_buf_free(&all);
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    }
+    cs->extra_headers = eem_buf_take(&all);
+    size_t n = 2;
+    for (const char *c = cs->extra_headers; c && *c; c++)
+        if (*c == ',')
+            n++;
+    cs->headers = calloc(n + 1, sizeof *cs->headers);
+    if (!cs->headers)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    size_t i = 0;
+    if (cs->auth_header)
+        cs->headers[i++] = cs->auth_header;
+    char *s = cs->extra_headers;
+    while (s && *s) {
+        char *comma = strchr(s, ',');
+        if (comma)
+            *comma = '\0';
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s && strchr(s, ':'))
+            cs->headers[i++] = s;
+        s = comma ? comma + 1 : NULL;
+    }
+    cs->headers[i] = NULL;
+    return EEM_OK;
+}
+
+static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int level,
+                                     eem_error *err)
+{
+    memset(cs, 0, sizeof *cs);
+    cs->p = p;
+    cs->g = &p->grids[level];
+    eem_http_options opts;
+    eem_http_options_from_config(&opts);
+    cs->max_ahead = opts.max_connections * EEM_REQUESTS_AHEAD_PER_CONNECTION;
+    if (cs->max_ahead < 1)
+        cs->max_ahead = 1;
+    cs->max_payload = p->ep->max_payload_bytes > 0 ? p->ep->max_payload_bytes
+                                                   : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
+    cs->max_instances = p->ep->max_instances;
+    eem_buf suffix = {0};
+    eem_status st = p->ops->end_body(p->spec, &suffix, err);
+    cs->suffix_len = suffix.len;
+    eem_buf_free(&suffix);
+    if (st != EEM_OK)
+        return st;
+    st = eem_auth_header_for(p->ep, &cs->auth_header, err);
+    if (st != EEM_OK)
+        return st;
+    st = compute_build_headers(cs, err);
+    if (st != EEM_OK)
+        return st;
+    st = eem_http_multi_new(&opts, &cs->multi, err);
+    if (st != EEM_OK)
+        return st;
+
+    const eem_grid *g = cs->g;
+    size_t npix = (size_t)g->uw * g->uh;
+    cs->band_bufs = calloc((size_t)p->n_bands, sizeof *cs->band_bufs);
+    cs->nodata_bytes = calloc((size_t)p->n_bands, 8);
+    if (!cs->band_bufs || !cs->nodata_bytes)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    for (int b = 0; b < p->n_bands; b++) {
+        cs->band_bufs[b] = malloc(npix * eem_dtype_size(p->band_types[b]));
+        if (!cs->band_bufs[b])
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        double nd = p->spec->has_nodata ? p->spec->nodata : 0.0;
+        eem_dtype_convert(&nd, EEM_DT_FLOAT64, cs->nodata_bytes + 8 * b, p->band_types[b], 1);
+    }
+    cs->has_padded = eem_grid_padded_output_size(g, &cs->pw, &cs->ph) == 0;
+    size_t spatial = npix;
+    if (cs->has_padded && (size_t)cs->pw * cs->ph > spatial)
+        spatial = (size_t)cs->pw * cs->ph;
+    int maxlen = 1;
+    for (int k = 0; k < p->spec->n_outputs; k++)
+        if (p->spec->outputs[k].dims == 1 && p->spec->outputs[k].length > maxlen)
+            maxlen = p->spec->outputs[k].length;
+    cs->max_elements = spatial * (size_t)maxlen;
+    return EEM_OK;
+}
+
+/* Fill every band buffer with the masked value where mask is 0 (all when mask NULL). */
+static void apply_mask(compute_state *cs, const uint8_t *mask)
+{
+    const eem_predictor *p = cs->p;
+    size_t npix = (size_t)cs->g->uw * cs->g->uh;
+    for (int b = 0; b < p->n_bands; b++) {
+        size_t es = eem_dtype_size(p->band_types[b]);
+        uint8_t *dst = cs->band_bufs[b];
+        const uint8_t *nd = cs->nodata_bytes + 8 * b;
+        for (size_t i = 0; i < npix; i++)
+            if (!mask || !mask[i])
+                memcpy(dst + i * es, nd, es);
+    }
+}
+
+/* Output mask of a tile: an output pixel is valid where every input pixel of
+ * the tile core it covers is valid.  Returns the number of valid pixels. */
+static size_t tile_output_mask(const compute_state *cs, const eem_window *win, int tx, int ty,
+                               uint8_t *mask)
+{
+    const eem_grid *g = cs->g;
+    size_t valid = 0;
+    int cx = tx * g->tw - win->x, cy = ty * g->th - win->y; /* core origin in the window */
+    for (int y = 0; y < g->uh; y++) {
+        int ay, by;
+        eem_grid_output_pixel_cover_y(g, y, &ay, &by);
+        for (int x = 0; x < g->uw; x++) {
+            int ax, bx;
+            eem_grid_output_pixel_cover_x(g, x, &ax, &bx);
+            int ok = 1;
+            for (int yy = cy + ay; ok && yy < cy + by; yy++) {
+                if (yy < 0 || yy >= win->h) {
+                    ok = 0;
+                    break;
+                }
+                const uint8_t *row = win->mask + (size_t)yy * win->w;
+                for (int xx = cx + ax; xx < cx + bx; xx++) {
+                    if (xx < 0 || xx >= win->w || !row[xx]) {
+                        ok = 0;
+                        break;
+                    }
+                }
+            }
+            mask[(size_t)y * g->uw + x] = ok ? 255 : 0;
+            valid += (size_t)ok;
+        }
+    }
+    return valid;
+}
+
+/* Copy the input window of tile (tx,ty) out of the chunk window. */
+static eem_status tile_slice_instance(const compute_state *cs, const eem_window *win, int tx,
+                                      int ty, eem_tensor **tensors, eem_error *err)
+{
+    eem_rect r = eem_grid_tile_input_window(cs->g, tx, ty);
+    int ox = r.x - win->x, oy = r.y - win->y;
+    for (int k = 0; k < win->n_keys; k++) {
+        const eem_tensor *src = win->keys[k];
+        int64_t dims[3] = {r.h, r.w, src->dims[2]};
+        tensors[k] = eem_tensor_new(src->type, 3, dims);
+        if (!tensors[k])
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        size_t px = (size_t)src->dims[2] * eem_dtype_size(src->type);
+        size_t row = (size_t)r.w * px;
+        for (int y = 0; y < r.h; y++)
+            memcpy((uint8_t *)tensors[k]->data + (size_t)y * row,
+                   (const uint8_t *)src->data + ((size_t)(oy + y) * win->w + (size_t)ox) * px,
+                   row);
+    }
+    return EEM_OK;
+}
+
+static eem_status compute_deliver(compute_state *cs, int tx, int ty, const uint8_t *mask,
+                                  eem_error *err)
+{
+    eem_status st = cs->sink(cs->sink_user, cs->g->level, tx, ty, cs->band_bufs, mask, err);
+    if (st != EEM_OK && err && err->status == EEM_OK)
+        eem_error_set(err, st, "storing tile (%d,%d) failed", tx, ty);
+    return st;
+}
+
+static void shape_text(const eem_tensor *t, char *buf, size_t n)
+{
+    size_t off = 0;
+    off += (size_t)snprintf(buf + off, n - off, "[");
+    for (int d = 0; d < t->ndim && off < n; d++)
+        off += (size_t)snprintf(buf + off, n - off, "%s%lld", d ? "," : "", (long long)t->dims[d]);
+    if (off < n)
+        snprintf(buf + off, n - off, "]");
+}
+
+/* Check one decoded output against the shapes section 3 accepts and write its
+ * channels into the band buffers (trimmed to the output tile). */
+static eem_status tile_store_output(compute_state *cs, int tx, int ty, int oi, const eem_tensor *t,
+                                    eem_error *err)
+{
+    const eem_predictor *p = cs->p;
+    const eem_output *o = &p->spec->outputs[oi];
+    const eem_grid *g = cs->g;
+    int L = o->dims == 1 ? o->length : 1;
+    int64_t d[EEM_TENSOR_MAX_DIMS];
+    int nd = t->ndim;
+    memcpy(d, t->dims, sizeof d);
+    /* a leading batch dimension of 1 is tolerated */
+    if (nd == 4 && d[0] == 1) {
+        memmove(d, d + 1, 3 * sizeof *d);
+        nd = 3;
+    }
+    int64_t h = -1, w = -1, c = -1;
+    if (nd == 3) {
+        h = d[0];
+        w = d[1];
+        c = d[2];
+    } else if (nd == 2 && L == 1) {
+        h = d[0];
+        w = d[1];
+        c = 1;
+    } else if (g->uw == 1 && g->uh == 1 && nd <= 1) {
+        /* a patch classifier may answer a bare vector / scalar */
+        h = w = 1;
+        c = nd == 1 ? d[0] : 1;
+    }
+    int off_x = 0, off_y = 0, shape_ok = 0;
+    if (c == L && h == g->uh && w == g->uw)
+        shape_ok = 1;
+    else if (c == L && cs->has_padded && h == cs->ph && w == cs->pw) {
+        shape_ok = 1;
+        off_x = (cs->pw - g->uw) / 2;
+        off_y = (cs->ph - g->uh) / 2;
+    }
+    if (!shape_ok) {
+        char got[160];
+        shape_text(t, got, sizeof got);
+        if (cs->has_padded && (cs->pw != g->uw || cs->ph != g->uh))
+            return eem_error_set(err, EEM_ERR_PROTOCOL,
+                                 "output \"%s\" of tile (%d,%d): the model answered shape %s; "
+                                 "expected [%d,%d,%d] (output tile) or [%d,%d,%d] (output tile "
+                                 "padded by the overlap)",
+                                 o->name, tx, ty, got, g->uh, g->uw, L, cs->ph, cs->pw, L);
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "output \"%s\" of tile (%d,%d): the model answered shape %s; "
+                             "expected [%d,%d,%d] (output tile)",
+                             o->name, tx, ty, got, g->uh, g->uw, L);
+    }
+    size_t es = eem_dtype_size(t->type);
+    const uint8_t *base = t->data;
+    for (int b = 0; b < p->n_bands; b++) {
+        if (p->band_output[b] != oi)
+            continue;
+        int ch = p->band_channel[b];
+        eem_dtype bt = p->band_types[b];
+        size_t bes = eem_dtype_size(bt);
+        uint8_t *dst = cs->band_bufs[b];
+        for (int y = 0; y < g->uh; y++) {
+            const uint8_t *row = base + (((size_t)(y + off_y) * (size_t)w + (size_t)off_x) *
+                                         (size_t)L + (size_t)ch) * es;
+            uint8_t *drow = dst + (size_t)y * g->uw * bes;
+            if (L == 1) {
+                eem_dtype_convert(row, t->type, drow, bt, (size_t)g->uw);
+            } else {
+                for (int x = 0; x < g->uw; x++)
+                    eem_dtype_convert(row + (size_t)x * L * es, t->type, drow + (size_t)x * bes,
+                                      bt, 1);
+            }
+        }
+    }
+    return EEM_OK;
+}
+
+static eem_status compute_finish_request(compute_state *cs, pending_request *r, eem_error *err)
+{
+    eem_predictor *p = cs->p;
+    p->stats.requests++;
+    if (!r->http.ok) {
+        char what[1024];
+        eem_http_describe_failure(&r->http, what, sizeof what);
+        return eem_error_set(err, EEM_ERR_HTTP, "prediction request for %d tile(s) failed: %s",
+                             r->n_tiles, what);
+    }
+    int no = p->spec->n_outputs;
+    eem_tensor **outs = calloc((size_t)r->n_tiles * (size_t)no, sizeof *outs);
+    if (!outs)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    eem_status st = p->ops->decode_response(p->spec, r->http.response, r->http.response_len,
+                                            r->n_tiles, cs->max_elements, outs, err);
+    if (st != EEM_OK)
+        eem_error_prefix(err, "answer from %s", p->ep->display_url);
+    for (int i = 0; st == EEM_OK && i < r->n_tiles; i++) {
+        pending_tile *t = &r->tiles[i];
+        for (int k = 0; st == EEM_OK && k < no; k++)
+            st = tile_store_output(cs, t->tx, t->ty, k, outs[(size_t)i * no + k], err);
+        if (st == EEM_OK) {
+            apply_mask(cs, t->mask);
+            st = compute_deliver(cs, t->tx, t->ty, t->mask, err);
+            p->stats.tiles_predicted++;
+        }
+    }
+    for (size_t k = 0; k < (size_t)r->n_tiles * (size_t)no; k++)
+        eem_tensor_free(outs[k]);
+    free(outs);
+    return st;
+}
+
+/* Wait for one request to finish and use its answer. */
+static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), void *cancel_user,
+                                    eem_error *err)
+{
+    eem_http_request *done = NULL;
+    eem_status st = eem_http_multi_next(cs->multi, &done, cancel, cancel_user, err);
+    if (st != EEM_OK || !done)
+        return st;
+    cs->in_flight--;
+    pending_request *r = done->user;
+    st = compute_finish_request(cs, r, err);
+    pending_request_free(r);
+    return st;
+}
+
+static eem_status compute_submit(compute_state *cs, eem_error *err)
+{
+    pending_request *r = cs->building;
+    if (!r)
+        return EEM_OK;
+    cs->building = NULL;
+    eem_status st = cs->p->ops->end_body(cs->p->spec, &r->body, err);
+    if (st == EEM_OK && r->body.failed)
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    if (st != EEM_OK) {
+        pending_request_free(r);
+        return st;
+    }
+    r->http.url = cs->p->ep->predict_url;
+    r->http.body = r->body.data;
+    r->http.body_len = r->body.len;
+    r->http.headers = cs->headers;
+    r->http.user = r;
+    cs->p->stats.bytes_sent += (long long)r->body.len;
+    st = eem_http_multi_add(cs->multi, &r->http, err);
+    if (st != EEM_OK) {
+        pending_request_free(r);
+        return st;
+    }
+    cs->in_flight++;
+    return EEM_OK;
+}
+
+static eem_status compute_add_instance(compute_state *cs, int tx, int ty, const eem_buf *frag,
+                                       uint8_t *mask_taken, int (*cancel)(void *),
+                                       void *cancel_user, eem_error *err)
+{
+    eem_status st = EEM_OK;
+    pending_request *r = cs->building;
+    if (r && (r->body.len + 1 + frag->len + cs->suffix_len > (size_t)cs->max_payload ||
+              (cs->max_instances > 0 && r->n_tiles >= cs->max_instances))) {
+        st = compute_submit(cs, err);
+        r = NULL;
+        while (st == EEM_OK && cs->in_flight >= cs->max_ahead)
+            st = compute_drain_one(cs, cancel, cancel_user, err);
+        if (st != EEM_OK) {
+            free(mask_taken);
+            return st;
+        }
+    }
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) {
+            free(mask_taken);
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        }
+        cs->building = r;
+        st = cs->p->ops->begin_body(cs->p->spec, &r->body, err);
+        if (st == EEM_OK && r->body.len + frag->len + cs->suffix_len > (size_t)cs->max_payload) {
+            const eem_grid *g = cs->g;
+            double per_px = (double)frag->len / ((double)(g->tw + 2 * g->ox) * (g->th + 2 * g->oy));
+            double fit = sqrt((double)(cs->max_payload - (long)r->body.len -
+                                       (long)cs->suffix_len) / per_px);
+            int side = (int)fit - 2 * (g->ox > g->oy ? g->ox : g->oy);
+            if (side < 1)
+                st = eem_error_set(err, EEM_ERR_LIMIT,
+                                   "MAX_PAYLOAD_BYTES: one tile encodes to %zu bytes, more than "
+                                   "the limit of %ld; reduce INPUT_OVERLAP_SIZE or raise "
+                                   "MAX_PAYLOAD_BYTES to at least %zu",
+                                   frag->len, cs->max_payload,
+                                   r->body.len + frag->len + cs->suffix_len);
+            else
+                st = eem_error_set(err, EEM_ERR_LIMIT,
+                                   "MAX_PAYLOAD_BYTES: one tile encodes to %zu bytes, more than "
+                                   "the limit of %ld; an INPUT_TILE_SIZE of at most %d,%d (same "
+                                   "overlap) fits, or raise MAX_PAYLOAD_BYTES to at least %zu",
+                                   frag->len, cs->max_payload, side, side,
+                                   r->body.len + frag->len + cs->suffix_len);
+        }
+        if (st != EEM_OK) {
+            free(mask_taken);
+            return st;
+        }
+    } else {
+        eem_buf_puts(&r->body, ",");
+    }
+    eem_buf_append(&r->body, frag->data, frag->len);
+    if (r->n_tiles == r->cap_tiles) {
+        int cap = r->cap_tiles ? 2 * r->cap_tiles : 16;
+        pending_tile *nt = realloc(r->tiles, (size_t)cap * sizeof *nt);
+        if (!nt) {
+            free(mask_taken);
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        }
+        r->tiles = nt;
+        r->cap_tiles = cap;
+    }
+    r->tiles[r->n_tiles].tx = tx;
+    r->tiles[r->n_tiles].ty = ty;
+    r->tiles[r->n_tiles].mask = mask_taken;
+    r->n_tiles++;
+    if (r->body.failed)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    return EEM_OK;
+}
+
+/* Encode and queue every tile of one chunk (tiles sharing a source window). */
+static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int (*cancel)(void *),
+                                void *cancel_user, eem_error *err)
+{
+    const eem_grid *g = cs->g;
+    const eem_source *src = cs->p->src;
+    int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
+    for (int k = 0; k < n; k++) {
+        eem_rect r = eem_grid_tile_input_window(g, tiles[2 * k], tiles[2 * k + 1]);
+        if (k == 0 || r.x < x0)
+            x0 = r.x;
+        if (k == 0 || r.y < y0)
+            y0 = r.y;
+        if (k == 0 || r.x + r.w > x1)
+            x1 = r.x + r.w;
+        if (k == 0 || r.y + r.h > y1)
+            y1 = r.y + r.h;
+    }
+    eem_window *win = NULL;
+    eem_status st = eem_source_read_window(src, g->level, x0, y0, x1 - x0, y1 - y0, &win, err);
+    if (st != EEM_OK)
+        return st;
+    size_t npix = (size_t)g->uw * g->uh;
+    eem_tensor **tensors = calloc((size_t)win->n_keys, sizeof *tensors);
+    const char **keys = calloc((size_t)win->n_keys, sizeof *keys);
+    eem_buf frag = {0};
+    if (!tensors || !keys)
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    for (int k = 0; st == EEM_OK && k < win->n_keys; k++)
+        keys[k] = src->keys[k].key;
+    for (int k = 0; st == EEM_OK && k < n; k++) {
+        int tx = tiles[2 * k], ty = tiles[2 * k + 1];
+        uint8_t *mask = malloc(npix);
+        if (!mask) {
+            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (tile_output_mask(cs, win, tx, ty, mask) == 0) {
+            /* nothing valid under this tile: never sent, delivered masked */
+            apply_mask(cs, NULL);
+            st = compute_deliver(cs, tx, ty, mask, err);
+            cs->p->stats.tiles_skipped++;
+            free(mask);
+            continue;
+        }
+        st = tile_slice_instance(cs, win, tx, ty, tensors, err);
+        if (st == EEM_OK) {
+            eem_instance inst = {win->n_keys, keys, (const eem_tensor *const *)tensors};
+            eem_buf_reset(&frag);
+            st = cs->p->ops->encode_instance(cs->p->spec, &inst, &frag, err);
+            if (st == EEM_OK && frag.failed)
+                st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        }
+        for (int i = 0; i < win->n_keys; i++) {
+            eem_tensor_free(tensors[i]);
+            tensors[i] = NULL;
+        }
+        if (st == EEM_OK)
+            st = compute_add_instance(cs, tx, ty, &frag, mask, cancel, cancel_user, err);
+        else
+            free(mask);
+        if (st == EEM_OK && cancel && cancel(cancel_user))
+            st = eem_error_set(err, EEM_ERR_CANCELLED, "interrupted by the caller");
+    }
+    eem_buf_free(&frag);
+    free(tensors);
+    free(keys);
+    eem_window_free(win);
+    return st;
+}
+
+static int compare_tiles(const void *a, const void *b)
+{
+    const int *ta = a, *tb = b;
+    if (ta[1] != tb[1])
+        return ta[1] < tb[1] ? -1 : 1;
+    return ta[0] < tb[0] ? -1 : ta[0] > tb[0];
+}
+
+eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, int n_tiles,
+                                 eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
+                                 void *cancel_user, eem_error *err)
+{
+    if (level < 0 || level >= p->n_levels)
+        return eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist", level);
+    if (n_tiles <= 0)
+        return EEM_OK;
+    if (n_tiles > p->max_predictions)
+        return eem_error_set(err, EEM_ERR_LIMIT,
+                             "this read needs %d predictions, more than MAX_PREDICTIONS=%ld; "
+                             "read a smaller window, or raise the limit with -oo "
+                             "MAX_PREDICTIONS=%d or --config EEMODEL_MAX_PREDICTIONS %d",
+                             n_tiles, p->max_predictions, n_tiles, n_tiles);
+    int *order = malloc((size_t)n_tiles * 2 * sizeof *order);
+    if (!order)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    memcpy(order, tiles, (size_t)n_tiles * 2 * sizeof *order);
+    qsort(order, (size_t)n_tiles, 2 * sizeof *order, compare_tiles);
+
+    compute_state cs;
+    eem_status st = compute_state_init(&cs, p, level, err);
+    cs.sink = sink;
+    cs.sink_user = sink_user;
+    const eem_grid *g = cs.g;
+    /* bytes of source tensors per input pixel, to size chunks */
+    size_t px_bytes = 0;
+    for (int k = 0; k < p->src->n_keys; k++)
+        px_bytes += (size_t)p->src->keys[k].n_bands * eem_dtype_size(p->src->keys[k].send_type);
+    if (px_bytes == 0)
+        px_bytes = 1;
+    size_t tile_bytes = (size_t)(g->tw + 2 * g->ox) * (size_t)(g->th + 2 * g->oy) * px_bytes;
+    int start = 0;
+    while (st == EEM_OK && start < n_tiles) {
+        /* a chunk: consecutive tiles of one tile row, window within the byte cap */
+        int end = start + 1;
+        while (end < n_tiles && order[2 * end + 1] == order[2 * start + 1]) {
+            size_t span = (size_t)(order[2 * end] - order[2 * start] + 1);
+            if (span * tile_bytes > EEM_CHUNK_MAX_BYTES)
+                break;
+            end++;
+        }
+        st = compute_chunk(&cs, order + 2 * start, end - start, cancel, cancel_user, err);
+        start = end;
+    }
+    if (st == EEM_OK)
+        st = compute_submit(&cs, err);
+    while (st == EEM_OK && cs.in_flight > 0)
+        st = compute_drain_one(&cs, cancel, cancel_user, err);
+    compute_state_free(&cs);
+    free(order);
+    return st;
+}

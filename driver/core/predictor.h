@@ -1,0 +1,64 @@
+/* predictor.h — orchestration: tiles -> batches -> requests -> decoded output tiles.
+ *
+ * eem_predictor_open() validates everything that can be validated at open
+ * (descriptor, source, endpoint, credentials) and returns a predictor freed
+ * with eem_predictor_close().  eem_predictor_compute() predicts a set of tiles
+ * of one level and hands each finished output tile to a sink, in the calling
+ * thread: one buffer per output band (uw*uh elements of the band's type, masked
+ * pixels = NODATA or 0) and a uw*uh mask (255 valid, 0 masked). */
+#ifndef EEM_PREDICTOR_H
+#define EEM_PREDICTOR_H
+
+#include "dtype.h"
+#include "endpoint.h"
+#include "error.h"
+#include "grid.h"
+#include "source.h"
+#include "spec.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eem_predictor eem_predictor;
+
+typedef struct eem_predictor_stats {
+    long requests;        /* HTTP requests completed (after retries) */
+    long tiles_predicted; /* tiles whose answer was used */
+    long tiles_skipped;   /* all-masked tiles, never sent */
+    long long bytes_sent;
+} eem_predictor_stats;
+
+typedef eem_status (*eem_tile_sink)(void *user, int level, int tx, int ty, void *const *bands,
+                                    const uint8_t *mask, eem_error *err);
+
+eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_error *err);
+void eem_predictor_close(eem_predictor *p);
+
+const eem_spec *eem_predictor_spec(const eem_predictor *p);
+const eem_source *eem_predictor_source(const eem_predictor *p);
+const eem_endpoint *eem_predictor_endpoint(const eem_predictor *p);
+/* Grid of a level (0 = full resolution); NULL past the last overview. */
+const eem_grid *eem_predictor_grid(const eem_predictor *p, int level);
+int eem_predictor_level_count(const eem_predictor *p); /* 1 + overview count */
+
+int eem_predictor_band_count(const eem_predictor *p);
+eem_dtype eem_predictor_band_type(const eem_predictor *p, int band); /* 0-based */
+const char *eem_predictor_band_name(const eem_predictor *p, int band);
+
+/* Predict tiles (pairs tx,ty in tiles[2*k], tiles[2*k+1]) of a level. */
+eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, int n_tiles,
+                                 eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
+                                 void *cancel_user, eem_error *err);
+
+/* The cost guard in force: most tiles one compute call may predict. */
+long eem_predictor_max_predictions(const eem_predictor *p);
+
+void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

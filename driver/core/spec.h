@@ -1,0 +1,126 @@
+/* spec.h — the model descriptor: parse and validate the three spellings.
+ *
+ * EEMODEL:key=value;...   |   EEMODEL:/path/model.json (or a *.eemodel.json file)
+ * plus open options (KEY=VALUE strings) that override either.  Keys are
+ * case-insensitive; EE camelCase and GDAL UPPER_SNAKE spellings both accepted.
+ * eem_spec_parse() returns a validated eem_spec the caller frees with
+ * eem_spec_free().  Everything that can be checked without opening the source
+ * or contacting the server is checked here; band names are resolved later by
+ * source.c because that needs the source raster. */
+#ifndef EEM_SPEC_H
+#define EEM_SPEC_H
+
+#include "dtype.h"
+#include "error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EEM_PREFIX "EEMODEL:"
+#define EEM_DEFAULT_MAX_PAYLOAD_BYTES 1500000L
+#define EEM_DEFAULT_MAX_PREDICTIONS 1024L
+#define EEM_DEFAULT_REGION "us-central1"
+
+typedef enum eem_protocol {
+    EEM_PROTO_NONE = 0, /* not given: inferred from URL / ENDPOINT / MODEL */
+    EEM_PROTO_AIPLATFORM,
+    EEM_PROTO_VERTEX,
+    EEM_PROTO_TFSERVING,
+    EEM_PROTO_KSERVE_V2
+} eem_protocol;
+
+typedef enum eem_payload_format {
+    EEM_PAYLOAD_NONE = 0, /* not given: the backend's default */
+    EEM_PAYLOAD_SERIALIZED_TF_TENSORS,
+    EEM_PAYLOAD_RAW_JSON,
+    EEM_PAYLOAD_ND_ARRAYS,
+    EEM_PAYLOAD_OIP_V2
+} eem_payload_format;
+
+typedef enum eem_on_error { EEM_ON_ERROR_FAIL = 0, EEM_ON_ERROR_NODATA } eem_on_error;
+
+/* One selected source band: "ref" is what the user wrote (a 1-based index or a
+ * band description), "key" the tensor key (NULL: derived by source.c from the
+ * band description, else "b<index>"). */
+typedef struct eem_band_ref {
+    char *ref;
+    char *key;
+} eem_band_ref;
+
+/* Per-key INPUT_TYPE override. key NULL = applies to every key. */
+typedef struct eem_type_override {
+    char *key;
+    eem_dtype type;
+} eem_type_override;
+
+/* One declared model output. dims 0: one band; dims 1: `length` bands named
+ * names[k] (or "<name>_<k>").  length 0 with dims 1 = not declared. */
+typedef struct eem_output {
+    char *name;
+    eem_dtype type;
+    int dims;
+    int length;
+    char **names; /* length entries or NULL */
+} eem_output;
+
+typedef struct eem_spec {
+    char *input;       /* GDAL name of the source, resolved against the JSON file's folder */
+    eem_band_ref *bands; /* n_bands entries; 0 = all source bands */
+    int n_bands;
+    char *input_array; /* INPUT_ARRAY key or NULL */
+    eem_type_override *input_types;
+    int n_input_types;
+
+    eem_protocol protocol;
+    char *project, *model, *version, *region, *endpoint, *url, *api_root;
+    eem_payload_format payload_format;
+    long max_payload_bytes;
+
+    char *proj;        /* PROJ: CRS text or NULL */
+    double scale;      /* SCALE: pixel size in CRS units, 0 = source's */
+    int fix_input_proj;
+    char *resampling;  /* NULL = nearest */
+
+    int tile_w, tile_h;        /* INPUT_TILE_SIZE */
+    int overlap_x, overlap_y;  /* INPUT_OVERLAP_SIZE */
+    int out_tile_w, out_tile_h;/* OUTPUT_TILE_SIZE (defaults to the input tile) */
+
+    eem_output *outputs;
+    int n_outputs;
+
+    int has_nodata;
+    double nodata;
+
+    long max_predictions;      /* -1 = not set (use config / default) */
+    eem_on_error on_error;
+    char *cache_dir;           /* NULL = not set */
+    char *headers;             /* "Name: value, Name: value" or NULL */
+} eem_spec;
+
+/* 1 if name starts with EEMODEL: (case-insensitive) or ends with .eemodel.json. */
+int eem_spec_identify(const char *name);
+
+/* Parse name (connection string or JSON file path) and open_options
+ * (NULL-terminated "KEY=VALUE" list, may be NULL).  On failure *out is NULL and
+ * err says which key, which value and what is accepted. */
+eem_status eem_spec_parse(const char *name, const char *const *open_options,
+                          eem_spec **out, eem_error *err);
+void eem_spec_free(eem_spec *spec);
+
+/* Band count of all outputs together (dims-1 outputs count `length` bands). */
+int eem_spec_output_band_count(const eem_spec *spec);
+/* Name of output band k (0-based) and its output index / channel. */
+const char *eem_spec_output_band_name(const eem_spec *spec, int k, char *buf, size_t buflen,
+                                      int *output_index, int *channel);
+
+/* The open option list XML advertised by the driver (static string). */
+const char *eem_spec_open_option_list_xml(void);
+
+const char *eem_protocol_name(eem_protocol p);
+const char *eem_payload_format_name(eem_payload_format f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

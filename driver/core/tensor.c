@@ -1,0 +1,410 @@
+/* tensor.c — dense typed tensors, tensorflow.TensorProto encode/decode and
+ * base64 (see tensor.h).
+ *
+ * Encoding is done by hand (the wire format of dtype + shape + tensor_content is
+ * tiny and fixed); decoding goes through protobuf-c so every legal encoding
+ * (packed or not, any field order, unknown fields) is accepted, then the result
+ * is validated before anything proportional to the declared shape is allocated. */
+#include "tensor.h"
+
+#include "buf.h"
+#include "tensor.pb-c.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* tensor_content is the host's in-memory buffer; TensorFlow treats it as
+ * little-endian, and so do we without byte swapping. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "EEMODEL assumes a little-endian host (TensorProto tensor_content byte order)"
+#endif
+
+/* Protobuf wire keys: (field << 3) | wire type. */
+#define PB_KEY_DTYPE 0x08          /* field 1, varint */
+#define PB_KEY_SHAPE 0x12          /* field 2, length-delimited */
+#define PB_KEY_CONTENT 0x22        /* field 4, length-delimited */
+#define PB_KEY_SHAPE_DIM 0x12      /* TensorShapeProto.dim, field 2 */
+#define PB_KEY_DIM_SIZE 0x08       /* TensorShapeProto.Dim.size, field 1 */
+
+/* ---------------------------------------------------------------- tensors */
+
+/* Product of dims into *count; 0 on negative dims or overflow (of the element
+ * count or of the byte size for element size elsize). */
+static int shape_count(int ndim, const int64_t *dims, size_t elsize, size_t *count)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (dims[i] < 0)
+            return 0;
+        uint64_t d = (uint64_t)dims[i];
+        if (d > SIZE_MAX)
+            return 0;
+        if (d != 0 && n > SIZE_MAX / (size_t)d)
+            return 0;
+        n *= (size_t)d;
+    }
+    if (elsize && n > SIZE_MAX / elsize)
+        return 0;
+    *count = n;
+    return 1;
+}
+
+eem_tensor *eem_tensor_new(eem_dtype type, int ndim, const int64_t *dims)
+{
+    size_t elsize = eem_dtype_size(type), count;
+    if (elsize == 0 || ndim < 0 || ndim > EEM_TENSOR_MAX_DIMS || (ndim > 0 && !dims) ||
+        !shape_count(ndim, dims, elsize, &count))
+        return NULL;
+    eem_tensor *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->type = type;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++)
+        t->dims[i] = dims[i];
+    t->data = calloc(count ? count : 1, elsize);
+    if (!t->data) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void eem_tensor_free(eem_tensor *t)
+{
+    if (t) {
+        free(t->data);
+        free(t);
+    }
+}
+
+size_t eem_tensor_count(const eem_tensor *t)
+{
+    size_t n = 1;
+    for (int i = 0; i < t->ndim; i++)
+        n *= (size_t)t->dims[i];
+    return n;
+}
+
+size_t eem_tensor_nbytes(const eem_tensor *t)
+{
+    return eem_tensor_count(t) * eem_dtype_size(t->type);
+}
+
+/* "[2,3]" into out. */
+static void format_shape(char *out, size_t cap, int ndim, const int64_t *dims)
+{
+    size_t used = 0;
+    used += (size_t)snprintf(out, cap, "[");
+    for (int i = 0; i < ndim && used < cap; i++)
+        used += (size_t)snprintf(out + used, cap - used, i ? ",%lld" : "%lld", (long long)dims[i]);
+    if (used < cap)
+        snprintf(out + used, cap - used, "]");
+}
+
+/* ---------------------------------------------------------------- encode */
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+size_t eem_tensorproto_header(const eem_tensor *t, uint8_t hdr[EEM_TENSORPROTO_HEADER_MAX])
+{
+    size_t elsize, count;
+    if (!t || (elsize = eem_dtype_size(t->type)) == 0 || t->ndim < 0 ||
+        t->ndim > EEM_TENSOR_MAX_DIMS || !shape_count(t->ndim, t->dims, elsize, &count))
+        return 0;
+    uint8_t *p = hdr;
+    *p++ = PB_KEY_DTYPE;
+    p = put_varint(p, (uint64_t)eem_dtype_to_tf(t->type));
+
+    /* TensorShapeProto: one Dim message per dimension; proto3 leaves out a zero size. */
+    size_t shape_len = 0;
+    for (int i = 0; i < t->ndim; i++) {
+        size_t dim_len = t->dims[i] ? 1 + varint_size((uint64_t)t->dims[i]) : 0;
+        shape_len += 1 + varint_size(dim_len) + dim_len;
+    }
+    *p++ = PB_KEY_SHAPE;
+    p = put_varint(p, shape_len);
+    for (int i = 0; i < t->ndim; i++) {
+        size_t dim_len = t->dims[i] ? 1 + varint_size((uint64_t)t->dims[i]) : 0;
+        *p++ = PB_KEY_SHAPE_DIM;
+        p = put_varint(p, dim_len);
+        if (t->dims[i]) {
+            *p++ = PB_KEY_DIM_SIZE;
+            p = put_varint(p, (uint64_t)t->dims[i]);
+        }
+    }
+    size_t nbytes = count * elsize;
+    if (nbytes) { /* proto3 leaves out empty bytes */
+        *p++ = PB_KEY_CONTENT;
+        p = put_varint(p, nbytes);
+    }
+    return (size_t)(p - hdr);
+}
+
+eem_status eem_tensorproto_encode(const eem_tensor *t, uint8_t **out, size_t *out_len, eem_error *err)
+{
+    uint8_t hdr[EEM_TENSORPROTO_HEADER_MAX];
+    *out = NULL;
+    *out_len = 0;
+    size_t hlen = eem_tensorproto_header(t, hdr);
+    if (hlen == 0)
+        return eem_error_set(err, EEM_ERR_INVALID, "cannot encode TensorProto: invalid tensor");
+    size_t nbytes = eem_tensor_nbytes(t);
+    if (nbytes > SIZE_MAX - hlen)
+        return eem_error_set(err, EEM_ERR_LIMIT, "cannot encode TensorProto: tensor too large");
+    uint8_t *p = malloc(hlen + nbytes ? hlen + nbytes : 1);
+    if (!p)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory encoding a TensorProto of %zu bytes",
+                             hlen + nbytes);
+    memcpy(p, hdr, hlen);
+    if (nbytes)
+        memcpy(p + hlen, t->data, nbytes);
+    *out = p;
+    *out_len = hlen + nbytes;
+    return EEM_OK;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+/* Fill n elements of dst from nv typed values, repeating the last value when
+ * nv < n and leaving zeros when nv == 0 (dst is already zeroed). */
+#define FILL_TYPED(DST_CTYPE, dst, vals, nv, n)                                               \
+    do {                                                                                     \
+        DST_CTYPE *d_ = (DST_CTYPE *)(dst);                                                  \
+        size_t take_ = (nv) < (n) ? (nv) : (n);                                              \
+        for (size_t i_ = 0; i_ < take_; i_++)                                                \
+            d_[i_] = (DST_CTYPE)(vals)[i_];                                                  \
+        if ((nv) > 0)                                                                        \
+            for (size_t i_ = take_; i_ < (n); i_++)                                          \
+                d_[i_] = (DST_CTYPE)(vals)[(nv)-1];                                          \
+    } while (0)
+
+static void fill_from_typed_fields(const Tensorflow__TensorProto *tp, eem_tensor *t, size_t n)
+{
+    switch (t->type) {
+    case EEM_DT_FLOAT32: FILL_TYPED(float, t->data, tp->float_val, tp->n_float_val, n); break;
+    case EEM_DT_FLOAT64: FILL_TYPED(double, t->data, tp->double_val, tp->n_double_val, n); break;
+    case EEM_DT_INT32: FILL_TYPED(int32_t, t->data, tp->int_val, tp->n_int_val, n); break;
+    case EEM_DT_INT16: FILL_TYPED(int16_t, t->data, tp->int_val, tp->n_int_val, n); break;
+    case EEM_DT_INT8: FILL_TYPED(int8_t, t->data, tp->int_val, tp->n_int_val, n); break;
+    case EEM_DT_UINT8: FILL_TYPED(uint8_t, t->data, tp->int_val, tp->n_int_val, n); break;
+    case EEM_DT_UINT16: FILL_TYPED(uint16_t, t->data, tp->int_val, tp->n_int_val, n); break;
+    case EEM_DT_INT64: FILL_TYPED(int64_t, t->data, tp->int64_val, tp->n_int64_val, n); break;
+    case EEM_DT_UINT32: FILL_TYPED(uint32_t, t->data, tp->uint32_val, tp->n_uint32_val, n); break;
+    case EEM_DT_UINT64: FILL_TYPED(uint64_t, t->data, tp->uint64_val, tp->n_uint64_val, n); break;
+    case EEM_DT_FLOAT16:
+    case EEM_DT_BFLOAT16: FILL_TYPED(uint16_t, t->data, tp->half_val, tp->n_half_val, n); break;
+    default: break;
+    }
+}
+
+eem_status eem_tensorproto_decode(const uint8_t *buf, size_t len, size_t max_elements,
+                                  eem_tensor **out, eem_error *err)
+{
+    eem_status st = EEM_OK;
+    eem_tensor *t = NULL;
+    *out = NULL;
+    Tensorflow__TensorProto *tp = tensorflow__tensor_proto__unpack(NULL, len, buf);
+    if (!tp) {
+        st = eem_error_set(err, EEM_ERR_PROTOCOL,
+                           "not a valid serialized TensorProto (%zu bytes could not be parsed)", len);
+        goto done;
+    }
+    eem_dtype type = eem_dtype_from_tf((int)tp->dtype);
+    if (type == EEM_DT_NONE) {
+        st = eem_error_set(err, EEM_ERR_PROTOCOL,
+                           "TensorProto dtype %d is not supported (accepted: DataTypes of %s)",
+                           (int)tp->dtype, eem_dtype_accepted_names());
+        goto done;
+    }
+
+    int64_t dims[EEM_TENSOR_MAX_DIMS];
+    int ndim = 0;
+    const Tensorflow__TensorShapeProto *shape = tp->tensor_shape;
+    if (shape) {
+        if (shape->unknown_rank) {
+            st = eem_error_set(err, EEM_ERR_PROTOCOL, "TensorProto has an unknown rank; a shape is required");
+            goto done;
+        }
+        if (shape->n_dim > EEM_TENSOR_MAX_DIMS) {
+            st = eem_error_set(err, EEM_ERR_PROTOCOL,
+                               "TensorProto has %zu dimensions; at most %d are accepted",
+                               shape->n_dim, EEM_TENSOR_MAX_DIMS);
+            goto done;
+        }
+        ndim = (int)shape->n_dim;
+        for (int i = 0; i < ndim; i++) {
+            dims[i] = shape->dim[i]->size;
+            if (dims[i] < 0) {
+                st = eem_error_set(err, EEM_ERR_PROTOCOL,
+                                   "TensorProto dimension %d has size %lld; sizes must be >= 0", i,
+                                   (long long)dims[i]);
+                goto done;
+            }
+        }
+    }
+    char shape_text[EEM_TENSOR_MAX_DIMS * 22 + 3];
+    format_shape(shape_text, sizeof shape_text, ndim, dims);
+
+    size_t elsize = eem_dtype_size(type), count;
+    if (!shape_count(ndim, dims, elsize, &count)) {
+        st = eem_error_set(err, EEM_ERR_PROTOCOL, "TensorProto shape %s %s is too large", shape_text,
+                           eem_dtype_name(type));
+        goto done;
+    }
+    if (max_elements > 0 && count > max_elements) {
+        st = eem_error_set(err, EEM_ERR_PROTOCOL,
+                           "TensorProto shape %s has %zu elements; at most %zu are expected",
+                           shape_text, count, max_elements);
+        goto done;
+    }
+    size_t nbytes = count * elsize;
+    if (tp->tensor_content.len > 0 && tp->tensor_content.len != nbytes) {
+        st = eem_error_set(err, EEM_ERR_PROTOCOL,
+                           "TensorProto tensor_content has %zu bytes, shape %s %s needs %zu",
+                           tp->tensor_content.len, shape_text, eem_dtype_name(type), nbytes);
+        goto done;
+    }
+
+    t = eem_tensor_new(type, ndim, dims);
+    if (!t) {
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory for a %s %s tensor (%zu bytes)",
+                           shape_text, eem_dtype_name(type), nbytes);
+        goto done;
+    }
+    if (tp->tensor_content.len > 0)
+        memcpy(t->data, tp->tensor_content.data, nbytes);
+    else
+        fill_from_typed_fields(tp, t, count);
+    *out = t;
+    t = NULL;
+done:
+    eem_tensor_free(t);
+    if (tp)
+        tensorflow__tensor_proto__free_unpacked(tp, NULL);
+    return st;
+}
+
+/* ---------------------------------------------------------------- base64 */
+
+eem_status eem_base64_encode(const uint8_t *data, size_t len, char **out, size_t *out_len)
+{
+    eem_buf b = {0};
+    *out = NULL;
+    if (out_len)
+        *out_len = 0;
+    if (eem_buf_base64(&b, data, len) != 0) {
+        eem_buf_free(&b);
+        return EEM_ERR_NOMEM;
+    }
+    size_t n = b.len;
+    char *s = eem_buf_take(&b);
+    if (!s)
+        return EEM_ERR_NOMEM;
+    *out = s;
+    if (out_len)
+        *out_len = n;
+    return EEM_OK;
+}
+
+/* Both alphabets: '+' and '-' are 62, '/' and '_' are 63.  Valid entries carry
+ * B64_OK so that a zero entry (every other byte) marks an invalid character. */
+#define B64_OK 0x40
+static const uint8_t b64_values[256] = {
+    ['A'] = B64_OK | 0, ['B'] = B64_OK | 1, ['C'] = B64_OK | 2, ['D'] = B64_OK | 3, ['E'] = B64_OK | 4,
+    ['F'] = B64_OK | 5, ['G'] = B64_OK | 6, ['H'] = B64_OK | 7, ['I'] = B64_OK | 8, ['J'] = B64_OK | 9,
+    ['K'] = B64_OK | 10, ['L'] = B64_OK | 11, ['M'] = B64_OK | 12, ['N'] = B64_OK | 13, ['O'] = B64_OK | 14,
+    ['P'] = B64_OK | 15, ['Q'] = B64_OK | 16, ['R'] = B64_OK | 17, ['S'] = B64_OK | 18, ['T'] = B64_OK | 19,
+    ['U'] = B64_OK | 20, ['V'] = B64_OK | 21, ['W'] = B64_OK | 22, ['X'] = B64_OK | 23, ['Y'] = B64_OK | 24,
+    ['Z'] = B64_OK | 25, ['a'] = B64_OK | 26, ['b'] = B64_OK | 27, ['c'] = B64_OK | 28, ['d'] = B64_OK | 29,
+    ['e'] = B64_OK | 30, ['f'] = B64_OK | 31, ['g'] = B64_OK | 32, ['h'] = B64_OK | 33, ['i'] = B64_OK | 34,
+    ['j'] = B64_OK | 35, ['k'] = B64_OK | 36, ['l'] = B64_OK | 37, ['m'] = B64_OK | 38, ['n'] = B64_OK | 39,
+    ['o'] = B64_OK | 40, ['p'] = B64_OK | 41, ['q'] = B64_OK | 42, ['r'] = B64_OK | 43, ['s'] = B64_OK | 44,
+    ['t'] = B64_OK | 45, ['u'] = B64_OK | 46, ['v'] = B64_OK | 47, ['w'] = B64_OK | 48, ['x'] = B64_OK | 49,
+    ['y'] = B64_OK | 50, ['z'] = B64_OK | 51, ['0'] = B64_OK | 52, ['1'] = B64_OK | 53, ['2'] = B64_OK | 54,
+    ['3'] = B64_OK | 55, ['4'] = B64_OK | 56, ['5'] = B64_OK | 57, ['6'] = B64_OK | 58, ['7'] = B64_OK | 59,
+    ['8'] = B64_OK | 60, ['9'] = B64_OK | 61, ['+'] = B64_OK | 62, ['-'] = B64_OK | 62, ['/'] = B64_OK | 63,
+    ['_'] = B64_OK | 63,
+};
+
+static eem_status b64_bad_char(const char *text, size_t len, eem_error *err)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (!(b64_values[c] & B64_OK)) {
+            if (c >= 0x21 && c < 0x7F)
+                return eem_error_set(err, EEM_ERR_PROTOCOL, "invalid base64 at offset %zu (character '%c')",
+                                     i, c);
+            return eem_error_set(err, EEM_ERR_PROTOCOL, "invalid base64 at offset %zu (byte 0x%02x)", i,
+                                 c);
+        }
+    }
+    return eem_error_set(err, EEM_ERR_PROTOCOL, "invalid base64");
+}
+
+eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len, eem_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    /* Padding: only at the end, at most two '=', and then the length is a multiple of 4. */
+    size_t data_len = len;
+    while (data_len > 0 && text[data_len - 1] == '=' && len - data_len < 2)
+        data_len--;
+    if (data_len < len && len % 4 != 0)
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "invalid base64: padded text must have a length multiple of 4, got %zu", len);
+    if (data_len % 4 == 1)
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "invalid base64: %zu characters cannot encode whole bytes", data_len);
+
+    size_t full = data_len / 4, rest = data_len % 4;
+    size_t n = full * 3 + (rest ? rest - 1 : 0);
+    uint8_t *o = malloc(n ? n : 1);
+    if (!o)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %zu bytes of base64", len);
+    const unsigned char *s = (const unsigned char *)text;
+    uint8_t *p = o;
+    uint32_t good = B64_OK;
+    for (size_t g = 0; g < full; g++, s += 4, p += 3) {
+        uint32_t a = b64_values[s[0]], b = b64_values[s[1]], c = b64_values[s[2]], d = b64_values[s[3]];
+        good &= a & b & c & d;
+        uint32_t v = (a & 63) << 18 | (b & 63) << 12 | (c & 63) << 6 | (d & 63);
+        p[0] = (uint8_t)(v >> 16);
+        p[1] = (uint8_t)(v >> 8);
+        p[2] = (uint8_t)v;
+    }
+    if (rest) {
+        uint32_t a = b64_values[s[0]], b = b64_values[s[1]], c = rest == 3 ? b64_values[s[2]] : B64_OK;
+        good &= a & b & c;
+        uint32_t v = (a & 63) << 18 | (b & 63) << 12 | (c & 63) << 6;
+        p[0] = (uint8_t)(v >> 16);
+        if (rest == 3)
+            p[1] = (uint8_t)(v >> 8);
+    }
+    if (!good) { /* some character was not in either alphabet; find it for the message */
+        free(o);
+        return b64_bad_char(text, data_len, err);
+    }
+    *out = o;
+    *out_len = n;
+    return EEM_OK;
+}
