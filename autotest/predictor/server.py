@@ -396,15 +396,21 @@ def make_handler(state):
             try:
                 self.predict_with_record(api, route, record)
             finally:
+                self.publish(record)
+
+        def publish(self, record):
+            """Put the record in the log (once), before the client can see the answer."""
+            if record["t_end"] is None:
                 record["t_end"] = time.time()
                 state.add_record(record)
 
         def answer(self, record, status, document=None, body=None, headers=None):
             record["status"] = status
+            if document is not None and "error" in document:
+                error = document.get("error")
+                record["error"] = error.get("message") if isinstance(error, dict) else error
+            self.publish(record)
             if document is not None:
-                if status >= 400:
-                    error = document.get("error")
-                    record["error"] = error.get("message") if isinstance(error, dict) else error
                 self.send_json(status, document, headers=headers)
             else:
                 self.send_bytes(status, body, headers=headers)
@@ -458,6 +464,7 @@ def make_handler(state):
                     return self.answer(record, status, google_error(status, "stand-in: injected HTTP %d" % status),
                                        headers=extra)
                 if kind == "drop":
+                    self.publish(record)
                     self.close_connection = True
                     return
                 if kind == "malformed":
@@ -466,6 +473,7 @@ def make_handler(state):
                     return self.answer(record, 200, {"error": fault["message"]})
                 if kind == "huge":
                     record["status"] = 200
+                    self.publish(record)
                     self.close_connection = True
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")

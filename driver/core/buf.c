@@ -88,16 +88,40 @@ int eem_buf_json_string(eem_buf *b, const char *s)
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned char c = *p;
         switch (c) {
-        case '"': *o++ = '\\'; *o++ = '"'; break;
-        case '\\': *o++ = '\\'; *o++ = '\\'; break;
-        case '\b': *o++ = '\\'; *o++ = 'b'; break;
-        case '\f': *o++ = '\\'; *o++ = 'f'; break;
-        case '\n': *o++ = '\\'; *o++ = 'n'; break;
-        case '\r': *o++ = '\\'; *o++ = 'r'; break;
-        case '\t': *o++ = '\\'; *o++ = 't'; break;
+        case '"':
+            *o++ = '\\';
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            *o++ = '\\';
+            break;
+        case '\b':
+            *o++ = '\\';
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = '\\';
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = '\\';
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = '\\';
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = '\\';
+            *o++ = 't';
+            break;
         default:
             if (c < 0x20) {
-                *o++ = '\\'; *o++ = 'u'; *o++ = '0'; *o++ = '0';
+                *o++ = '\\';
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
                 *o++ = hex[c >> 4];
                 *o++ = hex[c & 15];
             } else {
@@ -111,32 +135,46 @@ int eem_buf_json_string(eem_buf *b, const char *s)
     return 0;
 }
 
+/* Base64 alphabet as a constant expression, so the tables below are built by
+ * the compiler. */
+#define B64_CHAR(v)                                                                                \
+    ((v) < 26    ? 'A' + (v)                                                                       \
+     : (v) < 52  ? 'a' + (v)-26                                                                    \
+     : (v) < 62  ? '0' + (v)-52                                                                    \
+     : (v) == 62 ? '+'                                                                             \
+                 : '/')
+/* Two output characters for every 12-bit value, first character in the low byte
+ * (stored with memcpy: little-endian host, see tensor.c). */
+#define B64_PAIR(i) (uint16_t)(B64_CHAR((i) >> 6) | B64_CHAR((i)&63) << 8)
+#define B64_P4(i) B64_PAIR(i), B64_PAIR((i) + 1), B64_PAIR((i) + 2), B64_PAIR((i) + 3)
+#define B64_P16(i) B64_P4(i), B64_P4((i) + 4), B64_P4((i) + 8), B64_P4((i) + 12)
+#define B64_P64(i) B64_P16(i), B64_P16((i) + 16), B64_P16((i) + 32), B64_P16((i) + 48)
+#define B64_P256(i) B64_P64(i), B64_P64((i) + 64), B64_P64((i) + 128), B64_P64((i) + 192)
+#define B64_P1024(i) B64_P256(i), B64_P256((i) + 256), B64_P256((i) + 512), B64_P256((i) + 768)
+static const uint16_t b64_pairs[4096] = {B64_P1024(0), B64_P1024(1024), B64_P1024(2048),
+                                         B64_P1024(3072)};
+
 int eem_buf_base64(eem_buf *b, const void *data, size_t len)
 {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t groups = len / 3 + (len % 3 != 0);
     if (groups > (SIZE_MAX - 1) / 4 || eem_buf_reserve(b, groups * 4) != 0)
         return -1;
     const unsigned char *in = data;
     char *o = b->data + b->len;
     size_t full = len - len % 3;
-    for (size_t i = 0; i < full; i += 3) {
+    for (size_t i = 0; i < full; i += 3, o += 4) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        o[0] = alphabet[v >> 18];
-        o[1] = alphabet[(v >> 12) & 63];
-        o[2] = alphabet[(v >> 6) & 63];
-        o[3] = alphabet[v & 63];
-        o += 4;
+        memcpy(o, &b64_pairs[v >> 12], 2);
+        memcpy(o + 2, &b64_pairs[v & 0xFFF], 2);
     }
     size_t rest = len - full;
     if (rest) {
         uint32_t v = (uint32_t)in[full] << 16;
         if (rest == 2)
             v |= (uint32_t)in[full + 1] << 8;
-        o[0] = alphabet[v >> 18];
-        o[1] = alphabet[(v >> 12) & 63];
-        o[2] = rest == 2 ? alphabet[(v >> 6) & 63] : '=';
+        o[0] = (char)B64_CHAR(v >> 18);
+        o[1] = (char)B64_CHAR((v >> 12) & 63);
+        o[2] = rest == 2 ? (char)B64_CHAR((v >> 6) & 63) : '=';
         o[3] = '=';
         o += 4;
     }

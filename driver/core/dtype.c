@@ -160,7 +160,7 @@ static uint16_t small_float_encode(double x, int ebits, int mbits)
     int bias = (1 << (ebits - 1)) - 1;
     int emin = 1 - bias;
     int e;
-    frexp(a, &e); /* a = f * 2^e, f in [0.5, 1) */
+    frexp(a, &e);  /* a = f * 2^e, f in [0.5, 1) */
     int E = e - 1; /* a = 1.xxx * 2^E */
     if (E > bias + 1)
         return (uint16_t)(sign | exp_all);
@@ -195,12 +195,34 @@ static inline uint16_t bfloat16_from_double(double x)
     return small_float_encode(x, 8, 7);
 }
 
+/* float32 -> float16 by bit arithmetic (round to nearest even); agrees with
+ * half_from_double on every input. */
+static inline uint16_t half_from_float(float f)
+{
+    uint32_t x = bits_from_f32(f);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    x &= 0x7FFFFFFFu;
+    if (x > 0x7F800000u)
+        return (uint16_t)(sign | 0x7E00u); /* NaN */
+    if (x >= 0x477FF000u)                  /* >= 65520 (and inf) rounds to inf */
+        return (uint16_t)(sign | 0x7C00u);
+    if (x < 0x38800000u) {
+        /* below 2^-14: a half subnormal.  Adding 0.5f rounds |f| to a multiple
+         * of 2^-24 (to nearest even, in hardware); the low bits count them. */
+        float r = f32_from_bits(x) + 0.5f;
+        return (uint16_t)(sign | (bits_from_f32(r) - 0x3F000000u));
+    }
+    /* normal: rebias the exponent (127 -> 15) and round off 13 mantissa bits */
+    x += 0xC8000FFFu + ((x >> 13) & 1u);
+    return (uint16_t)(sign | (x >> 13));
+}
+
 /* float32 -> bfloat16 exactly by bit arithmetic (round to nearest even). */
 static inline uint16_t bfloat16_from_float(float f)
 {
     uint32_t u = bits_from_f32(f);
     if ((u & 0x7FFFFFFFu) > 0x7F800000u)
-        return (uint16_t)((u >> 16) | 0x0040u); /* quiet NaN, sign kept */
+        return (uint16_t)(((u >> 16) & 0x8000u) | 0x7FC0u); /* quiet NaN, sign kept */
     u += 0x7FFFu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
 }
@@ -220,45 +242,45 @@ static inline int64_t round_to_i64(double v)
     return t;
 }
 
-#define SIGNED_TARGET(tag, ctype, lo, hi)                                                   \
-    static inline ctype tag##_from_f(double v)                                             \
-    {                                                                                      \
-        if (v != v)                                                                        \
-            return 0;                                                                      \
-        if (v >= (double)(hi))                                                             \
-            return hi;                                                                     \
-        if (v <= (double)(lo))                                                             \
-            return lo;                                                                     \
-        return (ctype)round_to_i64(v);                                                     \
-    }                                                                                      \
-    static inline ctype tag##_from_i(int64_t v)                                            \
-    {                                                                                      \
-        return v > (int64_t)(hi) ? (ctype)(hi) : v < (int64_t)(lo) ? (ctype)(lo) : (ctype)v; \
-    }                                                                                      \
-    static inline ctype tag##_from_u(uint64_t v)                                           \
-    {                                                                                      \
-        return v > (uint64_t)(hi) ? (ctype)(hi) : (ctype)v;                                \
+#define SIGNED_TARGET(tag, ctype, lo, hi)                                                          \
+    static inline ctype tag##_from_f(double v)                                                     \
+    {                                                                                              \
+        if (v != v)                                                                                \
+            return 0;                                                                              \
+        if (v >= (double)(hi))                                                                     \
+            return hi;                                                                             \
+        if (v <= (double)(lo))                                                                     \
+            return lo;                                                                             \
+        return (ctype)round_to_i64(v);                                                             \
+    }                                                                                              \
+    static inline ctype tag##_from_i(int64_t v)                                                    \
+    {                                                                                              \
+        return v > (int64_t)(hi) ? (ctype)(hi) : v < (int64_t)(lo) ? (ctype)(lo) : (ctype)v;       \
+    }                                                                                              \
+    static inline ctype tag##_from_u(uint64_t v)                                                   \
+    {                                                                                              \
+        return v > (uint64_t)(hi) ? (ctype)(hi) : (ctype)v;                                        \
     }
 
-#define UNSIGNED_TARGET(tag, ctype, hi)                                                     \
-    static inline ctype tag##_from_f(double v)                                             \
-    {                                                                                      \
-        if (!(v > 0)) /* NaN, zero, negatives */                                           \
-            return 0;                                                                      \
-        if (v >= (double)(hi))                                                             \
-            return hi;                                                                     \
-        uint64_t t = (uint64_t)v;                                                          \
-        if (v - (double)t >= 0.5)                                                          \
-            t++;                                                                           \
-        return (ctype)t;                                                                   \
-    }                                                                                      \
-    static inline ctype tag##_from_i(int64_t v)                                            \
-    {                                                                                      \
-        return v < 0 ? 0 : (uint64_t)v > (uint64_t)(hi) ? (ctype)(hi) : (ctype)v;          \
-    }                                                                                      \
-    static inline ctype tag##_from_u(uint64_t v)                                           \
-    {                                                                                      \
-        return v > (uint64_t)(hi) ? (ctype)(hi) : (ctype)v;                                \
+#define UNSIGNED_TARGET(tag, ctype, hi)                                                            \
+    static inline ctype tag##_from_f(double v)                                                     \
+    {                                                                                              \
+        if (!(v > 0)) /* NaN, zero, negatives */                                                   \
+            return 0;                                                                              \
+        if (v >= (double)(hi))                                                                     \
+            return hi;                                                                             \
+        uint64_t t = (uint64_t)v;                                                                  \
+        if (v - (double)t >= 0.5)                                                                  \
+            t++;                                                                                   \
+        return (ctype)t;                                                                           \
+    }                                                                                              \
+    static inline ctype tag##_from_i(int64_t v)                                                    \
+    {                                                                                              \
+        return v < 0 ? 0 : (uint64_t)v > (uint64_t)(hi) ? (ctype)(hi) : (ctype)v;                  \
+    }                                                                                              \
+    static inline ctype tag##_from_u(uint64_t v)                                                   \
+    {                                                                                              \
+        return v > (uint64_t)(hi) ? (ctype)(hi) : (ctype)v;                                        \
     }
 
 SIGNED_TARGET(i8, int8_t, INT8_MIN, INT8_MAX)
@@ -279,8 +301,14 @@ static inline int64_t i64_from_f(double v)
         return INT64_MIN;
     return round_to_i64(v);
 }
-static inline int64_t i64_from_i(int64_t v) { return v; }
-static inline int64_t i64_from_u(uint64_t v) { return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v; }
+static inline int64_t i64_from_i(int64_t v)
+{
+    return v;
+}
+static inline int64_t i64_from_u(uint64_t v)
+{
+    return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
+}
 
 static inline uint64_t u64_from_f(double v)
 {
@@ -293,14 +321,25 @@ static inline uint64_t u64_from_f(double v)
         t++;
     return t;
 }
-static inline uint64_t u64_from_i(int64_t v) { return v < 0 ? 0 : (uint64_t)v; }
-static inline uint64_t u64_from_u(uint64_t v) { return v; }
+static inline uint64_t u64_from_i(int64_t v)
+{
+    return v < 0 ? 0 : (uint64_t)v;
+}
+static inline uint64_t u64_from_u(uint64_t v)
+{
+    return v;
+}
 
 /* Pick the scalar conversion by the C type of the source value. */
-#define INT_TARGET(tag, x)                                                                 \
-    _Generic((x), float: tag##_from_f, double: tag##_from_f, uint8_t: tag##_from_u,        \
-             uint16_t: tag##_from_u, uint32_t: tag##_from_u, uint64_t: tag##_from_u,       \
-             default: tag##_from_i)(x)
+#define INT_TARGET(tag, x)                                                                         \
+    _Generic((x), float                                                                            \
+             : tag##_from_f, double                                                                \
+             : tag##_from_f, uint8_t                                                               \
+             : tag##_from_u, uint16_t                                                              \
+             : tag##_from_u, uint32_t                                                              \
+             : tag##_from_u, uint64_t                                                              \
+             : tag##_from_u, default                                                               \
+             : tag##_from_i)(x)
 
 #define TO_u8(x) INT_TARGET(u8, x)
 #define TO_i8(x) INT_TARGET(i8, x)
@@ -312,9 +351,8 @@ static inline uint64_t u64_from_u(uint64_t v) { return v; }
 #define TO_i64(x) INT_TARGET(i64, x)
 #define TO_f32(x) ((float)(x))
 #define TO_f64(x) ((double)(x))
-#define TO_f16(x) half_from_double((double)(x))
-#define TO_bf16(x)                                                                         \
-    _Generic((x), float: bfloat16_from_float, default: bfloat16_from_double)(x)
+#define TO_f16(x) _Generic((x), float : half_from_float, default : half_from_double)(x)
+#define TO_bf16(x) _Generic((x), float : bfloat16_from_float, default : bfloat16_from_double)(x)
 
 /* Reading a source element as its natural C value. */
 #define LOAD_u8(p, i) ((p)[i])
@@ -331,41 +369,41 @@ static inline uint64_t u64_from_u(uint64_t v) { return v; }
 #define LOAD_bf16(p, i) bfloat16_decode((p)[i])
 
 /* X(enum, storage C type, tag).  Two copies so the lists can nest. */
-#define TYPES_SRC(X)                                                                       \
-    X(EEM_DT_UINT8, uint8_t, u8)                                                           \
-    X(EEM_DT_INT8, int8_t, i8)                                                             \
-    X(EEM_DT_UINT16, uint16_t, u16)                                                        \
-    X(EEM_DT_INT16, int16_t, i16)                                                          \
-    X(EEM_DT_UINT32, uint32_t, u32)                                                        \
-    X(EEM_DT_INT32, int32_t, i32)                                                          \
-    X(EEM_DT_UINT64, uint64_t, u64)                                                        \
-    X(EEM_DT_INT64, int64_t, i64)                                                          \
-    X(EEM_DT_FLOAT16, uint16_t, f16)                                                       \
-    X(EEM_DT_BFLOAT16, uint16_t, bf16)                                                     \
-    X(EEM_DT_FLOAT32, float, f32)                                                          \
+#define TYPES_SRC(X)                                                                               \
+    X(EEM_DT_UINT8, uint8_t, u8)                                                                   \
+    X(EEM_DT_INT8, int8_t, i8)                                                                     \
+    X(EEM_DT_UINT16, uint16_t, u16)                                                                \
+    X(EEM_DT_INT16, int16_t, i16)                                                                  \
+    X(EEM_DT_UINT32, uint32_t, u32)                                                                \
+    X(EEM_DT_INT32, int32_t, i32)                                                                  \
+    X(EEM_DT_UINT64, uint64_t, u64)                                                                \
+    X(EEM_DT_INT64, int64_t, i64)                                                                  \
+    X(EEM_DT_FLOAT16, uint16_t, f16)                                                               \
+    X(EEM_DT_BFLOAT16, uint16_t, bf16)                                                             \
+    X(EEM_DT_FLOAT32, float, f32)                                                                  \
     X(EEM_DT_FLOAT64, double, f64)
-#define TYPES_DST(X)                                                                       \
-    X(EEM_DT_UINT8, uint8_t, u8)                                                           \
-    X(EEM_DT_INT8, int8_t, i8)                                                             \
-    X(EEM_DT_UINT16, uint16_t, u16)                                                        \
-    X(EEM_DT_INT16, int16_t, i16)                                                          \
-    X(EEM_DT_UINT32, uint32_t, u32)                                                        \
-    X(EEM_DT_INT32, int32_t, i32)                                                          \
-    X(EEM_DT_UINT64, uint64_t, u64)                                                        \
-    X(EEM_DT_INT64, int64_t, i64)                                                          \
-    X(EEM_DT_FLOAT16, uint16_t, f16)                                                       \
-    X(EEM_DT_BFLOAT16, uint16_t, bf16)                                                     \
-    X(EEM_DT_FLOAT32, float, f32)                                                          \
+#define TYPES_DST(X)                                                                               \
+    X(EEM_DT_UINT8, uint8_t, u8)                                                                   \
+    X(EEM_DT_INT8, int8_t, i8)                                                                     \
+    X(EEM_DT_UINT16, uint16_t, u16)                                                                \
+    X(EEM_DT_INT16, int16_t, i16)                                                                  \
+    X(EEM_DT_UINT32, uint32_t, u32)                                                                \
+    X(EEM_DT_INT32, int32_t, i32)                                                                  \
+    X(EEM_DT_UINT64, uint64_t, u64)                                                                \
+    X(EEM_DT_INT64, int64_t, i64)                                                                  \
+    X(EEM_DT_FLOAT16, uint16_t, f16)                                                               \
+    X(EEM_DT_BFLOAT16, uint16_t, bf16)                                                             \
+    X(EEM_DT_FLOAT32, float, f32)                                                                  \
     X(EEM_DT_FLOAT64, double, f64)
 
 /* One function per source type, switching on the target type once; the loop
  * body for (source tag, target) is DST_CASE_FOR. */
-#define DST_CASE_FOR(STAG, DENUM, DCTYPE, DTAG)                                             \
-    case DENUM: {                                                                          \
-        DCTYPE *d = (DCTYPE *)dst;                                                         \
-        for (size_t i = 0; i < n; i++)                                                     \
-            d[i] = TO_##DTAG(LOAD_##STAG(s, i));                                           \
-        break;                                                                             \
+#define DST_CASE_FOR(STAG, DENUM, DCTYPE, DTAG)                                                    \
+    case DENUM: {                                                                                  \
+        DCTYPE *d = (DCTYPE *)dst;                                                                 \
+        for (size_t i = 0; i < n; i++)                                                             \
+            d[i] = TO_##DTAG(LOAD_##STAG(s, i));                                                   \
+        break;                                                                                     \
     }
 #define DST_CASE_u8(E, C, T) DST_CASE_FOR(u8, E, C, T)
 #define DST_CASE_i8(E, C, T) DST_CASE_FOR(i8, E, C, T)
@@ -380,11 +418,13 @@ static inline uint64_t u64_from_u(uint64_t v) { return v; }
 #define DST_CASE_f32(E, C, T) DST_CASE_FOR(f32, E, C, T)
 #define DST_CASE_f64(E, C, T) DST_CASE_FOR(f64, E, C, T)
 
-#define SRC_FUNC(SENUM, SCTYPE, STAG)                                                       \
-    static void convert_from_##STAG(const void *src, void *dst, eem_dtype dt, size_t n)    \
-    {                                                                                      \
-        const SCTYPE *s = (const SCTYPE *)src;                                             \
-        switch (dt) { TYPES_DST(DST_CASE_##STAG) default: break; }                         \
+#define SRC_FUNC(SENUM, SCTYPE, STAG)                                                              \
+    static void convert_from_##STAG(const void *src, void *dst, eem_dtype dt, size_t n)            \
+    {                                                                                              \
+        const SCTYPE *s = (const SCTYPE *)src;                                                     \
+        switch (dt) {                                                                              \
+            TYPES_DST(DST_CASE_##STAG) default : break;                                            \
+        }                                                                                          \
     }
 TYPES_SRC(SRC_FUNC)
 
@@ -399,9 +439,9 @@ void eem_dtype_convert(const void *src, eem_dtype st, void *dst, eem_dtype dt, s
         return;
     }
     switch (st) {
-#define SRC_CASE(SENUM, SCTYPE, STAG)                                                       \
-    case SENUM:                                                                            \
-        convert_from_##STAG(src, dst, dt, n);                                              \
+#define SRC_CASE(SENUM, SCTYPE, STAG)                                                              \
+    case SENUM:                                                                                    \
+        convert_from_##STAG(src, dst, dt, n);                                                      \
         break;
         TYPES_SRC(SRC_CASE)
 #undef SRC_CASE
@@ -413,8 +453,8 @@ void eem_dtype_convert(const void *src, eem_dtype st, void *dst, eem_dtype dt, s
 double eem_dtype_get(const void *buf, eem_dtype t, size_t i)
 {
     switch (t) {
-#define GET_CASE(SENUM, SCTYPE, STAG)                                                       \
-    case SENUM:                                                                            \
+#define GET_CASE(SENUM, SCTYPE, STAG)                                                              \
+    case SENUM:                                                                                    \
         return (double)LOAD_##STAG((const SCTYPE *)buf, i);
         TYPES_SRC(GET_CASE)
 #undef GET_CASE

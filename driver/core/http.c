@@ -1,9 +1,18 @@
 /* http.c — the libcurl multi transport (see http.h).
  *
- * Owns: process-wide libcurl state (global init, one CURLSH sharing keep-alive
- * connections, DNS and TLS sessions under mutexes), the per-multi request queue
- * with its connection cap, retries scheduled without blocking other transfers,
- * response size limits, redacted verbose logging and failure descriptions.
+ * Owns: process-wide libcurl state (global init, one CURLSH sharing DNS and TLS
+ * sessions under mutexes, a pool of idle curl multi handles that keeps their
+ * keep-alive connections), the per-multi request queue with its connection
+ * cap, retries scheduled without blocking other transfers, response size
+ * limits, redacted verbose logging and failure descriptions.
+ *
+ * Keep-alive across reads and datasets: a connection cache lives in a curl
+ * multi handle, and eem_http_multi_free() puts the handle back in the pool for
+ * the next eem_http_multi_new(), in whichever thread.  Connections are not put
+ * in the CURLSH because libcurl < 8.x documents its shared connection cache as
+ * not thread-safe (curl known bug 11.11; Debian 12 has 7.88) and QGIS reads
+ * from several threads.  A pooled multi handle is used by one thread at a time.
+ *
  * This uses the OpenSSL libcurl we link; GDAL's own (GnuTLS) libcurl never
  * sees our handles. */
 #define _POSIX_C_SOURCE 200809L
@@ -38,6 +47,8 @@
 #define EEM_HTTP_JITTER 0.25
 #define EEM_HTTP_POLL_MS 100
 #define EEM_HTTP_BODY_EXCERPT 300
+#define EEM_HTTP_IDLE_MULTI_POOL 16     /* idle multi handles kept with their connections */
+#define EEM_HTTP_MIN_IDLE_CONNECTIONS 8 /* idle connections a multi handle keeps open */
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -126,13 +137,40 @@ static void curl_init_once(void)
         return; /* still works, only without cross-handle keep-alive */
     if (curl_share_setopt(sh, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
         curl_share_setopt(sh, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-        curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
         curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
         curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
         curl_share_cleanup(sh);
         return;
     }
     g_share = sh;
+}
+
+static pthread_mutex_t g_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURLM *g_idle_multis[EEM_HTTP_IDLE_MULTI_POOL];
+static int g_n_idle_multis;
+
+/* An idle multi handle with its open connections, or a new one. */
+static CURLM *multi_handle_take(void)
+{
+    CURLM *cm = NULL;
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_n_idle_multis > 0)
+        cm = g_idle_multis[--g_n_idle_multis];
+    pthread_mutex_unlock(&g_pool_lock);
+    return cm ? cm : curl_multi_init();
+}
+
+/* Give back a multi handle without easy handles; closed when the pool is full. */
+static void multi_handle_give_back(CURLM *cm)
+{
+    pthread_mutex_lock(&g_pool_lock);
+    if (g_n_idle_multis < EEM_HTTP_IDLE_MULTI_POOL) {
+        g_idle_multis[g_n_idle_multis++] = cm;
+        cm = NULL;
+    }
+    pthread_mutex_unlock(&g_pool_lock);
+    if (cm)
+        curl_multi_cleanup(cm);
 }
 
 /* ---- time and jitter ---------------------------------------------------- */
@@ -263,9 +301,9 @@ static double parse_retry_after(const char *v, size_t len)
     text[len] = '\0';
     char *end;
     errno = 0;
-    long s = strtol(text, &end, 10);
-    if (end != text && !*end && !errno)
-        return s < 0 ? 0 : (double)s;
+    double s = strtod(text, &end);
+    if (end != text && !*end && !errno && isfinite(s))
+        return s < 0 ? 0 : s;
     time_t when = curl_getdate(text, NULL);
     if (when == (time_t)-1)
         return -1;
@@ -468,12 +506,16 @@ eem_status eem_http_multi_new(const eem_http_options *opts, eem_http_multi **out
     m->rng = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)m << 16) ^ 0x9E3779B97F4A7C15ULL;
     if (!m->rng)
         m->rng = 1;
-    m->multi = curl_multi_init();
+    m->multi = multi_handle_take();
     if (!m->multi) {
         free(m);
         return eem_error_set(err, EEM_ERR_HTTP, "cannot create a libcurl multi handle");
     }
+    long idle = m->opts.max_connections > EEM_HTTP_MIN_IDLE_CONNECTIONS
+                    ? m->opts.max_connections
+                    : EEM_HTTP_MIN_IDLE_CONNECTIONS;
     curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)m->opts.max_connections);
+    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, idle);
     *out = m;
     return EEM_OK;
 }
@@ -702,7 +744,7 @@ void eem_http_multi_free(eem_http_multi *m)
     if (!m)
         return;
     abandon_all(m, "abandoned");
-    curl_multi_cleanup(m->multi);
+    multi_handle_give_back(m->multi);
     free(m);
 }
 

@@ -17,6 +17,7 @@
 
 #include <cpl_conv.h>
 
+#include <ctype.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ struct eem_predictor {
     int *band_channel; /* channel within that output */
     long max_predictions;
     eem_predictor_stats stats;
+    char last_failure[EEM_ERROR_MSG_MAX]; /* message of the last tile masked by ON_ERROR=NODATA */
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -130,9 +132,6 @@ static eem_status predictor_check_unsupported(const eem_spec *s, eem_error *err)
     if (s->cache_dir)
         return eem_error_set(err, EEM_ERR_INVALID,
                              "CACHE_DIR: the persistent prediction cache is not supported yet");
-    if (s->on_error != EEM_ON_ERROR_FAIL)
-        return eem_error_set(err, EEM_ERR_INVALID,
-                             "ON_ERROR: \"NODATA\" is not supported yet; accepted: FAIL");
     return EEM_OK;
 }
 
@@ -227,6 +226,11 @@ void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st)
     *st = p->stats;
 }
 
+const char *eem_predictor_last_failure(const eem_predictor *p)
+{
+    return p->last_failure;
+}
+
 /* --------------------------------------------------------------- compute -- */
 
 typedef struct pending_tile {
@@ -252,7 +256,8 @@ typedef struct compute_state {
     char *auth_header;
     char *extra_headers;  /* backing store for the split HEADERS values */
     pending_request *building;
-    int in_flight;
+    pending_request **flying; /* submitted, not yet drained (owned) */
+    int in_flight, cap_flying;
     int max_ahead;
     long max_payload;
     int max_instances;
@@ -279,6 +284,9 @@ static void compute_state_free(compute_state *cs)
 {
     /* Requests still in flight are abandoned with the multi handle first. */
     eem_http_multi_free(cs->multi);
+    for (int k = 0; k < cs->in_flight; k++)
+        pending_request_free(cs->flying[k]);
+    free(cs->flying);
     pending_request_free(cs->building);
     eem_secret_free(cs->auth_header);
     free(cs->headers);
@@ -318,16 +326,32 @@ static eem_status compute_build_headers(compute_state *cs, eem_error *err)
     size_t i = 0;
     if (cs->auth_header)
         cs->headers[i++] = cs->auth_header;
+    /* A comma starts a new header only when a "Name:" follows it; otherwise it
+     * belongs to the previous header's value (same rule as spec.c). */
     char *s = cs->extra_headers;
+    char *start = s;
     while (s && *s) {
         char *comma = strchr(s, ',');
-        if (comma)
+        char *next = comma ? comma + 1 : NULL;
+        if (next) {
+            const char *q = next;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            const char *name = q;
+            while (*q && (isalnum((unsigned char)*q) || *q == '-' || *q == '_'))
+                q++;
+            if (q == name || *q != ':') {
+                s = next; /* part of the current value */
+                continue;
+            }
             *comma = '\0';
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (*s && strchr(s, ':'))
-            cs->headers[i++] = s;
-        s = comma ? comma + 1 : NULL;
+        }
+        while (*start == ' ' || *start == '\t')
+            start++;
+        if (*start && strchr(start, ':'))
+            cs->headers[i++] = start;
+        start = next;
+        s = next;
     }
     cs->headers[i] = NULL;
     return EEM_OK;
@@ -557,10 +581,9 @@ static eem_status tile_store_output(compute_state *cs, int tx, int ty, int oi, c
     return EEM_OK;
 }
 
-static eem_status compute_finish_request(compute_state *cs, pending_request *r, eem_error *err)
+static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_error *err)
 {
     eem_predictor *p = cs->p;
-    p->stats.requests++;
     if (!r->http.ok) {
         char what[1024];
         eem_http_describe_failure(&r->http, what, sizeof what);
@@ -573,8 +596,22 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     eem_status st = p->ops->decode_response(p->spec, r->http.response, r->http.response_len,
                                             r->n_tiles, cs->max_elements, outs, err);
-    if (st != EEM_OK)
+    if (st != EEM_OK) {
         eem_error_prefix(err, "answer from %s", p->ep->display_url);
+        if (strstr(err->msg, "element")) {
+            /* say what was expected, not only that it was too large */
+            size_t len = strlen(err->msg);
+            const eem_grid *g = cs->g;
+            if (cs->has_padded && (cs->pw != g->uw || cs->ph != g->uh))
+                snprintf(err->msg + len, sizeof err->msg - len,
+                         "; each output must be [%d,%d,C] (output tile) or [%d,%d,C] (output "
+                         "tile padded by the overlap)",
+                         g->uh, g->uw, cs->ph, cs->pw);
+            else
+                snprintf(err->msg + len, sizeof err->msg - len,
+                         "; each output must be [%d,%d,C] (output tile)", g->uh, g->uw);
+        }
+    }
     for (int i = 0; st == EEM_OK && i < r->n_tiles; i++) {
         pending_tile *t = &r->tiles[i];
         for (int k = 0; st == EEM_OK && k < no; k++)
@@ -591,6 +628,32 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
     return st;
 }
 
+/* Use an answer; with ON_ERROR=NODATA a failed request masks its tiles. */
+static eem_status compute_finish_request(compute_state *cs, pending_request *r, eem_error *err)
+{
+    eem_predictor *p = cs->p;
+    p->stats.requests++;
+    long delivered = p->stats.tiles_predicted;
+    eem_status st = compute_use_answer(cs, r, err);
+    if (st == EEM_OK || p->spec->on_error != EEM_ON_ERROR_NODATA || st == EEM_ERR_CANCELLED ||
+        st == EEM_ERR_NOMEM)
+        return st;
+    snprintf(p->last_failure, sizeof p->last_failure, "%s", err->msg);
+    /* tiles of this request not delivered yet are masked */
+    int first = (int)(p->stats.tiles_predicted - delivered);
+    eem_error_clear(err);
+    for (int i = first; i < r->n_tiles; i++) {
+        uint8_t *mask = r->tiles[i].mask;
+        memset(mask, 0, (size_t)cs->g->uw * cs->g->uh);
+        apply_mask(cs, NULL);
+        st = compute_deliver(cs, r->tiles[i].tx, r->tiles[i].ty, mask, err);
+        if (st != EEM_OK)
+            return st;
+        p->stats.tiles_failed++;
+    }
+    return EEM_OK;
+}
+
 /* Wait for one request to finish and use its answer. */
 static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), void *cancel_user,
                                     eem_error *err)
@@ -599,8 +662,13 @@ static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), vo
     eem_status st = eem_http_multi_next(cs->multi, &done, cancel, cancel_user, err);
     if (st != EEM_OK || !done)
         return st;
-    cs->in_flight--;
     pending_request *r = done->user;
+    for (int k = 0; k < cs->in_flight; k++) {
+        if (cs->flying[k] == r) {
+            cs->flying[k] = cs->flying[--cs->in_flight];
+            break;
+        }
+    }
     st = compute_finish_request(cs, r, err);
     pending_request_free(r);
     return st;
@@ -624,13 +692,23 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     r->http.body_len = r->body.len;
     r->http.headers = cs->headers;
     r->http.user = r;
-    cs->p->stats.bytes_sent += (long long)r->body.len;
+    if (cs->in_flight == cs->cap_flying) {
+        int cap = cs->cap_flying ? 2 * cs->cap_flying : 16;
+        pending_request **nf = realloc(cs->flying, (size_t)cap * sizeof *nf);
+        if (!nf) {
+            pending_request_free(r);
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        }
+        cs->flying = nf;
+        cs->cap_flying = cap;
+    }
     st = eem_http_multi_add(cs->multi, &r->http, err);
     if (st != EEM_OK) {
         pending_request_free(r);
         return st;
     }
-    cs->in_flight++;
+    cs->p->stats.bytes_sent += (long long)r->body.len;
+    cs->flying[cs->in_flight++] = r;
     return EEM_OK;
 }
 

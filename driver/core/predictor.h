@@ -28,6 +28,7 @@ typedef struct eem_predictor_stats {
     long requests;        /* HTTP requests completed (after retries) */
     long tiles_predicted; /* tiles whose answer was used */
     long tiles_skipped;   /* all-masked tiles, never sent */
+    long tiles_failed;    /* tiles masked because their request failed (ON_ERROR=NODATA) */
     long long bytes_sent;
 } eem_predictor_stats;
 
@@ -57,6 +58,8 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
 long eem_predictor_max_predictions(const eem_predictor *p);
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
+/* Message of the last failure masked by ON_ERROR=NODATA ("" if none). */
+const char *eem_predictor_last_failure(const eem_predictor *p);
 
 #ifdef __cplusplus
 }

@@ -468,12 +468,15 @@ static eem_status collect_inline(spec_raw *raw, const char *text, eem_error *err
                 quoted = !quoted;
             p++;
         }
-        if (quoted) {
+        if (quoted) { /* name the key only: the value may be a secret header */
             shown s;
+            size_t key_len = strcspn(seg, "=");
+            char key[EEM_SPEC_KEY_MAX];
+            snprintf(key, sizeof key, "%.*s", (int)(key_len < sizeof key ? key_len : sizeof key - 1), seg);
             return eem_error_set(err, EEM_ERR_INVALID,
-                                 "\"%s\" has an unterminated double quote; quote whole values "
-                                 "like key=\"a;b\"",
-                                 show(&s, seg));
+                                 "the value of \"%s\" has an unterminated double quote; quote "
+                                 "whole values like key=\"a;b\"",
+                                 show(&s, key));
         }
         eem_status st = collect_segment(raw, seg, p, ORIGIN_INLINE, err);
         if (st != EEM_OK)
@@ -1386,13 +1389,15 @@ static eem_status set_output_names(eem_output *o, char **names, int n, const cha
             }
         }
     }
+    if (n <= 0)
+        return output_error(value, "has no band names", err);
     o->names = calloc((size_t)n, sizeof *o->names);
     if (!o->names)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    o->length = n; /* set first: eem_spec_free frees whatever was copied */
     for (int i = 0; i < n; i++)
         if (!(o->names[i] = dup_str(names[i])))
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    o->length = n;
     return EEM_OK;
 }
 

@@ -21,11 +21,11 @@
 #endif
 
 /* Protobuf wire keys: (field << 3) | wire type. */
-#define PB_KEY_DTYPE 0x08          /* field 1, varint */
-#define PB_KEY_SHAPE 0x12          /* field 2, length-delimited */
-#define PB_KEY_CONTENT 0x22        /* field 4, length-delimited */
-#define PB_KEY_SHAPE_DIM 0x12      /* TensorShapeProto.dim, field 2 */
-#define PB_KEY_DIM_SIZE 0x08       /* TensorShapeProto.Dim.size, field 1 */
+#define PB_KEY_DTYPE 0x08     /* field 1, varint */
+#define PB_KEY_SHAPE 0x12     /* field 2, length-delimited */
+#define PB_KEY_CONTENT 0x22   /* field 4, length-delimited */
+#define PB_KEY_SHAPE_DIM 0x12 /* TensorShapeProto.dim, field 2 */
+#define PB_KEY_DIM_SIZE 0x08  /* TensorShapeProto.Dim.size, field 1 */
 
 /* ---------------------------------------------------------------- tensors */
 
@@ -160,7 +160,8 @@ size_t eem_tensorproto_header(const eem_tensor *t, uint8_t hdr[EEM_TENSORPROTO_H
     return (size_t)(p - hdr);
 }
 
-eem_status eem_tensorproto_encode(const eem_tensor *t, uint8_t **out, size_t *out_len, eem_error *err)
+eem_status eem_tensorproto_encode(const eem_tensor *t, uint8_t **out, size_t *out_len,
+                                  eem_error *err)
 {
     uint8_t hdr[EEM_TENSORPROTO_HEADER_MAX];
     *out = NULL;
@@ -173,8 +174,8 @@ eem_status eem_tensorproto_encode(const eem_tensor *t, uint8_t **out, size_t *ou
         return eem_error_set(err, EEM_ERR_LIMIT, "cannot encode TensorProto: tensor too large");
     uint8_t *p = malloc(hlen + nbytes ? hlen + nbytes : 1);
     if (!p)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory encoding a TensorProto of %zu bytes",
-                             hlen + nbytes);
+        return eem_error_set(err, EEM_ERR_NOMEM,
+                             "out of memory encoding a TensorProto of %zu bytes", hlen + nbytes);
     memcpy(p, hdr, hlen);
     if (nbytes)
         memcpy(p + hlen, t->data, nbytes);
@@ -187,33 +188,56 @@ eem_status eem_tensorproto_encode(const eem_tensor *t, uint8_t **out, size_t *ou
 
 /* Fill n elements of dst from nv typed values, repeating the last value when
  * nv < n and leaving zeros when nv == 0 (dst is already zeroed). */
-#define FILL_TYPED(DST_CTYPE, dst, vals, nv, n)                                               \
-    do {                                                                                     \
-        DST_CTYPE *d_ = (DST_CTYPE *)(dst);                                                  \
-        size_t take_ = (nv) < (n) ? (nv) : (n);                                              \
-        for (size_t i_ = 0; i_ < take_; i_++)                                                \
-            d_[i_] = (DST_CTYPE)(vals)[i_];                                                  \
-        if ((nv) > 0)                                                                        \
-            for (size_t i_ = take_; i_ < (n); i_++)                                          \
-                d_[i_] = (DST_CTYPE)(vals)[(nv)-1];                                          \
+#define FILL_TYPED(DST_CTYPE, dst, vals, nv, n)                                                    \
+    do {                                                                                           \
+        DST_CTYPE *d_ = (DST_CTYPE *)(dst);                                                        \
+        size_t take_ = (nv) < (n) ? (nv) : (n);                                                    \
+        for (size_t i_ = 0; i_ < take_; i_++)                                                      \
+            d_[i_] = (DST_CTYPE)(vals)[i_];                                                        \
+        if ((nv) > 0)                                                                              \
+            for (size_t i_ = take_; i_ < (n); i_++)                                                \
+                d_[i_] = (DST_CTYPE)(vals)[(nv)-1];                                                \
     } while (0)
 
 static void fill_from_typed_fields(const Tensorflow__TensorProto *tp, eem_tensor *t, size_t n)
 {
     switch (t->type) {
-    case EEM_DT_FLOAT32: FILL_TYPED(float, t->data, tp->float_val, tp->n_float_val, n); break;
-    case EEM_DT_FLOAT64: FILL_TYPED(double, t->data, tp->double_val, tp->n_double_val, n); break;
-    case EEM_DT_INT32: FILL_TYPED(int32_t, t->data, tp->int_val, tp->n_int_val, n); break;
-    case EEM_DT_INT16: FILL_TYPED(int16_t, t->data, tp->int_val, tp->n_int_val, n); break;
-    case EEM_DT_INT8: FILL_TYPED(int8_t, t->data, tp->int_val, tp->n_int_val, n); break;
-    case EEM_DT_UINT8: FILL_TYPED(uint8_t, t->data, tp->int_val, tp->n_int_val, n); break;
-    case EEM_DT_UINT16: FILL_TYPED(uint16_t, t->data, tp->int_val, tp->n_int_val, n); break;
-    case EEM_DT_INT64: FILL_TYPED(int64_t, t->data, tp->int64_val, tp->n_int64_val, n); break;
-    case EEM_DT_UINT32: FILL_TYPED(uint32_t, t->data, tp->uint32_val, tp->n_uint32_val, n); break;
-    case EEM_DT_UINT64: FILL_TYPED(uint64_t, t->data, tp->uint64_val, tp->n_uint64_val, n); break;
+    case EEM_DT_FLOAT32:
+        FILL_TYPED(float, t->data, tp->float_val, tp->n_float_val, n);
+        break;
+    case EEM_DT_FLOAT64:
+        FILL_TYPED(double, t->data, tp->double_val, tp->n_double_val, n);
+        break;
+    case EEM_DT_INT32:
+        FILL_TYPED(int32_t, t->data, tp->int_val, tp->n_int_val, n);
+        break;
+    case EEM_DT_INT16:
+        FILL_TYPED(int16_t, t->data, tp->int_val, tp->n_int_val, n);
+        break;
+    case EEM_DT_INT8:
+        FILL_TYPED(int8_t, t->data, tp->int_val, tp->n_int_val, n);
+        break;
+    case EEM_DT_UINT8:
+        FILL_TYPED(uint8_t, t->data, tp->int_val, tp->n_int_val, n);
+        break;
+    case EEM_DT_UINT16:
+        FILL_TYPED(uint16_t, t->data, tp->int_val, tp->n_int_val, n);
+        break;
+    case EEM_DT_INT64:
+        FILL_TYPED(int64_t, t->data, tp->int64_val, tp->n_int64_val, n);
+        break;
+    case EEM_DT_UINT32:
+        FILL_TYPED(uint32_t, t->data, tp->uint32_val, tp->n_uint32_val, n);
+        break;
+    case EEM_DT_UINT64:
+        FILL_TYPED(uint64_t, t->data, tp->uint64_val, tp->n_uint64_val, n);
+        break;
     case EEM_DT_FLOAT16:
-    case EEM_DT_BFLOAT16: FILL_TYPED(uint16_t, t->data, tp->half_val, tp->n_half_val, n); break;
-    default: break;
+    case EEM_DT_BFLOAT16:
+        FILL_TYPED(uint16_t, t->data, tp->half_val, tp->n_half_val, n);
+        break;
+    default:
+        break;
     }
 }
 
@@ -226,7 +250,8 @@ eem_status eem_tensorproto_decode(const uint8_t *buf, size_t len, size_t max_ele
     Tensorflow__TensorProto *tp = tensorflow__tensor_proto__unpack(NULL, len, buf);
     if (!tp) {
         st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                           "not a valid serialized TensorProto (%zu bytes could not be parsed)", len);
+                           "not a valid serialized TensorProto (%zu bytes could not be parsed)",
+                           len);
         goto done;
     }
     eem_dtype type = eem_dtype_from_tf((int)tp->dtype);
@@ -242,7 +267,8 @@ eem_status eem_tensorproto_decode(const uint8_t *buf, size_t len, size_t max_ele
     const Tensorflow__TensorShapeProto *shape = tp->tensor_shape;
     if (shape) {
         if (shape->unknown_rank) {
-            st = eem_error_set(err, EEM_ERR_PROTOCOL, "TensorProto has an unknown rank; a shape is required");
+            st = eem_error_set(err, EEM_ERR_PROTOCOL,
+                               "TensorProto has an unknown rank; a shape is required");
             goto done;
         }
         if (shape->n_dim > EEM_TENSOR_MAX_DIMS) {
@@ -267,8 +293,8 @@ eem_status eem_tensorproto_decode(const uint8_t *buf, size_t len, size_t max_ele
 
     size_t elsize = eem_dtype_size(type), count;
     if (!shape_count(ndim, dims, elsize, &count)) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL, "TensorProto shape %s %s is too large", shape_text,
-                           eem_dtype_name(type));
+        st = eem_error_set(err, EEM_ERR_PROTOCOL, "TensorProto shape %s %s is too large",
+                           shape_text, eem_dtype_name(type));
         goto done;
     }
     if (max_elements > 0 && count > max_elements) {
@@ -326,42 +352,50 @@ eem_status eem_base64_encode(const uint8_t *data, size_t len, char **out, size_t
     return EEM_OK;
 }
 
-/* Both alphabets: '+' and '-' are 62, '/' and '_' are 63.  Valid entries carry
- * B64_OK so that a zero entry (every other byte) marks an invalid character. */
-#define B64_OK 0x40
-static const uint8_t b64_values[256] = {
-    ['A'] = B64_OK | 0, ['B'] = B64_OK | 1, ['C'] = B64_OK | 2, ['D'] = B64_OK | 3, ['E'] = B64_OK | 4,
-    ['F'] = B64_OK | 5, ['G'] = B64_OK | 6, ['H'] = B64_OK | 7, ['I'] = B64_OK | 8, ['J'] = B64_OK | 9,
-    ['K'] = B64_OK | 10, ['L'] = B64_OK | 11, ['M'] = B64_OK | 12, ['N'] = B64_OK | 13, ['O'] = B64_OK | 14,
-    ['P'] = B64_OK | 15, ['Q'] = B64_OK | 16, ['R'] = B64_OK | 17, ['S'] = B64_OK | 18, ['T'] = B64_OK | 19,
-    ['U'] = B64_OK | 20, ['V'] = B64_OK | 21, ['W'] = B64_OK | 22, ['X'] = B64_OK | 23, ['Y'] = B64_OK | 24,
-    ['Z'] = B64_OK | 25, ['a'] = B64_OK | 26, ['b'] = B64_OK | 27, ['c'] = B64_OK | 28, ['d'] = B64_OK | 29,
-    ['e'] = B64_OK | 30, ['f'] = B64_OK | 31, ['g'] = B64_OK | 32, ['h'] = B64_OK | 33, ['i'] = B64_OK | 34,
-    ['j'] = B64_OK | 35, ['k'] = B64_OK | 36, ['l'] = B64_OK | 37, ['m'] = B64_OK | 38, ['n'] = B64_OK | 39,
-    ['o'] = B64_OK | 40, ['p'] = B64_OK | 41, ['q'] = B64_OK | 42, ['r'] = B64_OK | 43, ['s'] = B64_OK | 44,
-    ['t'] = B64_OK | 45, ['u'] = B64_OK | 46, ['v'] = B64_OK | 47, ['w'] = B64_OK | 48, ['x'] = B64_OK | 49,
-    ['y'] = B64_OK | 50, ['z'] = B64_OK | 51, ['0'] = B64_OK | 52, ['1'] = B64_OK | 53, ['2'] = B64_OK | 54,
-    ['3'] = B64_OK | 55, ['4'] = B64_OK | 56, ['5'] = B64_OK | 57, ['6'] = B64_OK | 58, ['7'] = B64_OK | 59,
-    ['8'] = B64_OK | 60, ['9'] = B64_OK | 61, ['+'] = B64_OK | 62, ['-'] = B64_OK | 62, ['/'] = B64_OK | 63,
-    ['_'] = B64_OK | 63,
-};
+/* Decoding tables for both alphabets ('+' and '-' are 62, '/' and '_' are 63),
+ * one per position in a 4-character group with the 6 bits already shifted in
+ * place; B64_INVALID marks characters outside both alphabets, so OR-ing the
+ * four lookups yields the 24 bits and an error flag at once. */
+#define B64_INVALID 0x01000000u
+#define B64_VAL(c)                                                                                 \
+    ((c) >= 'A' && (c) <= 'Z'   ? (uint32_t)((c) - 'A')                                            \
+     : (c) >= 'a' && (c) <= 'z' ? (uint32_t)((c) - 'a' + 26)                                       \
+     : (c) >= '0' && (c) <= '9' ? (uint32_t)((c) - '0' + 52)                                       \
+     : (c) == '+' || (c) == '-' ? 62u                                                              \
+     : (c) == '/' || (c) == '_' ? 63u                                                              \
+                                : 0xFFu)
+#define B64_ENTRY(c, shift) (B64_VAL(c) == 0xFFu ? B64_INVALID : B64_VAL(c) << (shift))
+#define B64_E4(c, s)                                                                               \
+    B64_ENTRY(c, s), B64_ENTRY((c) + 1, s), B64_ENTRY((c) + 2, s), B64_ENTRY((c) + 3, s)
+#define B64_E16(c, s) B64_E4(c, s), B64_E4((c) + 4, s), B64_E4((c) + 8, s), B64_E4((c) + 12, s)
+#define B64_E64(c, s)                                                                              \
+    B64_E16(c, s), B64_E16((c) + 16, s), B64_E16((c) + 32, s), B64_E16((c) + 48, s)
+#define B64_TABLE(s)                                                                               \
+    {                                                                                              \
+        B64_E64(0, s), B64_E64(64, s), B64_E64(128, s), B64_E64(192, s)                            \
+    }
+static const uint32_t b64_dec0[256] = B64_TABLE(18);
+static const uint32_t b64_dec1[256] = B64_TABLE(12);
+static const uint32_t b64_dec2[256] = B64_TABLE(6);
+static const uint32_t b64_dec3[256] = B64_TABLE(0);
 
 static eem_status b64_bad_char(const char *text, size_t len, eem_error *err)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
-        if (!(b64_values[c] & B64_OK)) {
+        if (b64_dec3[c] == B64_INVALID) {
             if (c >= 0x21 && c < 0x7F)
-                return eem_error_set(err, EEM_ERR_PROTOCOL, "invalid base64 at offset %zu (character '%c')",
-                                     i, c);
-            return eem_error_set(err, EEM_ERR_PROTOCOL, "invalid base64 at offset %zu (byte 0x%02x)", i,
-                                 c);
+                return eem_error_set(err, EEM_ERR_PROTOCOL,
+                                     "invalid base64 at offset %zu (character '%c')", i, c);
+            return eem_error_set(err, EEM_ERR_PROTOCOL,
+                                 "invalid base64 at offset %zu (byte 0x%02x)", i, c);
         }
     }
     return eem_error_set(err, EEM_ERR_PROTOCOL, "invalid base64");
 }
 
-eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len, eem_error *err)
+eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len,
+                             eem_error *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -370,8 +404,9 @@ eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t
     while (data_len > 0 && text[data_len - 1] == '=' && len - data_len < 2)
         data_len--;
     if (data_len < len && len % 4 != 0)
-        return eem_error_set(err, EEM_ERR_PROTOCOL,
-                             "invalid base64: padded text must have a length multiple of 4, got %zu", len);
+        return eem_error_set(
+            err, EEM_ERR_PROTOCOL,
+            "invalid base64: padded text must have a length multiple of 4, got %zu", len);
     if (data_len % 4 == 1)
         return eem_error_set(err, EEM_ERR_PROTOCOL,
                              "invalid base64: %zu characters cannot encode whole bytes", data_len);
@@ -383,24 +418,22 @@ eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %zu bytes of base64", len);
     const unsigned char *s = (const unsigned char *)text;
     uint8_t *p = o;
-    uint32_t good = B64_OK;
+    uint32_t flags = 0;
     for (size_t g = 0; g < full; g++, s += 4, p += 3) {
-        uint32_t a = b64_values[s[0]], b = b64_values[s[1]], c = b64_values[s[2]], d = b64_values[s[3]];
-        good &= a & b & c & d;
-        uint32_t v = (a & 63) << 18 | (b & 63) << 12 | (c & 63) << 6 | (d & 63);
+        uint32_t v = b64_dec0[s[0]] | b64_dec1[s[1]] | b64_dec2[s[2]] | b64_dec3[s[3]];
+        flags |= v;
         p[0] = (uint8_t)(v >> 16);
         p[1] = (uint8_t)(v >> 8);
         p[2] = (uint8_t)v;
     }
     if (rest) {
-        uint32_t a = b64_values[s[0]], b = b64_values[s[1]], c = rest == 3 ? b64_values[s[2]] : B64_OK;
-        good &= a & b & c;
-        uint32_t v = (a & 63) << 18 | (b & 63) << 12 | (c & 63) << 6;
+        uint32_t v = b64_dec0[s[0]] | b64_dec1[s[1]] | (rest == 3 ? b64_dec2[s[2]] : 0);
+        flags |= v;
         p[0] = (uint8_t)(v >> 16);
         if (rest == 3)
             p[1] = (uint8_t)(v >> 8);
     }
-    if (!good) { /* some character was not in either alphabet; find it for the message */
+    if (flags & B64_INVALID) { /* some character was in neither alphabet; find it for the message */
         free(o);
         return b64_bad_char(text, data_len, err);
     }

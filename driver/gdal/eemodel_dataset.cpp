@@ -237,6 +237,8 @@ CPLErr EEModelDataset::PredictTiles(const std::vector<int> &tiles)
     if (tiles.empty())
         return CE_None;
     eem_error err{};
+    eem_predictor_stats before, after;
+    eem_predictor_get_stats(m_shared->predictor, &before);
     if (eem_predictor_compute(m_shared->predictor, m_level, tiles.data(),
                               static_cast<int>(tiles.size() / 2), StoreTile, this, nullptr,
                               nullptr, &err) != EEM_OK)
@@ -244,6 +246,13 @@ CPLErr EEModelDataset::PredictTiles(const std::vector<int> &tiles)
         ReportCoreError(err);
         return CE_Failure;
     }
+    eem_predictor_get_stats(m_shared->predictor, &after);
+    if (after.tiles_failed > before.tiles_failed)
+        CPLError(CE_Warning, CPLE_AppDefined,
+                 "EEMODEL: %ld tile(s) masked because their prediction failed "
+                 "(ON_ERROR=NODATA): %s",
+                 after.tiles_failed - before.tiles_failed,
+                 eem_predictor_last_failure(m_shared->predictor));
     return CE_None;
 }
 
