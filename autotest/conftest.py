@@ -21,6 +21,13 @@ PLUGIN_DIR = BUILD_DIR / "gdalplugins"
 os.environ["GDAL_DRIVER_PATH"] = str(PLUGIN_DIR)
 # A persistent prediction cache would hide requests from the request-count tests.
 os.environ.pop("EEMODEL_CACHE_DIR", None)
+# Credentials come only from what a test sets (issue 4): no ambient Google
+# credentials, no gcloud folder, no metadata-server probe.
+for _name in ("GOOGLE_APPLICATION_CREDENTIALS", "EEMODEL_ACCESS_TOKEN_FILE", "GCE_METADATA_HOST",
+              "GCE_METADATA_ROOT", "GOOGLE_CLOUD_QUOTA_PROJECT"):
+    os.environ.pop(_name, None)
+os.environ["CLOUDSDK_CONFIG"] = "/nonexistent/eemodel-tests-gcloud"
+os.environ["NO_GCE_CHECK"] = "true"
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

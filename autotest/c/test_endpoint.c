@@ -334,6 +334,10 @@ static void test_auth(void)
     const char *token = "ya29.TOPSECRETTOKEN";
     unsetenv("EEMODEL_ACCESS_TOKEN");
     unsetenv("EEMODEL_ACCESS_TOKEN_FILE");
+    /* hermetic: no ambient Google credentials, no metadata-server probe */
+    unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+    setenv("CLOUDSDK_CONFIG", "/nonexistent/eem-gcloud", 1);
+    setenv("NO_GCE_CHECK", "true", 1);
 
     eem_endpoint *https_ep = endpoint_for_url("https://us-central1-ml.googleapis.com/v1/projects/p/models/m:predict",
                                               EEM_PROTO_NONE);

@@ -10,9 +10,11 @@ Control routes: GET /_log, POST /_reset, POST /_config, POST /_fault (see README
 """
 
 import argparse
+import hashlib
 import hmac
 import json
 import os
+import random
 import re
 import signal
 import sys
@@ -24,9 +26,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 if __package__:
-    from . import models, wire
+    from . import models, oauth, wire
 else:  # run as a script: siblings are importable from the script's folder
     import models
+    import oauth
     import wire
 
 DEFAULT_HOST = "127.0.0.1"
@@ -49,10 +52,86 @@ OUT_DTYPES = ("float32", "float64", "float16", "int8", "uint8", "int16", "uint16
               "int32", "uint32", "int64", "uint64", "bool")
 CORE_ANSWER = re.compile(r"^core:(\d+),(\d+)$")
 
-FAULT_KINDS = ("status", "stall", "drop", "malformed", "wrong_shape", "error_body", "huge")
+FAULT_KINDS = ("status", "stall", "drop", "malformed", "wrong_shape", "error_body", "huge",
+               # hostile answers (issue 6): see HOSTILE_KINDS below
+               "truncated", "wrong_count", "wrong_elements", "garbage_b64", "deep_json")
 DEFAULT_FAULT_STATUS = 503
 DEFAULT_STALL_SECONDS = 1.0
 MALFORMED_BODY = b"<html><body>stand-in: this is not JSON</body>"
+
+# --- hostile answers and faults at a rate (issue 6) ---------------------------
+# Hostile kinds answer 200 with a body that must be refused by the client:
+#   truncated       the JSON answer cut in half (Content-Length of the cut body)
+#   wrong_count     one prediction too few (or one too many for a single instance)
+#   wrong_elements  each TensorProto's tensor_content one element short of its shape
+#   garbage_b64     each base64 string replaced by text outside both alphabets
+#   deep_json       {"predictions": [[[[...]]]]} nested DEEP_JSON_LEVELS deep
+# "drop" with "mid_body": true sends the headers and half the body, then closes.
+# POST /_fault {"rate": 0.3, "seed": 7, "kinds": [fault, ...], "max": N} injects
+# one of `kinds` (chosen at random) into each predict request with probability
+# `rate` while the queue of explicit faults is empty; "rate": 0 turns it off.
+HOSTILE_KINDS = ("truncated", "wrong_count", "wrong_elements", "garbage_b64", "deep_json")
+DEEP_JSON_LEVELS = 100000
+GARBAGE_B64 = "!!stand-in: not base64 at all!!"
+
+
+def _map_strings(value, function):
+    """Apply function to every string of a prediction (a string or {name: string})."""
+    if isinstance(value, str):
+        return function(value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, function) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_map_strings(v, function) for v in value]
+    return value
+
+
+def _short_tensor(text):
+    """The base64 TensorProto text with its tensor_content one element short."""
+    message = wire.tensor_pb2().TensorProto()
+    message.ParseFromString(wire.b64decode_any(text))
+    if message.tensor_content:
+        size = max(len(message.tensor_content) // max(int(np.prod([d.size for d in message.tensor_shape.dim])), 1), 1)
+        message.tensor_content = message.tensor_content[:-size]
+    else:
+        message.tensor_shape.dim[0].size += 1  # typed values: shape larger than the values given
+    return wire.b64encode_style(message.SerializeToString(), "standard")
+
+
+def hostile_body(kind, document):
+    """Bytes of a hostile 200 answer derived from the good answer `document`."""
+    if kind == "deep_json":
+        return b'{"predictions": ' + b"[" * DEEP_JSON_LEVELS + b"]" * DEEP_JSON_LEVELS + b"}"
+    document = dict(document)
+    predictions = list(document["predictions"])
+    if kind == "wrong_count":
+        predictions = predictions[:-1] if len(predictions) > 1 else predictions * 2
+    elif kind == "wrong_elements":
+        predictions = [_map_strings(p, _short_tensor) for p in predictions]
+    elif kind == "garbage_b64":
+        predictions = [_map_strings(p, lambda text: GARBAGE_B64) for p in predictions]
+    document["predictions"] = predictions
+    body = json.dumps(document).encode("utf-8")
+    if kind == "truncated":
+        body = body[:len(body) // 2]
+    return body
+
+
+def validate_random_faults(document):
+    rate = document.get("rate")
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        raise RequestError("fault rate: %r is not a number in [0, 1]" % (rate,))
+    kinds = document.get("kinds", [{"kind": "status", "status": DEFAULT_FAULT_STATUS}])
+    if not isinstance(kinds, list) or (rate > 0 and not kinds):
+        raise RequestError("fault kinds: expected a non-empty list of faults")
+    seed = document.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise RequestError("fault seed: %r is not an integer" % (seed,))
+    limit = document.get("max")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise RequestError("fault max: %r is not an integer >= 0" % (limit,))
+    return {"rate": float(rate), "kinds": [validate_fault(k) for k in kinds],
+            "rng": random.Random(seed), "left": limit}
 
 GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -122,7 +201,10 @@ def validate_fault(fault):
         if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
             raise RequestError("fault status: %r is not an HTTP status code" % (status,))
         clean["status"] = status
-        clean["retry_after"] = _number(fault, "retry_after", None)
+        if isinstance(fault.get("retry_after"), str):  # an HTTP date, sent as is (issue 6)
+            clean["retry_after"] = fault["retry_after"]
+        else:
+            clean["retry_after"] = _number(fault, "retry_after", None)
         if fault.get("body") is not None and not isinstance(fault["body"], str):
             raise RequestError("fault body must be a string")
     elif kind == "stall":
@@ -145,14 +227,17 @@ class State:
         self.lock = threading.Lock()
         self.log_lock = threading.Lock()
         self.log_file = log_file
+        self.oauth = oauth.OAuth()  # issue 4: token endpoint + metadata server (oauth.py)
         self.reset()
 
     def reset(self):
+        self.oauth.reset()
         with self.lock:
             self.records = []
             self.seq = 0
             self.config = dict(DEFAULT_CONFIG)
             self.faults = []
+            self.random_faults = None  # issue 6: faults at a rate (validate_random_faults)
 
     def next_seq(self):
         with self.lock:
@@ -185,10 +270,25 @@ class State:
                 self.faults.append(f)
             return len(self.faults)
 
+    def set_random_faults(self, document):
+        clean = validate_random_faults(document)
+        with self.lock:
+            self.random_faults = clean if clean["rate"] > 0 else None
+            return len(self.faults)
+
+    def take_random_fault(self):
+        """One of the random kinds with probability rate (caller holds the lock)."""
+        rf = self.random_faults
+        if rf is None or rf["left"] == 0 or rf["rng"].random() >= rf["rate"]:
+            return None
+        if rf["left"] is not None:
+            rf["left"] -= 1
+        return dict(rf["rng"].choice(rf["kinds"]))
+
     def take_fault(self):
         with self.lock:
             if not self.faults:
-                return None
+                return self.take_random_fault()
             fault = self.faults[0]
             fault["remaining"] -= 1
             if fault["remaining"] <= 0:
@@ -251,6 +351,9 @@ def parse_instances(body, summary):
                 summary["dtypes"][key] = array.dtype.name
             if key == keys[0]:
                 summary["instance_shapes"].append(list(array.shape))
+                # issue 6: identifies the tile across retries (same input, same digest)
+                summary.setdefault("instance_digests", []).append(
+                    hashlib.sha1(np.ascontiguousarray(array).tobytes()).hexdigest()[:16])
             if array.ndim != 3:
                 raise RequestError("instance %d key %r: tensor of shape %s has rank %d; every tensor must "
                                    "be rank 3 (H, W, C), even for a single band" % (i, key, list(array.shape), array.ndim))
@@ -347,6 +450,8 @@ def make_handler(state):
                     match = VERTEX_ROUTE.match(path)
                     if match:
                         return self.predict(path, "vertex", match.groupdict())
+                if state.oauth.handle(self, path):  # issue 4: /token, metadata, /_oauth*
+                    return
                 body = self.read_body()
                 if self.command == "GET" and path == "/_log":
                     return self.send_json(200, state.log_records())
@@ -379,6 +484,8 @@ def make_handler(state):
                 raise RequestError("%s body is not JSON: %s" % (path, e))
             if path == "/_config":
                 return self.send_json(200, {"ok": True, "config": state.merge_config(document)})
+            if isinstance(document, dict) and "rate" in document:
+                return self.send_json(200, {"ok": True, "queued": state.set_random_faults(document)})
             faults = document if isinstance(document, list) else [document]
             return self.send_json(200, {"ok": True, "queued": state.push_faults(faults)})
 
@@ -432,6 +539,9 @@ def make_handler(state):
             if state.token is not None:
                 expected = ("Bearer " + state.token).encode("utf-8")
                 record["auth_ok"] = hmac.compare_digest((authorization or "").encode("utf-8"), expected)
+                # issue 4: or a valid token issued by the OAuth emulation (None: unknown/expired)
+                record["auth_source"] = "static" if record["auth_ok"] else state.oauth.token_source(authorization)
+                record["auth_ok"] = record["auth_source"] is not None
             else:
                 record["auth_ok"] = True
             if not record["auth_ok"]:
@@ -458,11 +568,16 @@ def make_handler(state):
                     extra = {}
                     if fault.get("retry_after") is not None:
                         value = fault["retry_after"]
-                        extra["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
+                        if isinstance(value, str):
+                            extra["Retry-After"] = value
+                        else:
+                            extra["Retry-After"] = str(int(value)) if float(value).is_integer() else str(value)
                     if fault.get("body") is not None:
                         return self.answer(record, status, body=fault["body"].encode("utf-8"), headers=extra)
                     return self.answer(record, status, google_error(status, "stand-in: injected HTTP %d" % status),
                                        headers=extra)
+                if kind == "drop" and fault.get("mid_body"):
+                    return self.drop_mid_body(record)
                 if kind == "drop":
                     self.publish(record)
                     self.close_connection = True
@@ -496,7 +611,22 @@ def make_handler(state):
             document = {"predictions": predictions}
             if api == "vertex":
                 document["deployedModelId"] = "stand-in-" + model
+            if fault and fault["kind"] in HOSTILE_KINDS:
+                return self.answer(record, 200, body=hostile_body(fault["kind"], document))
             return self.answer(record, 200, document)
+
+        def drop_mid_body(self, record):
+            """Headers promising a whole answer, half of it, then a closed connection."""
+            record["status"] = 200
+            self.publish(record)
+            self.close_connection = True
+            body = json.dumps({"predictions": []}).encode("utf-8") + b" " * 4096
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[:len(body) // 2])
+            self.wfile.flush()
 
         def run_model(self, model, instances, config, wrong_shape):
             outputs = []

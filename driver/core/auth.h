@@ -1,8 +1,25 @@
 /* auth.h — credentials for prediction requests.
  *
- * Today: a static bearer token from EEMODEL_ACCESS_TOKEN (GDAL config option
- * or environment).  The full Google chain comes later behind the same call.
- * Tokens are never put in error messages or debug output. */
+ * For endpoints where Google credentials apply (ep->google_auth), the first
+ * link of this chain that is configured provides the access token:
+ *   1. EEMODEL_ACCESS_TOKEN (GDAL config option or environment): the token;
+ *   2. EEMODEL_ACCESS_TOKEN_FILE: a file holding the token (re-read when it
+ *      changes or when the server refuses the token);
+ *   3. GOOGLE_APPLICATION_CREDENTIALS: a service_account key (JWT-bearer grant,
+ *      RS256, at the key's token_uri) or an authorized_user file (refresh-token
+ *      grant);
+ *   4. gcloud's application-default credentials file
+ *      ($CLOUDSDK_CONFIG or ~/.config/gcloud, application_default_credentials.json);
+ *   5. the metadata server (GCE_METADATA_HOST, else metadata.google.internal
+ *      after a detection bounded to EEM_METADATA_DETECT_TIMEOUT_S; NO_GCE_CHECK).
+ * Tokens are cached process-wide (token_cache.h) and refreshed before expiry.
+ * A quota project (quota_project_id, or GOOGLE_CLOUD_QUOTA_PROJECT) is sent as
+ * x-goog-user-project.  Nothing found: an error listing what was tried, except
+ * for a loopback URL (local servers and tests), which then gets no header.
+ *
+ * Security: credentials never travel over plain http except to loopback (the
+ * call fails and says why, before any connection); tokens, keys, assertions and
+ * refresh tokens never appear in messages or logs and are wiped when freed. */
 #ifndef EEM_AUTH_H
 #define EEM_AUTH_H
 
@@ -13,9 +30,38 @@
 extern "C" {
 #endif
 
-/* Sets *header to a malloc'ed "Authorization: Bearer ..." line for ep, or NULL
- * when no credentials apply (non-Google URL, nothing configured).  Refuses
- * (EEM_ERR_INVALID) to attach a token to plain http:// except to loopback. */
+#define EEM_OAUTH2_DEFAULT_SCOPE "https://www.googleapis.com/auth/cloud-platform"
+#define EEM_OAUTH2_DEFAULT_TOKEN_URI "https://oauth2.googleapis.com/token"
+#define EEM_METADATA_DETECT_TIMEOUT_S 1.0
+
+/* The header lines credentials add to the requests of one endpoint. */
+typedef struct eem_auth_lines {
+    char *authorization; /* "Authorization: Bearer ..." (a secret) or NULL */
+    char *user_project;  /* "x-goog-user-project: ..." or NULL */
+    double refresh_at;   /* ask again after this eem_auth_clock() time; 0: never */
+    int refreshable;     /* 1: a refused token can be replaced by fetching again */
+    char *cache_key;     /* token cache entry the token came from (NULL: not cached) */
+    char origin[512];    /* where the token came from, for messages (no secret) */
+} eem_auth_lines;
+
+/* Fill *out for ep (all NULL when no credentials apply). */
+eem_status eem_auth_lines_for(const eem_endpoint *ep, eem_auth_lines *out, eem_error *err);
+/* Wipe and free what l owns; l is left empty. */
+void eem_auth_lines_clear(eem_auth_lines *l);
+/* The server refused the token of `refused` (HTTP 401): forget it so the next
+ * eem_auth_lines_for() fetches (or re-reads) a new one.  Returns 1 when that
+ * can give a different token, 0 when it cannot (a fixed EEMODEL_ACCESS_TOKEN). */
+int eem_auth_invalidate(const eem_auth_lines *refused);
+/* Monotonic seconds, the clock of eem_auth_lines.refresh_at. */
+double eem_auth_clock(void);
+
+/* Refuses (EEM_ERR_INVALID, naming the header, never its value) to send a
+ * header whose name looks secret (Authorization, *key*, *token*, *secret*,
+ * Cookie) over plain http to a host that is not loopback. */
+eem_status eem_auth_check_header_transport(const char *url, const char *const *headers,
+                                           eem_error *err);
+
+/* Compatibility: only the Authorization line of eem_auth_lines_for(). */
 eem_status eem_auth_header_for(const eem_endpoint *ep, char **header, eem_error *err);
 /* Overwrite then free a secret string. */
 void eem_secret_free(char *s);

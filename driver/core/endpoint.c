@@ -269,7 +269,9 @@ static eem_status build_vertex_url(const eem_spec *spec, eem_buf *b, eem_error *
         (st = check_component("ENDPOINT id", parts[5], err)))
         return st;
     append_root(b, spec->api_root, EEM_VERTEX_ROOT_FMT, parts[3], NULL);
-    eem_buf_printf(b, "/v1/%s:predict", e);
+    /* :predict only carries {"instances": [...]}; anything else goes raw */
+    int raw = spec->payload_format == EEM_PAYLOAD_OIP_V2 || spec->columnar;
+    eem_buf_printf(b, "/v1/%s:%s", e, raw ? "rawPredict" : "predict");
     return EEM_OK;
 }
 
@@ -309,13 +311,110 @@ static int append_identity(eem_buf *b, const eem_spec *spec, const eem_endpoint 
         eem_buf_printf(b, "%s:%s:%d:%d;", o->name ? o->name : "", eem_dtype_name(o->type), o->dims,
                        o->length);
     }
+    if (spec->signature_name)
+        eem_buf_printf(b, "|signature=%s", spec->signature_name);
     return b->failed ? -1 : 0;
+}
+
+/* url with the end of its path (before any query string) cut by `cut` bytes
+ * and `add` appended there; NULL on allocation failure. */
+static char *url_with_path_end(const char *url, size_t cut, const char *add)
+{
+    const char *a, *p;
+    url_authority(url, &a, &p);
+    size_t path_end = (size_t)(p - url) + strcspn(p, "?#");
+    eem_buf b = {0};
+    eem_buf_append(&b, url, path_end - cut);
+    eem_buf_puts(&b, add);
+    eem_buf_puts(&b, url + path_end);
+    return eem_buf_take(&b);
+}
+
+/* Length of url's path (without query string). */
+static size_t url_path_len(const char *url, const char **path)
+{
+    const char *a;
+    url_authority(url, &a, path);
+    return strcspn(*path, "?#");
+}
+
+static int path_ends_with(const char *url, const char *suffix)
+{
+    const char *path;
+    size_t n = url_path_len(url, &path), k = strlen(suffix);
+    return n >= k && strncmp(path + n - k, suffix, k) == 0;
+}
+
+/* Metadata URLs: TF Serving .../M[/versions/V|/labels/L]/metadata; KServe v2
+ * model .../v2/models/M[/versions/V] and server .../v2. */
+static int set_metadata_urls(eem_endpoint *ep)
+{
+    const char *url = ep->predict_url;
+    if (ep->protocol == EEM_PROTO_TFSERVING && path_ends_with(url, ":predict")) {
+        ep->metadata_url = url_with_path_end(url, strlen(":predict"), "/metadata");
+        return ep->metadata_url ? 0 : -1;
+    }
+    if (ep->protocol == EEM_PROTO_KSERVE_V2 && path_ends_with(url, "/infer")) {
+        ep->metadata_url = url_with_path_end(url, strlen("/infer"), "");
+        if (!ep->metadata_url)
+            return -1;
+        /* the server root is the path up to the last "/v2/models/" */
+        const char *path;
+        size_t n = url_path_len(url, &path);
+        const char *v2 = NULL;
+        for (const char *q = path; q + 11 <= path + n; q++)
+            if (strncmp(q, "/v2/models/", 11) == 0)
+                v2 = q;
+        if (v2) {
+            size_t cut = (size_t)(path + n - (v2 + 3));
+            ep->server_metadata_url = url_with_path_end(url, cut, "");
+            if (!ep->server_metadata_url)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* The payload formats, layouts and options each backend can carry. */
+static eem_status check_backend_payload(const eem_spec *spec, const eem_endpoint *ep,
+                                        eem_error *err)
+{
+    eem_protocol p = ep->protocol;
+    eem_payload_format f = ep->payload_format;
+    int envelope = p == EEM_PROTO_AIPLATFORM || (p == EEM_PROTO_VERTEX && !ep->raw_predict);
+    if (f == EEM_PAYLOAD_OIP_V2 && p != EEM_PROTO_KSERVE_V2 && !(p == EEM_PROTO_VERTEX && ep->raw_predict))
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "PAYLOAD_FORMAT: \"OIP_V2\" needs a KServe v2 server "
+                             "(.../v2/models/M/infer) or Vertex :rawPredict; %s speaks %s, "
+                             "accepted: SERIALIZED_TF_TENSORS, RAW_JSON, ND_ARRAYS",
+                             ep->display_url, eem_protocol_name(p));
+    if (p == EEM_PROTO_KSERVE_V2 && f != EEM_PAYLOAD_OIP_V2)
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "PAYLOAD_FORMAT: \"%s\" cannot be sent to a KServe v2 server (%s); "
+                             "accepted: OIP_V2",
+                             eem_payload_format_name(f), ep->display_url);
+    if (spec->columnar && (envelope || f == EEM_PAYLOAD_OIP_V2))
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "REQUEST_LAYOUT: \"COLUMNAR\" (TF Serving \"inputs\") cannot be "
+                             "sent to %s (%s%s); accepted there: ROW",
+                             ep->display_url, f == EEM_PAYLOAD_OIP_V2 ? "OIP_V2 is already columnar, " : "",
+                             eem_protocol_name(p));
+    if (spec->signature_name && (f == EEM_PAYLOAD_OIP_V2 || (p == EEM_PROTO_VERTEX && !ep->raw_predict)))
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "SIGNATURE_NAME: \"%s\" cannot be sent to %s (%s %s has no "
+                             "signature_name); use a TF Serving URL, AI Platform, or Vertex "
+                             ":rawPredict",
+                             spec->signature_name, ep->display_url, eem_protocol_name(p),
+                             f == EEM_PAYLOAD_OIP_V2 ? "OIP_V2" : ":predict");
+    return EEM_OK;
 }
 
 void eem_endpoint_free(eem_endpoint *ep)
 {
     if (!ep)
         return;
+    free(ep->metadata_url);
+    free(ep->server_metadata_url);
     free(ep->predict_url);
     free(ep->display_url);
     free(ep->identity);
@@ -400,6 +499,13 @@ eem_status eem_endpoint_resolve(const eem_spec *spec, eem_endpoint **out, eem_er
     ep->max_instances = google_protocol ? EEM_GOOGLE_MAX_INSTANCES : 0;
     ep->max_payload_bytes =
         spec->max_payload_bytes > 0 ? spec->max_payload_bytes : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
+    ep->raw_predict = proto == EEM_PROTO_VERTEX && path_ends_with(ep->predict_url, ":rawPredict");
+    if ((st = check_backend_payload(spec, ep, err)))
+        goto done;
+    if (set_metadata_urls(ep) != 0) {
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory resolving the endpoint");
+        goto done;
+    }
 
     if (append_identity(&id, spec, ep) != 0) {
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory resolving the endpoint");

@@ -29,6 +29,9 @@ typedef struct eem_endpoint {
     int max_instances;   /* per-request instance cap of the backend (0 = none) */
     long max_payload_bytes;
     char *identity;      /* stable text identifying backend+model+format (cache keys) */
+    int raw_predict;     /* Vertex :rawPredict (body forwarded to the container as is) */
+    char *metadata_url;  /* model metadata (TF Serving .../metadata, KServe v2 model), or NULL */
+    char *server_metadata_url; /* KServe v2 server metadata (GET /v2: extensions), or NULL */
 } eem_endpoint;
 
 eem_status eem_endpoint_resolve(const eem_spec *spec, eem_endpoint **out, eem_error *err);

@@ -21,7 +21,9 @@ extern "C" {
 #define EEM_HTTP_DEFAULT_MAX_CONNECTIONS 8
 #define EEM_HTTP_DEFAULT_TIMEOUT_S 600.0
 #define EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S 30.0
-#define EEM_HTTP_DEFAULT_MAX_RETRY 6
+/* 10 retries with the 1 s first delay doubling up to the 60 s cap wait about
+ * 5 minutes in all: enough to ride out a hosted model's cold start. */
+#define EEM_HTTP_DEFAULT_MAX_RETRY 10
 #define EEM_HTTP_DEFAULT_RETRY_DELAY_S 1.0
 #define EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES (512L * 1024 * 1024)
 
@@ -42,7 +44,7 @@ void eem_http_options_from_config(eem_http_options *o);
 typedef struct eem_http_request {
     /* in: owned by the caller, must outlive the request */
     const char *url;
-    const char *body;
+    const char *body;           /* NULL: the request is a GET */
     size_t body_len;
     const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
     void *user;                 /* caller's tag */

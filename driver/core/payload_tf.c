@@ -1,10 +1,14 @@
 /* payload_tf.c — the SERIALIZED_TF_TENSORS payload format (see payload.h).
  *
  * Request:  {"instances":[{"key":"<std base64 of a serialized TensorProto>",...},...]}
- * Answer:   {"predictions":[...]} (or "outputs"), one entry per instance: a base64
- *           string (one output) or an object {output_name: base64, ...}.
+ *           (columnar: {"inputs":{"key":["<b64>",...],...}}), TF Serving style
+ *           envelope with optional signature_name (payload_json.c).
+ * Answer:   every shape eem_json_walk_answer accepts ("predictions" or
+ *           "outputs", row or columnar); each value a base64 string or TF
+ *           Serving's {"b64": "..."} wrapper holding a serialized TensorProto.
  *           {"error": "..."} / {"error": {"message": "..."}} is reported as is. */
 #include "payload.h"
+#include "payload_json.h"
 
 #include <json-c/json.h>
 #include <limits.h>
@@ -12,24 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EEM_TF_JSON_MAX_DEPTH 64     /* deeper answers are refused */
 #define EEM_TF_ERROR_MESSAGE_MAX 300 /* server error text kept in our message */
-#define EEM_TF_KEYS_LIST_MAX 200     /* listing of keys present, in messages */
 #define EEM_TF_LONG_STRING 64        /* strings this long bypass json-c (see below) */
-
-static eem_status tf_begin_body(const eem_spec *spec, eem_buf *b, eem_error *err)
-{
-    if (eem_buf_puts(b, "{\"instances\":[") != 0)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
-    return EEM_OK;
-}
-
-static eem_status tf_end_body(const eem_spec *spec, eem_buf *b, eem_error *err)
-{
-    if (eem_buf_puts(b, "]}") != 0)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
-    return EEM_OK;
-}
 
 /* Append the base64 of (header + tensor data) without copying the data: the
  * header plus the first few data bytes fill whole 3-byte groups, so the rest
@@ -49,9 +37,10 @@ static int append_tensor_base64(eem_buf *b, const uint8_t *hdr, size_t hlen, con
     return eem_buf_base64(b, data + k, nbytes - k);
 }
 
-static eem_status tf_encode_instance(const eem_spec *spec, const eem_instance *inst, eem_buf *b,
-                                     eem_error *err)
+static eem_status tf_encode_instance(const eem_payload_context *ctx, const eem_instance *inst,
+                                     eem_payload_fragment *frag, eem_error *err)
 {
+    eem_buf *b = &frag->data;
     /* Check every input and reserve the whole instance once. */
     size_t need = 2;
     for (int i = 0; i < inst->n_inputs; i++) {
@@ -66,43 +55,34 @@ static eem_status tf_encode_instance(const eem_spec *spec, const eem_instance *i
     if (eem_buf_reserve(b, need) != 0)
         return eem_error_set(err, EEM_ERR_NOMEM,
                              "out of memory building a request body of %zu bytes", b->len + need);
-    eem_buf_puts(b, "{");
+    if (!ctx->columnar)
+        eem_buf_puts(b, "{");
     for (int i = 0; i < inst->n_inputs; i++) {
         uint8_t hdr[EEM_TENSORPROTO_HEADER_MAX];
         size_t hlen = eem_tensorproto_header(inst->inputs[i], hdr);
-        if (i)
-            eem_buf_puts(b, ",");
-        eem_buf_json_string(b, inst->keys[i]);
-        eem_buf_puts(b, ":\"");
+        if (!ctx->columnar) {
+            if (i)
+                eem_buf_puts(b, ",");
+            eem_buf_json_string(b, inst->keys[i]);
+            eem_buf_puts(b, ":");
+        }
+        eem_buf_puts(b, "\"");
         append_tensor_base64(b, hdr, hlen, inst->inputs[i]);
         eem_buf_puts(b, "\"");
+        if (ctx->columnar && eem_payload_fragment_end_part(frag) != 0)
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
     }
-    if (eem_buf_puts(b, "}") != 0)
+    if (!ctx->columnar) {
+        eem_buf_puts(b, "}");
+        if (eem_payload_fragment_end_part(frag) != 0)
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
+    }
+    if (b->failed)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
     return EEM_OK;
 }
 
 /* ------------------------------------------------------------------ decode */
-
-/* "a", "b", "c" of an object, for messages. */
-static void list_keys(json_object *obj, char *out, size_t cap)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    json_object_object_foreach(obj, key, val)
-    {
-        (void)val;
-        int n = snprintf(out + used, cap - used, "%s\"%s\"", used ? ", " : "", key);
-        if (n < 0 || (size_t)n >= cap - used) {
-            if (cap > 4)
-                strcpy(out + cap - 4, "...");
-            return;
-        }
-        used += (size_t)n;
-    }
-    if (!used)
-        snprintf(out, cap, "none");
-}
 
 /* json-c copies every string byte by byte, which would dominate decoding of
  * multi-megabyte base64 strings.  So before parsing, every long string without
@@ -266,176 +246,65 @@ static eem_status decode_tensor_value(const shrunk_json *sj, json_object *v, con
     return st;
 }
 
-/* Output k of one predictions entry. */
-static eem_status decode_entry_output(const eem_spec *spec, const shrunk_json *sj,
-                                      json_object *entry, const char *list_name, int i, int k,
-                                      size_t max_elements, eem_tensor **out, eem_error *err)
+/* eem_json_value_decoder for base64 TensorProto values (user: the shrunk JSON or NULL). */
+static eem_status tf_decode_value(const eem_payload_context *ctx, json_object *v, const char *path,
+                                  int output, size_t max_elements, eem_tensor **out, void *user,
+                                  eem_error *err)
 {
-    char path[256];
-    const char *name = spec->outputs[k].name ? spec->outputs[k].name : "";
-    if (spec->n_outputs == 1 && !json_object_is_type(entry, json_type_object)) {
-        snprintf(path, sizeof path, "%s[%d]", list_name, i);
-        return decode_tensor_value(sj, entry, path, max_elements, out, err);
-    }
-    if (!json_object_is_type(entry, json_type_object))
-        return eem_error_set(
-            err, EEM_ERR_PROTOCOL,
-            "%s[%d]: expected an object with one entry per output (%d outputs), got %s", list_name,
-            i, spec->n_outputs, json_type_to_name(json_object_get_type(entry)));
-    json_object *v = NULL;
-    if (json_object_object_get_ex(entry, name, &v)) {
-        snprintf(path, sizeof path, "%s[%d].%s", list_name, i, name);
-        return decode_tensor_value(sj, v, path, max_elements, out, err);
-    }
-    if (spec->n_outputs == 1 && json_object_object_length(entry) == 1) {
-        json_object_object_foreach(entry, key, val)
-        {
-            /* A lone {"b64": ...} wrapper is the value itself, not a key. */
-            if (strcmp(key, "b64") == 0) {
-                snprintf(path, sizeof path, "%s[%d]", list_name, i);
-                return decode_tensor_value(sj, entry, path, max_elements, out, err);
-            }
-            snprintf(path, sizeof path, "%s[%d].%s", list_name, i, key);
-            return decode_tensor_value(sj, val, path, max_elements, out, err);
-        }
-    }
-    char keys[EEM_TF_KEYS_LIST_MAX];
-    list_keys(entry, keys, sizeof keys);
-    return eem_error_set(err, EEM_ERR_PROTOCOL, "%s[%d]: no output named \"%s\" (keys present: %s)",
-                         list_name, i, name, keys);
+    (void)ctx;
+    (void)output;
+    return decode_tensor_value(user, v, path, max_elements, out, err);
 }
 
-/* Parse text as one JSON value (depth-limited, nothing but whitespace after it). */
-static eem_status parse_json(const char *text, size_t len, json_object **root, eem_error *err)
-{
-    eem_status st = EEM_OK;
-    *root = NULL;
-    json_tokener *tok = json_tokener_new_ex(EEM_TF_JSON_MAX_DEPTH);
-    if (!tok)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory parsing the answer");
-    json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
-    enum json_tokener_error jerr = json_tokener_get_error(tok);
-    size_t end = json_tokener_get_parse_end(tok);
-    if (!obj || jerr != json_tokener_success) {
-        if (jerr == json_tokener_continue || jerr == json_tokener_success)
-            st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                               "the answer is not valid JSON: it ends early (%zu bytes)", len);
-        else
-            st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                               "the answer is not valid JSON: %s at offset %zu",
-                               json_tokener_error_desc(jerr), end);
-        goto done;
-    }
-    for (size_t p = end; p < len; p++) {
-        char c = text[p];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-            st = eem_error_set(
-                err, EEM_ERR_PROTOCOL,
-                "the answer is not valid JSON: unexpected data after the value at offset %zu", p);
-            goto done;
-        }
-    }
-    *root = obj;
-    obj = NULL;
-done:
-    json_object_put(obj);
-    json_tokener_free(tok);
-    return st;
-}
-
-static eem_status tf_decode_response(const eem_spec *spec, const char *body, size_t len,
-                                     int n_instances, size_t max_elements, eem_tensor **out,
-                                     eem_error *err)
+static eem_status tf_decode_response(const eem_payload_context *ctx, const char *body,
+                                     size_t len, int n_instances, size_t max_elements,
+                                     eem_tensor **out, eem_error *err)
 {
     eem_status st = EEM_OK;
     json_object *root = NULL;
     shrunk_json sj = {0};
-    int use_sj = 0;
-    int n_outputs = spec->n_outputs;
-    size_t n_slots =
-        (size_t)(n_instances > 0 ? n_instances : 0) * (size_t)(n_outputs > 0 ? n_outputs : 0);
+    size_t n_slots = (size_t)(n_instances > 0 ? n_instances : 0) *
+                     (size_t)(ctx->spec->n_outputs > 0 ? ctx->spec->n_outputs : 0);
     for (size_t s = 0; s < n_slots; s++)
         out[s] = NULL;
-
-    if (n_outputs < 1) {
-        st = eem_error_set(err, EEM_ERR_INVALID, "no model outputs are declared");
-        goto done;
-    }
-    if (len > INT_MAX) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL, "the answer is too large (%zu bytes)", len);
-        goto done;
-    }
-    use_sj = shrink_long_strings(body, len, &sj) == 0;
+    if (len > INT_MAX)
+        return eem_error_set(err, EEM_ERR_PROTOCOL, "the answer is too large (%zu bytes)", len);
+    int use_sj = shrink_long_strings(body, len, &sj) == 0;
     if (use_sj) {
-        st = parse_json(sj.text.data, sj.text.len, &root, err);
+        st = eem_json_parse(sj.text.data, sj.text.len, NULL, &root, err);
         if (st != EEM_OK) { /* report offsets in the answer as received */
             use_sj = 0;
-            st = parse_json(body, len, &root, err);
+            st = eem_json_parse(body, len, NULL, &root, err);
         }
     } else {
-        st = parse_json(body, len, &root, err);
+        st = eem_json_parse(body, len, NULL, &root, err);
     }
-    if (st != EEM_OK)
-        goto done;
-    if (!json_object_is_type(root, json_type_object)) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                           "the answer is a JSON %s; expected an object with \"predictions\"",
-                           json_type_to_name(json_object_get_type(root)));
-        goto done;
-    }
-    if ((st = report_server_error(use_sj ? &sj : NULL, root, err)) != EEM_OK)
-        goto done;
-
-    const char *list_name = "predictions";
-    json_object *list = NULL;
-    if (!json_object_object_get_ex(root, list_name, &list)) {
-        list_name = "outputs";
-        if (!json_object_object_get_ex(root, list_name, &list)) {
-            char keys[EEM_TF_KEYS_LIST_MAX];
-            list_keys(root, keys, sizeof keys);
-            st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                               "the answer has no \"predictions\" (keys present: %s)", keys);
-            goto done;
-        }
-    }
-    if (!json_object_is_type(list, json_type_array)) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL, "%s: expected a list, got %s", list_name,
-                           json_type_to_name(json_object_get_type(list)));
-        goto done;
-    }
-    size_t count = json_object_array_length(list);
-    if (count != (size_t)n_instances) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL, "%s has %zu entries but %d instances were sent",
-                           list_name, count, n_instances);
-        goto done;
-    }
-    for (int i = 0; i < n_instances; i++) {
-        json_object *entry = json_object_array_get_idx(list, (size_t)i);
-        for (int k = 0; k < n_outputs; k++) {
-            st =
-                decode_entry_output(spec, use_sj ? &sj : NULL, entry, list_name, i, k, max_elements,
-                                    &out[(size_t)i * (size_t)n_outputs + (size_t)k], err);
-            if (st != EEM_OK)
-                goto done;
-        }
-    }
-done:
-    if (st != EEM_OK) {
-        for (size_t s = 0; s < n_slots; s++) {
-            eem_tensor_free(out[s]);
-            out[s] = NULL;
-        }
-    }
+    if (st == EEM_OK && json_object_is_type(root, json_type_object))
+        st = report_server_error(use_sj ? &sj : NULL, root, err);
+    if (st == EEM_OK)
+        st = eem_json_walk_answer(ctx, root, n_instances, max_elements, tf_decode_value,
+                                  use_sj ? &sj : NULL, out, err);
     json_object_put(root);
     shrunk_json_free(&sj);
     return st;
 }
 
+static int tf_can_send(const eem_payload_context *ctx, eem_dtype t)
+{
+    (void)ctx;
+    return eem_dtype_to_tf(t) != 0;
+}
+
 const eem_payload_ops eem_payload_serialized_tf_tensors = {
     .format = EEM_PAYLOAD_SERIALIZED_TF_TENSORS,
     .name = "SERIALIZED_TF_TENSORS",
-    .begin_body = tf_begin_body,
+    .item_sep = ",",
+    .column_sep = ",",
+    .can_send = tf_can_send,
     .encode_instance = tf_encode_instance,
-    .end_body = tf_end_body,
+    .head = eem_json_envelope_head,
+    .column_head = eem_json_envelope_column_head,
+    .column_tail = eem_json_envelope_column_tail,
+    .tail = eem_json_envelope_tail,
     .decode_response = tf_decode_response,
 };

@@ -12,8 +12,11 @@
 
 #include "auth.h"
 #include "buf.h"
+#include "cache.h"
 #include "http.h"
+#include "metadata.h"
 #include "payload.h"
+#include "cost.h"
 
 #include <cpl_conv.h>
 
@@ -33,6 +36,7 @@ struct eem_predictor {
     eem_source *src;
     eem_endpoint *ep;
     const eem_payload_ops *ops;
+    eem_payload_context payload; /* what the payload format needs besides the spec */
     eem_grid *grids;
     int n_levels;
     int n_bands;
@@ -43,6 +47,10 @@ struct eem_predictor {
     long max_predictions;
     eem_predictor_stats stats;
     char last_failure[EEM_ERROR_MSG_MAX]; /* message of the last tile masked by ON_ERROR=NODATA */
+    int delivering_failed;                /* a sink call is delivering a failed tile */
+    eem_cache *cache;     /* persistent prediction cache, NULL when not configured */
+    char *cache_context;  /* backend identity + output layout, hashed into every key */
+    size_t *cache_sizes;  /* bytes of one tile of each band: the parts of a cache entry */
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -63,7 +71,8 @@ static eem_status predictor_setup_bands(eem_predictor *p, eem_error *err)
         const eem_output *o = &spec->outputs[k];
         if (o->dims == 1 && o->length <= 0)
             return eem_error_set(err, EEM_ERR_INVALID,
-                                 "OUTPUT_BANDS: output \"%s\" has dimensions 1 but no length; "
+                                 "OUTPUT_BANDS: output \"%s\" has dimensions 1 but no length, "
+                                 "and the server publishes no model metadata giving it; "
                                  "write it as %s:%s:N (N bands) or %s:%s:name1/name2/...",
                                  o->name, o->name, eem_dtype_name(o->type), o->name,
                                  eem_dtype_name(o->type));
@@ -121,17 +130,32 @@ static eem_status predictor_setup_grids(eem_predictor *p, eem_error *err)
 
 static eem_status predictor_check_unsupported(const eem_spec *s, eem_error *err)
 {
-    if (s->proj || s->scale > 0)
-        return eem_error_set(err, EEM_ERR_INVALID,
-                             "PROJ/SCALE: predicting on a grid other than the source's is not "
-                             "supported yet; warp the source first (gdalwarp -t_srs ... -tr ...) "
-                             "and use it as INPUT");
-    if (s->fix_input_proj)
-        return eem_error_set(err, EEM_ERR_INVALID,
-                             "FIX_INPUT_PROJ: \"true\" is not supported yet; accepted: false");
-    if (s->cache_dir)
-        return eem_error_set(err, EEM_ERR_INVALID,
-                             "CACHE_DIR: the persistent prediction cache is not supported yet");
+    return EEM_OK;
+}
+
+/* The persistent cache (CACHE_DIR / EEMODEL_CACHE_DIR) and the text hashed
+ * into its keys with each encoded instance: the backend identity (URL, model
+ * version, payload format, outputs) and what shapes a cached value (tile
+ * geometry, band types).  A cached value is a tile's band buffers before
+ * masking: the mask is recomputed from the source, as masked and zero-valued
+ * input pixels encode alike. */
+static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
+{
+    eem_status st = eem_cache_open_configured(p->spec->cache_dir, &p->cache, err);
+    if (st != EEM_OK || !p->cache)
+        return st;
+    const eem_grid *g = &p->grids[0];
+    eem_buf ctx = {0};
+    eem_buf_printf(&ctx, "eemodel-cache-1|%s|in=%d,%d+%d,%d|out=%d,%d|bands=", p->ep->identity,
+                   g->tw, g->th, g->ox, g->oy, g->uw, g->uh);
+    for (int b = 0; b < p->n_bands; b++)
+        eem_buf_printf(&ctx, "%s,", eem_dtype_name(p->band_types[b]));
+    p->cache_context = eem_buf_take(&ctx);
+    p->cache_sizes = calloc((size_t)p->n_bands, sizeof *p->cache_sizes);
+    if (!p->cache_context || !p->cache_sizes)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    for (int b = 0; b < p->n_bands; b++)
+        p->cache_sizes[b] = (size_t)g->uw * g->uh * eem_dtype_size(p->band_types[b]);
     return EEM_OK;
 }
 
@@ -149,6 +173,8 @@ static long configured_max_predictions(const eem_spec *s)
     return EEM_DEFAULT_MAX_PREDICTIONS;
 }
 
+static eem_status predictor_check_model(eem_predictor *p, eem_error *err);
+
 eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_error *err)
 {
     *out = NULL;
@@ -165,9 +191,13 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         p->ops = eem_payload_ops_for(p->ep->payload_format);
         if (!p->ops)
             st = eem_error_set(err, EEM_ERR_INVALID,
-                               "PAYLOAD_FORMAT: \"%s\" is not supported yet; accepted: "
-                               "SERIALIZED_TF_TENSORS",
+                               "PAYLOAD_FORMAT: \"%s\" is not supported; accepted: "
+                               "SERIALIZED_TF_TENSORS, RAW_JSON, ND_ARRAYS, OIP_V2",
                                eem_payload_format_name(p->ep->payload_format));
+        p->payload.spec = spec;
+        p->payload.protocol = p->ep->protocol;
+        p->payload.columnar = spec->columnar;
+        p->payload.signature_name = spec->signature_name;
     }
     if (st == EEM_OK) {
         /* Fail at open, not at the first read, when credentials are missing. */
@@ -176,9 +206,13 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         eem_secret_free(header);
     }
     if (st == EEM_OK)
+        st = predictor_check_model(p, err);
+    if (st == EEM_OK)
         st = predictor_setup_bands(p, err);
     if (st == EEM_OK)
         st = predictor_setup_grids(p, err);
+    if (st == EEM_OK)
+        st = predictor_open_cache(p, err);
     if (st != EEM_OK) {
         eem_predictor_close(p);
         return st;
@@ -194,6 +228,9 @@ void eem_predictor_close(eem_predictor *p)
         return;
     eem_source_close(p->src);
     eem_endpoint_free(p->ep);
+    eem_cache_close(p->cache);
+    free(p->cache_context);
+    free(p->cache_sizes);
     free(p->grids);
     if (p->band_names)
         for (int b = 0; b < p->n_bands; b++)
@@ -231,19 +268,40 @@ const char *eem_predictor_last_failure(const eem_predictor *p)
     return p->last_failure;
 }
 
+int eem_predictor_tile_failed(const eem_predictor *p)
+{
+    return p->delivering_failed;
+}
+
 /* --------------------------------------------------------------- compute -- */
 
 typedef struct pending_tile {
     int tx, ty;
     uint8_t *mask; /* uw*uh output mask, owned */
+    eem_cache_key key; /* persistent cache key, when has_key */
+    int has_key;
 } pending_tile;
 
 typedef struct pending_request {
     eem_http_request http;
     eem_buf body;
+    eem_payload_batch *batch; /* the encoded instances, until the body is built */
+    const char **own_headers; /* request headers: shared lines + the body's own */
+    char body_headers[2][96]; /* Content-Type and Inference-Header-Content-Length */
     pending_tile *tiles;
     int n_tiles, cap_tiles;
+    int auth_generation; /* credentials it was sent with (compute_state.auth_generation) */
+    int auth_retried;    /* already re-sent once after HTTP 401 */
 } pending_request;
+
+/* Credentials and header lines replaced during a compute call: requests
+ * already queued still point at them, so they live until the call ends. */
+typedef struct retired_headers {
+    eem_auth_lines auth;
+    const char **headers;
+    char *extra_headers;
+    struct retired_headers *next;
+} retired_headers;
 
 /* Everything one compute call owns; released by compute_state_free(). */
 typedef struct compute_state {
@@ -252,8 +310,10 @@ typedef struct compute_state {
     eem_tile_sink sink;
     void *sink_user;
     eem_http_multi *multi;
-    const char **headers; /* NULL-terminated; headers[0] may be the bearer line */
-    char *auth_header;
+    const char **headers; /* NULL-terminated; credential lines first, then HEADERS */
+    eem_auth_lines auth;  /* credentials (auth.h); replaced by compute_auth_renew() */
+    int auth_generation;  /* incremented at every renewal */
+    retired_headers *retired;
     char *extra_headers;  /* backing store for the split HEADERS values */
     pending_request *building;
     pending_request **flying; /* submitted, not yet drained (owned) */
@@ -265,6 +325,8 @@ typedef struct compute_state {
     void **band_bufs;     /* n_bands buffers of uw*uh elements */
     uint8_t *nodata_bytes;/* one element per band, band type, the masked value */
     size_t max_elements;  /* largest element count of one decoded output tensor */
+    eem_cache_key next_key; /* cache key of the tile being queued (compute_cache_lookup) */
+    int next_has_key;
     int pw, ph, has_padded;
 } compute_state;
 
@@ -274,11 +336,40 @@ static void pending_request_free(pending_request *r)
         return;
     eem_http_request_clear(&r->http);
     eem_buf_free(&r->body);
+    eem_payload_batch_free(r->batch);
+    free(r->own_headers);
     for (int k = 0; k < r->n_tiles; k++)
         free(r->tiles[k].mask);
     free(r->tiles);
     free(r);
 }
+
+/* Point r at the shared header lines plus its body's own (a binary OIP body
+ * says its Content-Type and the length of its JSON header). */
+static eem_status request_set_headers(const compute_state *cs, pending_request *r, eem_error *err)
+{
+    free(r->own_headers);
+    r->own_headers = NULL;
+    r->http.headers = cs->headers;
+    if (!r->body_headers[0][0])
+        return EEM_OK;
+    size_t n = 0;
+    while (cs->headers && cs->headers[n])
+        n++;
+    r->own_headers = calloc(n + 3, sizeof *r->own_headers);
+    if (!r->own_headers)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    size_t i = 0;
+    for (size_t k = 0; k < n; k++)
+        r->own_headers[i++] = cs->headers[k];
+    for (int k = 0; k < 2; k++)
+        if (r->body_headers[k][0])
+            r->own_headers[i++] = r->body_headers[k];
+    r->http.headers = r->own_headers;
+    return EEM_OK;
+}
+
+static void compute_auth_free(compute_state *cs);
 
 static void compute_state_free(compute_state *cs)
 {
@@ -288,7 +379,7 @@ static void compute_state_free(compute_state *cs)
         pending_request_free(cs->flying[k]);
     free(cs->flying);
     pending_request_free(cs->building);
-    eem_secret_free(cs->auth_header);
+    compute_auth_free(cs);
     free(cs->headers);
     free(cs->extra_headers);
     if (cs->band_bufs)
@@ -316,7 +407,7 @@ static eem_status compute_build_headers(compute_state *cs, eem_error *err)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     }
     cs->extra_headers = eem_buf_take(&all);
-    size_t n = 2;
+    size_t n = 3;
     for (const char *c = cs->extra_headers; c && *c; c++)
         if (*c == ',')
             n++;
@@ -324,8 +415,10 @@ static eem_status compute_build_headers(compute_state *cs, eem_error *err)
     if (!cs->headers)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     size_t i = 0;
-    if (cs->auth_header)
-        cs->headers[i++] = cs->auth_header;
+    if (cs->auth.authorization)
+        cs->headers[i++] = cs->auth.authorization;
+    if (cs->auth.user_project)
+        cs->headers[i++] = cs->auth.user_project;
     /* A comma starts a new header only when a "Name:" follows it; otherwise it
      * belongs to the previous header's value (same rule as spec.c). */
     char *s = cs->extra_headers;
@@ -371,16 +464,12 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
     cs->max_payload = p->ep->max_payload_bytes > 0 ? p->ep->max_payload_bytes
                                                    : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
     cs->max_instances = p->ep->max_instances;
-    eem_buf suffix = {0};
-    eem_status st = p->ops->end_body(p->spec, &suffix, err);
-    cs->suffix_len = suffix.len;
-    eem_buf_free(&suffix);
-    if (st != EEM_OK)
-        return st;
-    st = eem_auth_header_for(p->ep, &cs->auth_header, err);
+    eem_status st = eem_auth_lines_for(p->ep, &cs->auth, err);
     if (st != EEM_OK)
         return st;
     st = compute_build_headers(cs, err);
+    if (st == EEM_OK)
+        st = eem_auth_check_header_transport(p->ep->predict_url, cs->headers, err);
     if (st != EEM_OK)
         return st;
     st = eem_http_multi_new(&opts, &cs->multi, err);
@@ -493,6 +582,43 @@ static eem_status compute_deliver(compute_state *cs, int tx, int ty, const uint8
     return st;
 }
 
+/* Persistent cache lookup of one encoded tile before it is sent: on a hit the
+ * cached bands are masked with mask and delivered, and *hit is set; on a miss
+ * the key is kept in cs->next_key for storing the answer. */
+static eem_status compute_cache_lookup(compute_state *cs, int tx, int ty, const void *instance,
+                                       size_t len, const uint8_t *mask, int *hit, eem_error *err)
+{
+    eem_predictor *p = cs->p;
+    *hit = 0;
+    cs->next_has_key = 0;
+    if (!p->cache)
+        return EEM_OK;
+    eem_status st = eem_cache_key_compute(p->cache_context, instance, len, &cs->next_key, err);
+    if (st != EEM_OK)
+        return st;
+    cs->next_has_key = 1;
+    if ((size_t)cs->g->uw * cs->g->uh * eem_dtype_size(p->band_types[0]) != p->cache_sizes[0] ||
+        !eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands))
+        return EEM_OK;
+    *hit = 1;
+    p->stats.tiles_from_cache++;
+    apply_mask(cs, mask);
+    return compute_deliver(cs, tx, ty, mask, err);
+}
+
+/* Store a predicted tile (band buffers before masking) in the persistent
+ * cache.  A failed write only costs a later recomputation: it is counted in
+ * the cache's statistics, the prediction is used anyway. */
+static void compute_cache_store(compute_state *cs, const pending_tile *t)
+{
+    eem_predictor *p = cs->p;
+    if (!p->cache || !t->has_key)
+        return;
+    eem_error ignored = {0};
+    (void)eem_cache_put(p->cache, &t->key, (const void *const *)cs->band_bufs, p->cache_sizes,
+                        p->n_bands, &ignored);
+}
+
 static void shape_text(const eem_tensor *t, char *buf, size_t n)
 {
     size_t off = 0;
@@ -594,7 +720,7 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
     eem_tensor **outs = calloc((size_t)r->n_tiles * (size_t)no, sizeof *outs);
     if (!outs)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    eem_status st = p->ops->decode_response(p->spec, r->http.response, r->http.response_len,
+    eem_status st = p->ops->decode_response(&p->payload, r->http.response, r->http.response_len,
                                             r->n_tiles, cs->max_elements, outs, err);
     if (st != EEM_OK) {
         eem_error_prefix(err, "answer from %s", p->ep->display_url);
@@ -617,6 +743,7 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
         for (int k = 0; st == EEM_OK && k < no; k++)
             st = tile_store_output(cs, t->tx, t->ty, k, outs[(size_t)i * no + k], err);
         if (st == EEM_OK) {
+            compute_cache_store(cs, t);
             apply_mask(cs, t->mask);
             st = compute_deliver(cs, t->tx, t->ty, t->mask, err);
             p->stats.tiles_predicted++;
@@ -646,12 +773,92 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
         uint8_t *mask = r->tiles[i].mask;
         memset(mask, 0, (size_t)cs->g->uw * cs->g->uh);
         apply_mask(cs, NULL);
+        p->delivering_failed = 1;
         st = compute_deliver(cs, r->tiles[i].tx, r->tiles[i].ty, mask, err);
+        p->delivering_failed = 0;
         if (st != EEM_OK)
             return st;
         p->stats.tiles_failed++;
     }
     return EEM_OK;
+}
+
+/* ------------------------------------------------ credentials in flight -- */
+
+static void compute_auth_free(compute_state *cs)
+{
+    eem_auth_lines_clear(&cs->auth);
+    while (cs->retired) {
+        retired_headers *old = cs->retired;
+        cs->retired = old->next;
+        eem_auth_lines_clear(&old->auth);
+        free(old->headers);
+        free(old->extra_headers);
+        free(old);
+    }
+}
+
+/* Ask auth for the current credentials (a token refreshed ahead of expiry, or
+ * a new one after a 401) and rebuild the header lines of the next requests. */
+static eem_status compute_auth_renew(compute_state *cs, eem_error *err)
+{
+    retired_headers *old = calloc(1, sizeof *old);
+    if (!old)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    old->auth = cs->auth;
+    old->headers = cs->headers;
+    old->extra_headers = cs->extra_headers;
+    old->next = cs->retired;
+    cs->retired = old;
+    memset(&cs->auth, 0, sizeof cs->auth);
+    cs->headers = NULL;
+    cs->extra_headers = NULL;
+    cs->auth_generation++;
+    eem_status st = eem_auth_lines_for(cs->p->ep, &cs->auth, err);
+    if (st == EEM_OK)
+        st = compute_build_headers(cs, err);
+    if (st != EEM_OK)
+        eem_error_prefix(err, "renewing the credentials for %s", cs->p->ep->display_url);
+    return st;
+}
+
+/* HTTP 401: the token was refused.  The first time for a request, the token it
+ * carried is dropped from the process-wide cache (once, however many requests
+ * carried it), a new one is obtained and the request is sent again. */
+static eem_status compute_retry_unauthorized(compute_state *cs, pending_request *r, int *resent,
+                                             eem_error *err)
+{
+    *resent = 0;
+    if (r->http.status != 401 || r->auth_retried || !cs->auth.authorization)
+        return EEM_OK;
+    if (r->auth_generation == cs->auth_generation) {
+        if (!eem_auth_invalidate(&cs->auth))
+            return EEM_OK; /* a fixed token: sending it again cannot help */
+        eem_status st = compute_auth_renew(cs, err);
+        if (st != EEM_OK)
+            return st;
+    }
+    eem_http_request_clear(&r->http);
+    eem_status st = request_set_headers(cs, r, err);
+    if (st != EEM_OK)
+        return st;
+    r->auth_generation = cs->auth_generation;
+    r->auth_retried = 1;
+    st = eem_http_multi_add(cs->multi, &r->http, err);
+    if (st == EEM_OK)
+        *resent = 1;
+    return st;
+}
+
+/* Say whose credentials were refused, and whether a new token was tried. */
+static void compute_explain_unauthorized(compute_state *cs, const pending_request *r,
+                                         eem_error *err)
+{
+    size_t len = strlen(err->msg);
+    snprintf(err->msg + len, sizeof err->msg - len,
+             r->auth_retried ? "; the credentials from %s were refused, also after one refresh"
+                             : "; the credentials from %s were refused",
+             cs->auth.origin);
 }
 
 /* Wait for one request to finish and use its answer. */
@@ -663,13 +870,20 @@ static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), vo
     if (st != EEM_OK || !done)
         return st;
     pending_request *r = done->user;
+    int resent = 0;
+    st = compute_retry_unauthorized(cs, r, &resent, err);
+    if (st == EEM_OK && resent)
+        return EEM_OK; /* in flight again, still listed in cs->flying */
     for (int k = 0; k < cs->in_flight; k++) {
         if (cs->flying[k] == r) {
             cs->flying[k] = cs->flying[--cs->in_flight];
             break;
         }
     }
-    st = compute_finish_request(cs, r, err);
+    if (st == EEM_OK)
+        st = compute_finish_request(cs, r, err);
+    if (st != EEM_OK && r->http.status == 401 && cs->auth.authorization)
+        compute_explain_unauthorized(cs, r, err);
     pending_request_free(r);
     return st;
 }
@@ -680,9 +894,16 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     if (!r)
         return EEM_OK;
     cs->building = NULL;
-    eem_status st = cs->p->ops->end_body(cs->p->spec, &r->body, err);
-    if (st == EEM_OK && r->body.failed)
-        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    size_t binary_header_len = 0;
+    eem_status st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
+    if (st == EEM_OK && binary_header_len > 0) {
+        snprintf(r->body_headers[0], sizeof r->body_headers[0], "Content-Type: %s",
+                 eem_payload_content_type(cs->p->ops, &cs->p->payload));
+        snprintf(r->body_headers[1], sizeof r->body_headers[1],
+                 "Inference-Header-Content-Length: %zu", binary_header_len);
+    }
+    eem_payload_batch_free(r->batch);
+    r->batch = NULL;
     if (st != EEM_OK) {
         pending_request_free(r);
         return st;
@@ -690,7 +911,16 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     r->http.url = cs->p->ep->predict_url;
     r->http.body = r->body.data;
     r->http.body_len = r->body.len;
-    r->http.headers = cs->headers;
+    if (cs->auth.refresh_at > 0 && eem_auth_clock() >= cs->auth.refresh_at &&
+        (st = compute_auth_renew(cs, err)) != EEM_OK) {
+        pending_request_free(r);
+        return st;
+    }
+    if ((st = request_set_headers(cs, r, err)) != EEM_OK) {
+        pending_request_free(r);
+        return st;
+    }
+    r->auth_generation = cs->auth_generation;
     r->http.user = r;
     if (cs->in_flight == cs->cap_flying) {
         int cap = cs->cap_flying ? 2 * cs->cap_flying : 16;
@@ -779,6 +1009,8 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty, const 
     r->tiles[r->n_tiles].tx = tx;
     r->tiles[r->n_tiles].ty = ty;
     r->tiles[r->n_tiles].mask = mask_taken;
+    r->tiles[r->n_tiles].key = cs->next_key;
+    r->tiles[r->n_tiles].has_key = cs->next_has_key;
     r->n_tiles++;
     if (r->body.failed)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
@@ -842,7 +1074,10 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             eem_tensor_free(tensors[i]);
             tensors[i] = NULL;
         }
+        int cached = 0;
         if (st == EEM_OK)
+            st = compute_cache_lookup(cs, tx, ty, frag.data, frag.len, mask, &cached, err);
+        if (st == EEM_OK && !cached)
             st = compute_add_instance(cs, tx, ty, &frag, mask, cancel, cancel_user, err);
         else
             free(mask);
@@ -873,11 +1108,7 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
     if (n_tiles <= 0)
         return EEM_OK;
     if (n_tiles > p->max_predictions)
-        return eem_error_set(err, EEM_ERR_LIMIT,
-                             "this read needs %d predictions, more than MAX_PREDICTIONS=%ld; "
-                             "read a smaller window, or raise the limit with -oo "
-                             "MAX_PREDICTIONS=%d or --config EEMODEL_MAX_PREDICTIONS %d",
-                             n_tiles, p->max_predictions, n_tiles, n_tiles);
+        return eem_cost_check(p, n_tiles, "this read", err);
     int *order = malloc((size_t)n_tiles * 2 * sizeof *order);
     if (!order)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");

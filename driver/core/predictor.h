@@ -30,6 +30,7 @@ typedef struct eem_predictor_stats {
     long tiles_skipped;   /* all-masked tiles, never sent */
     long tiles_failed;    /* tiles masked because their request failed (ON_ERROR=NODATA) */
     long long bytes_sent;
+    long tiles_from_cache; /* tiles served by the persistent cache, never sent */
 } eem_predictor_stats;
 
 typedef eem_status (*eem_tile_sink)(void *user, int level, int tx, int ty, void *const *bands,
@@ -60,6 +61,10 @@ long eem_predictor_max_predictions(const eem_predictor *p);
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
 /* Message of the last failure masked by ON_ERROR=NODATA ("" if none). */
 const char *eem_predictor_last_failure(const eem_predictor *p);
+/* Inside a sink call: 1 when the tile being delivered is masked because its
+ * prediction failed (ON_ERROR=NODATA), else 0.  Such a tile must not be
+ * cached: the next read predicts it again. */
+int eem_predictor_tile_failed(const eem_predictor *p);
 
 #ifdef __cplusplus
 }

@@ -21,6 +21,12 @@
  * - Masks: a pixel is valid when it is inside the level raster and every selected
  *   band's GDAL mask is non-zero there (mask read with nearest at k>0).  Masked
  *   pixels are 0 in every tensor.
+ * - PROJ / SCALE: when they ask for a grid other than the source's, G is a
+ *   warped VRT of the source made exactly as `gdalwarp -of VRT -t_srs PROJ -tr
+ *   SCALE SCALE -tap -r RESAMPLING -dstalpha -et 0`
+ *   would (origin snapped outward to a
+ *   multiple of SCALE; see warp_onto_model_grid).  BANDS and send types are
+ *   resolved on the original source, before the warp.
  * - GDAL's own errors are captured with a thread-local handler and copied into
  *   the eem_error; this file never calls CPLError. */
 #include "source.h"
@@ -28,8 +34,11 @@
 #include <cpl_conv.h>
 #include <cpl_string.h>
 #include <gdal.h>
+#include <gdal_utils.h>
+#include <ogr_srs_api.h>
 
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +48,7 @@
 #define EEM_SOURCE_MAX_LISTED_BANDS 20 /* bands listed in "available: ..." messages */
 #define EEM_SOURCE_MAX_LEVEL 30        /* 2^level must fit an int */
 #define EEM_SOURCE_GDAL_MSG_MAX 1024
+#define EEM_SOURCE_SCALE_TOLERANCE 1e-9 /* relative: a source pixel size "equals" SCALE */
 
 /* ------------------------------------------------------------------------- */
 /* Small string helpers (plain C11: no strdup / strcasecmp).                  */
@@ -104,6 +114,13 @@ static void gdal_errors_begin(gdal_errors *g)
 {
     memset(g, 0, sizeof *g);
     CPLPushErrorHandlerEx(capture_gdal_error, g);
+}
+
+/* Forget what was captured so far (a new operation's errors follow). */
+static void gdal_errors_reset(gdal_errors *g)
+{
+    g->have_failure = 0;
+    g->msg[0] = '\0';
 }
 
 static void gdal_errors_end(void)
@@ -383,6 +400,155 @@ static eem_status apply_type_overrides(eem_source *src, const eem_spec *spec, ee
 }
 
 /* ------------------------------------------------------------------------- */
+/* The model grid: PROJ / SCALE.                                              */
+
+/* gdalwarp's name of a RESAMPLING value (spec.c keeps GDAL's long names). */
+static const char *warp_resampling_name(const char *r)
+{
+    if (!r || equal_ignoring_case(r, "nearest"))
+        return "near";
+    return r;
+}
+
+/* 1 when the source grid already is G: no PROJ or the same CRS, and no SCALE
+ * or a north-up grid whose square pixels already have that size. */
+static int source_is_model_grid(GDALDatasetH ds, const eem_spec *spec, OGRSpatialReferenceH target)
+{
+    if (target) {
+        const char *wkt = GDALGetProjectionRef(ds);
+        if (!wkt || !wkt[0])
+            return 0;
+        OGRSpatialReferenceH have = OSRNewSpatialReference(wkt);
+        int same = have && OSRIsSame(have, target);
+        if (have)
+            OSRDestroySpatialReference(have);
+        if (!same)
+            return 0;
+    }
+    if (spec->scale > 0) {
+        double gt[6];
+        if (GDALGetGeoTransform(ds, gt) != CE_None || gt[2] != 0 || gt[4] != 0)
+            return 0;
+        double rel = EEM_SOURCE_SCALE_TOLERANCE * spec->scale;
+        if (fabs(gt[1] - spec->scale) > rel || fabs(-gt[5] - spec->scale) > rel)
+            return 0;
+        /* origin on a multiple of SCALE, as the warp would put it */
+        double fx = gt[0] / spec->scale, fy = gt[3] / spec->scale;
+        if (fabs(fx - floor(fx + 0.5)) > EEM_SOURCE_SCALE_TOLERANCE ||
+            fabs(fy - floor(fy + 0.5)) > EEM_SOURCE_SCALE_TOLERANCE)
+            return 0;
+    }
+    return 1;
+}
+
+/* Replace src->dataset by a warped VRT on G when PROJ or SCALE ask for a grid
+ * other than the source's.  The warp is exactly what
+ *   gdalwarp -of VRT [-t_srs PROJ] [-tr SCALE SCALE -tap] -r RESAMPLING -dstalpha -et 0
+ * does: G covers the source's footprint in PROJ (GDALSuggestedWarpOutput2);
+ * with SCALE the pixel size is SCALE x SCALE and the origin snaps outward to a
+ * multiple of SCALE (-tap: x0 = floor(minx/S)*S, y0 = ceil(maxy/S)*S), so two
+ * sources with the same PROJ/SCALE share one pixel lattice and one tiling;
+ * without SCALE GDAL's suggested resolution and the footprint's top-left are
+ * used.  Pixels of G outside the footprint (or masked in the source) are
+ * masked through the warped alpha band.  Bands keep their numbers (the alpha
+ * band is appended), so keys resolved on the source stay valid.  The VRT holds
+ * its own reference to the source dataset and releases it when closed. */
+static eem_status warp_onto_model_grid(eem_source *src, const eem_spec *spec, gdal_errors *ge,
+                                       eem_error *err)
+{
+    eem_status st = EEM_OK;
+    OGRSpatialReferenceH target = NULL;
+    char **argv = NULL;
+    GDALWarpAppOptions *opts = NULL;
+    GDALDatasetH ds = src->dataset;
+    char scale_text[64];
+
+    if (!spec->proj && !(spec->scale > 0))
+        return EEM_OK;
+    if (spec->proj) {
+        target = OSRNewSpatialReference(NULL);
+        if (!target)
+            return eem_error_set(err, EEM_ERR_NOMEM, "PROJ: out of memory");
+        gdal_errors_reset(ge);
+        if (OSRSetFromUserInput(target, spec->proj) != OGRERR_NONE) {
+            st = eem_error_set(err, EEM_ERR_INVALID,
+                               "PROJ: \"%s\" is not a CRS GDAL understands (%s); accepted: "
+                               "anything OSRSetFromUserInput takes, e.g. EPSG:4326, a WKT or "
+                               "PROJ string",
+                               spec->proj, gdal_errors_text(ge, "unknown CRS"));
+            goto done;
+        }
+        const char *wkt = GDALGetProjectionRef(ds);
+        if (!wkt || !wkt[0]) {
+            st = eem_error_set(err, EEM_ERR_INVALID,
+                               "PROJ: \"%s\" has no CRS, so it cannot be warped to \"%s\"; "
+                               "assign one first (gdal_translate -a_srs ...) or leave PROJ out",
+                               spec->input, spec->proj);
+            goto done;
+        }
+    }
+    double gt[6];
+    if (GDALGetGeoTransform(ds, gt) != CE_None) {
+        st = eem_error_set(err, EEM_ERR_INVALID,
+                           "%s: \"%s\" has no geotransform, so it cannot be warped onto a model "
+                           "grid; georeference it first or leave PROJ and SCALE out",
+                           spec->proj ? "PROJ" : "SCALE", spec->input);
+        goto done;
+    }
+    if (source_is_model_grid(ds, spec, target))
+        goto done;
+
+    argv = CSLAddString(argv, "-of");
+    argv = CSLAddString(argv, "VRT");
+    if (spec->proj) {
+        argv = CSLAddString(argv, "-t_srs");
+        argv = CSLAddString(argv, spec->proj);
+    }
+    if (spec->scale > 0) {
+        snprintf(scale_text, sizeof scale_text, "%.17g", spec->scale);
+        argv = CSLAddString(argv, "-tr");
+        argv = CSLAddString(argv, scale_text);
+        argv = CSLAddString(argv, scale_text);
+        argv = CSLAddString(argv, "-tap");
+    }
+    argv = CSLAddString(argv, "-r");
+    argv = CSLAddString(argv, warp_resampling_name(spec->resampling));
+    argv = CSLAddString(argv, "-dstalpha");
+    /* exact transformation: the approximate one interpolates across each warp
+     * chunk, so a pixel's value would depend on the window being read */
+    argv = CSLAddString(argv, "-et");
+    argv = CSLAddString(argv, "0");
+    gdal_errors_reset(ge);
+    opts = GDALWarpAppOptionsNew(argv, NULL);
+    if (!opts) {
+        st = eem_error_set(err, EEM_ERR_INVALID, "PROJ/SCALE/RESAMPLING: GDAL refused the warp "
+                           "options: %s", gdal_errors_text(ge, "no reason given"));
+        goto done;
+    }
+    int usage_error = 0;
+    GDALDatasetH warped = GDALWarp("", NULL, 1, &ds, opts, &usage_error);
+    if (!warped) {
+        st = eem_error_set(err, EEM_ERR_INVALID,
+                           "PROJ/SCALE: warping \"%s\" onto PROJ=%s SCALE=%g failed: %s",
+                           spec->input, spec->proj ? spec->proj : "(source CRS)", spec->scale,
+                           gdal_errors_text(ge, "GDAL gave no reason"));
+        goto done;
+    }
+    /* the VRT took its own reference to the source: drop ours */
+    if (GDALDereferenceDataset(ds) <= 0)
+        GDALClose(ds);
+    src->dataset = warped;
+    src->warped = 1;
+
+done:
+    GDALWarpAppOptionsFree(opts);
+    CSLDestroy(argv);
+    if (target)
+        OSRDestroySpatialReference(target);
+    return st;
+}
+
+/* ------------------------------------------------------------------------- */
 /* Open / close.                                                              */
 
 eem_status eem_source_open(const eem_spec *spec, eem_source **out, eem_error *err)
@@ -448,6 +614,10 @@ eem_status eem_source_open(const eem_spec *spec, eem_source **out, eem_error *er
         goto done;
     if ((st = apply_type_overrides(src, spec, err)) != EEM_OK)
         goto done;
+
+    if ((st = warp_onto_model_grid(src, spec, &ge, err)) != EEM_OK)
+        goto done;
+    ds = src->dataset;
 
     src->width = GDALGetRasterXSize(ds);
     src->height = GDALGetRasterYSize(ds);

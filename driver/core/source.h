@@ -34,6 +34,7 @@ typedef struct eem_source {
     eem_source_key *keys;
     int n_keys;
     int all_valid;       /* 1 when no selected band has a mask or nodata */
+    int warped;          /* 1 when dataset is a warped VRT of INPUT onto PROJ/SCALE */
 } eem_source;
 
 /* A window of G at some level, as tensors ready to slice into instances. */

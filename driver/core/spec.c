@@ -69,6 +69,11 @@
       "Request payload format (default: the backend default)")                                \
     X(MAX_PAYLOAD_BYTES, "MAX_PAYLOAD_BYTES", NULL, "int", " default='1500000'", "",          \
       "Request body limit in bytes (at least 1024)")                                          \
+    X(REQUEST_LAYOUT, "REQUEST_LAYOUT", NULL, "string-select", " default='ROW'",              \
+      "<Value>ROW</Value><Value>COLUMNAR</Value>",                                            \
+      "TF Serving request form: ROW (instances) or COLUMNAR (inputs)")                        \
+    X(SIGNATURE_NAME, "SIGNATURE_NAME", NULL, "string", "", "",                               \
+      "TF Serving signature_name sent with each request (default: the serving signature)")    \
     X(PROJ, "PROJ", NULL, "string", "", "",                                                   \
       "CRS of the model input grid (default: the source CRS)")                                \
     X(SCALE, "SCALE", NULL, "float", "", "",                                                  \
@@ -1226,6 +1231,21 @@ static eem_status validate_payload(const spec_raw *raw, eem_spec *spec, eem_erro
                              err);
         spec->max_payload_bytes = v;
     }
+    if (present(raw, K_REQUEST_LAYOUT)) {
+        if ((st = text_of(raw, K_REQUEST_LAYOUT, "expected ROW or COLUMNAR", &t, err)))
+            return st;
+        if (equal_ci(t, "COLUMNAR"))
+            spec->columnar = 1;
+        else if (!equal_ci(t, "ROW"))
+            return bad_value(K_REQUEST_LAYOUT, t,
+                             "is not a request layout; expected ROW (TF Serving \"instances\") "
+                             "or COLUMNAR (TF Serving \"inputs\")",
+                             err);
+    }
+    if (present(raw, K_SIGNATURE_NAME) &&
+        (st = take_string(raw, K_SIGNATURE_NAME, "a TF Serving signature name such as serving_default",
+                          &spec->signature_name, err)))
+        return st;
     return EEM_OK;
 }
 
@@ -1865,6 +1885,7 @@ void eem_spec_free(eem_spec *spec)
     free(spec->outputs);
     free(spec->cache_dir);
     free(spec->headers);
+    free(spec->signature_name);
     free(spec);
 }
 

@@ -96,6 +96,8 @@ typedef struct eem_spec {
     eem_on_error on_error;
     char *cache_dir;           /* NULL = not set */
     char *headers;             /* "Name: value, Name: value" or NULL */
+    int columnar;              /* REQUEST_LAYOUT=COLUMNAR: TF Serving "inputs" instead of "instances" */
+    char *signature_name;      /* SIGNATURE_NAME or NULL */
 } eem_spec;
 
 /* 1 if name starts with EEMODEL: (case-insensitive) or ends with .eemodel.json. */

@@ -1,0 +1,169 @@
+"""Concurrency, batching and "each tile once" (DESIGN.md section 5).
+
+Identical pixels whatever EEMODEL_MAX_CONNECTIONS (1 or 16) and with or without the
+persistent cache; requests really overlap up to the connection cap; requests are as full
+as MAX_PAYLOAD_BYTES allows; band-by-band reads (QGIS), block reads, gdal_translate and
+a read larger than GDAL's block cache predict every tile exactly once.
+"""
+
+import math
+import subprocess
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from conftest import TOKEN, build_name
+from predictor import models
+from predictor.harness import StandIn
+
+LATENCY = 0.1
+
+
+def random_raster(make_raster, shape=(3, 200, 300), seed=30):
+    rng = np.random.default_rng(seed)
+    return make_raster(rng.integers(1, 256, size=shape).astype(np.uint8))
+
+
+def n_instances(server):
+    return sum(r["n_instances"] for r in server.log())
+
+
+def max_overlap(records):
+    """Most requests being processed by the server at one moment."""
+    events = sorted([(r["t_start"], 1) for r in records] + [(r["t_end"], -1) for r in records],
+                    key=lambda e: (e[0], e[1]))
+    depth = best = 0
+    for _, step in events:
+        depth += step
+        best = max(best, depth)
+    return best
+
+
+class config:
+    """Set GDAL config options for a block."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def __enter__(self):
+        for k, v in self.options.items():
+            gdal.SetConfigOption(k, v)
+
+    def __exit__(self, *exc):
+        for k in self.options:
+            gdal.SetConfigOption(k, None)
+
+
+@pytest.fixture(scope="module")
+def slow_server():
+    """A stand-in with 8 workers and LATENCY seconds per request."""
+    server = StandIn.start(token=TOKEN, workers=8, latency=LATENCY)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_same_pixels_with_1_and_16_connections_and_cache(predictor, eem_name, make_raster,
+                                                         tools, tmp_path):
+    src = random_raster(make_raster)
+    expected = models.conv_padded(tools.read_hwc(src))[:, :, 0]
+    name = eem_name(src, model="conv", tile=(32, 32), overlap=(3, 3), max_payload_bytes=30000)
+    results = {}
+    for connections in ("1", "16"):
+        with config(EEMODEL_MAX_CONNECTIONS=connections):
+            predictor.reset()
+            results[connections] = gdal.Open(name).ReadAsArray()
+            assert n_instances(predictor) == 70      # 7 x 10 tiles, each once
+            assert len(predictor.log()) > 10          # several requests, so concurrency matters
+    cache = str(tmp_path / "cache")
+    cached = eem_name(src, model="conv", tile=(32, 32), overlap=(3, 3), max_payload_bytes=30000,
+                      cache_dir=cache)
+    for connections in ("16", "1"):                 # cold, then warm
+        with config(EEMODEL_MAX_CONNECTIONS=connections):
+            predictor.reset()
+            results["cache" + connections] = gdal.Open(cached).ReadAsArray()
+    assert predictor.log() == []
+    for got in results.values():
+        assert np.array_equal(got, expected)
+
+
+def test_requests_overlap_up_to_the_connection_cap(slow_server, make_raster):
+    src = random_raster(make_raster, shape=(1, 128, 256))
+    name = build_name(slow_server.url, src, model="conv", tile=(32, 32), overlap=(3, 3),
+                      max_payload_bytes=6000)
+    overlaps = {}
+    for connections in ("1", "4"):
+        with config(EEMODEL_MAX_CONNECTIONS=connections):
+            slow_server.reset()
+            gdal.Open(name).ReadAsArray()
+            records = slow_server.log()
+            assert sum(r["n_instances"] for r in records) == 32
+            assert len(records) >= 8
+            overlaps[connections] = max_overlap(records)
+    assert overlaps["1"] == 1
+    assert 3 <= overlaps["4"] <= 4
+
+
+def test_requests_are_full(predictor, eem_name, make_raster):
+    src = random_raster(make_raster, shape=(1, 160, 320))
+    limit = 25000
+    gdal.Open(eem_name(src, model="conv", tile=(32, 32), overlap=(3, 3),
+                       max_payload_bytes=limit)).ReadAsArray()
+    records = predictor.log()
+    sizes = [(r["body_bytes"], r["n_instances"]) for r in records]
+    assert all(b <= limit for b, _ in sizes)
+    # all instances have the same size: the per-instance cost from two requests
+    (b1, n1), (b2, n2) = max(sizes, key=lambda s: s[1]), min(sizes, key=lambda s: s[1])
+    per_instance = (b1 - b2) / (n1 - n2) if n1 != n2 else None
+    full = max(n for _, n in sizes)
+    if per_instance:
+        assert b1 + per_instance > limit              # one more would not have fitted
+    assert len(records) == math.ceil(50 / full)       # one read: the minimum number of requests
+    assert sum(n for _, n in sizes) == 50
+
+
+def test_band_by_band_block_reads_predict_each_tile_once(predictor, eem_name, make_raster):
+    src = random_raster(make_raster, shape=(3, 96, 160))
+    ds = gdal.Open(eem_name(src, model="classify", tile=(32, 32), overlap=(2, 2),
+                            output_bands="probs:float32:3,class:uint8"))
+    tiles = 3 * 5
+    # QGIS: one band at a time, window by window, then the mask
+    for b in range(1, ds.RasterCount + 1):
+        band = ds.GetRasterBand(b)
+        for y in (0, 48):
+            band.ReadRaster(0, y, 160, 48)
+    ds.GetRasterBand(1).GetMaskBand().ReadRaster(0, 0, 160, 96)
+    # block by block (IReadBlock), another band first
+    for y in range(3):
+        for x in range(5):
+            ds.GetRasterBand(4).ReadBlock(x, y)
+    assert n_instances(predictor) == tiles
+    assert len(predictor.log()) <= 2
+
+
+def test_read_larger_than_block_cache_predicts_each_tile_once(predictor, eem_name, make_raster):
+    # 12 x 16 tiles of 64x64 float32 x 3 bands + mask = 12.6 MB, cache 4 MB
+    src = random_raster(make_raster, shape=(3, 768, 1024))
+    name = eem_name(src, model="identity", tile=(64, 64), output_bands="output:float32:3")
+    old = gdal.GetCacheMax()
+    gdal.SetCacheMax(4 * 1024 * 1024)
+    try:
+        got = gdal.Open(name).ReadAsArray()
+    finally:
+        gdal.SetCacheMax(old)
+    assert n_instances(predictor) == 12 * 16
+    assert np.array_equal(got, gdal.Open(src).ReadAsArray().astype(np.float32))
+
+
+def test_gdal_translate_predicts_each_tile_once(predictor, make_raster, tmp_path, subprocess_env):
+    src = random_raster(make_raster, shape=(2, 512, 640), seed=3)
+    name = build_name(predictor.url, src, model="conv", tile=(32, 32), overlap=(3, 3),
+                      max_payload_bytes=60000)
+    out = tmp_path / "out.tif"
+    subprocess.run(["gdal_translate", "-q", "--config", "GDAL_CACHEMAX", "2", name, str(out)],
+                   env=subprocess_env, check=True)
+    assert n_instances(predictor) == 16 * 20
+    ref = build_name(predictor.url, src, model="conv", tile=(32, 32), overlap=(3, 3))
+    assert np.array_equal(gdal.Open(str(out)).ReadAsArray(), gdal.Open(ref).ReadAsArray())

@@ -1,0 +1,353 @@
+"""Surviving faults and hostile answers (issue 6): retries of transient failures
+without losing or double-predicting a tile, one distinct message per hostile
+answer kind (failing the read, or masked with ON_ERROR=NODATA), failed tiles
+kept out of every cache, Retry-After, and prompt cancellation through GDAL's
+progress callback leaving nothing partial behind.
+
+The stand-in predictor injects the faults (autotest/predictor/server.py): queued
+one by one, or at a rate with mixed kinds.  Its request log records a digest of
+each instance's input tensor, which identifies a tile across retries.
+"""
+
+import email.utils
+import os
+import re
+import subprocess
+import time
+from collections import Counter
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+# A grid of 16 x 16 = 256 tiles of 32x32 pixels, two tiles per request.
+GRID_TILES = 16
+TILE = 32
+PAYLOAD_FOR_TWO_TILES = 12000
+FAST_RETRIES = {"GDAL_HTTP_MAX_RETRY": "12", "GDAL_HTTP_RETRY_DELAY": "0.02",
+                "GDAL_HTTP_TIMEOUT": "2"}
+TRANSIENT_KINDS = [
+    {"kind": "status", "status": 429, "retry_after": 0},
+    {"kind": "status", "status": 503},
+    {"kind": "status", "status": 500},
+    {"kind": "status", "status": 502},
+    {"kind": "status", "status": 504},
+    {"kind": "drop"},
+    {"kind": "drop", "mid_body": True},
+    {"kind": "stall", "seconds": 3},  # longer than GDAL_HTTP_TIMEOUT
+]
+# kind -> (fault, text the message must contain: each kind says what went wrong)
+HOSTILE = {
+    "malformed": ({"kind": "malformed"}, r"not valid JSON"),
+    "truncated": ({"kind": "truncated"}, r"not valid JSON: it ends early"),
+    "deep_json": ({"kind": "deep_json"}, r"not valid JSON: nesting too deep"),
+    "wrong_count": ({"kind": "wrong_count"}, r"predictions has 2 entries but 1 instances"),
+    "wrong_elements": ({"kind": "wrong_elements"}, r"tensor_content has \d+ bytes, shape \[32,32,1\]"),
+    "garbage_b64": ({"kind": "garbage_b64"}, r"invalid base64 at offset 0 \(character '!'\)"),
+    "wrong_shape": ({"kind": "wrong_shape"}, r"answered shape \[31,31,1\]; expected \[32,32,1\]"),
+    "error_body": ({"kind": "error_body", "message": "model exploded"}, r"answered with an error: model exploded"),
+    "huge": ({"kind": "huge"}, r"larger than EEMODEL_MAX_RESPONSE_BYTES=1048576"),
+    "status_400": ({"kind": "status", "status": 400}, r"HTTP 400 from http://127\.0\.0\.1:\d+/v1/projects/p/models/identity:predict: stand-in: injected HTTP 400"),
+    "status_403": ({"kind": "status", "status": 403}, r"HTTP 403 .*injected HTTP 403 \(PERMISSION_DENIED\)"),
+}
+
+
+class ConfigOptions:
+    """Set GDAL config options for a block, restoring the previous values."""
+
+    def __init__(self, **options):
+        self.options = options
+
+    def __enter__(self):
+        self.saved = {k: gdal.GetConfigOption(k) for k in self.options}
+        for k, v in self.options.items():
+            gdal.SetConfigOption(k, v)
+        return self
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            gdal.SetConfigOption(k, v)
+        return False
+
+
+class Messages:
+    """Collect GDAL errors and warnings raised inside a block."""
+
+    def __enter__(self):
+        self.items = []
+
+        def handler(level, number, text):
+            self.items.append((level, text))
+
+        self.handler = handler
+        gdal.PushErrorHandler(handler)
+        return self
+
+    def __exit__(self, *exc):
+        gdal.PopErrorHandler()
+        return False
+
+    def warnings(self):
+        return [t for level, t in self.items if level == gdal.CE_Warning]
+
+
+def noise_raster(make_raster, tiles=GRID_TILES, seed=6):
+    rng = np.random.default_rng(seed)
+    return make_raster(rng.random((tiles * TILE, tiles * TILE), dtype=np.float32) * 1000)
+
+
+def fault_name(predictor, path, **extra):
+    from conftest import build_name
+    return build_name(predictor.url, path, model="identity", tile=(TILE, TILE),
+                      output_bands="out:float32", **extra)
+
+
+def translate(name, dest, env, config=None):
+    args = ["gdal_translate", "-q", "-of", "GTiff"]
+    for k, v in (config or {}).items():
+        args += ["--config", k, v]
+    result = subprocess.run(args + [name, str(dest)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def used_answers(log):
+    """Per tile digest: how many complete fault-free 200 answers carried it."""
+    counts = Counter()
+    for record in log:
+        if record["status"] == 200 and record["fault"] is None:
+            counts.update(record.get("instance_digests", []))
+    return counts
+
+
+def cache_files(folder):
+    entries, temps = [], []
+    for root, _, files in os.walk(folder):
+        for f in files:
+            if f.startswith(".tmp"):
+                temps.append(f)
+            elif re.fullmatch(r"[0-9a-f]{64}", f):
+                entries.append(f)
+    return entries, temps
+
+
+# ---------------------------------------------------------------------------
+# Transient faults: retried, nothing lost, nothing predicted twice
+
+
+def test_translate_with_30_percent_transient_faults_is_byte_identical(
+        predictor, make_raster, tmp_path, subprocess_env):
+    src = noise_raster(make_raster)
+    name = fault_name(predictor, src, max_payload_bytes=PAYLOAD_FOR_TWO_TILES)
+
+    translate(name, tmp_path / "clean.tif", subprocess_env, FAST_RETRIES)
+    clean_log = predictor.log()
+    tiles = used_answers(clean_log)
+    assert len(tiles) == GRID_TILES * GRID_TILES and set(tiles.values()) == {1}
+    assert all(r["n_instances"] == 2 for r in clean_log)
+
+    predictor.reset()
+    predictor._call("POST", "/_fault", {"rate": 0.3, "seed": 2024, "kinds": TRANSIENT_KINDS})
+    translate(name, tmp_path / "faulty.tif", subprocess_env, FAST_RETRIES)
+    log = predictor.log()
+
+    faulted = [r for r in log if r["fault"] is not None]
+    assert 0.2 <= len(faulted) / len(log) <= 0.4, (len(faulted), len(log))
+    kinds = Counter((r["fault"], r["status"]) for r in faulted)
+    assert {k for k, _ in kinds} >= {"status", "drop", "stall"}, kinds
+    assert {s for _, s in kinds} >= {429, 500, 502, 503, 504}, kinds
+    # every tile's prediction was used exactly once
+    assert used_answers(log) == tiles
+    # and the output is the same file, byte for byte
+    assert (tmp_path / "faulty.tif").read_bytes() == (tmp_path / "clean.tif").read_bytes()
+
+
+def test_retry_after_seconds_and_http_date_are_honoured(predictor, make_raster):
+    src = noise_raster(make_raster, tiles=1)
+    name = fault_name(predictor, src)
+    with ConfigOptions(GDAL_HTTP_RETRY_DELAY="0.01"):
+        predictor.fault(kind="status", status=429, retry_after=1)
+        t0 = time.monotonic()
+        gdal.Open(name).ReadRaster()
+        waited = time.monotonic() - t0
+        assert waited >= 0.95
+        assert [r["status"] for r in predictor.log()] == [429, 200]
+
+        predictor.reset()
+        when = email.utils.formatdate(time.time() + 3, usegmt=True)
+        predictor.fault(kind="status", status=503, retry_after=when)
+        t0 = time.monotonic()
+        gdal.Open(name).ReadRaster()
+        waited = time.monotonic() - t0
+        assert 1.5 <= waited <= 10, waited  # the date has a 1-second resolution
+        assert [r["status"] for r in predictor.log()] == [503, 200]
+
+
+def test_retries_exhausted_and_4xx_not_retried(predictor, make_raster):
+    src = noise_raster(make_raster, tiles=1)
+    name = fault_name(predictor, src)
+    with ConfigOptions(GDAL_HTTP_MAX_RETRY="2", GDAL_HTTP_RETRY_DELAY="0.01"):
+        predictor.fault(kind="status", status=503, count=3)
+        with pytest.raises(RuntimeError, match=r"HTTP 503 .*\(after 3 attempts\)"):
+            gdal.Open(name).ReadRaster()
+        assert len(predictor.log()) == 3
+        predictor.reset()
+        predictor.fault(kind="status", status=404)
+        with pytest.raises(RuntimeError, match=r"HTTP 404"):
+            gdal.Open(name).ReadRaster()
+        assert len(predictor.log()) == 1
+
+
+# ---------------------------------------------------------------------------
+# Hostile answers: each fails with its own message, or is masked with a warning
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_answer_fails_with_its_own_message(predictor, make_raster, kind):
+    fault, expected = HOSTILE[kind]
+    src = noise_raster(make_raster, tiles=1)
+    with ConfigOptions(EEMODEL_MAX_RESPONSE_BYTES="1048576", GDAL_HTTP_RETRY_DELAY="0.01"):
+        ds = gdal.Open(fault_name(predictor, src))
+        predictor.fault(**fault)
+        with pytest.raises(RuntimeError) as e:
+            ds.ReadRaster()
+        assert re.search(expected, str(e.value)), str(e.value)
+        # a hostile answer is not retried
+        assert len(predictor.log()) == 1
+        # the next read (fault gone) works
+        assert ds.GetRasterBand(1).ReadAsArray().shape == (TILE, TILE)
+        assert len(predictor.log()) == 2
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_hostile_answer_masked_with_on_error_nodata(predictor, make_raster, kind):
+    fault, expected = HOSTILE[kind]
+    src = noise_raster(make_raster, tiles=2)
+    truth = gdal.Open(src).ReadAsArray()
+    with ConfigOptions(EEMODEL_MAX_RESPONSE_BYTES="1048576", GDAL_HTTP_RETRY_DELAY="0.01"):
+        ds = gdal.Open(fault_name(predictor, src, on_error="NODATA", nodata=-1,
+                                  max_payload_bytes=7000))
+        predictor.fault(**fault)
+        with Messages() as m:
+            data = ds.GetRasterBand(1).ReadAsArray()
+        warnings = m.warnings()
+        assert len(warnings) == 1 and "1 tile(s) masked" in warnings[0], m.items
+        assert re.search(expected, warnings[0]), warnings[0]
+        mask = ds.GetRasterBand(1).GetMaskBand().ReadAsArray()
+        # exactly one tile failed; the three others are the model's answer
+        failed = [(ty, tx) for ty in range(2) for tx in range(2)
+                  if (mask[ty * TILE:(ty + 1) * TILE, tx * TILE:(tx + 1) * TILE] == 0).all()]
+        assert len(failed) == 1, failed
+        ty, tx = failed[0]
+        core = np.s_[ty * TILE:(ty + 1) * TILE, tx * TILE:(tx + 1) * TILE]
+        assert (data[core] == -1).all()
+        good = mask == 255
+        assert good.sum() == 3 * TILE * TILE
+        np.testing.assert_array_equal(data[good], truth[good])
+
+
+# ---------------------------------------------------------------------------
+# ON_ERROR=NODATA: a failed tile is not cached, the next read predicts it again
+
+
+def test_failed_tile_is_predicted_again_on_next_read_and_reopen(predictor, make_raster, tmp_path):
+    src = noise_raster(make_raster, tiles=1)
+    truth = gdal.Open(src).ReadAsArray()
+    cache = tmp_path / "cache"
+    name = fault_name(predictor, src, on_error="NODATA", cache_dir=str(cache))
+    with ConfigOptions(GDAL_HTTP_MAX_RETRY="1", GDAL_HTTP_RETRY_DELAY="0.01"):
+        predictor.fault(kind="status", status=503, count=2)
+        ds = gdal.Open(name)
+        with Messages() as m:
+            first = ds.GetRasterBand(1).ReadAsArray()
+        assert any("HTTP 503" in w for w in m.warnings()), m.items
+        assert (ds.GetRasterBand(1).GetMaskBand().ReadAsArray() == 0).all()
+        assert (first == 0).all()
+        assert cache_files(cache) == ([], [])  # neither entry nor temporary file
+        # same handle, next read: predicted again (not served from GDAL's block cache)
+        np.testing.assert_array_equal(ds.GetRasterBand(1).ReadAsArray(), truth)
+        assert [r["status"] for r in predictor.log()] == [503, 503, 200]
+        ds = None
+
+        predictor.reset()
+        predictor.fault(kind="status", status=503, count=2)
+        ds = gdal.Open(name.replace("cache_dir=%s" % cache, "cache_dir=%s" % (tmp_path / "c2")))
+        with Messages():
+            ds.ReadRaster()
+        ds = None
+        # reopen: the failed tile is predicted, then it is in the persistent cache
+        ds = gdal.Open(name.replace("cache_dir=%s" % cache, "cache_dir=%s" % (tmp_path / "c2")))
+        np.testing.assert_array_equal(ds.GetRasterBand(1).ReadAsArray(), truth)
+        assert [r["status"] for r in predictor.log()] == [503, 503, 200]
+        assert len(cache_files(tmp_path / "c2")[0]) == 1
+
+
+# ---------------------------------------------------------------------------
+# Cancellation
+
+
+def test_cancel_stops_a_stalled_read_promptly(predictor, make_raster, tmp_path):
+    src = noise_raster(make_raster, tiles=4)
+    cache = tmp_path / "cache"
+    name = fault_name(predictor, src, cache_dir=str(cache), max_payload_bytes=7000)
+    truth = gdal.Open(src).ReadAsArray()
+    # half of the requests hang for a minute: the read cannot finish by itself
+    predictor._call("POST", "/_fault", {"rate": 0.5, "seed": 3,
+                                        "kinds": [{"kind": "stall", "seconds": 60}]})
+    ds = gdal.Open(name)
+    calls = []
+    cancel_at = []
+
+    def progress(fraction, message, data):
+        calls.append(fraction)
+        if len(predictor_done(predictor)) >= 2 and not cancel_at:
+            cancel_at.append(time.monotonic())
+        return 0 if cancel_at else 1
+
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"(?i)interrupt|cancel"):
+        ds.ReadRaster(callback=progress)
+    stopped = time.monotonic()
+    assert cancel_at, "the progress callback was never asked"
+    assert stopped - cancel_at[0] < 1.0, stopped - cancel_at[0]
+    assert stopped - t0 < 30
+    assert all(0 <= f <= 1 for f in calls) and len(calls) >= 2
+
+    # nothing partial cached: no temporary file, and every entry is a whole,
+    # correct prediction (served without a request on the next, fault-free read)
+    entries, temps = cache_files(cache)
+    assert temps == []
+    answered = len(used_answers(predictor.log()))
+    assert len(entries) <= answered
+    predictor.reset()
+    np.testing.assert_array_equal(ds.GetRasterBand(1).ReadAsArray(), truth)
+    resent = sum(r["n_instances"] for r in predictor.log())
+    assert 16 - answered <= resent <= 16 - len(entries)
+    ds = None
+    predictor.reset()
+    ds = gdal.Open(name)
+    np.testing.assert_array_equal(ds.GetRasterBand(1).ReadAsArray(), truth)
+    assert predictor.log() == []  # everything cached now, all of it correct
+
+
+def predictor_done(predictor):
+    return [r for r in predictor.log() if r["status"] == 200 and r["fault"] is None]
+
+
+def test_cancel_gdal_translate_through_progress(predictor, make_raster, tmp_path):
+    src = noise_raster(make_raster, tiles=4)
+    name = fault_name(predictor, src, max_payload_bytes=7000)
+    predictor._call("POST", "/_fault", {"rate": 1.0, "kinds": [{"kind": "stall", "seconds": 60}]})
+    started = []
+
+    def progress(fraction, message, data):
+        if not started:
+            started.append(time.monotonic())
+        return 0 if time.monotonic() - started[0] > 0.5 else 1
+
+    with pytest.raises(RuntimeError):
+        gdal.Translate(str(tmp_path / "out.tif"), name, callback=progress)
+    assert started
+    assert time.monotonic() - started[0] < 2.0
+    assert len(predictor.log()) >= 1  # requests were in flight when it stopped

@@ -1,0 +1,132 @@
+/* cost.c — predictions, requests and request bytes of a read, and the cost
+ * guard message (see cost.h).  Only public predictor accessors are used. */
+#include "cost.h"
+
+#include "buf.h"
+#include "payload.h"
+#include "source.h"
+#include "tensor.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The payload context of the predictor's endpoint, as the predictor fills it. */
+static eem_payload_context payload_context_of(const eem_predictor *p)
+{
+    const eem_spec *spec = eem_predictor_spec(p);
+    eem_payload_context ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.spec = spec;
+    ctx.protocol = eem_predictor_endpoint(p)->protocol;
+    ctx.columnar = spec->columnar;
+    ctx.signature_name = spec->signature_name;
+    return ctx;
+}
+
+/* Body sizes of requests holding one and two zero-valued instances. */
+static eem_status measure_bodies(const eem_predictor *p, size_t *one, size_t *two, eem_error *err)
+{
+    const eem_source *src = eem_predictor_source(p);
+    const eem_endpoint *ep = eem_predictor_endpoint(p);
+    const eem_grid *g = eem_predictor_grid(p, 0);
+    const eem_payload_ops *ops = eem_payload_ops_for(ep->payload_format);
+    eem_payload_context ctx = payload_context_of(p);
+    eem_status st = EEM_OK;
+    eem_tensor **tensors = NULL;
+    const char **keys = NULL;
+    eem_payload_fragment frag;
+    eem_payload_batch *batch = NULL;
+
+    memset(&frag, 0, sizeof frag);
+    if (!ops || !g)
+        return eem_error_set(err, EEM_ERR_INVALID, "PAYLOAD_FORMAT: \"%s\" has no encoder",
+                             eem_payload_format_name(ep->payload_format));
+    tensors = calloc((size_t)src->n_keys, sizeof *tensors);
+    keys = calloc((size_t)src->n_keys, sizeof *keys);
+    batch = eem_payload_batch_new(ops, &ctx);
+    if (!tensors || !keys || !batch) {
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (int k = 0; k < src->n_keys; k++) {
+        int64_t dims[3] = {g->th + 2 * g->oy, g->tw + 2 * g->ox, src->keys[k].n_bands};
+        keys[k] = src->keys[k].key;
+        tensors[k] = eem_tensor_new(src->keys[k].send_type, 3, dims);
+        if (!tensors[k]) {
+            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory for a %lldx%lld tile",
+                               (long long)dims[1], (long long)dims[0]);
+            goto done;
+        }
+    }
+    eem_instance inst = {src->n_keys, keys, (const eem_tensor *const *)tensors};
+    if ((st = eem_payload_encode(ops, &ctx, &inst, &frag, err)) != EEM_OK)
+        goto done;
+    *one = eem_payload_batch_size_with(batch, &inst, &frag);
+    if ((st = eem_payload_batch_add(batch, &inst, &frag, err)) != EEM_OK)
+        goto done;
+    *two = eem_payload_batch_size_with(batch, &inst, &frag);
+done:
+    if (tensors)
+        for (int k = 0; k < src->n_keys; k++)
+            eem_tensor_free(tensors[k]);
+    free(tensors);
+    free(keys);
+    eem_payload_fragment_free(&frag);
+    eem_payload_batch_free(batch);
+    return st;
+}
+
+eem_status eem_cost_instance_size(const eem_predictor *p, long long *instance_bytes,
+                                  long long *instances_per_request, eem_error *err)
+{
+    const eem_endpoint *ep = eem_predictor_endpoint(p);
+    size_t one = 0, two = 0;
+    eem_status st = measure_bodies(p, &one, &two, err);
+    if (st != EEM_OK)
+        return st;
+    long long per = two > one ? (long long)(two - one) : (long long)one;
+    long max_payload = ep->max_payload_bytes > 0 ? ep->max_payload_bytes
+                                                 : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
+    /* n instances take about one + (n-1)*per bytes */
+    long long fit = (long long)one <= max_payload ? 1 + ((long long)max_payload - (long long)one) / per
+                                                  : 1;
+    if (ep->max_instances > 0 && fit > ep->max_instances)
+        fit = ep->max_instances;
+    *instance_bytes = per;
+    *instances_per_request = fit;
+    return EEM_OK;
+}
+
+eem_status eem_cost_of_tiles(const eem_predictor *p, long long n_tiles, eem_cost *out,
+                             eem_error *err)
+{
+    out->predictions = n_tiles;
+    out->requests = 0;
+    out->request_bytes = 0;
+    if (n_tiles <= 0)
+        return EEM_OK;
+    size_t one = 0, two = 0;
+    long long per = 0, fit = 1;
+    eem_status st = measure_bodies(p, &one, &two, err);
+    if (st == EEM_OK)
+        st = eem_cost_instance_size(p, &per, &fit, err);
+    if (st != EEM_OK)
+        return st;
+    long long envelope = (long long)one - per; /* a body's bytes besides its instances */
+    out->requests = (n_tiles + fit - 1) / fit;
+    out->request_bytes = n_tiles * per + out->requests * envelope;
+    return EEM_OK;
+}
+
+eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char *what,
+                          eem_error *err)
+{
+    long max = eem_predictor_max_predictions(p);
+    if (n_tiles <= max)
+        return EEM_OK;
+    return eem_error_set(err, EEM_ERR_LIMIT,
+                         "%s needs %lld predictions, more than MAX_PREDICTIONS=%ld; nothing was "
+                         "sent. Read a smaller window or a coarser overview, or raise the limit "
+                         "with -oo MAX_PREDICTIONS=%lld or --config EEMODEL_MAX_PREDICTIONS %lld",
+                         what ? what : "this read", n_tiles, max, n_tiles, n_tiles);
+}

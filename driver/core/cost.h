@@ -1,0 +1,44 @@
+/* cost.h — what a read costs before anything is sent: predictions, requests and
+ * request bytes, and the cost guard (MAX_PREDICTIONS, DESIGN.md section 4).
+ *
+ * The byte figures come from encoding one zero-valued instance with the
+ * endpoint's payload format and measuring request bodies of one and two
+ * instances; requests are filled up to MAX_PAYLOAD_BYTES and the backend's
+ * instance cap as the predictor does.  They are exact for formats whose size
+ * does not depend on the values (SERIALIZED_TF_TENSORS, binary OIP v2) and an
+ * estimate otherwise (JSON numbers); tiles whose inputs are
+ * all masked are never sent, so a real read costs at most the figure. */
+#ifndef EEM_COST_H
+#define EEM_COST_H
+
+#include "error.h"
+#include "predictor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eem_cost {
+    long long predictions;   /* tiles predicted (instances sent) */
+    long long requests;      /* HTTP requests */
+    long long request_bytes; /* request bodies, in bytes */
+} eem_cost;
+
+/* Bytes of one encoded instance and the most instances one request carries. */
+eem_status eem_cost_instance_size(const eem_predictor *p, long long *instance_bytes,
+                                  long long *instances_per_request, eem_error *err);
+
+/* Cost of predicting n_tiles tiles in one read. */
+eem_status eem_cost_of_tiles(const eem_predictor *p, long long n_tiles, eem_cost *out,
+                             eem_error *err);
+
+/* The cost guard: EEM_OK when n_tiles <= MAX_PREDICTIONS, else EEM_ERR_LIMIT
+ * with the count and how to raise the limit.  what names the read for the
+ * message ("this read", "overview level 2 (FIX_INPUT_PROJ=true)"). */
+eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char *what,
+                          eem_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

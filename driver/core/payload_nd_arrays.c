@@ -1,0 +1,80 @@
+/* payload_nd_arrays.c — the ND_ARRAYS payload format (see payload.h).
+ *
+ * Request:  keyless nested number lists, channels first: each instance is one
+ *           (C, H, W) list holding the channels of every key in key order, as
+ *           from numpy's ndarray.tolist() —
+ *           {"instances":[<(C,H,W) list>,...]} (row) or {"inputs":[...]}
+ *           (columnar: one (N, C, H, W) tensor), optional signature_name.
+ * Answer:   every shape eem_json_walk_answer accepts; each value a nested list,
+ *           channels first: (C, H, W), (1, C, H, W) with a batch level, or
+ *           (H, W) for a single channel; transposed to (H, W, C) for the
+ *           predictor.  Numbers as in RAW_JSON (strings and NaN accepted). */
+#include "payload.h"
+#include "payload_json.h"
+
+static eem_status nd_encode_instance(const eem_payload_context *ctx, const eem_instance *inst,
+                                     eem_payload_fragment *frag, eem_error *err)
+{
+    (void)ctx;
+    eem_buf *b = &frag->data;
+    eem_buf_puts(b, "[");
+    int first_channel = 1;
+    for (int k = 0; k < inst->n_inputs; k++) {
+        const eem_tensor *t = inst->inputs[k];
+        if (t->ndim != 3)
+            return eem_error_set(err, EEM_ERR_INVALID,
+                                 "input \"%s\" has %d dimensions; ND_ARRAYS sends (H, W, C) tiles",
+                                 inst->keys[k], t->ndim);
+        int64_t H = t->dims[0], W = t->dims[1], C = t->dims[2];
+        for (int64_t c = 0; c < C; c++) {
+            eem_buf_puts(b, first_channel ? "[" : ",[");
+            first_channel = 0;
+            for (int64_t y = 0; y < H; y++) {
+                eem_buf_puts(b, y ? ",[" : "[");
+                for (int64_t x = 0; x < W; x++) {
+                    if (x)
+                        eem_buf_append(b, ",", 1);
+                    eem_json_put_number(b, t->data, t->type, (size_t)((y * W + x) * C + c));
+                }
+                eem_buf_puts(b, "]");
+            }
+            eem_buf_puts(b, "]");
+        }
+    }
+    eem_buf_puts(b, "]");
+    if (eem_payload_fragment_end_part(frag) != 0)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
+    return EEM_OK;
+}
+
+static eem_status nd_decode_response(const eem_payload_context *ctx, const char *body,
+                                     size_t len, int n_instances, size_t max_elements,
+                                     eem_tensor **out, eem_error *err)
+{
+    static const int channels_first = 1;
+    json_object *root = NULL;
+    size_t n_slots = (size_t)(n_instances > 0 ? n_instances : 0) *
+                     (size_t)(ctx->spec->n_outputs > 0 ? ctx->spec->n_outputs : 0);
+    for (size_t s = 0; s < n_slots; s++)
+        out[s] = NULL;
+    eem_status st = eem_json_parse(body, len, NULL, &root, err);
+    if (st == EEM_OK)
+        st = eem_json_walk_answer(ctx, root, n_instances, max_elements, eem_json_decode_numbers,
+                                  (void *)&channels_first, out, err);
+    json_object_put(root);
+    return st;
+}
+
+const eem_payload_ops eem_payload_nd_arrays = {
+    .format = EEM_PAYLOAD_ND_ARRAYS,
+    .name = "ND_ARRAYS",
+    .item_sep = ",",
+    .column_sep = ",",
+    .can_send = eem_payload_json_can_send,
+    .encode_instance = nd_encode_instance,
+    .head = eem_json_envelope_head,
+    .column_head = eem_json_envelope_column_head,
+    .column_tail = eem_json_envelope_column_tail,
+    .tail = eem_json_envelope_tail,
+    .decode_response = nd_decode_response,
+};

@@ -1,0 +1,292 @@
+/* token_http.c — blocking HTTP for token endpoints and the metadata server
+ * (see token_http.h).
+ *
+ * Owns: one easy handle per attempt, timeouts, TLS verification, the response
+ * cap, retries of transient failures and redacted verbose output.  Secrets
+ * travel in request/response bodies only, and bodies are never printed. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "token_http.h"
+
+#include "buf.h"
+
+#include <cpl_conv.h>
+#include <cpl_string.h>
+#include <curl/curl.h>
+#include <openssl/crypto.h>
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define EEM_TOKEN_HTTP_USER_AGENT "EEMODEL/0.1 GDAL-driver auth"
+#define EEM_TOKEN_HTTP_RETRY_DELAY_S 0.25
+#define EEM_TOKEN_HTTP_MAX_ATTEMPTS 5
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static CURLcode g_init_code = CURLE_FAILED_INIT;
+
+static void init_once(void) { g_init_code = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+typedef struct transfer {
+    eem_buf body;
+    int too_large;
+    int metadata_flavor;
+} transfer;
+
+static void buf_wipe_free(eem_buf *b)
+{
+    if (b->data)
+        OPENSSL_cleanse(b->data, b->cap);
+    eem_buf_free(b);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
+{
+    transfer *t = user;
+    size_t n = size * nmemb;
+    if (t->body.len + n > EEM_TOKEN_HTTP_MAX_RESPONSE_BYTES) {
+        t->too_large = 1;
+        return 0;
+    }
+    /* grow by hand so that no unwiped copy of the secret is left behind */
+    if (t->body.len + n + 1 > t->body.cap) {
+        size_t cap = t->body.cap ? t->body.cap : 4096;
+        while (cap < t->body.len + n + 1)
+            cap *= 2;
+        char *d = malloc(cap);
+        if (!d)
+            return 0;
+        if (t->body.data) {
+            memcpy(d, t->body.data, t->body.len);
+            OPENSSL_cleanse(t->body.data, t->body.cap);
+            free(t->body.data);
+        }
+        t->body.data = d;
+        t->body.cap = cap;
+    }
+    memcpy(t->body.data + t->body.len, data, n);
+    t->body.len += n;
+    t->body.data[t->body.len] = '\0';
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
+{
+    transfer *t = user;
+    size_t n = size * nmemb;
+    static const char name[] = "Metadata-Flavor:";
+    size_t k = sizeof name - 1;
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+        t->metadata_flavor = 0; /* a new response starts */
+    } else if (n > k && strncasecmp(data, name, k) == 0) {
+        const char *v = data + k, *e = data + n;
+        while (v < e && (*v == ' ' || *v == '\t'))
+            v++;
+        while (e > v && isspace((unsigned char)e[-1]))
+            e--;
+        t->metadata_flavor = (size_t)(e - v) == 6 && strncmp(v, "Google", 6) == 0;
+    }
+    return n;
+}
+
+/* Header lines whose value may be a secret. */
+static int header_is_secret(const char *line, size_t n)
+{
+    static const char *const words[] = {"auth", "key", "token", "cookie", "secret", NULL};
+    const char *colon = memchr(line, ':', n);
+    if (!colon)
+        return 0;
+    for (int w = 0; words[w]; w++) {
+        size_t k = strlen(words[w]);
+        for (const char *p = line; p + k <= colon; p++)
+            if (strncasecmp(p, words[w], k) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *user)
+{
+    (void)h, (void)user;
+    const char *prefix = type == CURLINFO_TEXT        ? "* "
+                         : type == CURLINFO_HEADER_IN  ? "< "
+                         : type == CURLINFO_HEADER_OUT ? "> "
+                                                       : NULL;
+    if (!prefix)
+        return 0; /* bodies (assertions, tokens) and TLS data are never printed */
+    const char *p = data, *end = data + size;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *e = eol ? eol : end;
+        const char *next = eol ? eol + 1 : end;
+        while (e > p && e[-1] == '\r')
+            e--;
+        size_t n = (size_t)(e - p);
+        if (n > 0) {
+            if (type != CURLINFO_TEXT && header_is_secret(p, n)) {
+                const char *colon = memchr(p, ':', n);
+                fprintf(stderr, "EEMODEL auth curl: %s%.*s: [redacted]\n", prefix,
+                        (int)(colon - p), p);
+            } else {
+                fprintf(stderr, "EEMODEL auth curl: %s%.*s\n", prefix, (int)n, p);
+            }
+        }
+        p = next;
+    }
+    return 0;
+}
+
+static int status_is_retryable(long s)
+{
+    return s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+static int code_is_retryable(CURLcode c)
+{
+    return c == CURLE_COULDNT_CONNECT || c == CURLE_SEND_ERROR || c == CURLE_RECV_ERROR ||
+           c == CURLE_GOT_NOTHING || c == CURLE_PARTIAL_FILE;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* One attempt; fills ans.  *transient: a transport failure worth retrying. */
+static eem_status attempt(const eem_token_http *req, eem_token_http_answer *ans, int *transient,
+                          eem_error *err)
+{
+    eem_status st = EEM_OK;
+    transfer t = {0};
+    struct curl_slist *headers = NULL, *tmp;
+    char errbuf[CURL_ERROR_SIZE] = "";
+    CURL *e = curl_easy_init();
+    if (!e)
+        return eem_error_set(err, EEM_ERR_NOMEM, "cannot create a libcurl handle");
+    const char *lines[] = {"Accept: application/json", "Expect:",
+                           req->metadata ? "Metadata-Flavor: Google" : NULL, NULL};
+    for (int i = 0; lines[i]; i++) {
+        if (!(tmp = curl_slist_append(headers, lines[i]))) {
+            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory building HTTP headers");
+            goto done;
+        }
+        headers = tmp;
+    }
+    int unsafe = CPLTestBool(CPLGetConfigOption("GDAL_HTTP_UNSAFESSL", "NO"));
+    int verbose = CPLTestBool(CPLGetConfigOption("CPL_CURL_VERBOSE", "NO"));
+    CURLcode c = CURLE_OK;
+#define SET(opt, val)                                                                      \
+    do {                                                                                   \
+        if (c == CURLE_OK)                                                                 \
+            c = curl_easy_setopt(e, opt, val);                                             \
+    } while (0)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    if (req->form) {
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDS, req->form);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(req->form));
+    } else {
+        SET(CURLOPT_HTTPGET, 1L);
+    }
+    if (req->metadata)
+        SET(CURLOPT_NOPROXY, "*"); /* the metadata server is never behind a proxy */
+    SET(CURLOPT_HTTPHEADER, headers);
+    SET(CURLOPT_USERAGENT, EEM_TOKEN_HTTP_USER_AGENT);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TIMEOUT_MS, (long)(req->timeout_s * 1000.0));
+    SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout_s * 1000.0));
+    SET(CURLOPT_SSL_VERIFYPEER, unsafe ? 0L : 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, unsafe ? 0L : 2L);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, &t);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, &t);
+    SET(CURLOPT_ERRORBUFFER, errbuf);
+    if (verbose) {
+        SET(CURLOPT_DEBUGFUNCTION, on_debug);
+        SET(CURLOPT_VERBOSE, 1L);
+    }
+#undef SET
+    if (c != CURLE_OK) {
+        st = eem_error_set(err, EEM_ERR_HTTP, "cannot configure the credentials request: %s",
+                           curl_easy_strerror(c));
+        goto done;
+    }
+    c = curl_easy_perform(e);
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &ans->status);
+    ans->metadata_flavor = t.metadata_flavor;
+    if (c != CURLE_OK) {
+        snprintf(ans->error, sizeof ans->error, "%s",
+                 t.too_large ? "the answer is larger than 1 MiB"
+                 : errbuf[0] ? errbuf
+                             : curl_easy_strerror(c));
+        size_t n = strlen(ans->error);
+        while (n > 0 && isspace((unsigned char)ans->error[n - 1]))
+            ans->error[--n] = '\0';
+        if (!ans->error[0])
+            snprintf(ans->error, sizeof ans->error, "transfer failed");
+    }
+    ans->len = t.body.len;
+    ans->body = t.body.data;
+    t.body.data = NULL;
+    if (!ans->body) {
+        ans->body = calloc(1, 1);
+        ans->len = 0;
+    }
+    if (!ans->body)
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    *transient = c != CURLE_OK && code_is_retryable(c);
+
+done:
+    buf_wipe_free(&t.body);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(e);
+    return st;
+}
+
+eem_status eem_token_http_perform(const eem_token_http *req, eem_token_http_answer *ans,
+                                  eem_error *err)
+{
+    memset(ans, 0, sizeof *ans);
+    pthread_once(&g_once, init_once);
+    if (g_init_code != CURLE_OK)
+        return eem_error_set(err, EEM_ERR_HTTP, "libcurl initialisation failed: %s",
+                             curl_easy_strerror(g_init_code));
+    int attempts = req->max_attempts < 1 ? 1 : req->max_attempts;
+    if (attempts > EEM_TOKEN_HTTP_MAX_ATTEMPTS)
+        attempts = EEM_TOKEN_HTTP_MAX_ATTEMPTS;
+    for (int k = 0;; k++) {
+        eem_token_http_answer_clear(ans);
+        int transient = 0;
+        eem_status st = attempt(req, ans, &transient, err);
+        if (st != EEM_OK)
+            return st;
+        int retry = ans->error[0] ? transient : status_is_retryable(ans->status);
+        if (!retry || k + 1 >= attempts)
+            return EEM_OK;
+        sleep_s(EEM_TOKEN_HTTP_RETRY_DELAY_S * (double)(1 << k));
+    }
+}
+
+void eem_token_http_answer_clear(eem_token_http_answer *ans)
+{
+    if (!ans)
+        return;
+    if (ans->body) {
+        OPENSSL_cleanse(ans->body, ans->len);
+        free(ans->body);
+    }
+    ans->body = NULL;
+    ans->len = 0;
+    ans->status = 0;
+    ans->metadata_flavor = 0;
+    ans->error[0] = '\0';
+}
