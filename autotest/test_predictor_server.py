@@ -360,7 +360,7 @@ def test_unknown_model_is_google_404(client):
 
 
 def test_unknown_route_is_404(client):
-    for method, path in (("GET", "/v1/projects/p/models/conv:predict"), ("POST", "/v2/models/conv/infer"),
+    for method, path in (("GET", "/v1/projects/p/models/conv:predict"), ("POST", "/v3/models/conv/infer"),
                          ("GET", "/nothing")):
         status, _, body = client.request(path, body=b"{}", method=method)
         assert status == 404 and isinstance(json.loads(body)["error"], str)
@@ -534,7 +534,8 @@ def test_reset_restores_defaults(client):
     client.server.reset()
     assert client.server.config() == {"b64": "urlsafe_nopad", "tensor_encoding": "content", "out_dtype": None,
                                       "answer": "full", "single_output": "list", "batch_dim": False,
-                                      "output_name": None}
+                                      "output_name": None, "answer_layout": None, "answer_key": None,
+                                      "numbers_as_strings": False, "metadata": None, "binary_extension": True}
     out = one(client, "identity", [np.ones((1, 1, 1), np.float32)])
     assert out.dtype == np.float32
     assert len(client.server.log()) == 1 and client.server.log()[0]["seq"] == 1

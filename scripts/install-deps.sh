@@ -11,6 +11,8 @@ PACKAGES=(
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libcurl4-openssl-dev libssl-dev libjson-c-dev
   clang libclang-rt-14-dev valgrind
+  openssl python3-cryptography
+  qgis python3-qgis python3-rasterio
 )
 
 missing=()

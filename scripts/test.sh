@@ -7,6 +7,10 @@
 #   4. pytest: the autotest/ suites, driving the sanitized plugin through
 #      osgeo.gdal and the GDAL programs, with the ASan/UBSan runtimes preloaded
 #      into /usr/bin/python3 and every program it spawns
+#   5. valgrind: the C tests and corpus replays under memcheck, zero errors
+#      (scripts/valgrind.sh, own unsanitized build in build-valgrind/)
+#   6. fuzz: a time-boxed libFuzzer run of every fuzz target with clang + ASan +
+#      UBSan (scripts/fuzz.sh, EEM_FUZZ_SECONDS per target, default 30)
 #
 # Exits non-zero on any failure (pytest finding no test counts as failure) and
 # ends with one summary line "test.sh: N passed, N failed, N skipped".
@@ -25,6 +29,7 @@ REPORT_DIR="$BUILD_DIR/test-reports"
 start=$(date +%s)
 failed_step=""
 ctest_failed=0
+extra_failed=""   # valgrind / fuzz steps that failed (run after pytest)
 rm -rf "$REPORT_DIR"   # never count a previous run's results
 
 log() { printf '\n=== test.sh: %s\n' "$*"; }
@@ -120,8 +125,22 @@ timeout --kill-after=30 "$PYTEST_TIMEOUT_S" \
   "$PYTHON" -m pytest autotest -ra -p no:cacheprovider \
   --junitxml="$REPORT_DIR/pytest.xml" "$@" </dev/null
 rc=$?
+
+# --- 5./6. valgrind and fuzzing (no sanitizer runtime preloaded) --------------
+(
+  unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
+  log "valgrind (C tests and corpus replays)"
+  bash "$repo/scripts/valgrind.sh" "$BUILD_DIR-valgrind" </dev/null || exit 1
+) || extra_failed+=" valgrind"
+(
+  unset LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS
+  log "fuzz (${EEM_FUZZ_SECONDS:-30}s per target)"
+  EEM_FUZZ_BUILD_DIR="$BUILD_DIR-fuzz" bash "$repo/scripts/fuzz.sh" </dev/null || exit 1
+) || extra_failed+=" fuzz"
+[ -z "$extra_failed" ] || ctest_failed=1
+
 case "$rc" in
-  0) [ "$ctest_failed" -eq 0 ] || fail "ctest" ;;
+  0) [ "$ctest_failed" -eq 0 ] || fail "ctest/valgrind/fuzz:${extra_failed:- ctest}" ;;
   5) echo "pytest collected no tests" >&2; fail "pytest (no tests collected)" ;;
   124|137) fail "pytest (timed out after ${PYTEST_TIMEOUT_S}s)" ;;
   *) fail "pytest (exit $rc)" ;;

@@ -41,6 +41,29 @@ static void test_ops_lookup(void)
     CHECK(strcmp(ops->name, "SERIALIZED_TF_TENSORS") == 0);
 }
 
+/* A body of n copies of inst, through the batch assembler; returns the body
+ * length measured before building (must equal the built length). */
+static size_t encode_body(const eem_spec *spec, const eem_instance *inst, int n, eem_buf *body,
+                          size_t *one_part, eem_error *err)
+{
+    eem_payload_context ctx = {.spec = spec};
+    eem_payload_batch *batch = eem_payload_batch_new(ops, &ctx);
+    eem_payload_fragment frag = {0};
+    size_t measured = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK_EQ_INT(eem_payload_encode(ops, &ctx, inst, &frag, err), EEM_OK);
+        measured = eem_payload_batch_size_with(batch, inst, &frag);
+        CHECK_EQ_INT(eem_payload_batch_add(batch, inst, &frag, err), EEM_OK);
+    }
+    *one_part = frag.data.len;
+    size_t header = 1;
+    CHECK_EQ_INT(eem_payload_batch_build(batch, body, &header, err), EEM_OK);
+    CHECK_EQ_INT(header, 0); /* a JSON body, no binary header */
+    eem_payload_fragment_free(&frag);
+    eem_payload_batch_free(batch);
+    return measured;
+}
+
 static void test_encode(const eem_spec *spec)
 {
     int64_t dims_a[3] = {2, 2, 3}, dims_b[3] = {2, 2, 1};
@@ -55,16 +78,13 @@ static void test_encode(const eem_spec *spec)
     eem_instance inst = {2, keys, inputs};
     eem_buf body = {0};
     eem_error err = {0};
-    CHECK_EQ_INT(ops->begin_body(spec, &body, &err), EEM_OK);
-    CHECK_EQ_INT(ops->encode_instance(spec, &inst, &body, &err), EEM_OK);
-    size_t one = body.len;
-    eem_buf_puts(&body, ",");
-    CHECK_EQ_INT(ops->encode_instance(spec, &inst, &body, &err), EEM_OK);
-    CHECK_EQ_INT(ops->end_body(spec, &body, &err), EEM_OK);
+    size_t one = 0;
+    size_t measured = encode_body(spec, &inst, 2, &body, &one, &err);
     CHECK(strncmp(body.data, "{\"instances\":[{\"array\":\"", 24) == 0);
     CHECK_CONTAINS(body.data, "\"m\\\"ask\":\"");
     CHECK(strcmp(body.data + body.len - 3, "}]}") == 0);
-    CHECK_EQ_INT(body.len, 2 * (one - 14) + 14 + 1 + 2);
+    CHECK_EQ_INT(body.len, 2 * one + 14 + 1 + 2);
+    CHECK_EQ_INT(measured, body.len);
 
     /* the body is JSON whose strings decode back to the tensors */
     json_object *root = json_tokener_parse(body.data);
@@ -112,8 +132,9 @@ static void test_encode(const eem_spec *spec)
         const char *k1[1] = {"x"};
         const eem_tensor *in1[1] = {t};
         eem_instance one_in = {1, k1, in1};
-        eem_buf bb = {0};
-        ops->encode_instance(spec, &one_in, &bb, &err);
+        eem_payload_context ctx = {.spec = spec};
+        eem_payload_fragment bb = {0};
+        eem_payload_encode(ops, &ctx, &one_in, &bb, &err);
         uint8_t *enc = NULL;
         size_t enc_len = 0;
         char *text = NULL;
@@ -121,9 +142,9 @@ static void test_encode(const eem_spec *spec)
         eem_base64_encode(enc, enc_len, &text, NULL);
         eem_buf expect = {0};
         eem_buf_printf(&expect, "{\"x\":\"%s\"}", text);
-        mismatches += strcmp(bb.data, expect.data) != 0;
+        mismatches += strcmp(bb.data.data, expect.data) != 0;
         eem_buf_free(&expect);
-        eem_buf_free(&bb);
+        eem_payload_fragment_free(&bb);
         free(text);
         free(enc);
         eem_tensor_free(t);
@@ -135,18 +156,48 @@ static void test_encode(const eem_spec *spec)
     const char *kb[1] = {"x"};
     const eem_tensor *ib[1] = {&bad};
     eem_instance bad_inst = {1, kb, ib};
-    eem_buf bb = {0};
-    eem_buf_puts(&bb, "{\"instances\":[");
-    CHECK_EQ_INT(ops->encode_instance(spec, &bad_inst, &bb, &err), EEM_ERR_INVALID);
+    eem_payload_context ctx = {.spec = spec};
+    eem_payload_fragment bb = {0};
+    CHECK_EQ_INT(eem_payload_encode(ops, &ctx, &bad_inst, &bb, &err), EEM_ERR_INVALID);
     CHECK_CONTAINS(err.msg, "input \"x\"");
-    CHECK(strcmp(bb.data, "{\"instances\":[") == 0);
-    eem_buf_free(&bb);
+    CHECK_EQ_INT(bb.n_parts, 0);
+    eem_payload_fragment_free(&bb);
+
+    /* columnar with a signature: {"signature_name":..,"inputs":{"array":[..,..],"m\"ask":[..]}} */
+    eem_payload_context col = {.spec = spec, .columnar = 1, .signature_name = "sig"};
+    eem_payload_batch *batch = eem_payload_batch_new(ops, &col);
+    eem_payload_fragment f = {0};
+    eem_tensor *a2 = eem_tensor_new(EEM_DT_FLOAT32, 3, dims_a);
+    eem_tensor *b2 = eem_tensor_new(EEM_DT_UINT8, 3, dims_b);
+    const eem_tensor *inputs2[2] = {a2, b2};
+    eem_instance inst2 = {2, keys, inputs2};
+    size_t predicted = 0;
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(eem_payload_encode(ops, &col, &inst2, &f, &err), EEM_OK);
+        CHECK_EQ_INT(f.n_parts, 2);
+        predicted = eem_payload_batch_size_with(batch, &inst2, &f);
+        eem_payload_batch_add(batch, &inst2, &f, &err);
+    }
+    eem_buf cb = {0};
+    CHECK_EQ_INT(eem_payload_batch_build(batch, &cb, NULL, &err), EEM_OK);
+    CHECK_EQ_INT(cb.len, predicted);
+    CHECK(strncmp(cb.data, "{\"signature_name\":\"sig\",\"inputs\":{\"array\":[\"", 38) == 0);
+    json_object *croot = json_tokener_parse(cb.data), *cin = NULL, *ca = NULL;
+    CHECK(croot && json_object_object_get_ex(croot, "inputs", &cin) &&
+          json_object_object_get_ex(cin, "m\"ask", &ca) && json_object_array_length(ca) == 3);
+    json_object_put(croot);
+    eem_buf_free(&cb);
+    eem_payload_fragment_free(&f);
+    eem_payload_batch_free(batch);
+    eem_tensor_free(a2);
+    eem_tensor_free(b2);
 }
 
 static eem_status decode(const eem_spec *spec, const char *body, int n_instances,
                          size_t max_elements, eem_tensor **out, eem_error *err)
 {
-    return ops->decode_response(spec, body, strlen(body), n_instances, max_elements, out, err);
+    eem_payload_context ctx = {.spec = spec};
+    return ops->decode_response(&ctx, body, strlen(body), n_instances, max_elements, out, err);
 }
 
 static int all_null(eem_tensor **out, int n)
@@ -247,9 +298,11 @@ static void test_decode_one_output(const eem_spec *spec)
     CHECK_EQ_INT(decode(spec, "{\"predictions\":[[1,2,3]]}", 1, 0, out, &err), EEM_ERR_PROTOCOL);
     CHECK_CONTAINS(err.msg, "predictions[0]: expected a base64 string");
     CHECK_EQ_INT(decode(spec, "{\"predictions\":{\"a\":1}}", 1, 0, out, &err), EEM_ERR_PROTOCOL);
-    CHECK_CONTAINS(err.msg, "expected a list");
+    CHECK_CONTAINS(err.msg, "predictions.a: expected a base64 string");
+    CHECK_EQ_INT(decode(spec, "{\"predictions\":\"x\"}", 1, 0, out, &err), EEM_ERR_PROTOCOL);
+    CHECK_CONTAINS(err.msg, "predictions: expected a list (one entry per instance) or an object");
     CHECK_EQ_INT(decode(spec, "{\"result\":[]}", 1, 0, out, &err), EEM_ERR_PROTOCOL);
-    CHECK_CONTAINS(err.msg, "no \"predictions\" (keys present: \"result\")");
+    CHECK_CONTAINS(err.msg, "no \"predictions\" or \"outputs\" (keys present: \"result\")");
     CHECK_EQ_INT(decode(spec, "[\"x\"]", 1, 0, out, &err), EEM_ERR_PROTOCOL);
     CHECK_CONTAINS(err.msg, "expected an object");
 

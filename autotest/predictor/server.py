@@ -26,10 +26,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 if __package__:
-    from . import models, oauth, wire
+    from . import models, oauth, protocols, wire
 else:  # run as a script: siblings are importable from the script's folder
     import models
     import oauth
+    import protocols
     import wire
 
 DEFAULT_HOST = "127.0.0.1"
@@ -48,8 +49,9 @@ DEFAULT_CONFIG = {
     "batch_dim": False,
     "output_name": None,
 }
+DEFAULT_CONFIG.update(protocols.CONFIG_DEFAULTS)  # issue 3: answer shapes, metadata, binary OIP
 OUT_DTYPES = ("float32", "float64", "float16", "int8", "uint8", "int16", "uint16",
-              "int32", "uint32", "int64", "uint64", "bool")
+              "int32", "uint32", "int64", "uint64", "bool", "bfloat16")
 CORE_ANSWER = re.compile(r"^core:(\d+),(\d+)$")
 
 FAULT_KINDS = ("status", "stall", "drop", "malformed", "wrong_shape", "error_body", "huge",
@@ -62,7 +64,7 @@ MALFORMED_BODY = b"<html><body>stand-in: this is not JSON</body>"
 # --- hostile answers and faults at a rate (issue 6) ---------------------------
 # Hostile kinds answer 200 with a body that must be refused by the client:
 #   truncated       the JSON answer cut in half (Content-Length of the cut body)
-#   wrong_count     one prediction too few (or one too many for a single instance)
+#   wrong_count     one prediction too few
 #   wrong_elements  each TensorProto's tensor_content one element short of its shape
 #   garbage_b64     each base64 string replaced by text outside both alphabets
 #   deep_json       {"predictions": [[[[...]]]]} nested DEEP_JSON_LEVELS deep
@@ -105,7 +107,7 @@ def hostile_body(kind, document):
     document = dict(document)
     predictions = list(document["predictions"])
     if kind == "wrong_count":
-        predictions = predictions[:-1] if len(predictions) > 1 else predictions * 2
+        predictions = predictions[:-1]
     elif kind == "wrong_elements":
         predictions = [_map_strings(p, _short_tensor) for p in predictions]
     elif kind == "garbage_b64":
@@ -174,6 +176,11 @@ def validate_config(update):
             raise RequestError("batch_dim: %r is not true or false" % (value,))
         if key == "output_name" and value is not None and not (isinstance(value, str) and value):
             raise RequestError("output_name: %r is not null or a non-empty string" % (value,))
+        if key in protocols.CONFIG_DEFAULTS:
+            try:
+                protocols.validate_config_key(key, value)
+            except protocols.ProtocolError as e:
+                raise RequestError(str(e))
 
 
 def _number(fault, key, default, minimum=0):
@@ -444,12 +451,15 @@ def make_handler(state):
             path = self.path.split("?", 1)[0]
             try:
                 if self.command == "POST":
-                    match = AIPLATFORM_ROUTE.match(path)
-                    if match:
-                        return self.predict(path, "aiplatform", match.groupdict())
-                    match = VERTEX_ROUTE.match(path)
-                    if match:
-                        return self.predict(path, "vertex", match.groupdict())
+                    found = protocols.match(protocols.POST_ROUTES, path)
+                    if found:
+                        return self.predict(path, found[0], found[1])
+                if self.command == "GET":
+                    found = protocols.match(protocols.GET_ROUTES, path)
+                    if found:
+                        status, document = protocols.metadata_answer(found[0], found[1], state.config_snapshot(),
+                                                                     models.MODELS)
+                        return self.send_json(status, document)
                 if state.oauth.handle(self, path):  # issue 4: /token, metadata, /_oauth*
                     return
                 body = self.read_body()
@@ -495,7 +505,7 @@ def make_handler(state):
             record = {
                 "seq": state.next_seq(), "method": self.command, "path": self.path, "api": api,
                 "project": route.get("project"), "location": route.get("location"),
-                "model": route["model"], "version": route.get("version"),
+                "model": route["model"], "version": route.get("version"), "label": route.get("label"),
                 "status": None, "body_bytes": 0, "n_instances": 0, "keys": [], "shapes": {},
                 "dtypes": {}, "instance_shapes": [], "authorization": None, "auth_ok": False,
                 "headers": {}, "t_start": time.time(), "t_end": None, "fault": None, "error": None,
@@ -536,7 +546,9 @@ def make_handler(state):
                 return self.answer(record, 413, {"error": str(e)})
             record["body_bytes"] = len(body)
 
-            if state.token is not None:
+            if state.token is not None and api in ("tfserving", "kserve"):
+                record["auth_ok"] = True  # TF Serving and KServe take no Google credentials
+            elif state.token is not None:
                 expected = ("Bearer " + state.token).encode("utf-8")
                 record["auth_ok"] = hmac.compare_digest((authorization or "").encode("utf-8"), expected)
                 # issue 4: or a valid token issued by the OAuth emulation (None: unknown/expired)
@@ -548,16 +560,17 @@ def make_handler(state):
                 return self.answer(record, 401, google_error(401, "Request had invalid authentication credentials."))
 
             model = route["model"]
-            if model not in models.MODELS:
+            if model not in models.MODELS and model != "echo":
                 return self.answer(record, 404, google_error(404, "model %s not found" % model))
 
             config = state.config_snapshot()
             parse_error = None
             try:
-                instances = parse_instances(body, record)
-            except RequestError as e:
+                request = protocols.parse_request(api, body, self.headers, config)
+                protocols.summarize(request, record)
+            except (RequestError, protocols.ProtocolError) as e:
                 parse_error = str(e)
-                instances = None
+                request = None
 
             fault = state.take_fault()
             wrong_shape = False
@@ -605,13 +618,18 @@ def make_handler(state):
                 return self.answer(record, 400, {"error": parse_error})
 
             try:
-                predictions = self.run_model(model, instances, config, wrong_shape)
+                results = self.run_model(model, request.instances)
             except models.ModelError as e:
                 return self.answer(record, 400, {"error": "model %s: %s" % (model, e)})
-            document = {"predictions": predictions}
+            document, binary, extra = protocols.encode_answer(request, results, config, shape_output, wrong_shape)
+            if binary is not None:
+                record["status"] = 200
+                self.publish(record)
+                content_type = extra.pop("Content-Type")
+                return self.send_bytes(200, binary, content_type=content_type, headers=extra)
             if api == "vertex":
                 document["deployedModelId"] = "stand-in-" + model
-            if fault and fault["kind"] in HOSTILE_KINDS:
+            if fault and fault["kind"] in HOSTILE_KINDS and "predictions" in document:
                 return self.answer(record, 200, body=hostile_body(fault["kind"], document))
             return self.answer(record, 200, document)
 
@@ -628,7 +646,8 @@ def make_handler(state):
             self.wfile.write(body[:len(body) // 2])
             self.wfile.flush()
 
-        def run_model(self, model, instances, config, wrong_shape):
+        def run_model(self, model, instances):
+            """[(input shape, {output: array})] per instance."""
             outputs = []
             if state.slots is not None:
                 state.slots.acquire()
@@ -636,15 +655,14 @@ def make_handler(state):
                 if state.latency > 0:
                     time.sleep(state.latency)
                 for index, tensors in enumerate(instances):
-                    x = np.concatenate([array.astype(np.float64) for _, array in tensors], axis=2)
                     try:
-                        outputs.append((x.shape, models.run(model, x)))
+                        outputs.append((tensors[0][1].shape, protocols.run(models, model, tensors)))
                     except models.ModelError as e:
                         raise models.ModelError("instance %d: %s" % (index, e))
             finally:
                 if state.slots is not None:
                     state.slots.release()
-            return [encode_prediction(result, shape, config, wrong_shape) for shape, result in outputs]
+            return outputs
 
     return Handler
 

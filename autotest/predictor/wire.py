@@ -27,6 +27,7 @@ PROTO_DIR_ENV = "EEMODEL_PROTO_DIR"  # override, for working against a private c
 DT_FLOAT, DT_DOUBLE, DT_INT32, DT_UINT8, DT_INT16, DT_INT8 = 1, 2, 3, 4, 5, 6
 DT_STRING, DT_COMPLEX64, DT_INT64, DT_BOOL = 7, 8, 9, 10
 DT_UINT16, DT_COMPLEX128, DT_HALF, DT_UINT32, DT_UINT64 = 17, 18, 19, 22, 23
+DT_BFLOAT16 = 14  # numpy has no bfloat16: decoded to float32, encoded from 16-bit patterns
 
 NUMPY_OF_DATATYPE = {
     DT_FLOAT: np.dtype("<f4"),
@@ -206,6 +207,8 @@ def tensor_from_bytes(data):
     except Exception as e:  # google.protobuf.message.DecodeError and friends
         raise WireError("not a serialized TensorProto: %s" % e)
     code = int(message.dtype)
+    if code == DT_BFLOAT16:
+        return _bfloat16_from_message(message)
     if code not in NUMPY_OF_DATATYPE:
         raise WireError("unsupported TensorProto dtype %d" % code)
     dtype = NUMPY_OF_DATATYPE[code]
@@ -234,6 +237,32 @@ def tensor_from_bytes(data):
         flat[:values.size] = values
         flat[values.size:] = values[-1]
     return flat.reshape(shape)
+
+
+def _bfloat16_from_message(message):
+    shape = tuple(int(d.size) for d in message.tensor_shape.dim)
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if message.tensor_content:
+        if len(message.tensor_content) != 2 * count:
+            raise WireError("tensor_content holds %d bytes; shape %s of bfloat16 needs %d"
+                            % (len(message.tensor_content), list(shape), 2 * count))
+        bits = np.frombuffer(message.tensor_content, dtype="<u2")
+    else:
+        values = np.array(message.half_val, dtype=np.int64).astype(np.uint16)
+        bits = np.zeros(count, dtype=np.uint16) if values.size == 0 else np.resize(values, count)
+        if 0 < values.size < count:
+            bits[values.size:] = values[-1]
+    return (bits.astype(np.uint32) << 16).view(np.float32).reshape(shape)
+
+
+def bf16_tensor_to_bytes(bits, shape):
+    """A DT_BFLOAT16 TensorProto (tensor_content) from 16-bit patterns."""
+    message = tensor_pb2().TensorProto()
+    message.dtype = DT_BFLOAT16
+    for size in shape:
+        message.tensor_shape.dim.add().size = int(size)
+    message.tensor_content = np.ascontiguousarray(bits, dtype="<u2").tobytes()
+    return message.SerializeToString()
 
 
 def tensor_to_bytes(array, encoding="content"):

@@ -450,12 +450,13 @@ static eem_status setup_easy(xfer *x, eem_error *err)
     } while (0)
     SET(CURLOPT_URL, req->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    if (req->body) {
-        SET(CURLOPT_POST, 1L);
-        SET(CURLOPT_POSTFIELDS, req->body);
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    if (req->get) {
+        SET(CURLOPT_HTTPGET, 1L); /* metadata: no body */
     } else {
-        SET(CURLOPT_HTTPGET, 1L); /* no body: a GET (metadata), never a read of stdin */
+        SET(CURLOPT_POST, 1L);
+        /* never NULL: a NULL body would make libcurl read stdin */
+        SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
     }
     SET(CURLOPT_HTTPHEADER, x->headers);
     SET(CURLOPT_USERAGENT, EEM_HTTP_USER_AGENT);

@@ -44,8 +44,9 @@ void eem_http_options_from_config(eem_http_options *o);
 typedef struct eem_http_request {
     /* in: owned by the caller, must outlive the request */
     const char *url;
-    const char *body;           /* NULL: the request is a GET */
+    const char *body;
     size_t body_len;
+    int get;                    /* 1: a GET without body (metadata); 0: a POST of body */
     const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
     void *user;                 /* caller's tag */
     /* out */

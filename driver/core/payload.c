@@ -175,7 +175,8 @@ static const char *column_sep(const eem_payload_batch *b)
     return binary_body(b) ? "" : b->ops->column_sep;
 }
 
-/* Total size of the envelope for n instances and the given column lengths. */
+/* Total size of the body for n instances and the given column lengths
+ * (separators between a column's parts included). */
 static size_t body_size(const eem_payload_batch *b, int n, int n_columns,
                         const size_t *column_lens)
 {
@@ -189,8 +190,6 @@ static size_t body_size(const eem_payload_batch *b, int n, int n_columns,
         if (ops->column_tail)
             ops->column_tail(b, k, n, &tmp);
         total += column_lens[k];
-        if (n > 1)
-            total += (size_t)(n - 1) * strlen(item_sep(b));
     }
     if (n_columns > 1)
         total += (size_t)(n_columns - 1) * strlen(column_sep(b));
@@ -212,6 +211,8 @@ size_t eem_payload_batch_size_with(const eem_payload_batch *b, const eem_instanc
         return (size_t)-1;
     for (int k = 0; k < n_columns; k++) {
         lens[k] = k < b->n_columns ? b->columns[k].len : 0;
+        if (frag && b->n_instances > 0)
+            lens[k] += strlen(item_sep(b));
         if (frag)
             lens[k] += eem_payload_fragment_part_len(frag, k);
     }

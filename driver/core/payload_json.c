@@ -43,6 +43,8 @@ static int put_double(eem_buf *b, double d, int digits)
         return eem_buf_puts(b, "NaN");
     if (isinf(d))
         return eem_buf_puts(b, d > 0 ? "Infinity" : "-Infinity");
+    if (d == 0 && signbit(d))
+        return eem_buf_puts(b, "-0.0"); /* "-0" would read back as the integer 0 */
     char tmp[40];
     int n = snprintf(tmp, sizeof tmp, "%.*g", digits, d);
     return eem_buf_append(b, tmp, (size_t)n);

@@ -30,6 +30,8 @@
 #define EEM_CHUNK_MAX_BYTES (64L * 1024 * 1024)
 /* Requests kept in flight or queued per connection before we stop encoding. */
 #define EEM_REQUESTS_AHEAD_PER_CONNECTION 2
+/* Bytes-per-pixel margin when suggesting a tile size that fits MAX_PAYLOAD_BYTES. */
+#define EEM_PAYLOAD_FIT_MARGIN 1.03
 
 struct eem_predictor {
     const eem_spec *spec; /* borrowed: the caller keeps it alive */
@@ -321,7 +323,6 @@ typedef struct compute_state {
     int max_ahead;
     long max_payload;
     int max_instances;
-    size_t suffix_len;
     void **band_bufs;     /* n_bands buffers of uw*uh elements */
     uint8_t *nodata_bytes;/* one element per band, band type, the masked value */
     size_t max_elements;  /* largest element count of one decoded output tensor */
@@ -524,6 +525,21 @@ static size_t tile_output_mask(const compute_state *cs, const eem_window *win, i
     const eem_grid *g = cs->g;
     size_t valid = 0;
     int cx = tx * g->tw - win->x, cy = ty * g->th - win->y; /* core origin in the window */
+    if (g->uw == g->tw && g->uh == g->th) {
+        /* same scale: each output pixel covers exactly its input pixel */
+        for (int y = 0; y < g->uh; y++) {
+            uint8_t *out = mask + (size_t)y * g->uw;
+            const int yy = cy + y;
+            const uint8_t *row = yy >= 0 && yy < win->h ? win->mask + (size_t)yy * win->w : NULL;
+            for (int x = 0; x < g->uw; x++) {
+                const int xx = cx + x;
+                const int ok = row && xx >= 0 && xx < win->w && row[xx];
+                out[x] = ok ? 255 : 0;
+                valid += (size_t)ok;
+            }
+        }
+        return valid;
+    }
     for (int y = 0; y < g->uh; y++) {
         int ay, by;
         eem_grid_output_pixel_cover_y(g, y, &ay, &by);
@@ -641,10 +657,13 @@ static eem_status tile_store_output(compute_state *cs, int tx, int ty, int oi, c
     int64_t d[EEM_TENSOR_MAX_DIMS];
     int nd = t->ndim;
     memcpy(d, t->dims, sizeof d);
-    /* a leading batch dimension of 1 is tolerated */
-    if (nd == 4 && d[0] == 1) {
+    /* a leading batch dimension of 1 is tolerated: (1,H,W,C), and (1,H,W) for a
+     * single-channel output when (H,W,C) does not fit */
+    if ((nd == 4 && d[0] == 1) ||
+        (nd == 3 && d[0] == 1 && L == 1 && d[2] != 1 &&
+         (d[1] == g->uh || (cs->has_padded && d[1] == cs->ph)))) {
         memmove(d, d + 1, 3 * sizeof *d);
-        nd = 3;
+        nd--;
     }
     int64_t h = -1, w = -1, c = -1;
     if (nd == 3) {
@@ -942,13 +961,42 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     return EEM_OK;
 }
 
-static eem_status compute_add_instance(compute_state *cs, int tx, int ty, const eem_buf *frag,
-                                       uint8_t *mask_taken, int (*cancel)(void *),
-                                       void *cancel_user, eem_error *err)
+/* Error for a tile whose body alone exceeds MAX_PAYLOAD_BYTES, saying which
+ * tile size would fit (from the measured bytes per input pixel). */
+static eem_status payload_limit_error(const compute_state *cs, const eem_payload_fragment *frag,
+                                      size_t single, eem_error *err)
+{
+    const eem_grid *g = cs->g;
+    size_t data = frag->data.len;
+    size_t overhead = single > data ? single - data : 0;
+    /* JSON numbers vary in length: keep a margin so the suggestion really fits */
+    double per_px = EEM_PAYLOAD_FIT_MARGIN * (double)data /
+                    ((double)(g->tw + 2 * g->ox) * (g->th + 2 * g->oy));
+    double avail = (double)cs->max_payload - (double)overhead;
+    double fit = avail > 0 && per_px > 0 ? sqrt(avail / per_px) : 0;
+    int side = (int)fit - 2 * (g->ox > g->oy ? g->ox : g->oy);
+    if (side < 1)
+        return eem_error_set(err, EEM_ERR_LIMIT,
+                             "MAX_PAYLOAD_BYTES: one tile encodes to a %zu-byte %s body, more than "
+                             "the limit of %ld; reduce INPUT_OVERLAP_SIZE or raise "
+                             "MAX_PAYLOAD_BYTES to at least %zu",
+                             single, cs->p->ops->name, cs->max_payload, single);
+    return eem_error_set(err, EEM_ERR_LIMIT,
+                         "MAX_PAYLOAD_BYTES: one tile encodes to a %zu-byte %s body, more than "
+                         "the limit of %ld; an INPUT_TILE_SIZE of at most %d,%d (same overlap) "
+                         "fits, or raise MAX_PAYLOAD_BYTES to at least %zu",
+                         single, cs->p->ops->name, cs->max_payload, side, side, single);
+}
+
+static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
+                                       const eem_instance *inst,
+                                       const eem_payload_fragment *frag, uint8_t *mask_taken,
+                                       int (*cancel)(void *), void *cancel_user, eem_error *err)
 {
     eem_status st = EEM_OK;
     pending_request *r = cs->building;
-    if (r && (r->body.len + 1 + frag->len + cs->suffix_len > (size_t)cs->max_payload ||
+    /* the exact size of the body with this instance added, as it will be sent */
+    if (r && (eem_payload_batch_size_with(r->batch, inst, frag) > (size_t)cs->max_payload ||
               (cs->max_instances > 0 && r->n_tiles >= cs->max_instances))) {
         st = compute_submit(cs, err);
         r = NULL;
@@ -966,36 +1014,22 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty, const 
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         }
         cs->building = r;
-        st = cs->p->ops->begin_body(cs->p->spec, &r->body, err);
-        if (st == EEM_OK && r->body.len + frag->len + cs->suffix_len > (size_t)cs->max_payload) {
-            const eem_grid *g = cs->g;
-            double per_px = (double)frag->len / ((double)(g->tw + 2 * g->ox) * (g->th + 2 * g->oy));
-            double fit = sqrt((double)(cs->max_payload - (long)r->body.len -
-                                       (long)cs->suffix_len) / per_px);
-            int side = (int)fit - 2 * (g->ox > g->oy ? g->ox : g->oy);
-            if (side < 1)
-                st = eem_error_set(err, EEM_ERR_LIMIT,
-                                   "MAX_PAYLOAD_BYTES: one tile encodes to %zu bytes, more than "
-                                   "the limit of %ld; reduce INPUT_OVERLAP_SIZE or raise "
-                                   "MAX_PAYLOAD_BYTES to at least %zu",
-                                   frag->len, cs->max_payload,
-                                   r->body.len + frag->len + cs->suffix_len);
-            else
-                st = eem_error_set(err, EEM_ERR_LIMIT,
-                                   "MAX_PAYLOAD_BYTES: one tile encodes to %zu bytes, more than "
-                                   "the limit of %ld; an INPUT_TILE_SIZE of at most %d,%d (same "
-                                   "overlap) fits, or raise MAX_PAYLOAD_BYTES to at least %zu",
-                                   frag->len, cs->max_payload, side, side,
-                                   r->body.len + frag->len + cs->suffix_len);
-        }
+        r->batch = eem_payload_batch_new(cs->p->ops, &cs->p->payload);
+        if (!r->batch)
+            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        size_t single = st == EEM_OK ? eem_payload_batch_size_with(r->batch, inst, frag) : 0;
+        if (st == EEM_OK && single > (size_t)cs->max_payload)
+            st = payload_limit_error(cs, frag, single, err);
         if (st != EEM_OK) {
             free(mask_taken);
             return st;
         }
-    } else {
-        eem_buf_puts(&r->body, ",");
     }
-    eem_buf_append(&r->body, frag->data, frag->len);
+    st = eem_payload_batch_add(r->batch, inst, frag, err);
+    if (st != EEM_OK) {
+        free(mask_taken);
+        return st;
+    }
     if (r->n_tiles == r->cap_tiles) {
         int cap = r->cap_tiles ? 2 * r->cap_tiles : 16;
         pending_tile *nt = realloc(r->tiles, (size_t)cap * sizeof *nt);
@@ -1012,8 +1046,6 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty, const 
     r->tiles[r->n_tiles].key = cs->next_key;
     r->tiles[r->n_tiles].has_key = cs->next_has_key;
     r->n_tiles++;
-    if (r->body.failed)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     return EEM_OK;
 }
 
@@ -1042,7 +1074,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
     size_t npix = (size_t)g->uw * g->uh;
     eem_tensor **tensors = calloc((size_t)win->n_keys, sizeof *tensors);
     const char **keys = calloc((size_t)win->n_keys, sizeof *keys);
-    eem_buf frag = {0};
+    eem_payload_fragment frag = {0};
     if (!tensors || !keys)
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     for (int k = 0; st == EEM_OK && k < win->n_keys; k++)
@@ -1062,29 +1094,26 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             free(mask);
             continue;
         }
+        eem_instance inst = {win->n_keys, keys, (const eem_tensor *const *)tensors};
         st = tile_slice_instance(cs, win, tx, ty, tensors, err);
-        if (st == EEM_OK) {
-            eem_instance inst = {win->n_keys, keys, (const eem_tensor *const *)tensors};
-            eem_buf_reset(&frag);
-            st = cs->p->ops->encode_instance(cs->p->spec, &inst, &frag, err);
-            if (st == EEM_OK && frag.failed)
-                st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-        }
+        if (st == EEM_OK)
+            st = eem_payload_encode(cs->p->ops, &cs->p->payload, &inst, &frag, err);
+        int cached = 0;
+        if (st == EEM_OK)
+            st = compute_cache_lookup(cs, tx, ty, frag.data.data, frag.data.len, mask, &cached,
+                                      err);
+        if (st == EEM_OK && !cached)
+            st = compute_add_instance(cs, tx, ty, &inst, &frag, mask, cancel, cancel_user, err);
+        else
+            free(mask);
         for (int i = 0; i < win->n_keys; i++) {
             eem_tensor_free(tensors[i]);
             tensors[i] = NULL;
         }
-        int cached = 0;
-        if (st == EEM_OK)
-            st = compute_cache_lookup(cs, tx, ty, frag.data, frag.len, mask, &cached, err);
-        if (st == EEM_OK && !cached)
-            st = compute_add_instance(cs, tx, ty, &frag, mask, cancel, cancel_user, err);
-        else
-            free(mask);
         if (st == EEM_OK && cancel && cancel(cancel_user))
             st = eem_error_set(err, EEM_ERR_CANCELLED, "interrupted by the caller");
     }
-    eem_buf_free(&frag);
+    eem_payload_fragment_free(&frag);
     free(tensors);
     free(keys);
     eem_window_free(win);
@@ -1146,5 +1175,98 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
         st = compute_drain_one(&cs, cancel, cancel_user, err);
     compute_state_free(&cs);
     free(order);
+    return st;
+}
+
+/* Output masks only, from the source's validity: no request is sent.  Tiles
+ * are taken in the same row chunks as eem_predictor_compute, one source
+ * window per chunk; the sink gets bands NULL. */
+eem_status eem_predictor_compute_masks(eem_predictor *p, int level, const int *tiles,
+                                       int n_tiles, eem_tile_sink sink, void *sink_user,
+                                       eem_error *err)
+{
+    if (level < 0 || level >= p->n_levels)
+        return eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist", level);
+    if (n_tiles <= 0)
+        return EEM_OK;
+    compute_state cs;
+    memset(&cs, 0, sizeof cs);
+    cs.p = p;
+    cs.g = &p->grids[level];
+    const eem_grid *g = cs.g;
+    int *order = malloc((size_t)n_tiles * 2 * sizeof *order);
+    uint8_t *mask = malloc((size_t)g->uw * g->uh);
+    eem_status st = EEM_OK;
+    if (!order || !mask)
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    else {
+        memcpy(order, tiles, (size_t)n_tiles * 2 * sizeof *order);
+        qsort(order, (size_t)n_tiles, 2 * sizeof *order, compare_tiles);
+    }
+    size_t px_bytes = 1; /* the mask */
+    for (int k = 0; k < p->src->n_keys; k++)
+        px_bytes += (size_t)p->src->keys[k].n_bands * eem_dtype_size(p->src->keys[k].send_type);
+    size_t tile_bytes = (size_t)(g->tw + 2 * g->ox) * (size_t)(g->th + 2 * g->oy) * px_bytes;
+    for (int start = 0, end = 0; st == EEM_OK && start < n_tiles; start = end) {
+        end = start + 1;
+        while (end < n_tiles && order[2 * end + 1] == order[2 * start + 1] &&
+               (size_t)(order[2 * end] - order[2 * start] + 1) * tile_bytes <= EEM_CHUNK_MAX_BYTES)
+            end++;
+        eem_rect first = eem_grid_tile_input_window(g, order[2 * start], order[2 * start + 1]);
+        eem_rect last = eem_grid_tile_input_window(g, order[2 * (end - 1)], order[2 * start + 1]);
+        eem_window *win = NULL;
+        st = eem_source_read_window(p->src, g->level, first.x, first.y, last.x + last.w - first.x,
+                                    first.h, &win, err);
+        for (int k = start; st == EEM_OK && k < end; k++) {
+            tile_output_mask(&cs, win, order[2 * k], order[2 * k + 1], mask);
+            st = sink(sink_user, level, order[2 * k], order[2 * k + 1], NULL, mask, err);
+        }
+        eem_window_free(win);
+    }
+    free(mask);
+    free(order);
+    return st;
+}
+
+/* ---------------------------------------------------- the model at open -- */
+
+/* What the server publishes about the model (TF Serving / KServe v2
+ * metadata), checked against the descriptor — undeclared output lengths are
+ * filled into the spec the caller handed us, which is this dataset's own —
+ * and the payload options that follow: Triton's binary tensor extension
+ * (EEMODEL_OIP_BINARY=AUTO|YES|NO) and the element types the format carries. */
+static int config_says_yes(const char *v)
+{
+    return EQUAL(v, "YES") || EQUAL(v, "TRUE") || EQUAL(v, "ON") || EQUAL(v, "1");
+}
+
+static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
+{
+    eem_status st = EEM_OK;
+    int binary_available = 0;
+    const char *check = CPLGetConfigOption("EEMODEL_CHECK_METADATA", "YES");
+    if ((p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check)) {
+        compute_state cs;
+        memset(&cs, 0, sizeof cs);
+        cs.p = p;
+        st = eem_auth_lines_for(p->ep, &cs.auth, err);
+        if (st == EEM_OK)
+            st = compute_build_headers(&cs, err);
+        if (st == EEM_OK)
+            st = eem_metadata_check_at_open((eem_spec *)p->spec, p->src, p->ep, cs.headers,
+                                            &binary_available, err);
+        compute_auth_free(&cs);
+        free(cs.headers);
+        free(cs.extra_headers);
+    }
+    if (st != EEM_OK)
+        return st;
+    if (p->ep->payload_format == EEM_PAYLOAD_OIP_V2) {
+        const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
+        p->payload.binary = EQUAL(bin, "AUTO") ? binary_available : config_says_yes(bin);
+    }
+    for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
+        st = eem_payload_check_input_type(p->ops, &p->payload, p->src->keys[k].key,
+                                          p->src->keys[k].send_type, err);
     return st;
 }

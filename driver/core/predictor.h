@@ -55,6 +55,13 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
                                  eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
                                  void *cancel_user, eem_error *err);
 
+/* Output masks of tiles (pairs as above) from the source alone, never
+ * sending a request: the sink gets bands NULL.  For a mask read that finds
+ * the tiles' blocks evicted (gdal_translate copies the mask after the bands). */
+eem_status eem_predictor_compute_masks(eem_predictor *p, int level, const int *tiles,
+                                       int n_tiles, eem_tile_sink sink, void *sink_user,
+                                       eem_error *err);
+
 /* The cost guard in force: most tiles one compute call may predict. */
 long eem_predictor_max_predictions(const eem_predictor *p);
 

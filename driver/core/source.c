@@ -539,6 +539,9 @@ static eem_status warp_onto_model_grid(eem_source *src, const eem_spec *spec, gd
         GDALClose(ds);
     src->dataset = warped;
     src->warped = 1;
+    /* -dstalpha appends the alpha band; GDAL only exposes a Byte or UInt16
+     * alpha as a mask, so read_mask reads it itself */
+    src->alpha_band = GDALGetRasterCount(warped);
 
 done:
     GDALWarpAppOptionsFree(opts);
@@ -632,7 +635,7 @@ eem_status eem_source_open(const eem_spec *spec, eem_source **out, eem_error *er
         st = eem_error_set(err, EEM_ERR_NOMEM, "INPUT: out of memory");
         goto done;
     }
-    src->all_valid = 1;
+    src->all_valid = src->alpha_band == 0;
     for (int i = 0; i < n; i++)
         if (GDALGetMaskFlags(GDALGetRasterBand(ds, bands[i])) != GMF_ALL_VALID)
             src->all_valid = 0;
@@ -826,6 +829,20 @@ static eem_status read_mask(const eem_source *src, const window_plan *p, eem_win
                 for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++)
                     m[x] = (uint8_t)(m[x] && v[x]);
             }
+        }
+    }
+    if (src->alpha_band > 0) {
+        /* the warp's alpha: 0 outside the source footprint and where it is masked */
+        snprintf(what, sizeof what, "the alpha band of the warp of \"%s\"", input);
+        st = read_band_spans(GDALGetRasterBand(src->dataset, src->alpha_band), p, win, tmp,
+                             GDT_Byte, 1, (size_t)win->w, GRIORA_NearestNeighbour, ge, what, err);
+        if (st != EEM_OK)
+            goto done;
+        for (int y = p->iy0; y < p->iy1; y++) {
+            size_t row = (size_t)(y - win->y) * win->w;
+            uint8_t *m = win->mask + row, *v = tmp + row;
+            for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++)
+                m[x] = (uint8_t)(m[x] && v[x]);
         }
     }
 done:

@@ -35,6 +35,7 @@ typedef struct eem_source {
     int n_keys;
     int all_valid;       /* 1 when no selected band has a mask or nodata */
     int warped;          /* 1 when dataset is a warped VRT of INPUT onto PROJ/SCALE */
+    int alpha_band;      /* the warped VRT's alpha band (masks G outside the source), else 0 */
 } eem_source;
 
 /* A window of G at some level, as tensors ready to slice into instances. */

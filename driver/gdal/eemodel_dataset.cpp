@@ -287,7 +287,21 @@ char **EEModelDataset::GetMetadata(const char *pszDomain)
 {
     if (pszDomain == nullptr || pszDomain[0] == '\0' || EQUAL(pszDomain, "EEMODEL"))
         SetCostMetadata();
+    /* GDAL's derived "log10 of amplitude" subdatasets would repeat the whole
+     * connection string (HEADERS values included) and mean nothing here */
+    if (pszDomain != nullptr && EQUAL(pszDomain, "DERIVED_SUBDATASETS"))
+        return nullptr;
     return GDALDataset::GetMetadata(pszDomain);
+}
+
+char **EEModelDataset::GetMetadataDomainList()
+{
+    SetCostMetadata();
+    char **papszDomains = GDALDataset::GetMetadataDomainList();
+    const int i = CSLFindString(papszDomains, "DERIVED_SUBDATASETS");
+    if (i >= 0)
+        papszDomains = CSLRemoveStrings(papszDomains, i, 1, nullptr);
+    return papszDomains;
 }
 
 const char *EEModelDataset::GetMetadataItem(const char *pszName, const char *pszDomain)
@@ -468,7 +482,29 @@ CPLErr EEModelDataset::PrefetchWindow(int nXOff, int nYOff, int nXSize, int nYSi
 {
     if (m_reduced)
         return ReduceWindow(nXOff, nYOff, nXSize, nYSize);
-    return PredictTiles(MissingTiles(nXOff, nYOff, nXSize, nYSize));
+    /* A sequential scan (this window starts where the last one ended) reads
+     * ahead: the rest of the raster as far as the block-cache share and the
+     * cost guard allow, so that requests stay full and the connections busy
+     * across GDAL's swaths instead of draining at the end of each one. */
+    const bool bAhead = nXOff == m_seqX && nXSize == m_seqW && nYOff == m_seqEnd &&
+                        nYOff + nYSize < nRasterYSize;
+    m_seqX = nXOff;
+    m_seqW = nXSize;
+    m_seqEnd = nYOff + nYSize;
+    std::vector<int> tiles = MissingTiles(nXOff, nYOff, nXSize, nYSize);
+    if (bAhead)
+    {
+        const size_t nOwn = tiles.size() / 2;
+        const int nRows = StripRows(nXOff, nYOff, nXSize, nRasterYSize - nYOff);
+        if (nRows > nYSize)
+            tiles = MissingTiles(nXOff, nYOff, nXSize, nRows); /* the window's rows first */
+        const size_t nCap = std::max(
+            nOwn, static_cast<size_t>(std::max(0L, eem_predictor_max_predictions(
+                                                       m_shared->predictor))));
+        if (tiles.size() / 2 > nCap)
+            tiles.resize(2 * nCap);
+    }
+    return PredictTiles(tiles);
 }
 
 CPLErr EEModelDataset::ReadTileBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY,
@@ -497,6 +533,80 @@ CPLErr EEModelDataset::ReadTileBlock(GDALRasterBand *poBand, int nBlockX, int nB
     m_pendingImage = nullptr;
     m_pendingX = m_pendingY = -1;
     return eErr;
+}
+
+eem_status EEModelDataset::StoreMaskTile(void *user, int level, int tx, int ty, void *const *,
+                                         const uint8_t *mask, eem_error *err)
+{
+    auto *poDS = static_cast<EEModelDataset *>(user);
+    (void)level;
+    if (!FillBlock(poDS->m_mask.get(), tx, ty, mask,
+                   static_cast<size_t>(poDS->m_blockXSize) * poDS->m_blockYSize,
+                   poDS->m_pendingBand, poDS->m_pendingX, poDS->m_pendingY,
+                   poDS->m_pendingImage))
+        return eem_error_set(err, EEM_ERR_NOMEM, "no room in GDAL's block cache");
+    return EEM_OK;
+}
+
+CPLErr EEModelDataset::ComputeMasks(int nXOff, int nYOff, int nXSize, int nYSize)
+{
+    if (m_reduced)
+        return PrefetchWindow(nXOff, nYOff, nXSize, nYSize);
+    eem_rect win = {nXOff, nYOff, nXSize, nYSize};
+    int i0, j0, i1, j1;
+    eem_grid_tiles_for_output_window(m_grid, win, &i0, &j0, &i1, &j1);
+    std::vector<int> missing;
+    for (int j = j0; j < j1; j++)
+        for (int i = i0; i < i1; i++)
+            if (!IsBlockCached(m_mask.get(), i, j))
+            {
+                missing.push_back(i);
+                missing.push_back(j);
+            }
+    if (missing.empty())
+        return CE_None;
+    eem_error err{};
+    if (eem_predictor_compute_masks(m_shared->predictor, m_level, missing.data(),
+                                    static_cast<int>(missing.size() / 2), StoreMaskTile, this,
+                                    &err) != EEM_OK)
+    {
+        ReportCoreError(err);
+        return CE_Failure;
+    }
+    return CE_None;
+}
+
+CPLErr EEModelDataset::ReadMaskBlock(int nBlockX, int nBlockY, void *pImage)
+{
+    if (m_reduced)
+        return ReadTileBlock(m_mask.get(), nBlockX, nBlockY, pImage);
+    if (GDALRasterBlock *poCached = m_mask->TryGetLockedBlockRef(nBlockX, nBlockY))
+    {
+        const bool bOther = poCached->GetDataRef() != pImage;
+        if (bOther)
+            memcpy(pImage, poCached->GetDataRef(),
+                   static_cast<size_t>(m_blockXSize) * m_blockYSize);
+        poCached->DropLock();
+        if (bOther)
+            return CE_None;
+    }
+    m_pendingBand = m_mask.get();
+    m_pendingX = nBlockX;
+    m_pendingY = nBlockY;
+    m_pendingImage = pImage;
+    const int tile[2] = {nBlockX, nBlockY};
+    eem_error err{};
+    const eem_status st = eem_predictor_compute_masks(m_shared->predictor, m_level, tile, 1,
+                                                      StoreMaskTile, this, &err);
+    m_pendingBand = nullptr;
+    m_pendingImage = nullptr;
+    m_pendingX = m_pendingY = -1;
+    if (st != EEM_OK)
+    {
+        ReportCoreError(err);
+        return CE_Failure;
+    }
+    return CE_None;
 }
 
 /* Share of GDAL's block cache (1/N) one prefetch may fill: the rest holds
@@ -537,6 +647,20 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
     if (missing.size() / 2 > cap)
         missing.resize(2 * cap);
     return PredictTiles(missing);
+}
+
+/* The cost guard over a whole window that will be read in several parts. */
+CPLErr EEModelDataset::GuardWindow(int nXOff, int nYOff, int nXSize, int nYSize)
+{
+    const long long nTiles =
+        static_cast<long long>(MissingTiles(nXOff, nYOff, nXSize, nYSize).size() / 2);
+    eem_error err{};
+    if (eem_cost_check(m_shared->predictor, nTiles, "this read", &err) != EEM_OK)
+    {
+        ReportCoreError(err);
+        return CE_Failure;
+    }
+    return CE_None;
 }
 
 CPLErr EEModelDataset::PrepareWholeRead()
@@ -681,14 +805,14 @@ CPLErr EEModelDataset::ReduceBlock(int bx, int by)
             const int nc = std::min(nChunk, ow - c0);
             const int sx = (ox0 + c0) * f;
             const int sw = std::min(sx + nc * f, m_base->nRasterXSize) - sx;
-            if (m_base->m_mask->RasterIO(GF_Read, sx, sy, sw, sh, mask.data(), sw, sh, GDT_Byte,
-                                         0, 0, nullptr) != CE_None)
+            if (m_base->m_mask->ReadBlocksOnly(sx, sy, sw, sh, mask.data(), GDT_Byte) !=
+                CE_None)
                 return CE_Failure;
             for (int b = 0; b < nBands; b++)
             {
-                GDALRasterBand *poBase = m_base->GetRasterBand(b + 1);
-                if (poBase->RasterIO(GF_Read, sx, sy, sw, sh, values.data(), sw, sh, GDT_Float64,
-                                     0, 0, nullptr) != CE_None)
+                auto *poBase = static_cast<EEModelRasterBand *>(m_base->GetRasterBand(b + 1));
+                if (poBase->ReadBlocksOnly(sx, sy, sw, sh, values.data(), GDT_Float64) !=
+                    CE_None)
                     return CE_Failure;
                 const eem_reduce_method method = eem_reduce_method_for(
                     eem_predictor_band_type(m_shared->predictor, b));
@@ -738,7 +862,10 @@ CPLErr EEModelDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int n
     if (!bOverview && nBufXSize == nXSize && nBufYSize == nYSize &&
         StripRows(nXOff, nYOff, nXSize, nYSize) < nYSize)
     {
-        /* too many tiles to stay in the block cache: read in strips that do */
+        /* too many tiles to stay in the block cache: read in strips that do,
+         * after the cost guard has seen the whole window */
+        if (GuardWindow(nXOff, nYOff, nXSize, nYSize) != CE_None)
+            return CE_Failure;
         for (int y = 0, h = 0; y < nYSize; y += h)
         {
             h = StripRows(nXOff, nYOff + y, nXSize, nYSize - y);
@@ -810,7 +937,10 @@ CPLErr EEModelRasterBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, in
     if (!bOverview && nBufXSize == nXSize && nBufYSize == nYSize &&
         poEEDS->StripRows(nXOff, nYOff, nXSize, nYSize) < nYSize)
     {
-        /* too many tiles to stay in the block cache: read in strips that do */
+        /* too many tiles to stay in the block cache: read in strips that do,
+         * after the cost guard has seen the whole window */
+        if (poEEDS->GuardWindow(nXOff, nYOff, nXSize, nYSize) != CE_None)
+            return CE_Failure;
         for (int y = 0, h = 0; y < nYSize; y += h)
         {
             h = poEEDS->StripRows(nXOff, nYOff + y, nXSize, nYSize - y);
@@ -858,6 +988,31 @@ GDALRasterBand *EEModelRasterBand::GetOverview(int i)
     if (i < 0 || i >= poEEDS->OverviewCount())
         return nullptr;
     return poEEDS->Overview(i)->GetRasterBand(nBand);
+}
+
+/* A window of this band from its blocks, without prefetch or read-ahead: the
+ * reductions of FIX_INPUT_PROJ=true overviews have predicted the tiles already
+ * (an evicted block is predicted again by IReadBlock). */
+CPLErr EEModelRasterBand::ReadBlocksOnly(int nXOff, int nYOff, int nXSize, int nYSize,
+                                         void *pData, GDALDataType eType)
+{
+    GDALRasterIOExtraArg sExtra;
+    INIT_RASTERIO_EXTRA_ARG(sExtra);
+    const int nSize = GDALGetDataTypeSizeBytes(eType);
+    return GDALRasterBand::IRasterIO(GF_Read, nXOff, nYOff, nXSize, nYSize, pData, nXSize,
+                                     nYSize, eType, nSize,
+                                     static_cast<GSpacing>(nSize) * nXSize, &sExtra);
+}
+
+CPLErr EEModelMaskBand::ReadBlocksOnly(int nXOff, int nYOff, int nXSize, int nYSize,
+                                       void *pData, GDALDataType eType)
+{
+    GDALRasterIOExtraArg sExtra;
+    INIT_RASTERIO_EXTRA_ARG(sExtra);
+    const int nSize = GDALGetDataTypeSizeBytes(eType);
+    return GDALRasterBand::IRasterIO(GF_Read, nXOff, nYOff, nXSize, nYSize, pData, nXSize,
+                                     nYSize, eType, nSize,
+                                     static_cast<GSpacing>(nSize) * nXSize, &sExtra);
 }
 
 /* Statistics and histograms scan a whole band (approximate ones: the sample
@@ -917,8 +1072,7 @@ EEModelMaskBand::EEModelMaskBand(EEModelDataset *poDSIn)
 
 CPLErr EEModelMaskBand::IReadBlock(int nBlockXOff, int nBlockYOff, void *pImage)
 {
-    return static_cast<EEModelDataset *>(poDS)->ReadTileBlock(this, nBlockXOff, nBlockYOff,
-                                                              pImage);
+    return static_cast<EEModelDataset *>(poDS)->ReadMaskBlock(nBlockXOff, nBlockYOff, pImage);
 }
 
 CPLErr EEModelMaskBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
@@ -949,7 +1103,9 @@ CPLErr EEModelMaskBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int 
         return CE_None;
     }
     EEModelReadScope oRead(poEEDS, psExtraArg);
-    if (!bOverview && oRead.Prefetch(nXOff, nYOff, nXSize, nYSize) != CE_None)
+    /* a mask needs no prediction: blocks evicted since the bands were read
+     * (gdal_translate copies the mask last) are recomputed from the source */
+    if (!bOverview && poEEDS->ComputeMasks(nXOff, nYOff, nXSize, nYSize) != CE_None)
         return CE_Failure;
     return GDALRasterBand::IRasterIO(eRWFlag, nXOff, nYOff, nXSize, nYSize, pData, nBufXSize,
                                      nBufYSize, eBufType, nPixelSpace, nLineSpace,

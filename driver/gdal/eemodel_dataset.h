@@ -66,6 +66,9 @@ class EEModelDataset final : public GDALDataset
     EEModelReadProgress *m_progress = nullptr;
     std::vector<int> m_failedTiles;
     int m_readDepth = 0;
+    /* the last prefetched window: a read starting where it ended, same
+     * columns, is a sequential scan (gdal_translate's swaths) and reads ahead */
+    int m_seqX = -1, m_seqW = -1, m_seqEnd = -1;
     void DropFailedTiles();
 
     EEModelDataset(std::shared_ptr<EEModelShared> shared, int level, EEModelDataset *base);
@@ -76,6 +79,8 @@ class EEModelDataset final : public GDALDataset
     CPLErr PredictTiles(const std::vector<int> &tiles);
     static eem_status StoreTile(void *user, int level, int tx, int ty, void *const *bands,
                                 const uint8_t *mask, eem_error *err);
+    static eem_status StoreMaskTile(void *user, int level, int tx, int ty, void *const *bands,
+                                    const uint8_t *mask, eem_error *err);
     /* Tiles of this level under an output window that are not in the cache. */
     std::vector<int> MissingTiles(int nXOff, int nYOff, int nXSize, int nYSize);
     /* Level-0 pixel window covered by a window of this reduced overview. */
@@ -101,9 +106,15 @@ class EEModelDataset final : public GDALDataset
     int StripRows(int nXOff, int nYOff, int nXSize, int nYSize);
     /* Predict the tile of one block, writing it straight into pImage for poBand. */
     CPLErr ReadTileBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
+    /* Mask blocks alone, from the source (no prediction): the missing ones
+     * under a window, or one block into pImage.  Reduced overviews predict. */
+    CPLErr ComputeMasks(int nXOff, int nYOff, int nXSize, int nYSize);
+    CPLErr ReadMaskBlock(int nBlockX, int nBlockY, void *pImage);
     /* Prepare a whole-band computation (statistics, histogram): refuse it with
      * the cost guard before anything is sent, then predict in one go. */
     CPLErr PrepareWholeRead();
+    /* The cost guard over a whole window read in several parts. */
+    CPLErr GuardWindow(int nXOff, int nYOff, int nXSize, int nYSize);
     EEModelMaskBand *MaskBand() { return m_mask.get(); }
     int OverviewCount() const { return static_cast<int>(m_overviews.size()); }
     EEModelDataset *Overview(int i) { return m_overviews[i].get(); }
@@ -111,6 +122,7 @@ class EEModelDataset final : public GDALDataset
     CPLErr GetGeoTransform(double *padfTransform) override;
     const OGRSpatialReference *GetSpatialRef() const override;
     char **GetMetadata(const char *pszDomain = "") override;
+    char **GetMetadataDomainList() override;
     const char *GetMetadataItem(const char *pszName, const char *pszDomain = "") override;
     CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
                      void *pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
@@ -129,6 +141,8 @@ class EEModelRasterBand final : public GDALRasterBand
 
   public:
     EEModelRasterBand(EEModelDataset *poDS, int nBand, int index);
+    CPLErr ReadBlocksOnly(int nXOff, int nYOff, int nXSize, int nYSize, void *pData,
+                          GDALDataType eType);
     CPLErr IReadBlock(int nBlockXOff, int nBlockYOff, void *pImage) override;
     CPLErr AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize, int nBufYSize,
                       GDALDataType eDT, char **papszOptions) override;
@@ -156,6 +170,8 @@ class EEModelMaskBand final : public GDALRasterBand
 {
   public:
     explicit EEModelMaskBand(EEModelDataset *poDS);
+    CPLErr ReadBlocksOnly(int nXOff, int nYOff, int nXSize, int nYSize, void *pData,
+                          GDALDataType eType);
     CPLErr IReadBlock(int nBlockXOff, int nBlockYOff, void *pImage) override;
     CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
                      void *pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
