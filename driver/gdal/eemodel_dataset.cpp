@@ -225,18 +225,16 @@ void EEModelDataset::SetMetadataFromCore()
     SetMetadataItem("MAX_PREDICTIONS", CPLSPrintf("%ld", eem_predictor_max_predictions(pred)), D);
 }
 
-/* "WxH (1/f): N predictions in R request(s), B request bytes" for a full read of a level. */
-std::string EEModelDataset::CostText(int level)
+/* "WxH (1/f): N predictions in R request(s), B request bytes" for a full read
+ * of a level, and the same figures as numbers in the EEMODEL domain. */
+std::string EEModelDataset::CostText(const eem_cost_model &model, int level)
 {
     const eem_predictor *pred = m_shared->predictor;
     const EEModelDataset *ds = level == 0 ? this : m_overviews[level - 1].get();
     const eem_grid *g = eem_predictor_grid(pred, ds->m_reduced ? 0 : level);
-    const long long tiles = static_cast<long long>(g->tiles_x) * g->tiles_y;
     eem_cost cost{};
-    eem_error err{};
+    eem_cost_of_tiles(&model, static_cast<long long>(g->tiles_x) * g->tiles_y, &cost);
     const char *D = "EEMODEL";
-    if (eem_cost_of_tiles(pred, tiles, &cost, &err) != EEM_OK)
-        return std::string("unknown: ") + err.msg;
     SetMetadataItem(CPLSPrintf("LEVEL_%d_SIZE", level),
                     CPLSPrintf("%d,%d", ds->nRasterXSize, ds->nRasterYSize), D);
     SetMetadataItem(CPLSPrintf("LEVEL_%d_PREDICTIONS", level), CPLSPrintf("%lld", cost.predictions),
@@ -271,16 +269,19 @@ void EEModelDataset::SetCostMetadata()
                     CPLSPrintf("%ld", eem_predictor_max_predictions(pred)));
     if (m_level != 0)
         return;
-    long long instanceBytes = 0, perRequest = 0;
+    eem_cost_model model{};
     eem_error err{};
-    if (eem_cost_instance_size(pred, &instanceBytes, &perRequest, &err) == EEM_OK)
+    if (eem_cost_model_of(pred, &model, &err) != EEM_OK)
     {
-        SetMetadataItem("INSTANCE_BYTES", CPLSPrintf("%lld", instanceBytes), "EEMODEL");
-        SetMetadataItem("INSTANCES_PER_REQUEST", CPLSPrintf("%lld", perRequest), "EEMODEL");
+        SetMetadataItem("EEMODEL_COST", CPLSPrintf("unknown: %s", err.msg));
+        return;
     }
-    SetMetadataItem("EEMODEL_COST", (CostText(0) + " at full resolution").c_str());
+    SetMetadataItem("INSTANCE_BYTES", CPLSPrintf("%lld", model.instance_bytes), "EEMODEL");
+    SetMetadataItem("INSTANCES_PER_REQUEST", CPLSPrintf("%lld", model.instances_per_request),
+                    "EEMODEL");
+    SetMetadataItem("EEMODEL_COST", (CostText(model, 0) + " at full resolution").c_str());
     for (int k = 1; k <= OverviewCount(); k++)
-        SetMetadataItem(CPLSPrintf("EEMODEL_COST_OVERVIEW_%d", k), CostText(k).c_str());
+        SetMetadataItem(CPLSPrintf("EEMODEL_COST_OVERVIEW_%d", k), CostText(model, k).c_str());
 }
 
 char **EEModelDataset::GetMetadata(const char *pszDomain)
@@ -548,6 +549,17 @@ eem_status EEModelDataset::StoreMaskTile(void *user, int level, int tx, int ty, 
     return EEM_OK;
 }
 
+bool EEModelDataset::TakeRetryTile(int tx, int ty)
+{
+    for (size_t k = 0; k + 1 < m_retryTiles.size(); k += 2)
+        if (m_retryTiles[k] == tx && m_retryTiles[k + 1] == ty)
+        {
+            m_retryTiles.erase(m_retryTiles.begin() + k, m_retryTiles.begin() + k + 2);
+            return true;
+        }
+    return false;
+}
+
 CPLErr EEModelDataset::ComputeMasks(int nXOff, int nYOff, int nXSize, int nYSize)
 {
     if (m_reduced)
@@ -555,14 +567,18 @@ CPLErr EEModelDataset::ComputeMasks(int nXOff, int nYOff, int nXSize, int nYSize
     eem_rect win = {nXOff, nYOff, nXSize, nYSize};
     int i0, j0, i1, j1;
     eem_grid_tiles_for_output_window(m_grid, win, &i0, &j0, &i1, &j1);
-    std::vector<int> missing;
+    std::vector<int> missing, retry;
     for (int j = j0; j < j1; j++)
         for (int i = i0; i < i1; i++)
             if (!IsBlockCached(m_mask.get(), i, j))
             {
-                missing.push_back(i);
-                missing.push_back(j);
+                std::vector<int> &list = TakeRetryTile(i, j) ? retry : missing;
+                list.push_back(i);
+                list.push_back(j);
             }
+    /* a tile whose prediction failed is valid only once predicted */
+    if (PredictTiles(retry) != CE_None)
+        return CE_Failure;
     if (missing.empty())
         return CE_None;
     eem_error err{};
@@ -578,7 +594,7 @@ CPLErr EEModelDataset::ComputeMasks(int nXOff, int nYOff, int nXSize, int nYSize
 
 CPLErr EEModelDataset::ReadMaskBlock(int nBlockX, int nBlockY, void *pImage)
 {
-    if (m_reduced)
+    if (m_reduced || TakeRetryTile(nBlockX, nBlockY))
         return ReadTileBlock(m_mask.get(), nBlockX, nBlockY, pImage);
     if (GDALRasterBlock *poCached = m_mask->TryGetLockedBlockRef(nBlockX, nBlockY))
     {
@@ -756,8 +772,8 @@ CPLErr EEModelDataset::ReduceBlock(int bx, int by)
         return CE_None;
     int x0, y0, w0, h0;
     BaseWindow(ox0, oy0, ow, oh, x0, y0, w0, h0);
-    if (m_base->m_pendingBand == nullptr)
     {
+        /* a block read on its own (IReadBlock) is one read: guard it too */
         eem_error err{};
         const long long nTiles =
             static_cast<long long>(m_base->MissingTiles(x0, y0, w0, h0).size() / 2);
@@ -1102,7 +1118,9 @@ CPLErr EEModelMaskBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int 
         }
         return CE_None;
     }
-    EEModelReadScope oRead(poEEDS, psExtraArg);
+    /* a mask read keeps the failed tiles of the last band read (their mask
+     * says so); the next band read predicts them again */
+    EEModelReadScope oRead(poEEDS, psExtraArg, /*bRetryFailedTiles=*/false);
     /* a mask needs no prediction: blocks evicted since the bands were read
      * (gdal_translate copies the mask last) are recomputed from the source */
     if (!bOverview && poEEDS->ComputeMasks(nXOff, nYOff, nXSize, nYSize) != CE_None)

@@ -69,6 +69,10 @@ class EEModelDataset final : public GDALDataset
     /* the last prefetched window: a read starting where it ended, same
      * columns, is a sequential scan (gdal_translate's swaths) and reads ahead */
     int m_seqX = -1, m_seqW = -1, m_seqEnd = -1;
+    /* tiles dropped by DropFailedTiles (pairs tx,ty): their mask comes from a
+     * new prediction, not from the source (ComputeMasks, ReadMaskBlock) */
+    std::vector<int> m_retryTiles;
+    bool TakeRetryTile(int tx, int ty);
     void DropFailedTiles();
 
     EEModelDataset(std::shared_ptr<EEModelShared> shared, int level, EEModelDataset *base);
@@ -89,7 +93,7 @@ class EEModelDataset final : public GDALDataset
     bool FitsInBlockCache(long long nTiles);
     CPLErr ReduceWindow(int nXOff, int nYOff, int nXSize, int nYSize);
     CPLErr ReduceBlock(int bx, int by);
-    std::string CostText(int level);
+    std::string CostText(const eem_cost_model &model, int level);
 
   public:
     ~EEModelDataset() override;

@@ -53,13 +53,14 @@ EEModelScaledExtraArg::~EEModelScaledExtraArg()
 /*              EEModelReadScope and failed tiles                       */
 /************************************************************************/
 
-EEModelReadScope::EEModelReadScope(EEModelDataset *poDS, GDALRasterIOExtraArg *psExtraArg)
+EEModelReadScope::EEModelReadScope(EEModelDataset *poDS, GDALRasterIOExtraArg *psExtraArg,
+                                   bool bRetryFailedTiles)
     : m_poDS(poDS),
       m_progress(psExtraArg ? psExtraArg->pfnProgress : nullptr,
                  psExtraArg ? psExtraArg->pProgressData : nullptr),
       m_psExtraArg(psExtraArg)
 {
-    if (m_poDS->m_readDepth++ == 0)
+    if (m_poDS->m_readDepth++ == 0 && bRetryFailedTiles)
         m_poDS->DropFailedTiles();
     if (m_poDS->m_progress == nullptr)
     {
@@ -107,6 +108,8 @@ void EEModelDataset::DropFailedTiles()
         for (int i = 1; i <= nBands; i++)
             GetRasterBand(i)->FlushBlock(tx, ty, FALSE);
         m_mask->FlushBlock(tx, ty, FALSE);
+        m_retryTiles.push_back(tx);
+        m_retryTiles.push_back(ty);
     }
     m_failedTiles.clear();
 }

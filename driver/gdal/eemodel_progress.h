@@ -60,8 +60,8 @@ class EEModelDataset;
 
 /* One read through a dataset's, band's or mask band's IRasterIO: the outermost
  * one on a dataset owns the progress, drops the previous read's failed tiles
- * from the block cache first (so they are predicted again) and hands the copy
- * the rest of the progress range. */
+ * (ON_ERROR=NODATA) from the block cache first, so that they are predicted
+ * again, and hands the copy the rest of the progress range. */
 class EEModelReadScope
 {
     EEModelDataset *m_poDS;
@@ -72,7 +72,10 @@ class EEModelReadScope
     EEModelScaledExtraArg *m_poScaled = nullptr;
 
   public:
-    EEModelReadScope(EEModelDataset *poDS, GDALRasterIOExtraArg *psExtraArg);
+    /* bRetryFailedTiles false: a read that does not predict (the mask band)
+     * leaves the failed tiles of the previous read in the cache */
+    EEModelReadScope(EEModelDataset *poDS, GDALRasterIOExtraArg *psExtraArg,
+                     bool bRetryFailedTiles = true);
     ~EEModelReadScope();
     EEModelReadScope(const EEModelReadScope &) = delete;
     EEModelReadScope &operator=(const EEModelReadScope &) = delete;
