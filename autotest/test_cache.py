@@ -6,9 +6,7 @@ are recomputed, never served; failed tiles are never cached; the size cap holds;
 processes can fill one folder at once.
 """
 
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest

@@ -16,6 +16,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SECONDS_PER_TARGET=${1:-${EEM_FUZZ_SECONDS:-30}}
 BUILD_DIR=${EEM_FUZZ_BUILD_DIR:-$repo/build-fuzz}
 RSS_LIMIT_MB=2048        # a decoder must not need more for one answer
+MALLOC_LIMIT_MB=64       # nor one allocation this large (inputs are at most 64 KiB)
 INPUT_TIMEOUT_S=10       # one input taking longer is a hang
 MAX_INPUT_BYTES=65536
 
@@ -27,9 +28,10 @@ done
 [ ${#targets[@]} -gt 0 ] || { echo "fuzz.sh: no fuzz targets" >&2; exit 1; }
 
 echo "fuzz.sh: building ${targets[*]} with clang + libFuzzer + ASan/UBSan into $BUILD_DIR"
+mkdir -p "$BUILD_DIR"
 CC=clang CXX=clang++ cmake -S "$repo" -B "$BUILD_DIR" -DEEM_FUZZ=ON -DEEM_SANITIZE=ON \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo </dev/null >"$BUILD_DIR.configure.log" 2>&1 \
-  || { cat "$BUILD_DIR.configure.log" >&2; echo "fuzz.sh: configure failed" >&2; exit 1; }
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo </dev/null >"$BUILD_DIR/fuzz-configure.log" 2>&1 \
+  || { cat "$BUILD_DIR/fuzz-configure.log" >&2; echo "fuzz.sh: configure failed" >&2; exit 1; }
 cmake --build "$BUILD_DIR" --parallel "$(nproc 2>/dev/null || echo 2)" --target "${targets[@]}" \
   </dev/null || { echo "fuzz.sh: build failed" >&2; exit 1; }
 
@@ -46,6 +48,7 @@ for t in "${targets[@]}"; do
   log="$BUILD_DIR/fuzz-$name.log"
   echo "fuzz.sh: $t for ${SECONDS_PER_TARGET}s"
   "$BUILD_DIR/$t" -max_total_time="$SECONDS_PER_TARGET" -rss_limit_mb="$RSS_LIMIT_MB" \
+    -malloc_limit_mb="$MALLOC_LIMIT_MB" \
     -timeout="$INPUT_TIMEOUT_S" -max_len="$MAX_INPUT_BYTES" -print_final_stats=1 \
     -artifact_prefix="$artifacts/" "$work" "$seeds" </dev/null >"$log" 2>&1
   rc=$?

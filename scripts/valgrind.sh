@@ -16,8 +16,9 @@ VALGRIND_ERROR_EXIT=99
 PER_TEST_TIMEOUT_S=900
 
 command -v valgrind >/dev/null || { echo "valgrind.sh: valgrind is not installed" >&2; exit 1; }
-bash "$repo/scripts/build.sh" "$BUILD_DIR" </dev/null >"$BUILD_DIR.build.log" 2>&1 \
-  || { tail -40 "$BUILD_DIR.build.log" >&2; echo "valgrind.sh: build failed" >&2; exit 1; }
+mkdir -p "$BUILD_DIR"
+bash "$repo/scripts/build.sh" "$BUILD_DIR" </dev/null >"$BUILD_DIR/valgrind-build.log" 2>&1 \
+  || { tail -40 "$BUILD_DIR/valgrind-build.log" >&2; echo "valgrind.sh: build failed" >&2; exit 1; }
 
 export GDAL_DRIVER_PATH="$BUILD_DIR/gdalplugins"
 export EEM_TEST_DATA="$repo/autotest/data"

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -574,6 +575,14 @@ eem_status eem_cache_put(eem_cache *c, const eem_cache_key *key, const void *con
     if (st == EEM_OK && mkdir(sub, 0777) != 0 && errno != EEXIST)
         st = eem_error_set(err, EEM_ERR_IO, "cache folder \"%s\" cannot be created: %s", sub,
                            strerror(errno));
+    /* Ctrl-C (or a TERM) while an entry is written would leave a temporary
+     * file behind: such signals wait until the entry is renamed into place. */
+    sigset_t stop_signals, saved_mask;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
+    int masked = pthread_sigmask(SIG_BLOCK, &stop_signals, &saved_mask) == 0;
     int fd = -1;
     if (st == EEM_OK) {
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -589,9 +598,11 @@ eem_status eem_cache_put(eem_cache *c, const eem_cache_key *key, const void *con
     if (st == EEM_OK && rename(tmp, path) != 0)
         st = eem_error_set(err, EEM_ERR_IO, "cache entry \"%s\" cannot be renamed into place: %s",
                            path, strerror(errno));
+    if (st != EEM_OK && fd >= 0)
+        (void)unlink(tmp);
+    if (masked)
+        pthread_sigmask(SIG_SETMASK, &saved_mask, NULL);
     if (st != EEM_OK) {
-        if (fd >= 0)
-            (void)unlink(tmp);
         c->stats.write_failures++;
         return st;
     }

@@ -221,6 +221,11 @@ static eem_status binary_offset(json_object *outputs, size_t index, size_t *offs
                                  "outputs[%zu].parameters.binary_data_size: expected a byte count",
                                  i);
         size_t n = (size_t)json_object_get_int64(s);
+        if (n > SIZE_MAX - off) /* sizes summing past SIZE_MAX would wrap the offset */
+            return eem_error_set(err, EEM_ERR_PROTOCOL,
+                                 "outputs[%zu].parameters.binary_data_size: %zu bytes after %zu "
+                                 "is more than any answer holds",
+                                 i, n, off);
         if (i == index) {
             *is_binary = 1;
             *offset = off;
@@ -301,7 +306,7 @@ static eem_status decode_output(const eem_payload_context *ctx, json_object *out
                                  "%s.parameters.binary_data_size: %zu bytes, but shape and %s need "
                                  "%zu",
                                  path, size, dt_name, total * eem_dtype_size(t));
-        if (offset + size > bin->len)
+        if (offset > bin->len || size > bin->len - offset) /* no wrap-around */
             return eem_error_set(err, EEM_ERR_PROTOCOL,
                                  "%s: binary data ends at byte %zu but the answer holds only %zu "
                                  "bytes after its JSON header",
