@@ -314,6 +314,24 @@ static void test_url_helpers(void)
     n = eem_url_for_display("http://h/abcdef", buf, 10);
     CHECK_EQ_INT(n, strlen("http://h/abcdef"));
     CHECK(strcmp(buf, "http://h/") == 0);
+
+    /* names: files unchanged, URLs (after a /vsicurl/ prefix) cleaned */
+    n = eem_name_for_display("scene.tif", buf, sizeof buf);
+    CHECK(strcmp(buf, "scene.tif") == 0);
+    CHECK_EQ_INT(n, strlen("scene.tif"));
+    n = eem_name_for_display("/vsicurl/https://u:secret@h/x.tif?token=abc", buf, sizeof buf);
+    CHECK(strcmp(buf, "/vsicurl/https://h/x.tif") == 0);
+    CHECK_EQ_INT(n, strlen("/vsicurl/https://h/x.tif"));
+    eem_name_for_display("x.tif?sig=1", buf, sizeof buf);
+    CHECK(strcmp(buf, "x.tif") == 0);
+    n = eem_name_for_display("/vsicurl/http://h/abc", buf, 12);
+    CHECK(strcmp(buf, "/vsicurl/ht") == 0);
+    CHECK_EQ_INT(n, strlen("/vsicurl/http://h/abc"));
+    n = eem_name_for_display("/vsicurl/http://h/abc", buf, 4);
+    CHECK(strcmp(buf, "/vs") == 0);
+    CHECK_EQ_INT(n, strlen("/vsicurl/http://h/abc"));
+    CHECK_EQ_INT(eem_name_for_display(NULL, buf, sizeof buf), 0);
+    CHECK(buf[0] == '\0');
 }
 
 /* ---- auth ----------------------------------------------------------------- */

@@ -16,6 +16,7 @@
 #include "jwt.h"
 #include "token_cache.h"
 #include "token_http.h"
+#include "str.h"
 
 #include <cpl_conv.h>
 #include <cpl_error.h>
@@ -74,15 +75,6 @@ static void buf_wipe_free(eem_buf *b)
     if (b->data)
         OPENSSL_cleanse(b->data, b->cap);
     eem_buf_free(b);
-}
-
-static char *dup_text(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
 }
 
 /* Copy of s[0..n) without leading/trailing whitespace (owned), NULL if no memory. */
@@ -335,7 +327,7 @@ static eem_status take_token_answer(const eem_token_http_answer *ans, const char
         else if (json_object_is_type(e, json_type_string))
             lifetime = strtod(json_object_get_string(e), NULL);
     }
-    out->token = dup_text(token);
+    out->token = eem_strdup(token);
     out->lifetime_s = lifetime > 0 ? lifetime : 0;
     if (!out->token)
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
@@ -555,7 +547,7 @@ static eem_status fetch_credentials_file(void *user, eem_token_fetched *out, eem
                            l->what, shown);
     }
     const char *quota = json_text(doc, "quota_project_id");
-    if (st == EEM_OK && quota && !(out->quota_project = dup_text(quota)))
+    if (st == EEM_OK && quota && !(out->quota_project = eem_strdup(quota)))
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     json_put_wiped(doc);
     return st;
@@ -869,7 +861,7 @@ eem_status eem_auth_lines_for(const eem_endpoint *ep, eem_auth_lines *out, eem_e
         st = build_lines(out, l, token, quota, err);
     if (st == EEM_OK) {
         out->refreshable = 1;
-        if (!(out->cache_key = dup_text(key)))
+        if (!(out->cache_key = eem_strdup(key)))
             st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     }
 

@@ -7,6 +7,7 @@
 #include "source.h"
 #include "tensor.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,7 +113,11 @@ void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out
 eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char *what,
                           eem_error *err)
 {
-    long max = eem_predictor_max_predictions(p);
+    return eem_cost_check_limit(eem_predictor_max_predictions(p), n_tiles, what, err);
+}
+
+eem_status eem_cost_check_limit(long max, long long n_tiles, const char *what, eem_error *err)
+{
     if (n_tiles <= max)
         return EEM_OK;
     return eem_error_set(err, EEM_ERR_LIMIT,
@@ -120,4 +125,24 @@ eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char 
                          "sent. Read a smaller window or a coarser overview, or raise the limit "
                          "with -oo MAX_PREDICTIONS=%lld or --config EEMODEL_MAX_PREDICTIONS %lld",
                          what ? what : "this read", n_tiles, max, n_tiles, n_tiles);
+}
+
+char *eem_cost_text(const eem_cost *cost, int width, int height, int level, int reduced,
+                    long max_predictions, char *buf, size_t n)
+{
+    eem_buf b = {0};
+    eem_buf_printf(&b, "%dx%d", width, height);
+    if (level > 0)
+        eem_buf_printf(&b, " (1/%d)", 1 << level);
+    eem_buf_printf(&b, ": %lld prediction%s in %lld request%s, %lld request bytes",
+                   cost->predictions, cost->predictions == 1 ? "" : "s", cost->requests,
+                   cost->requests == 1 ? "" : "s", cost->request_bytes);
+    if (reduced)
+        eem_buf_puts(&b, " (reduces the full-resolution predictions)");
+    if (cost->predictions > max_predictions)
+        eem_buf_printf(&b, "; more than MAX_PREDICTIONS=%ld: a full read is refused",
+                       max_predictions);
+    snprintf(buf, n, "%s", b.failed || !b.data ? "" : b.data);
+    eem_buf_free(&b);
+    return buf;
 }

@@ -43,6 +43,17 @@ void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out
  * message ("this read", "overview level 2 (FIX_INPUT_PROJ=true)"). */
 eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char *what,
                           eem_error *err);
+/* The same against an explicit limit (the predictor's MAX_PREDICTIONS). */
+eem_status eem_cost_check_limit(long max_predictions, long long n_tiles, const char *what,
+                                eem_error *err);
+
+/* One readable line for a full read of a level (what gdalinfo shows):
+ * "WxH (1/f): N predictions in R requests, B request bytes", the reduction
+ * note of FIX_INPUT_PROJ=true overviews (reduced non-zero) and the refusal
+ * when N exceeds max_predictions.  Written into buf (truncated to n-1
+ * chars); returns buf. */
+char *eem_cost_text(const eem_cost *cost, int width, int height, int level, int reduced,
+                    long max_predictions, char *buf, size_t n);
 
 #ifdef __cplusplus
 }

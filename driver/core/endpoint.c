@@ -104,6 +104,26 @@ size_t eem_url_for_display(const char *url, char *buf, size_t buflen)
                             (int)(e - host), host, (int)path_len, e);
 }
 
+size_t eem_name_for_display(const char *name, char *buf, size_t buflen)
+{
+    if (!name)
+        name = "";
+    const char *scheme = strstr(name, "://");
+    if (!scheme && !strchr(name, '?'))
+        return (size_t)snprintf(buf, buflen, "%s", name);
+    const char *start = name;
+    if (scheme) {
+        /* keep a /vsicurl/-style prefix before the URL */
+        while (scheme > name && scheme[-1] != '/')
+            scheme--;
+        start = scheme;
+    }
+    size_t prefix = (size_t)(start - name);
+    size_t written = (size_t)snprintf(buf, buflen, "%.*s", (int)prefix, name);
+    size_t rest_cap = buflen > written ? buflen - written : 0;
+    return written + eem_url_for_display(start, rest_cap ? buf + written : NULL, rest_cap);
+}
+
 static int host_is_google(const char *url)
 {
     char host[256];

@@ -44,6 +44,10 @@ int eem_url_is_https(const char *url);
 /* url without userinfo, query string or fragment, for messages: written into
  * buf (truncated to buflen-1 chars); returns the full length like snprintf. */
 size_t eem_url_for_display(const char *url, char *buf, size_t buflen);
+/* A file name or URL safe to show: a URL (after any /vsicurl/-style prefix,
+ * kept) loses its credentials and query string, other names are unchanged.
+ * Same buffer contract as eem_url_for_display. */
+size_t eem_name_for_display(const char *name, char *buf, size_t buflen);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "http.h"
 #include "payload.h"
+#include "str.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -24,15 +25,6 @@ static const struct {
     {"DT_INT64", EEM_DT_INT64},   {"DT_UINT16", EEM_DT_UINT16},   {"DT_HALF", EEM_DT_FLOAT16},
     {"DT_BFLOAT16", EEM_DT_BFLOAT16}, {"DT_UINT32", EEM_DT_UINT32}, {"DT_UINT64", EEM_DT_UINT64},
 };
-
-static char *dup_text(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
 
 void eem_metadata_free(eem_model_metadata *md)
 {
@@ -98,10 +90,10 @@ static eem_status tf_tensor_infos(json_object *map, eem_tensor_info **out, int *
     {
         eem_tensor_info *t = &(*out)[(*n)++];
         json_object *dt = NULL, *shape = NULL, *dims = NULL, *unk = NULL;
-        t->name = dup_text(key);
+        t->name = eem_strdup(key);
         const char *dts = json_object_object_get_ex(val, "dtype", &dt) ? json_object_get_string(dt)
                                                                        : "DT_INVALID";
-        t->type_text = dup_text(dts ? dts : "DT_INVALID");
+        t->type_text = eem_strdup(dts ? dts : "DT_INVALID");
         if (!t->name || !t->type_text)
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         t->is_string = strcmp(t->type_text, "DT_STRING") == 0;
@@ -198,8 +190,8 @@ static eem_status kserve_tensor_infos(json_object *list, eem_tensor_info **out, 
         eem_tensor_info *t = &(*out)[(*n)++];
         const char *name = json_object_object_get_ex(o, "name", &nm) ? json_object_get_string(nm) : "";
         const char *dts = json_object_object_get_ex(o, "datatype", &dt) ? json_object_get_string(dt) : "";
-        t->name = dup_text(name ? name : "");
-        t->type_text = dup_text(dts ? dts : "");
+        t->name = eem_strdup(name ? name : "");
+        t->type_text = eem_strdup(dts ? dts : "");
         if (!t->name || !t->type_text)
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         t->type = eem_oip_datatype_from_name(t->type_text);

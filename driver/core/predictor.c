@@ -17,6 +17,7 @@
 #include "metadata.h"
 #include "payload.h"
 #include "cost.h"
+#include "str.h"
 
 #include <cpl_conv.h>
 
@@ -57,15 +58,6 @@ struct eem_predictor {
 
 /* ------------------------------------------------------------------ open -- */
 
-static char *dup_string(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static eem_status predictor_setup_bands(eem_predictor *p, eem_error *err)
 {
     const eem_spec *spec = p->spec;
@@ -98,7 +90,7 @@ static eem_status predictor_setup_bands(eem_predictor *p, eem_error *err)
         char name[512];
         int oi = 0, ch = 0;
         const char *nm = eem_spec_output_band_name(spec, b, name, sizeof name, &oi, &ch);
-        p->band_names[b] = dup_string(nm ? nm : "");
+        p->band_names[b] = eem_strdup(nm ? nm : "");
         if (!p->band_names[b])
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         p->band_output[b] = oi;

@@ -9,13 +9,19 @@
  *   EEM_REDUCE_AVERAGE: the mean of the valid values (float outputs);
  *   EEM_REDUCE_MODE:    the most frequent valid value, the smallest on a tie
  *                       (integer / class outputs).
- * Invalid reduced pixels get fill. */
+ * Invalid reduced pixels get fill.
+ *
+ * eem_reduce_block computes one block of such an overview over plain buffers:
+ * it reads the level-0 predictions it covers through callbacks, strip by
+ * strip (each read at most EEM_REDUCE_STRIP_BYTES of doubles). */
 #ifndef EEM_REDUCE_H
 #define EEM_REDUCE_H
 
 #include "dtype.h"
 #include "error.h"
+#include "grid.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -33,6 +39,28 @@ eem_reduce_method eem_reduce_method_for(eem_dtype t);
 void eem_reduce_strip(eem_reduce_method method, const double *values, const uint8_t *mask,
                       int width, int rows, int factor, double fill, double *out,
                       uint8_t *out_mask, double *scratch);
+
+/* Largest level-0 strip (bytes of doubles) read at once to reduce. */
+#define EEM_REDUCE_STRIP_BYTES (16 * 1024 * 1024)
+
+/* The level-0 predictions a reduced block reads. */
+typedef struct eem_reduce_input {
+    int n_bands;
+    const eem_reduce_method *methods; /* per band */
+    int width, height;                /* level-0 raster size */
+    /* level-0 window win of band b as doubles / of the mask as bytes, row-major */
+    eem_status (*read_band)(void *user, int band, eem_rect win, double *values, eem_error *err);
+    eem_status (*read_mask)(void *user, eem_rect win, uint8_t *mask, eem_error *err);
+    void *user;
+} eem_reduce_input;
+
+/* Block window block (reduced-level pixels, w x h at most block_w x block_h)
+ * reduced by factor from in: bands[b] (block_w*block_h doubles each) and mask
+ * (block_w*block_h bytes) are filled, row stride block_w; pixels outside the
+ * window get fill and mask 0. */
+eem_status eem_reduce_block(const eem_reduce_input *in, int factor, eem_rect block, int block_w,
+                            int block_h, double fill, double *const *bands, uint8_t *mask,
+                            eem_error *err);
 
 #ifdef __cplusplus
 }

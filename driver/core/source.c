@@ -30,6 +30,7 @@
  * - GDAL's own errors are captured with a thread-local handler and copied into
  *   the eem_error; this file never calls CPLError. */
 #include "source.h"
+#include "str.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -51,31 +52,7 @@
 #define EEM_SOURCE_SCALE_TOLERANCE 1e-9 /* relative: a source pixel size "equals" SCALE */
 
 /* ------------------------------------------------------------------------- */
-/* Small string helpers (plain C11: no strdup / strcasecmp).                  */
-
-static char *copy_string(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
-static int equal_ignoring_case(const char *a, const char *b)
-{
-    for (;; a++, b++) {
-        int ca = (unsigned char)*a, cb = (unsigned char)*b;
-        if (ca >= 'A' && ca <= 'Z')
-            ca += 'a' - 'A';
-        if (cb >= 'A' && cb <= 'Z')
-            cb += 'a' - 'A';
-        if (ca != cb)
-            return 0;
-        if (ca == 0)
-            return 1;
-    }
-}
+/* Message helpers.                                                          */
 
 /* Append printf-style text to buf (capacity cap), truncating silently. */
 static void append_text(char *buf, size_t cap, const char *fmt, ...)
@@ -142,7 +119,7 @@ static eem_dtype band_dtype(GDALRasterBandH band)
     switch (GDALGetRasterDataType(band)) {
     case GDT_Byte: {
         const char *pt = GDALGetMetadataItem(band, "PIXELTYPE", "IMAGE_STRUCTURE");
-        return (pt && equal_ignoring_case(pt, "SIGNEDBYTE")) ? EEM_DT_INT8 : EEM_DT_UINT8;
+        return (pt && eem_str_equal_ignoring_case(pt, "SIGNEDBYTE")) ? EEM_DT_INT8 : EEM_DT_UINT8;
     }
     case GDT_UInt16: return EEM_DT_UINT16;
     case GDT_Int16: return EEM_DT_INT16;
@@ -265,7 +242,7 @@ static eem_status resolve_band_ref(GDALDatasetH ds, const char *input, const cha
     int found = 0, matches = 0;
     for (int i = 1; i <= n; i++) {
         const char *d = GDALGetDescription(GDALGetRasterBand(ds, i));
-        if (d && d[0] && equal_ignoring_case(d, ref)) {
+        if (d && d[0] && eem_str_equal_ignoring_case(d, ref)) {
             if (!found)
                 found = i;
             matches++;
@@ -292,10 +269,10 @@ static char *default_band_key(GDALDatasetH ds, int b)
 {
     const char *d = GDALGetDescription(GDALGetRasterBand(ds, b));
     if (d && d[0])
-        return copy_string(d);
+        return eem_strdup(d);
     char name[32];
     snprintf(name, sizeof name, "b%d", b);
-    return copy_string(name);
+    return eem_strdup(name);
 }
 
 static void free_keys(eem_source_key *keys, int n)
@@ -323,7 +300,7 @@ static eem_status build_keys(eem_source *src, const eem_spec *spec, const int *b
 
     if (spec->input_array) {
         eem_source_key *k = &src->keys[0];
-        k->key = copy_string(spec->input_array);
+        k->key = eem_strdup(spec->input_array);
         k->bands = malloc((size_t)n * sizeof *k->bands);
         if (!k->key || !k->bands)
             return eem_error_set(err, EEM_ERR_NOMEM, "INPUT: out of memory");
@@ -340,7 +317,7 @@ static eem_status build_keys(eem_source *src, const eem_spec *spec, const int *b
     for (int i = 0; i < n; i++) {
         eem_source_key *k = &src->keys[i];
         const char *given = spec->n_bands > 0 ? spec->bands[i].key : NULL;
-        k->key = given ? copy_string(given) : default_band_key(ds, bands[i]);
+        k->key = given ? eem_strdup(given) : default_band_key(ds, bands[i]);
         k->bands = malloc(sizeof *k->bands);
         if (!k->key || !k->bands)
             return eem_error_set(err, EEM_ERR_NOMEM, "INPUT: out of memory");
@@ -405,7 +382,7 @@ static eem_status apply_type_overrides(eem_source *src, const eem_spec *spec, ee
 /* gdalwarp's name of a RESAMPLING value (spec.c keeps GDAL's long names). */
 static const char *warp_resampling_name(const char *r)
 {
-    if (!r || equal_ignoring_case(r, "nearest"))
+    if (!r || eem_str_equal_ignoring_case(r, "nearest"))
         return "near";
     return r;
 }
@@ -630,7 +607,7 @@ eem_status eem_source_open(const eem_spec *spec, eem_source **out, eem_error *er
         memcpy(src->gt, identity, sizeof identity);
     }
     const char *wkt = GDALGetProjectionRef(ds);
-    src->wkt = copy_string(wkt ? wkt : "");
+    src->wkt = eem_strdup(wkt ? wkt : "");
     if (!src->wkt) {
         st = eem_error_set(err, EEM_ERR_NOMEM, "INPUT: out of memory");
         goto done;

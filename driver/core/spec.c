@@ -7,6 +7,7 @@
  * builds the eem_spec key by key, each failure naming the key, the value and
  * what is accepted.  Open options are collected last and override. */
 #include "spec.h"
+#include "str.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -149,19 +150,6 @@ static char *dup_range(const char *s, size_t n)
     return d;
 }
 
-static char *dup_str(const char *s)
-{
-    return s ? dup_range(s, strlen(s)) : NULL;
-}
-
-static int equal_ci(const char *a, const char *b)
-{
-    for (; *a && *b; a++, b++)
-        if (tolower((unsigned char)*a) != tolower((unsigned char)*b))
-            return 0;
-    return *a == *b;
-}
-
 static int starts_with_ci(const char *s, const char *prefix)
 {
     for (; *prefix; s++, prefix++)
@@ -173,7 +161,7 @@ static int starts_with_ci(const char *s, const char *prefix)
 static int ends_with_ci(const char *s, const char *suffix)
 {
     size_t ls = strlen(s), lx = strlen(suffix);
-    return ls >= lx && equal_ci(s + ls - lx, suffix);
+    return ls >= lx && eem_str_equal_ignoring_case(s + ls - lx, suffix);
 }
 
 /* [b,e) ends with ".json", case-insensitively. */
@@ -511,11 +499,11 @@ static char *json_scalar_text(json_object *j)
         if (d == floor(d) && fabs(d) < 1e15) { /* 1.5e6 -> "1500000" for integer keys */
             char num[32];
             snprintf(num, sizeof num, "%.0f", d);
-            return dup_str(num);
+            return eem_strdup(num);
         }
     }
     if (!json_object_is_type(j, json_type_array))
-        return dup_str(json_object_get_string(j));
+        return eem_strdup(json_object_get_string(j));
     size_t n = json_object_array_length(j), cap = 1;
     for (size_t i = 0; i < n; i++) {
         json_object *e = json_object_array_get_idx(j, i);
@@ -701,7 +689,7 @@ static eem_status take_string(const spec_raw *raw, spec_key k, const char *accep
         snprintf(problem, sizeof problem, "is empty; expected %s", accepted);
         return bad_value(k, t, problem, err);
     }
-    *out = dup_str(t);
+    *out = eem_strdup(t);
     return *out ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
 }
 
@@ -753,9 +741,9 @@ static int parse_bool(const char *t, int *out)
     static const char *const yes[] = {"yes", "true", "on", "1"};
     static const char *const no[] = {"no", "false", "off", "0"};
     for (size_t i = 0; i < 4; i++) {
-        if (equal_ci(t, yes[i]))
+        if (eem_str_equal_ignoring_case(t, yes[i]))
             return *out = 1, 1;
-        if (equal_ci(t, no[i]))
+        if (eem_str_equal_ignoring_case(t, no[i]))
             return *out = 0, 1;
     }
     return 0;
@@ -787,11 +775,11 @@ static eem_dtype dtype_from_json(json_object *j)
         return EEM_DT_NONE;
     }
     const char *p = json_object_get_string(prec);
-    if (equal_ci(p, "float"))
+    if (eem_str_equal_ignoring_case(p, "float"))
         return EEM_DT_FLOAT32;
-    if (equal_ci(p, "double"))
+    if (eem_str_equal_ignoring_case(p, "double"))
         return EEM_DT_FLOAT64;
-    if (!equal_ci(p, "int"))
+    if (!eem_str_equal_ignoring_case(p, "int"))
         return eem_dtype_from_name(p);
     json_object *jmin = NULL, *jmax = NULL;
     if (!json_object_object_get_ex(j, "min", &jmin) || !json_object_object_get_ex(j, "max", &jmax))
@@ -922,8 +910,8 @@ static eem_status validate_bands(const spec_raw *raw, eem_spec *spec, eem_error 
             if (st != EEM_OK)
                 return st;
             eem_band_ref *b = &spec->bands[spec->n_bands];
-            b->ref = dup_str(r);
-            b->key = dup_str(key);
+            b->ref = eem_strdup(r);
+            b->key = eem_strdup(key);
             if (!b->ref || !b->key) {
                 free(b->ref);
                 free(b->key);
@@ -970,7 +958,7 @@ static eem_status add_type_override(eem_spec *spec, const char *key, eem_dtype t
     }
     eem_type_override *o = &spec->input_types[spec->n_input_types];
     o->type = t;
-    if (key && !(o->key = dup_str(key)))
+    if (key && !(o->key = eem_strdup(key)))
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     spec->n_input_types++;
     return EEM_OK;
@@ -1131,7 +1119,7 @@ static eem_status validate_backend(const spec_raw *raw, eem_spec *spec, eem_erro
         if (present(raw, K_REGION)) {
             if ((st = take_string(raw, K_REGION, "a region such as us-central1", &spec->region, err)))
                 return st;
-        } else if (!(spec->region = dup_str(EEM_DEFAULT_REGION))) {
+        } else if (!(spec->region = eem_strdup(EEM_DEFAULT_REGION))) {
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         }
         for (const char *p = spec->project; *p; p++)
@@ -1177,7 +1165,7 @@ static eem_status validate_backend(const spec_raw *raw, eem_spec *spec, eem_erro
         if ((st = text_of(raw, K_PROTOCOL, accepted, &t, err)))
             return st;
         for (eem_protocol p = EEM_PROTO_AIPLATFORM; p <= EEM_PROTO_KSERVE_V2; p++)
-            if (equal_ci(t, eem_protocol_name(p)))
+            if (eem_str_equal_ignoring_case(t, eem_protocol_name(p)))
                 spec->protocol = p;
         if (spec->protocol == EEM_PROTO_NONE) {
             char problem[128];
@@ -1208,7 +1196,7 @@ static eem_status validate_payload(const spec_raw *raw, eem_spec *spec, eem_erro
         if ((st = text_of(raw, K_PAYLOAD_FORMAT, accepted, &t, err)))
             return st;
         for (eem_payload_format f = EEM_PAYLOAD_SERIALIZED_TF_TENSORS; f <= EEM_PAYLOAD_OIP_V2; f++)
-            if (equal_ci(t, eem_payload_format_name(f)))
+            if (eem_str_equal_ignoring_case(t, eem_payload_format_name(f)))
                 spec->payload_format = f;
         if (spec->payload_format == EEM_PAYLOAD_NONE) {
             char problem[128];
@@ -1234,9 +1222,9 @@ static eem_status validate_payload(const spec_raw *raw, eem_spec *spec, eem_erro
     if (present(raw, K_REQUEST_LAYOUT)) {
         if ((st = text_of(raw, K_REQUEST_LAYOUT, "expected ROW or COLUMNAR", &t, err)))
             return st;
-        if (equal_ci(t, "COLUMNAR"))
+        if (eem_str_equal_ignoring_case(t, "COLUMNAR"))
             spec->columnar = 1;
-        else if (!equal_ci(t, "ROW"))
+        else if (!eem_str_equal_ignoring_case(t, "ROW"))
             return bad_value(K_REQUEST_LAYOUT, t,
                              "is not a request layout; expected ROW (TF Serving \"instances\") "
                              "or COLUMNAR (TF Serving \"inputs\")",
@@ -1282,16 +1270,16 @@ static eem_status validate_grid(const spec_raw *raw, eem_spec *spec, eem_error *
             "med, q1, q3, sum or rms";
         if ((st = text_of(raw, K_RESAMPLING, accepted, &t, err)))
             return st;
-        const char *name = equal_ci(t, "near") ? "nearest" : NULL;
+        const char *name = eem_str_equal_ignoring_case(t, "near") ? "nearest" : NULL;
         for (size_t i = 0; !name && i < sizeof names / sizeof names[0]; i++)
-            if (equal_ci(t, names[i]))
+            if (eem_str_equal_ignoring_case(t, names[i]))
                 name = names[i];
         if (!name) {
             char problem[256];
             snprintf(problem, sizeof problem, "is not a resampling method; %s", accepted);
             return bad_value(K_RESAMPLING, t, problem, err);
         }
-        if (!(spec->resampling = dup_str(name)))
+        if (!(spec->resampling = eem_strdup(name)))
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     }
     return EEM_OK;
@@ -1416,7 +1404,7 @@ static eem_status set_output_names(eem_output *o, char **names, int n, const cha
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     o->length = n; /* set first: eem_spec_free frees whatever was copied */
     for (int i = 0; i < n; i++)
-        if (!(o->names[i] = dup_str(names[i])))
+        if (!(o->names[i] = eem_strdup(names[i])))
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     return EEM_OK;
 }
@@ -1448,7 +1436,7 @@ static eem_status parse_output_entry(eem_spec *spec, char *entry, const char *va
     eem_status st = check_output_name(spec, entry, value, err);
     if (st != EEM_OK)
         return st;
-    if (!(o->name = dup_str(entry)))
+    if (!(o->name = eem_strdup(entry)))
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     spec->n_outputs++; /* owned by spec from here on */
     o->type = eem_dtype_from_name(type);
@@ -1490,7 +1478,7 @@ static eem_status validate_output_json(eem_spec *spec, const char *name, json_ob
     if (st != EEM_OK)
         return st;
     eem_output *o = &spec->outputs[spec->n_outputs];
-    if (!(o->name = dup_str(name)))
+    if (!(o->name = eem_strdup(name)))
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     spec->n_outputs++;
     if (json_object_is_type(j, json_type_string)) { /* {"name": "float32"} */
@@ -1712,9 +1700,9 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
     if (present(raw, K_ON_ERROR)) {
         if ((st = text_of(raw, K_ON_ERROR, "FAIL or NODATA", &t, err)))
             return st;
-        if (equal_ci(t, "FAIL"))
+        if (eem_str_equal_ignoring_case(t, "FAIL"))
             spec->on_error = EEM_ON_ERROR_FAIL;
-        else if (equal_ci(t, "NODATA"))
+        else if (eem_str_equal_ignoring_case(t, "NODATA"))
             spec->on_error = EEM_ON_ERROR_NODATA;
         else
             return bad_value(K_ON_ERROR, t, "is not an error policy; expected FAIL or NODATA", err);
@@ -1727,7 +1715,7 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
         if (v->json) {
             if ((st = headers_from_json(v->json, &spec->headers, err)))
                 return st;
-        } else if (!(spec->headers = dup_str(v->text))) {
+        } else if (!(spec->headers = eem_strdup(v->text))) {
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         }
         if ((st = check_headers(spec->headers, err)))

@@ -9,6 +9,7 @@
 #include "token_cache.h"
 
 #include "auth.h"
+#include "str.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -39,17 +40,6 @@ double eem_token_cache_clock(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static char *dup_text(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
 }
 
 static void entry_free(entry *e)
@@ -84,7 +74,7 @@ static entry *entry_for(const char *key)
     if (slot < 0)
         return NULL;
     entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->key = dup_text(key))) {
+    if (!e || !(e->key = eem_strdup(key))) {
         free(e);
         return NULL;
     }
@@ -107,8 +97,8 @@ static int entry_usable(const entry *e, double now)
 static eem_status hand_out(const entry *e, char **token, char **quota, double *refresh_at,
                            eem_error *err)
 {
-    *token = dup_text(e->token);
-    *quota = e->quota_project ? dup_text(e->quota_project) : NULL;
+    *token = eem_strdup(e->token);
+    *quota = e->quota_project ? eem_strdup(e->quota_project) : NULL;
     *refresh_at = e->refresh_at;
     if (!*token || (e->quota_project && !*quota)) {
         eem_secret_free(*token);

@@ -1,15 +1,28 @@
-/* eemodel_dataset.h — GDAL classes of the EEMODEL driver.  They only adapt
- * GDALDataset / GDALRasterBand to the C core (driver/core/predictor.h): the
- * core predicts tiles, these classes put them into GDAL's block cache and
- * answer GDAL's questions about size, georeferencing, bands, masks, overviews
- * and metadata.
+/* eemodel_dataset.h — the GDAL classes of the EEMODEL driver, the one header
+ * of the glue.  They only adapt GDALDataset / GDALRasterBand to the C core:
+ * the core plans reads (readplan.h), predicts tiles (predictor.h), reduces
+ * them for FIX_INPUT_PROJ=true overviews (reduce.h) and prices them
+ * (cost.h); these classes put the answers into GDAL's block cache and answer
+ * GDAL's questions about size, georeferencing, bands, masks, overviews and
+ * metadata.
+ *
+ * Where each part lives (driver/gdal/):
+ *   eemodel_driver.cpp     registration, Identify, Open
+ *   eemodel_dataset.cpp    dataset: construction, georeferencing, metadata,
+ *                          IRasterIO / AdviseRead adapters
+ *   eemodel_read.cpp       running the core's read plans: predictions, masks
+ *   eemodel_reduce.cpp     FIX_INPUT_PROJ=true overview blocks (core reduce.c)
+ *   eemodel_blockcache.cpp predicted tiles into / out of GDAL's block cache
+ *   eemodel_band.cpp       raster band and mask band
+ *   eemodel_progress.cpp   progress and cancellation of one read
+ *   eemodel_convert.cpp    core errors and data types in GDAL's terms
  *
  * Overview datasets come in two kinds (DESIGN.md section 4):
  *  - FIX_INPUT_PROJ=false: level k is the model applied to G coarsened by 2^k;
  *    it predicts its own tiles like level 0 (m_reduced false).
- *  - FIX_INPUT_PROJ=true: level k reduces the level-0 predictions by 2^k
- *    (average for float bands, mode otherwise; core reduce.c); its blocks have
- *    level 0's block size and are computed from level 0's tiles (m_reduced).
+ *  - FIX_INPUT_PROJ=true: level k reduces the level-0 predictions by 2^k; its
+ *    blocks have level 0's block size and are computed from level 0's tiles
+ *    (m_reduced).
  * Every read is bounded by the cost guard before anything is sent. */
 #ifndef EEMODEL_DATASET_H
 #define EEMODEL_DATASET_H
@@ -22,11 +35,30 @@
 extern "C" {
 #include "cost.h"
 #include "predictor.h"
+#include "readplan.h"
 #include "spec.h"
+#include "tilelist.h"
 }
 
+#include <functional>
 #include <memory>
 #include <vector>
+
+/* ---- core to GDAL (eemodel_convert.cpp) ---- */
+GDALDataType EEModelGDALType(eem_dtype t);
+/* Report a core error with CPLError in the calling thread. */
+void EEModelReportCoreError(const eem_error &err);
+/* The error of a write to this read-only driver; returns CE_Failure. */
+CPLErr EEModelReadOnlyError();
+
+/* An eem_tile_list freed with its scope. */
+struct EEModelTileList : eem_tile_list
+{
+    EEModelTileList() : eem_tile_list{} {}
+    ~EEModelTileList() { eem_tile_list_free(this); }
+    EEModelTileList(const EEModelTileList &) = delete;
+    EEModelTileList &operator=(const EEModelTileList &) = delete;
+};
 
 /* The descriptor and predictor shared by a dataset and its overview datasets. */
 struct EEModelShared
@@ -62,38 +94,44 @@ class EEModelDataset final : public GDALDataset
     int m_pendingX = -1, m_pendingY = -1;
     void *m_pendingImage = nullptr;
     /* progress / cancellation of the read in progress, and the tiles masked by
-     * ON_ERROR=NODATA (pairs tx,ty) kept out of the cache: see eemodel_progress.h */
+     * ON_ERROR=NODATA kept out of the cache: see eemodel_progress.h */
     EEModelReadProgress *m_progress = nullptr;
-    std::vector<int> m_failedTiles;
+    EEModelTileList m_failedTiles;
     int m_readDepth = 0;
-    /* the last prefetched window: a read starting where it ended, same
-     * columns, is a sequential scan (gdal_translate's swaths) and reads ahead */
-    int m_seqX = -1, m_seqW = -1, m_seqEnd = -1;
-    /* tiles dropped by DropFailedTiles (pairs tx,ty): their mask comes from a
-     * new prediction, not from the source (ComputeMasks, ReadMaskBlock) */
-    std::vector<int> m_retryTiles;
-    bool TakeRetryTile(int tx, int ty);
-    void DropFailedTiles();
+    eem_seq_scan m_seq = EEM_SEQ_SCAN_INIT; /* sequential scans read ahead */
+    /* tiles dropped by DropFailedTiles: their mask comes from a new
+     * prediction, not from the source (ComputeMasks, ReadMaskBlock) */
+    EEModelTileList m_retryTiles;
 
     EEModelDataset(std::shared_ptr<EEModelShared> shared, int level, EEModelDataset *base);
+    /* eemodel_dataset.cpp */
     void SetMetadataFromCore();
     void SetCostMetadata();
+    void SetLevelCostMetadata(const eem_cost_model &model, int level);
+    /* eemodel_read.cpp */
+    eem_read_level ReadLevel();
+    long MaxPredictions() const;
+    CPLErr PredictTiles(const int *tiles, int nTiles);
+    CPLErr PredictTiles(const eem_tile_list &tiles) { return PredictTiles(tiles.xy, tiles.n); }
+    void SetPendingBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
+    /* eemodel_blockcache.cpp */
+    static int IsTileCachedCallback(void *user, int tx, int ty);
+    static int IsMaskCachedCallback(void *user, int tx, int ty);
     bool IsTileCached(int tx, int ty);
+    long long TileBytes();
     bool StoreBlock(int bx, int by, void *const *bands, const uint8_t *mask);
-    CPLErr PredictTiles(const std::vector<int> &tiles);
+    /* GDALRasterBand::ReadBlock() calls IReadBlock even when the block is
+     * cached (filled by another band's prediction): true when it was copied
+     * from the cache into pImage, never to be predicted again. */
+    static bool CopyCachedBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
     static eem_status StoreTile(void *user, int level, int tx, int ty, void *const *bands,
                                 const uint8_t *mask, eem_error *err);
     static eem_status StoreMaskTile(void *user, int level, int tx, int ty, void *const *bands,
                                     const uint8_t *mask, eem_error *err);
-    /* Tiles of this level under an output window that are not in the cache. */
-    std::vector<int> MissingTiles(int nXOff, int nYOff, int nXSize, int nYSize);
-    /* Level-0 pixel window covered by a window of this reduced overview. */
-    void BaseWindow(int nXOff, int nYOff, int nXSize, int nYSize, int &x, int &y, int &w,
-                    int &h) const;
-    bool FitsInBlockCache(long long nTiles);
+    void DropFailedTiles();
+    /* eemodel_reduce.cpp */
     CPLErr ReduceWindow(int nXOff, int nYOff, int nXSize, int nYSize);
     CPLErr ReduceBlock(int bx, int by);
-    std::string CostText(const eem_cost_model &model, int level);
 
   public:
     ~EEModelDataset() override;
@@ -103,11 +141,13 @@ class EEModelDataset final : public GDALDataset
     /* Predict every missing tile under an output-pixel window of this level
      * (for a reduced overview: reduce every missing block under it). */
     CPLErr PrefetchWindow(int nXOff, int nYOff, int nXSize, int nYSize);
-    /* Rows of an output window, from nYOff, whose tiles fit the share of GDAL's
-     * block cache one prefetch may fill (nYSize when the whole window fits):
-     * larger full-resolution reads go in strips, so prefetched blocks are
-     * never evicted before GDAL copies them out (no tile predicted twice). */
-    int StripRows(int nXOff, int nYOff, int nXSize, int nYSize);
+    /* A full-resolution read whose tiles do not fit the block-cache share one
+     * prefetch may fill (core eem_readplan_strip_rows): it goes in strips. */
+    bool NeedsStrips(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize, int nBufYSize);
+    /* Read such a window strip by strip with fnStrip(y, h) (rows relative to
+     * nYOff), after the cost guard of the whole window when bGuard. */
+    CPLErr ReadInStrips(int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
+                        const std::function<CPLErr(int y, int h)> &fnStrip);
     /* Predict the tile of one block, writing it straight into pImage for poBand. */
     CPLErr ReadTileBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
     /* Mask blocks alone, from the source (no prediction): the missing ones
@@ -117,8 +157,6 @@ class EEModelDataset final : public GDALDataset
     /* Prepare a whole-band computation (statistics, histogram): refuse it with
      * the cost guard before anything is sent, then predict in one go. */
     CPLErr PrepareWholeRead();
-    /* The cost guard over a whole window read in several parts. */
-    CPLErr GuardWindow(int nXOff, int nYOff, int nXSize, int nYSize);
     EEModelMaskBand *MaskBand() { return m_mask.get(); }
     int OverviewCount() const { return static_cast<int>(m_overviews.size()); }
     EEModelDataset *Overview(int i) { return m_overviews[i].get(); }
@@ -138,22 +176,48 @@ class EEModelDataset final : public GDALDataset
                       char **papszOptions) override;
 };
 
-class EEModelRasterBand final : public GDALRasterBand
+/* What the raster band and the mask band share (eemodel_band.cpp): a read
+ * of a window prepares all of it at once (a raster band predicts its tiles,
+ * the mask band computes its masks from the source), then GDAL copies it. */
+class EEModelBand : public GDALRasterBand
+{
+    bool m_bMask;
+
+  protected:
+    explicit EEModelBand(bool bMask) : m_bMask(bMask) {}
+    EEModelDataset *EEDataset() { return static_cast<EEModelDataset *>(poDS); }
+    /* A full-resolution window too large for the block cache, strip by strip
+     * through this band's IRasterIO (bGuard: the cost guard sees it whole). */
+    CPLErr IRasterIOInStrips(int nXOff, int nYOff, int nXSize, int nYSize, void *pData,
+                             GDALDataType eBufType, GSpacing nPixelSpace, GSpacing nLineSpace,
+                             GDALRasterIOExtraArg *psExtraArg, bool bGuard);
+
+  public:
+    /* A downsampled read that an overview serves (prefetched by that
+     * overview's own IRasterIO). */
+    bool ServedByOverview(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize,
+                          int nBufYSize);
+    /* A window from the blocks, without prefetch or read-ahead: the reductions
+     * of FIX_INPUT_PROJ=true overviews have predicted the tiles already (an
+     * evicted block is predicted again by IReadBlock). */
+    CPLErr ReadBlocksOnly(int nXOff, int nYOff, int nXSize, int nYSize, void *pData,
+                          GDALDataType eType);
+    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
+                     void *pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
+                     GSpacing nPixelSpace, GSpacing nLineSpace,
+                     GDALRasterIOExtraArg *psExtraArg) override;
+};
+
+class EEModelRasterBand final : public EEModelBand
 {
     int m_index; /* 0-based band of the core */
     CPLErr PrepareWholeBandRead(int bApproxOK);
 
   public:
     EEModelRasterBand(EEModelDataset *poDS, int nBand, int index);
-    CPLErr ReadBlocksOnly(int nXOff, int nYOff, int nXSize, int nYSize, void *pData,
-                          GDALDataType eType);
     CPLErr IReadBlock(int nBlockXOff, int nBlockYOff, void *pImage) override;
     CPLErr AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize, int nBufYSize,
                       GDALDataType eDT, char **papszOptions) override;
-    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                     void *pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                     GSpacing nPixelSpace, GSpacing nLineSpace,
-                     GDALRasterIOExtraArg *psExtraArg) override;
     double GetNoDataValue(int *pbSuccess = nullptr) override;
     int GetMaskFlags() override;
     GDALRasterBand *GetMaskBand() override;
@@ -170,17 +234,11 @@ class EEModelRasterBand final : public GDALRasterBand
 
 /* The per-dataset validity mask: 255 where every input pixel an output pixel
  * covers is valid (reduced overviews: where any covered pixel is valid). */
-class EEModelMaskBand final : public GDALRasterBand
+class EEModelMaskBand final : public EEModelBand
 {
   public:
     explicit EEModelMaskBand(EEModelDataset *poDS);
-    CPLErr ReadBlocksOnly(int nXOff, int nYOff, int nXSize, int nYSize, void *pData,
-                          GDALDataType eType);
     CPLErr IReadBlock(int nBlockXOff, int nBlockYOff, void *pImage) override;
-    CPLErr IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize, int nYSize,
-                     void *pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
-                     GSpacing nPixelSpace, GSpacing nLineSpace,
-                     GDALRasterIOExtraArg *psExtraArg) override;
     int GetMaskFlags() override { return GMF_ALL_VALID; }
     int GetOverviewCount() override;
     GDALRasterBand *GetOverview(int i) override;

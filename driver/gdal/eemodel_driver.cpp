@@ -1,11 +1,41 @@
-/* eemodel_driver.cpp — registration of the EEMODEL driver with GDAL: name,
- * capabilities, connection prefix, open options, Identify/Open. */
+/* eemodel_driver.cpp — registration of the EEMODEL driver with GDAL (name,
+ * capabilities, connection prefix, open options) and its Identify / Open:
+ * the core parses the connection string and opens the predictor. */
 #include "eemodel_dataset.h"
 
 #include "gdal_priv.h"
 
 extern "C" void CPL_DLL GDALRegister_EEMODEL();
 extern "C" void CPL_DLL GDALRegisterMe();
+
+int EEModelDataset::Identify(GDALOpenInfo *poOpenInfo)
+{
+    return eem_spec_identify(poOpenInfo->pszFilename);
+}
+
+GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
+{
+    if (!Identify(poOpenInfo))
+        return nullptr;
+    if (poOpenInfo->eAccess == GA_Update)
+    {
+        CPLError(CE_Failure, CPLE_NotSupported,
+                 "EEMODEL: the driver is read-only; open without update access");
+        return nullptr;
+    }
+    auto shared = std::make_shared<EEModelShared>();
+    eem_error err{};
+    if (eem_spec_parse(poOpenInfo->pszFilename, poOpenInfo->papszOpenOptions, &shared->spec,
+                       &err) != EEM_OK ||
+        eem_predictor_open(shared->spec, &shared->predictor, &err) != EEM_OK)
+    {
+        EEModelReportCoreError(err);
+        return nullptr;
+    }
+    auto *poDS = new EEModelDataset(shared, 0, nullptr);
+    poDS->SetDescription(poOpenInfo->pszFilename);
+    return poDS;
+}
 
 extern "C" void GDALRegister_EEMODEL()
 {

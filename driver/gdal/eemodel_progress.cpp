@@ -50,7 +50,7 @@ EEModelScaledExtraArg::~EEModelScaledExtraArg()
 }
 
 /************************************************************************/
-/*              EEModelReadScope and failed tiles                       */
+/*                          EEModelReadScope                            */
 /************************************************************************/
 
 EEModelReadScope::EEModelReadScope(EEModelDataset *poDS, GDALRasterIOExtraArg *psExtraArg,
@@ -96,20 +96,4 @@ GDALRasterIOExtraArg *EEModelReadScope::ExtraArg()
     if (m_poScaled == nullptr)
         m_poScaled = new EEModelScaledExtraArg(m_psExtraArg, true);
     return m_poScaled->Get();
-}
-
-/* Blocks of tiles masked by ON_ERROR=NODATA leave the block cache, so that
- * the next read predicts them again. */
-void EEModelDataset::DropFailedTiles()
-{
-    for (size_t k = 0; k + 1 < m_failedTiles.size(); k += 2)
-    {
-        const int tx = m_failedTiles[k], ty = m_failedTiles[k + 1];
-        for (int i = 1; i <= nBands; i++)
-            GetRasterBand(i)->FlushBlock(tx, ty, FALSE);
-        m_mask->FlushBlock(tx, ty, FALSE);
-        m_retryTiles.push_back(tx);
-        m_retryTiles.push_back(ty);
-    }
-    m_failedTiles.clear();
 }
