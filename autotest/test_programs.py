@@ -207,3 +207,18 @@ def test_bad_descriptor_fails_at_open(eem_name, rgb_byte, subprocess_env):
     assert result.returncode != 0
     assert "INPUT_OVERLAP_SIZE" in result.stderr.upper().replace("INPUTOVERLAPSIZE", "INPUT_OVERLAP_SIZE")
     assert "3,x" in result.stderr
+
+
+def test_failing_translate_reports_one_error(predictor, eem_name, rgb_byte, tmp_path, subprocess_env):
+    """A model that does not exist: gdal_translate fails with one error naming the
+    server's answer (the read-ahead's failure is reported once, by the read that
+    follows it, which sends nothing more), and no output pixels are invented."""
+    out = tmp_path / "out.tif"
+    result = run(["gdal_translate", "-q", eem_name(rgb_byte, model="nosuch", tile=(128, 128)), str(out)],
+                 subprocess_env, check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1, result.stderr
+    assert "HTTP 404" in errors[0] and "model nosuch not found" in errors[0]
+    # only the read-ahead's requests went out (at most one per connection)
+    assert 1 <= len(predictor.log()) <= 8

@@ -25,6 +25,7 @@ RENDER_SCRIPT = r'''
 import json, os, sys
 from qgis.core import (QgsApplication, QgsContrastEnhancement, QgsMapRendererSequentialJob,
                        QgsMapSettings, QgsRasterLayer, QgsSingleBandGrayRenderer)
+from qgis.PyQt import sip
 from qgis.PyQt.QtCore import QSize
 from qgis.PyQt.QtGui import QColor
 
@@ -32,8 +33,10 @@ job = json.load(open(sys.argv[1]))
 app = QgsApplication([], False)
 app.initQgis()
 report = {}
+layers = []
 for layer_spec in job["layers"]:
     layer = QgsRasterLayer(layer_spec["uri"], layer_spec["name"], "gdal")
+    layers.append(layer)
     entry = {"valid": layer.isValid(), "error": layer.error().message()}
     report[layer_spec["name"]] = entry
     if not layer.isValid():
@@ -70,9 +73,14 @@ for layer_spec in job["layers"]:
     entry["stats"] = [stats.minimumValue, stats.maximumValue]
 with open(job["report"], "w") as f:
     json.dump(report, f)
-sys.stdout.flush()
-sys.stderr.flush()
-os._exit(0)  # QGIS 3.22's Python teardown may crash after the work is done
+# The layers are in no project, so their datasets are still open when exitQgis()
+# tears GDAL down: GDALDestroyDriverManager() deletes them, and EEMODEL must
+# close its source there once (it used to crash).  They go to C++ first so that
+# Python's own teardown, after exitQgis(), does not close them again (a QGIS rule
+# that holds for GeoTIFF layers too).
+for layer in layers:
+    sip.transferto(layer, None)
+app.exitQgis()
 '''
 
 
@@ -89,7 +97,8 @@ def run_qgis(tmp_path, layers, sizes, vmin, vmax, env):
     env["HOME"] = str(tmp_path)  # QGIS writes its profile under $HOME
     proc = subprocess.run([sys.executable, str(tmp_path / "render.py"), str(tmp_path / "job.json")],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # a normal exit through exitQgis(): a crash at GDAL's teardown shows here
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-3000:])
     return json.loads((tmp_path / "report.json").read_text())
 
 

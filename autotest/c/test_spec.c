@@ -519,6 +519,27 @@ static void test_backend_errors(void)
         CHECK_CONTAINS(err.msg, "URL: \"htp://h/x?...\"");
         CHECK(strstr(err.msg, "SECRET1") == NULL);
     }
+    /* a colon promises a port: empty, non-numeric or out-of-range ports are refused */
+    expect_fail("EEMODEL:input=a.tif;project=p;model=m;api_root=http://127.0.0.1:" REST, NULL,
+                "API_ROOT: \"http://127.0.0.1:\"", "port 1-65535");
+    expect_fail("EEMODEL:input=a.tif;url=http://h:80x/v1/models/m:predict" REST, NULL,
+                "URL: \"http://h:80x/v1/models/m:predict\"", "port 1-65535");
+    expect_fail("EEMODEL:input=a.tif;url=http://h:65536/v1/models/m:predict" REST, NULL,
+                "URL:", "port 1-65535");
+    expect_fail("EEMODEL:input=a.tif;url=http://user@:81/v1/models/m:predict" REST, NULL,
+                "URL:", "with a host");
+    {
+        const char *good[] = {"http://[::1]:8080/v1/models/m:predict", "https://h/v1/models/m:predict",
+                              "http://u:p@127.0.0.1:9/v1/models/m:predict", NULL};
+        for (int i = 0; good[i]; i++) {
+            char name[512];
+            snprintf(name, sizeof name, "EEMODEL:input=a.tif;url=%s" REST, good[i]);
+            eem_spec *s = NULL;
+            eem_error err;
+            CHECK_EQ_INT(eem_spec_parse(name, NULL, &s, &err), EEM_OK);
+            eem_spec_free(s);
+        }
+    }
     expect_fail("EEMODEL:input=a.tif;project=p;model=m;api_root=127.0.0.1:9" REST, NULL,
                 "API_ROOT: \"127.0.0.1:9\"", "http:// or https://");
     expect_fail("EEMODEL:input=a.tif;url=http://h/x;version=3" REST, NULL, "VERSION only applies",

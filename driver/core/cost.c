@@ -11,21 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The payload context of the predictor's endpoint, as the predictor fills it. */
+/* The payload context of the predictor's endpoint, exactly as it encodes. */
 static eem_payload_context payload_context_of(const eem_predictor *p)
 {
-    const eem_spec *spec = eem_predictor_spec(p);
-    eem_payload_context ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.spec = spec;
-    ctx.protocol = eem_predictor_endpoint(p)->protocol;
-    ctx.columnar = spec->columnar;
-    ctx.signature_name = spec->signature_name;
-    return ctx;
+    return *eem_predictor_payload_context(p);
 }
 
 /* Body sizes of requests holding one and two zero-valued instances. */
-static eem_status measure_bodies(const eem_predictor *p, size_t *one, size_t *two, eem_error *err)
+static eem_status measure_bodies(const eem_predictor *p, size_t *one, size_t *two,
+                                 size_t *data_len, eem_error *err)
 {
     const eem_source *src = eem_predictor_source(p);
     const eem_endpoint *ep = eem_predictor_endpoint(p);
@@ -63,6 +57,8 @@ static eem_status measure_bodies(const eem_predictor *p, size_t *one, size_t *tw
     if ((st = eem_payload_encode(ops, &ctx, &inst, &frag, err)) != EEM_OK)
         goto done;
     *one = eem_payload_batch_size_with(batch, &inst, &frag);
+    if (data_len)
+        *data_len = frag.data.len;
     if ((st = eem_payload_batch_add(batch, &inst, &frag, err)) != EEM_OK)
         goto done;
     *two = eem_payload_batch_size_with(batch, &inst, &frag);
@@ -81,7 +77,7 @@ eem_status eem_cost_model_of(const eem_predictor *p, eem_cost_model *out, eem_er
 {
     const eem_endpoint *ep = eem_predictor_endpoint(p);
     size_t one = 0, two = 0;
-    eem_status st = measure_bodies(p, &one, &two, err);
+    eem_status st = measure_bodies(p, &one, &two, NULL, err);
     if (st != EEM_OK)
         return st;
     long long per = two > one ? (long long)(two - one) : (long long)one;
@@ -145,4 +141,25 @@ char *eem_cost_text(const eem_cost *cost, int width, int height, int level, int 
     snprintf(buf, n, "%s", b.failed || !b.data ? "" : b.data);
     eem_buf_free(&b);
     return buf;
+}
+
+eem_status eem_cost_check_payload(const eem_predictor *p, eem_error *err)
+{
+    const eem_endpoint *ep = eem_predictor_endpoint(p);
+    long max_payload = ep->max_payload_bytes > 0 ? ep->max_payload_bytes
+                                                 : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
+    /* JSON numbers grow with the values: a zero tile says nothing certain,
+     * so those formats are checked on real tiles at read time */
+    int exact = ep->payload_format == EEM_PAYLOAD_SERIALIZED_TF_TENSORS ||
+                (ep->payload_format == EEM_PAYLOAD_OIP_V2 &&
+                 eem_predictor_payload_context(p)->binary);
+    if (!exact)
+        return EEM_OK;
+    size_t one = 0, two = 0, data_len = 0;
+    eem_status st = measure_bodies(p, &one, &two, &data_len, err);
+    if (st != EEM_OK)
+        return st;
+    if (one > (size_t)max_payload)
+        return eem_predictor_payload_limit_error(p, data_len, one, err);
+    return EEM_OK;
 }

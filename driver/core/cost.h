@@ -35,6 +35,13 @@ typedef struct eem_cost_model {
 /* Measure the model (encodes one zero-valued instance: call it once). */
 eem_status eem_cost_model_of(const eem_predictor *p, eem_cost_model *out, eem_error *err);
 
+/* Fails (EEM_ERR_LIMIT, naming a tile size that fits) when a request of one
+ * tile cannot fit MAX_PAYLOAD_BYTES: checked at open so that no read fails
+ * later for it.  Only for formats whose size does not depend on the values
+ * (SERIALIZED_TF_TENSORS, binary OIP v2); JSON formats are checked on the
+ * real tiles at read time. */
+eem_status eem_cost_check_payload(const eem_predictor *p, eem_error *err);
+
 /* Cost of predicting n_tiles tiles in one read. */
 void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out);
 

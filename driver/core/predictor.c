@@ -257,6 +257,11 @@ void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st)
     *st = p->stats;
 }
 
+const eem_payload_context *eem_predictor_payload_context(const eem_predictor *p)
+{
+    return &p->payload;
+}
+
 const char *eem_predictor_last_failure(const eem_predictor *p)
 {
     return p->last_failure;
@@ -953,18 +958,17 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     return EEM_OK;
 }
 
-/* Error for a tile whose body alone exceeds MAX_PAYLOAD_BYTES, saying which
- * tile size would fit (from the measured bytes per input pixel). */
-static eem_status payload_limit_error(const compute_state *cs, const eem_payload_fragment *frag,
-                                      size_t single, eem_error *err)
+eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data_len,
+                                            size_t single, eem_error *err)
 {
-    const eem_grid *g = cs->g;
-    size_t data = frag->data.len;
-    size_t overhead = single > data ? single - data : 0;
+    const eem_grid *g = &p->grids[0];
+    long max_payload = p->ep->max_payload_bytes > 0 ? p->ep->max_payload_bytes
+                                                    : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
+    size_t overhead = single > data_len ? single - data_len : 0;
     /* JSON numbers vary in length: keep a margin so the suggestion really fits */
-    double per_px = EEM_PAYLOAD_FIT_MARGIN * (double)data /
+    double per_px = EEM_PAYLOAD_FIT_MARGIN * (double)data_len /
                     ((double)(g->tw + 2 * g->ox) * (g->th + 2 * g->oy));
-    double avail = (double)cs->max_payload - (double)overhead;
+    double avail = (double)max_payload - (double)overhead;
     double fit = avail > 0 && per_px > 0 ? sqrt(avail / per_px) : 0;
     int side = (int)fit - 2 * (g->ox > g->oy ? g->ox : g->oy);
     if (side < 1)
@@ -972,12 +976,19 @@ static eem_status payload_limit_error(const compute_state *cs, const eem_payload
                              "MAX_PAYLOAD_BYTES: one tile encodes to a %zu-byte %s body, more than "
                              "the limit of %ld; reduce INPUT_OVERLAP_SIZE or raise "
                              "MAX_PAYLOAD_BYTES to at least %zu",
-                             single, cs->p->ops->name, cs->max_payload, single);
+                             single, p->ops->name, max_payload, single);
     return eem_error_set(err, EEM_ERR_LIMIT,
                          "MAX_PAYLOAD_BYTES: one tile encodes to a %zu-byte %s body, more than "
                          "the limit of %ld; an INPUT_TILE_SIZE of at most %d,%d (same overlap) "
                          "fits, or raise MAX_PAYLOAD_BYTES to at least %zu",
-                         single, cs->p->ops->name, cs->max_payload, side, side, single);
+                         single, p->ops->name, max_payload, side, side, single);
+}
+
+/* Error for a tile whose body alone exceeds MAX_PAYLOAD_BYTES. */
+static eem_status payload_limit_error(const compute_state *cs, const eem_payload_fragment *frag,
+                                      size_t single, eem_error *err)
+{
+    return eem_predictor_payload_limit_error(cs->p, frag->data.len, single, err);
 }
 
 static eem_status compute_add_instance(compute_state *cs, int tx, int ty,

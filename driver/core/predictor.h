@@ -62,10 +62,19 @@ eem_status eem_predictor_compute_masks(eem_predictor *p, int level, const int *t
                                        int n_tiles, eem_tile_sink sink, void *sink_user,
                                        eem_error *err);
 
+/* The error for a tile whose request body alone (single bytes, of which
+ * data_len are the encoded tensors) exceeds MAX_PAYLOAD_BYTES, naming the
+ * INPUT_TILE_SIZE that would fit. Always returns EEM_ERR_LIMIT. */
+eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data_len,
+                                            size_t single, eem_error *err);
+
 /* The cost guard in force: most tiles one compute call may predict. */
 long eem_predictor_max_predictions(const eem_predictor *p);
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
+/* The payload settings requests are encoded with (format options, binary). */
+struct eem_payload_context;
+const struct eem_payload_context *eem_predictor_payload_context(const eem_predictor *p);
 /* Message of the last failure masked by ON_ERROR=NODATA ("" if none). */
 const char *eem_predictor_last_failure(const eem_predictor *p);
 /* Inside a sink call: 1 when the tile being delivered is masked because its

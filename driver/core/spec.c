@@ -749,6 +749,9 @@ static int parse_bool(const char *t, int *out)
     return 0;
 }
 
+/* http(s)://[user@]host[:port][/...]: a non-empty host (or [IPv6]) and, when a
+ * colon follows it, a port 1..65535 (an empty or bad port is refused instead
+ * of silently meaning port 80/443). */
 static int is_http_url(const char *t)
 {
     const char *rest = starts_with_ci(t, "http://") ? t + 7 : starts_with_ci(t, "https://") ? t + 8 : NULL;
@@ -757,6 +760,39 @@ static int is_http_url(const char *t)
     for (const char *p = t; *p; p++)
         if (isspace((unsigned char)*p) || iscntrl((unsigned char)*p))
             return 0;
+    const char *end = rest + strcspn(rest, "/?#");
+    const char *host = rest;
+    for (const char *p = rest; p < end; p++)
+        if (*p == '@')
+            host = p + 1;
+    const char *colon = NULL;
+    if (host < end && *host == '[') {
+        const char *close = memchr(host, ']', (size_t)(end - host));
+        if (!close || close == host + 1)
+            return 0;
+        if (close + 1 < end) {
+            if (close[1] != ':')
+                return 0;
+            colon = close + 1;
+        }
+    } else {
+        colon = memchr(host, ':', (size_t)(end - host));
+        if ((colon ? colon : end) == host)
+            return 0;
+    }
+    if (colon) {
+        const char *d = colon + 1;
+        long port = 0;
+        if (d == end || end - d > 5)
+            return 0;
+        for (; d < end; d++) {
+            if (!isdigit((unsigned char)*d))
+                return 0;
+            port = port * 10 + (*d - '0');
+        }
+        if (port < 1 || port > 65535)
+            return 0;
+    }
     return 1;
 }
 
@@ -1145,8 +1181,8 @@ static eem_status validate_backend(const spec_raw *raw, eem_spec *spec, eem_erro
             return st;
         if (!is_http_url(spec->url))
             return eem_error_set(err, EEM_ERR_INVALID,
-                                 "URL: \"%s\" is not an http:// or https:// URL; expected the "
-                                 "model's predict URL",
+                                 "URL: \"%s\" is not an http:// or https:// URL with a host and "
+                                 "an optional port 1-65535; expected the model's predict URL",
                                  show_url(&s, spec->url));
     }
     if (present(raw, K_API_ROOT)) {
@@ -1154,8 +1190,9 @@ static eem_status validate_backend(const spec_raw *raw, eem_spec *spec, eem_erro
             return st;
         if (!is_http_url(spec->api_root))
             return eem_error_set(err, EEM_ERR_INVALID,
-                                 "API_ROOT: \"%s\" is not an http:// or https:// URL; expected a "
-                                 "host such as http://127.0.0.1:8080",
+                                 "API_ROOT: \"%s\" is not an http:// or https:// URL with a host "
+                                 "and an optional port 1-65535; expected a root such as "
+                                 "http://127.0.0.1:8080",
                                  show_url(&s, spec->api_root));
     }
 

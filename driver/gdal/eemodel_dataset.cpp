@@ -77,6 +77,24 @@ EEModelDataset::~EEModelDataset()
     m_overviews.clear();
 }
 
+/* GDALDestroyDriverManager() (QgsApplication::exitQgis, for one) deletes every
+ * dataset still open, in no useful order, after asking each to close the
+ * datasets it holds.  The predictor holds the source (a dataset of that same
+ * list): close it here, or it is deleted twice.  The overviews share it. */
+int EEModelDataset::CloseDependentDatasets()
+{
+    int bDropped = GDALDataset::CloseDependentDatasets();
+    if (m_level == 0 && m_shared->predictor != nullptr)
+    {
+        FlushCache(true);
+        m_overviews.clear();
+        eem_predictor_close(m_shared->predictor);
+        m_shared->predictor = nullptr;
+        bDropped = TRUE;
+    }
+    return bDropped;
+}
+
 /* A name safe to show: URLs lose credentials and query strings. */
 static std::string DisplayName(const char *name)
 {
@@ -252,7 +270,7 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
         EEModelReportCoreError(err);
         return CE_Failure;
     }
-    return PredictTiles(tiles);
+    return PredictTiles(tiles, true);
 }
 
 /* A downsampled read that an overview serves is prefetched by that overview's

@@ -27,7 +27,8 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
     eem_error err{};
     if (eem_spec_parse(poOpenInfo->pszFilename, poOpenInfo->papszOpenOptions, &shared->spec,
                        &err) != EEM_OK ||
-        eem_predictor_open(shared->spec, &shared->predictor, &err) != EEM_OK)
+        eem_predictor_open(shared->spec, &shared->predictor, &err) != EEM_OK ||
+        eem_cost_check_payload(shared->predictor, &err) != EEM_OK)
     {
         EEModelReportCoreError(err);
         return nullptr;

@@ -32,8 +32,16 @@ long EEModelDataset::MaxPredictions() const
     return eem_predictor_max_predictions(m_shared->predictor);
 }
 
-CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles)
+CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
 {
+    if (m_deferredError.status != EEM_OK)
+    {
+        if (bDefer)
+            return CE_Failure; /* still waiting for a read to report it */
+        EEModelReportCoreError(m_deferredError);
+        eem_error_clear(&m_deferredError);
+        return CE_Failure;
+    }
     if (nTiles <= 0)
         return CE_None;
     eem_error err{};
@@ -44,6 +52,12 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles)
     if (eem_predictor_compute(m_shared->predictor, m_level, tiles, nTiles, StoreTile, this,
                               EEModelReadProgress::CancelCallback, m_progress, &err) != EEM_OK)
     {
+        if (bDefer && err.status != EEM_ERR_CANCELLED)
+        {
+            CPLDebug("EEMODEL", "read-ahead failed; the next read reports it");
+            m_deferredError = err;
+            return CE_Failure;
+        }
         EEModelReportCoreError(err);
         return CE_Failure;
     }
