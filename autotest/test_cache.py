@@ -123,6 +123,32 @@ def test_key_depends_on_output_spec_and_input(predictor, eem_name, make_raster, 
     assert got[0, 10, 40] == 0
 
 
+def test_key_depends_on_static_headers(predictor, eem_name, make_raster, tmp_path):
+    """A gateway may pick the model by header: other HEADERS / EEMODEL_HEADERS, other key."""
+    cache = tmp_path / "h"
+    src = random_raster(make_raster, seed=12)
+
+    def read(headers=None):
+        predictor.reset()
+        gdal.Open(eem_name(src, model="identity", tile=(32, 32), output_bands="output:float32:3",
+                           cache_dir=str(cache), headers=headers)).ReadAsArray()
+        return n_instances(predictor)
+
+    assert read("X-Model-Route: a") == 6
+    assert read("X-Model-Route: a") == 0      # same headers: served from the cache
+    assert read("X-Model-Route: b") == 6      # another value: another key
+    assert read() == 6                         # no headers at all: another key again
+    gdal.SetConfigOption("EEMODEL_HEADERS", "X-Model-Route: c")
+    try:
+        assert read() == 6
+        assert read() == 0
+    finally:
+        gdal.SetConfigOption("EEMODEL_HEADERS", None)
+    # header values only enter the key as a digest: never in file names or contents
+    for path in entries(cache):
+        assert b"X-Model-Route" not in path.read_bytes() and "Route" not in str(path)
+
+
 def test_damaged_entries_are_recomputed(predictor, eem_name, make_raster, tmp_path):
     src = random_raster(make_raster, seed=3)
     cache = tmp_path / "d"

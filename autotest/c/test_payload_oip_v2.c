@@ -108,6 +108,21 @@ static void test_answers(const eem_spec *two)
     CHECK(out[3] && ((uint8_t *)out[3]->data)[0] == 3);
     for (int i = 0; i < 4; i++)
         eem_tensor_free(out[i]);
+    /* a JSON-only answer: trailing whitespace is fine, trailing data is not */
+    char with_tail[1024];
+    snprintf(with_tail, sizeof with_tail, "%s \r\n\t", js);
+    memset(out, 0, sizeof out);
+    CHECK_EQ_INT(decode(two, with_tail, strlen(with_tail), 2, out, &err), EEM_OK);
+    CHECK(out[3] && ((uint8_t *)out[3]->data)[0] == 3);
+    for (int i = 0; i < 4; i++)
+        eem_tensor_free(out[i]);
+    snprintf(with_tail, sizeof with_tail, "%s\n{\"outputs\":[]}", js);
+    memset(out, 0, sizeof out);
+    CHECK_EQ_INT(decode(two, with_tail, strlen(with_tail), 2, out, &err), EEM_ERR_PROTOCOL);
+    char needle[96];
+    snprintf(needle, sizeof needle, "unexpected data after the value at offset %zu", strlen(js) + 1);
+    CHECK_CONTAINS(err.msg, needle);
+    CHECK(!out[0] && !out[1] && !out[2] && !out[3]);
 
     /* binary: p as BF16, c as UINT8, after the JSON header */
     eem_buf b = {0};

@@ -245,6 +245,43 @@ static void test_outputs_and_band_names(void)
     CHECK_EQ_INT(eem_spec_output_band_count(NULL), 0);
 }
 
+/* A clone owns every string and array: changing or freeing it leaves the
+ * original as it was (ASan catches a shared pointer freed twice). */
+static void test_clone(void)
+{
+    eem_spec *s = parse_ok("EEMODEL:input=scene.tif;" BACKEND ";input_tile_size=256,256;"
+                           "bands=B4,8;input_type=B4:uint16;headers=X-A: 1;"
+                                "cache_dir=/tmp/c;signature_name=sig;proj=EPSG:4326;"
+                                "output_bands=a:uint8, cls:float32:bare/veg, p:int16:2, q:float32:1",
+                           NULL);
+    if (!s)
+        return;
+    s->outputs[3].length = 0; /* as a descriptor leaving the length to the metadata */
+    eem_error err = {0};
+    eem_spec *c = NULL;
+    CHECK_EQ_INT(eem_spec_clone(s, &c, &err), EEM_OK);
+    if (!c) {
+        eem_spec_free(s);
+        return;
+    }
+    CHECK(c->outputs != s->outputs && c->bands != s->bands && c->input_types != s->input_types);
+    CHECK(c->headers != s->headers && strcmp(c->headers, "X-A: 1") == 0);
+    CHECK(strcmp(c->input, s->input) == 0 && c->input != s->input);
+    CHECK(strcmp(c->signature_name, "sig") == 0 && strcmp(c->cache_dir, "/tmp/c") == 0);
+    CHECK(strcmp(c->bands[1].ref, "8") == 0 && strcmp(c->input_types[0].key, "B4") == 0);
+    CHECK_EQ_INT(c->tile_w, 256);
+    CHECK_EQ_INT(c->n_outputs, 4);
+    CHECK(c->outputs[1].names != s->outputs[1].names &&
+          strcmp(c->outputs[1].names[1], "veg") == 0);
+    CHECK_EQ_INT(eem_spec_output_band_count(c), eem_spec_output_band_count(s));
+    c->outputs[3].length = 5; /* what the metadata fill does to the predictor's copy */
+    CHECK_EQ_INT(s->outputs[3].length, 0);
+    CHECK_EQ_INT(eem_spec_output_band_count(c), eem_spec_output_band_count(s) + 5);
+    eem_spec_free(c);
+    CHECK(strcmp(s->outputs[1].names[0], "bare") == 0 && strcmp(s->headers, "X-A: 1") == 0);
+    eem_spec_free(s);
+}
+
 static void test_open_options(void)
 {
     const char *oo[] = {"INPUT_TILE_SIZE=64,32", "outputBands=z:float64", " nodata = 5 ", NULL};
@@ -741,6 +778,7 @@ int main(void)
     test_quoted_values();
     test_other_values();
     test_outputs_and_band_names();
+    test_clone();
     test_open_options();
     test_json_file();
     test_inline_json();

@@ -236,6 +236,35 @@ static eem_status binary_offset(json_object *outputs, size_t index, size_t *offs
     return EEM_OK;
 }
 
+/* 1 when some output says its data follows the JSON as binary. */
+static int has_binary_output(json_object *outputs)
+{
+    size_t n = json_object_array_length(outputs);
+    for (size_t i = 0; i < n; i++) {
+        json_object *p = NULL;
+        if (json_object_object_get_ex(json_object_array_get_idx(outputs, i), "parameters", &p) &&
+            json_object_is_type(p, json_type_object) &&
+            json_object_object_get_ex(p, "binary_data_size", NULL))
+            return 1;
+    }
+    return 0;
+}
+
+/* Without binary outputs the answer is JSON only: nothing but whitespace may
+ * follow the value (with them, the bytes after it are the binary data). */
+static eem_status check_nothing_after_json(const char *body, size_t end, size_t len, eem_error *err)
+{
+    for (size_t p = end; p < len; p++) {
+        char c = body[p];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+            return eem_error_set(err, EEM_ERR_PROTOCOL,
+                                 "the answer is not valid JSON: unexpected data after the value "
+                                 "at offset %zu (no output has parameters.binary_data_size)",
+                                 p);
+    }
+    return EEM_OK;
+}
+
 static eem_status decode_output(const eem_payload_context *ctx, json_object *outputs, int k,
                                 const binary_section *bin, int n_instances, size_t max_elements,
                                 eem_tensor **out, eem_error *err)
@@ -384,6 +413,8 @@ static eem_status oip_decode_response(const eem_payload_context *ctx, const char
                            json_type_to_name(json_object_get_type(outputs)));
         goto done;
     }
+    if (!has_binary_output(outputs) && (st = check_nothing_after_json(body, end, len, err)) != EEM_OK)
+        goto done;
     binary_section bin = {(const uint8_t *)body + end, len - end};
     for (int k = 0; st == EEM_OK && k < n_out; k++)
         st = decode_output(ctx, outputs, k, &bin, n_instances, max_elements, out, err);

@@ -35,7 +35,7 @@
 #define EEM_PAYLOAD_FIT_MARGIN 1.03
 
 struct eem_predictor {
-    const eem_spec *spec; /* borrowed: the caller keeps it alive */
+    eem_spec *spec; /* owned copy of the caller's: metadata fills output lengths here */
     eem_source *src;
     eem_endpoint *ep;
     const eem_payload_ops *ops;
@@ -127,6 +127,33 @@ static eem_status predictor_check_unsupported(const eem_spec *s, eem_error *err)
     return EEM_OK;
 }
 
+/* The static request headers (HEADERS, then EEMODEL_HEADERS) take part in
+ * the cache key: a gateway may pick the model by header.  Their values may be
+ * API keys, so only a SHA-256 digest of them enters the context text; nothing
+ * is added when there are none, which keeps the keys of such caches as they
+ * were. */
+static eem_status cache_context_add_headers(const eem_predictor *p, eem_buf *ctx, eem_error *err)
+{
+    const char *lists[2] = {p->spec->headers, CPLGetConfigOption("EEMODEL_HEADERS", NULL)};
+    if (!(lists[0] && *lists[0]) && !(lists[1] && *lists[1]))
+        return EEM_OK;
+    eem_buf all = {0};
+    for (int k = 0; k < 2; k++)
+        eem_buf_printf(&all, "%s\n", lists[k] ? lists[k] : "");
+    char *text = eem_buf_take(&all);
+    if (!text)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    eem_cache_key digest;
+    eem_status st = eem_cache_key_compute("eemodel-headers-1", text, strlen(text), &digest, err);
+    eem_secret_free(text);
+    if (st != EEM_OK)
+        return st;
+    eem_buf_puts(ctx, "|headers=");
+    for (size_t i = 0; i < sizeof digest.bytes; i++)
+        eem_buf_printf(ctx, "%02x", digest.bytes[i]);
+    return EEM_OK;
+}
+
 /* The persistent cache (CACHE_DIR / EEMODEL_CACHE_DIR) and the text hashed
  * into its keys with each encoded instance: the backend identity (URL, model
  * version, payload format, outputs) and what shapes a cached value (tile
@@ -144,6 +171,11 @@ static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
                    g->tw, g->th, g->ox, g->oy, g->uw, g->uh);
     for (int b = 0; b < p->n_bands; b++)
         eem_buf_printf(&ctx, "%s,", eem_dtype_name(p->band_types[b]));
+    st = cache_context_add_headers(p, &ctx, err);
+    if (st != EEM_OK) {
+        eem_buf_free(&ctx);
+        return st;
+    }
     p->cache_context = eem_buf_take(&ctx);
     p->cache_sizes = calloc((size_t)p->n_bands, sizeof *p->cache_sizes);
     if (!p->cache_context || !p->cache_sizes)
@@ -175,8 +207,11 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
     eem_predictor *p = calloc(1, sizeof *p);
     if (!p)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    p->spec = spec;
-    eem_status st = predictor_check_unsupported(spec, err);
+    eem_status st = eem_spec_clone(spec, &p->spec, err);
+    if (st == EEM_OK) {
+        spec = p->spec; /* from here on, only our own copy is read or written */
+        st = predictor_check_unsupported(spec, err);
+    }
     if (st == EEM_OK)
         st = eem_source_open(spec, &p->src, err);
     if (st == EEM_OK)
@@ -233,6 +268,7 @@ void eem_predictor_close(eem_predictor *p)
     free(p->band_types);
     free(p->band_output);
     free(p->band_channel);
+    eem_spec_free(p->spec);
     free(p);
 }
 
@@ -1235,7 +1271,7 @@ eem_status eem_predictor_compute_masks(eem_predictor *p, int level, const int *t
 
 /* What the server publishes about the model (TF Serving / KServe v2
  * metadata), checked against the descriptor — undeclared output lengths are
- * filled into the spec the caller handed us, which is this dataset's own —
+ * filled into the predictor's own copy of the spec, never the caller's —
  * and the payload options that follow: Triton's binary tensor extension
  * (EEMODEL_OIP_BINARY=AUTO|YES|NO) and the element types the format carries. */
 static int config_says_yes(const char *v)
@@ -1256,7 +1292,7 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
         if (st == EEM_OK)
             st = compute_build_headers(&cs, err);
         if (st == EEM_OK)
-            st = eem_metadata_check_at_open((eem_spec *)p->spec, p->src, p->ep, cs.headers,
+            st = eem_metadata_check_at_open(p->spec, p->src, p->ep, cs.headers,
                                             &binary_available, err);
         compute_auth_free(&cs);
         free(cs.headers);

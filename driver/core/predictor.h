@@ -36,6 +36,8 @@ typedef struct eem_predictor_stats {
 typedef eem_status (*eem_tile_sink)(void *user, int level, int tx, int ty, void *const *bands,
                                     const uint8_t *mask, eem_error *err);
 
+/* spec is copied: what the server's metadata fills in goes into the predictor's
+ * own copy (eem_predictor_spec), never into the caller's. */
 eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_error *err);
 void eem_predictor_close(eem_predictor *p);
 

@@ -109,6 +109,9 @@ int eem_spec_identify(const char *name);
 eem_status eem_spec_parse(const char *name, const char *const *open_options,
                           eem_spec **out, eem_error *err);
 void eem_spec_free(eem_spec *spec);
+/* Deep copy of spec (owned, freed with eem_spec_free): a holder that fills in
+ * what the server says changes its own copy, never the caller's. */
+eem_status eem_spec_clone(const eem_spec *spec, eem_spec **out, eem_error *err);
 
 /* Band count of all outputs together (dims-1 outputs count `length` bands). */
 int eem_spec_output_band_count(const eem_spec *spec);

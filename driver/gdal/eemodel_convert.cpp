@@ -54,6 +54,12 @@ void EEModelReportCoreError(const eem_error &err)
     CPLError(CE_Failure, num, "EEMODEL: %s", err.msg);
 }
 
+CPLErr EEModelFail(const eem_error &err)
+{
+    EEModelReportCoreError(err);
+    return CE_Failure;
+}
+
 CPLErr EEModelReadOnlyError()
 {
     CPLError(CE_Failure, CPLE_NotSupported, "EEMODEL: the driver is read-only");

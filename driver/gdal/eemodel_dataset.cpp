@@ -266,10 +266,7 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
     eem_error err{};
     if (eem_readplan_advise(&level, {nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize,
                             MaxPredictions(), GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     return PredictTiles(tiles, true);
 }
 

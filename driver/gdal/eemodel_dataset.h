@@ -48,6 +48,8 @@ extern "C" {
 GDALDataType EEModelGDALType(eem_dtype t);
 /* Report a core error with CPLError in the calling thread. */
 void EEModelReportCoreError(const eem_error &err);
+/* Report a core error (as EEModelReportCoreError); returns CE_Failure. */
+CPLErr EEModelFail(const eem_error &err);
 /* The error of a write to this read-only driver; returns CE_Failure. */
 CPLErr EEModelReadOnlyError();
 

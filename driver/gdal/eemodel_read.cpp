@@ -38,9 +38,9 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
     {
         if (bDefer)
             return CE_Failure; /* still waiting for a read to report it */
-        EEModelReportCoreError(m_deferredError);
+        const eem_error deferred = m_deferredError;
         eem_error_clear(&m_deferredError);
-        return CE_Failure;
+        return EEModelFail(deferred);
     }
     if (nTiles <= 0)
         return CE_None;
@@ -58,8 +58,7 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
             m_deferredError = err;
             return CE_Failure;
         }
-        EEModelReportCoreError(err);
-        return CE_Failure;
+        return EEModelFail(err);
     }
     eem_predictor_get_stats(m_shared->predictor, &after);
     if (after.tiles_failed > before.tiles_failed)
@@ -80,10 +79,7 @@ CPLErr EEModelDataset::PrefetchWindow(int nXOff, int nYOff, int nXSize, int nYSi
     eem_error err{};
     if (eem_readplan_prefetch(&level, &m_seq, {nXOff, nYOff, nXSize, nYSize}, MaxPredictions(),
                               GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     return PredictTiles(tiles);
 }
 
@@ -104,10 +100,7 @@ CPLErr EEModelDataset::ReadInStrips(int nXOff, int nYOff, int nXSize, int nYSize
     eem_error err{};
     if (bGuard && eem_readplan_guard(&level, {nXOff, nYOff, nXSize, nYSize}, MaxPredictions(),
                                      &err) != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     for (int y = 0, h = 0; y < nYSize; y += h)
     {
         h = eem_readplan_strip_rows(&level, {nXOff, nYOff + y, nXSize, nYSize - y},
@@ -148,10 +141,7 @@ CPLErr EEModelDataset::ComputeMasks(int nXOff, int nYOff, int nXSize, int nYSize
     eem_error err{};
     if (eem_readplan_masks(&level, IsMaskCachedCallback, this, {nXOff, nYOff, nXSize, nYSize},
                            &m_retryTiles, &retry, &missing, &err) != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     /* a tile whose prediction failed is valid only once predicted */
     if (PredictTiles(retry) != CE_None)
         return CE_Failure;
@@ -159,10 +149,7 @@ CPLErr EEModelDataset::ComputeMasks(int nXOff, int nYOff, int nXSize, int nYSize
         return CE_None;
     if (eem_predictor_compute_masks(m_shared->predictor, m_level, missing.xy, missing.n,
                                     StoreMaskTile, this, &err) != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     return CE_None;
 }
 
@@ -179,10 +166,7 @@ CPLErr EEModelDataset::ReadMaskBlock(int nBlockX, int nBlockY, void *pImage)
                                                       StoreMaskTile, this, &err);
     SetPendingBlock(nullptr, -1, -1, nullptr);
     if (st != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     return CE_None;
 }
 
@@ -194,9 +178,6 @@ CPLErr EEModelDataset::PrepareWholeRead()
     EEModelTileList tiles;
     eem_error err{};
     if (eem_readplan_whole(&level, MaxPredictions(), GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     return PredictTiles(tiles);
 }

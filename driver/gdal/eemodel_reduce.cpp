@@ -21,10 +21,7 @@ CPLErr EEModelDataset::ReduceWindow(int nXOff, int nYOff, int nXSize, int nYSize
     if (eem_readplan_reduce_window(&level, &base, {nXOff, nYOff, nXSize, nYSize},
                                    MaxPredictions(), GDALGetCacheMax64(), &blocks, &baseTiles,
                                    &err) != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     if (m_base->PredictTiles(baseTiles) != CE_None)
         return CE_Failure;
     for (int k = 0; k < blocks.n; k++)
@@ -62,10 +59,7 @@ CPLErr EEModelDataset::ReduceBlock(int bx, int by)
     eem_error err{};
     if (eem_readplan_reduce_block(&level, &base, bx, by, MaxPredictions(), &block, &baseWin,
                                   &err) != EEM_OK)
-    {
-        EEModelReportCoreError(err);
-        return CE_Failure;
-    }
+        return EEModelFail(err);
     if (block.w <= 0 || block.h <= 0)
         return CE_None;
     if (m_base->PrefetchWindow(baseWin.x, baseWin.y, baseWin.w, baseWin.h) != CE_None)
