@@ -7,6 +7,7 @@ never skip.  PAM is left at GDAL's default on purpose (a test checks the driver
 writes no .aux.xml file by itself).
 """
 
+import contextlib
 import os
 import pathlib
 import sys
@@ -63,6 +64,23 @@ def _require_driver(request):
         return
     request.getfixturevalue("eemodel_driver")
     yield
+
+
+# ---------------------------------------------------------------------------
+# GDAL configuration
+
+
+@contextlib.contextmanager
+def config_options(**options):
+    """Set GDAL config options (None: unset) for a block, restoring the previous values."""
+    old = {key: gdal.GetConfigOption(key) for key in options}
+    for key, value in options.items():
+        gdal.SetConfigOption(key, value)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            gdal.SetConfigOption(key, value)
 
 
 # ---------------------------------------------------------------------------

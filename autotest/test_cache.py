@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import build_name
+from conftest import build_name, config_options
 
 PYTHON = "/usr/bin/python3"
 
@@ -138,13 +138,11 @@ def test_key_depends_on_static_headers(predictor, eem_name, make_raster, tmp_pat
     assert read("X-Model-Route: a") == 0      # same headers: served from the cache
     assert read("X-Model-Route: b") == 6      # another value: another key
     assert read() == 6                         # no headers at all: another key again
-    gdal.SetConfigOption("EEMODEL_HEADERS", "X-Model-Route: c")
-    try:
+    with config_options(EEMODEL_HEADERS="X-Model-Route: c"):
         assert read() == 6
         assert read() == 0
-    finally:
-        gdal.SetConfigOption("EEMODEL_HEADERS", None)
     # header values only enter the key as a digest: never in file names or contents
+    assert entries(cache)
     for path in entries(cache):
         assert b"X-Model-Route" not in path.read_bytes() and "Route" not in str(path)
 
@@ -178,12 +176,9 @@ def test_failed_tiles_are_not_cached(predictor, eem_name, make_raster, tmp_path)
     name = eem_name(src, model="conv", tile=(32, 32), overlap=(3, 3), cache_dir=str(cache),
                     on_error="NODATA", max_payload_bytes=12000)
     predictor.fault(kind="status", status=400, count=1)
-    gdal.SetConfigOption("GDAL_HTTP_MAX_RETRY", "0")
-    try:
+    with config_options(GDAL_HTTP_MAX_RETRY="0"):
         with _quiet():
             first = gdal.Open(name).ReadAsArray()
-    finally:
-        gdal.SetConfigOption("GDAL_HTTP_MAX_RETRY", None)
     failed = [r for r in predictor.log() if r["status"] != 200]
     assert len(failed) == 1
     n_failed = failed[0]["n_instances"]
@@ -211,11 +206,8 @@ def test_size_cap_evicts(predictor, eem_name, make_raster, tmp_path):
     src = random_raster(make_raster, shape=(1, 128, 128), seed=9)
     cache = tmp_path / "cap"
     # one entry: 32x32 float32 + 96 bytes of header/checksum = 4192 bytes
-    gdal.SetConfigOption("EEMODEL_CACHE_MAX_SIZE", "20K")
-    try:
+    with config_options(EEMODEL_CACHE_MAX_SIZE="20K"):
         gdal.Open(eem_name(src, model="conv", tile=(32, 32), cache_dir=str(cache))).ReadAsArray()
-    finally:
-        gdal.SetConfigOption("EEMODEL_CACHE_MAX_SIZE", None)
     assert n_instances(predictor) == 16
     total = sum(p.stat().st_size for p in entries(cache))
     assert 0 < total <= 20 * 1024
@@ -229,12 +221,9 @@ def test_invalid_cache_settings_fail_at_open(predictor, eem_name, make_raster, t
         gdal.Open(eem_name(src, model="conv", tile=(32, 32), cache_dir=str(blocker)))
     assert "CACHE_DIR" in str(excinfo.value)
     assert str(blocker) in str(excinfo.value)
-    gdal.SetConfigOption("EEMODEL_CACHE_MAX_SIZE", "huge")
-    try:
+    with config_options(EEMODEL_CACHE_MAX_SIZE="huge"):
         with pytest.raises(RuntimeError) as excinfo:
             gdal.Open(eem_name(src, model="conv", tile=(32, 32), cache_dir=str(tmp_path / "ok")))
-    finally:
-        gdal.SetConfigOption("EEMODEL_CACHE_MAX_SIZE", None)
     assert "EEMODEL_CACHE_MAX_SIZE" in str(excinfo.value)
     assert predictor.log() == []
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import TOKEN, build_name
+from conftest import TOKEN, build_name, config_options
 from predictor import models
 from predictor.harness import StandIn
 
@@ -40,21 +40,6 @@ def max_overlap(records):
     return best
 
 
-class config:
-    """Set GDAL config options for a block."""
-
-    def __init__(self, **options):
-        self.options = options
-
-    def __enter__(self):
-        for k, v in self.options.items():
-            gdal.SetConfigOption(k, v)
-
-    def __exit__(self, *exc):
-        for k in self.options:
-            gdal.SetConfigOption(k, None)
-
-
 @pytest.fixture(scope="module")
 def slow_server():
     """A stand-in with 8 workers and LATENCY seconds per request."""
@@ -72,7 +57,7 @@ def test_same_pixels_with_1_and_16_connections_and_cache(predictor, eem_name, ma
     name = eem_name(src, model="conv", tile=(32, 32), overlap=(3, 3), max_payload_bytes=30000)
     results = {}
     for connections in ("1", "16"):
-        with config(EEMODEL_MAX_CONNECTIONS=connections):
+        with config_options(EEMODEL_MAX_CONNECTIONS=connections):
             predictor.reset()
             results[connections] = gdal.Open(name).ReadAsArray()
             assert n_instances(predictor) == 70      # 7 x 10 tiles, each once
@@ -81,7 +66,7 @@ def test_same_pixels_with_1_and_16_connections_and_cache(predictor, eem_name, ma
     cached = eem_name(src, model="conv", tile=(32, 32), overlap=(3, 3), max_payload_bytes=30000,
                       cache_dir=cache)
     for connections in ("16", "1"):                 # cold, then warm
-        with config(EEMODEL_MAX_CONNECTIONS=connections):
+        with config_options(EEMODEL_MAX_CONNECTIONS=connections):
             predictor.reset()
             results["cache" + connections] = gdal.Open(cached).ReadAsArray()
     assert predictor.log() == []
@@ -95,7 +80,7 @@ def test_requests_overlap_up_to_the_connection_cap(slow_server, make_raster):
                       max_payload_bytes=6000)
     overlaps = {}
     for connections in ("1", "4"):
-        with config(EEMODEL_MAX_CONNECTIONS=connections):
+        with config_options(EEMODEL_MAX_CONNECTIONS=connections):
             slow_server.reset()
             gdal.Open(name).ReadAsArray()
             records = slow_server.log()

@@ -2,12 +2,11 @@
 format (extremes of each integer range, NaN/Inf for floats), INPUT_TYPE per key, float16 and
 bfloat16 answers, and a clear error for a type a format cannot carry."""
 
-import contextlib
-
 import numpy as np
 import pytest
 from osgeo import gdal
 
+from conftest import config_options
 from predictor import models, protocols
 
 EXTREMES = {
@@ -32,16 +31,6 @@ FORMATS = [
     ("oip_json", "/v2/models/echo/infer", "OIP_V2", "NO", None),
     ("oip_binary", "/v2/models/echo/infer", "OIP_V2", "YES", None),
 ]
-
-
-@contextlib.contextmanager
-def config_option(key, value):
-    old = gdal.GetConfigOption(key)
-    gdal.SetConfigOption(key, value)
-    try:
-        yield
-    finally:
-        gdal.SetConfigOption(key, old)
 
 
 def write_raster(path, array):
@@ -87,7 +76,7 @@ def test_round_trip_every_type(predictor, tmp_path, dtype, fmt_id, path, fmt, bi
     src = write_raster(tmp_path / ("%s.tif" % dtype), array)
     if meta_key:
         predictor.config(metadata=metadata_for(meta_key, dtype, channels_first=fmt == "ND_ARRAYS"))
-    with config_option("EEMODEL_OIP_BINARY", binary):
+    with config_options(EEMODEL_OIP_BINARY=binary):
         ds = gdal.Open(name(predictor.url, path, src, fmt, "output:%s" % dtype, (7, 3)))
         got = read_as(ds, dtype)
     assert got.dtype == np.dtype(dtype) or (dtype == "int8" and got.dtype == np.int8)
@@ -127,7 +116,7 @@ def test_half_float_answers_are_decoded(predictor, make_raster, tools, out_dtype
     rng = np.random.default_rng(4)
     src = make_raster(rng.integers(0, 255, size=(1, 20, 24)).astype(np.uint8))
     predictor.config(out_dtype=out_dtype)
-    with config_option("EEMODEL_OIP_BINARY", binary):
+    with config_options(EEMODEL_OIP_BINARY=binary):
         ds = gdal.Open(name(predictor.url, path, src, fmt, "output:%s" % out_dtype, (12, 10),
                             input_overlap_size="3,3"))
         got = ds.ReadAsArray()
@@ -147,7 +136,7 @@ def test_half_float_answers_are_decoded(predictor, make_raster, tools, out_dtype
 @pytest.mark.parametrize("half", ["float16", "bfloat16"])
 def test_half_floats_refused_by_json_formats(predictor, make_raster, fmt, path, binary, half):
     src = make_raster(np.ones((1, 4, 4), np.float32))
-    with config_option("EEMODEL_OIP_BINARY", binary):
+    with config_options(EEMODEL_OIP_BINARY=binary):
         with pytest.raises(RuntimeError) as excinfo:
             gdal.Open(name(predictor.url, path, src, fmt, "output:float32", (4, 4), input_type=half))
     message = str(excinfo.value)
@@ -159,7 +148,7 @@ def test_half_floats_refused_by_json_formats(predictor, make_raster, fmt, path, 
 def test_half_float_input_over_binary_oip(predictor, make_raster):
     values = np.array([[0.5, 1.25, 65504.0, -2.0], [1e-3, 3.14159, 0.0, 100.1]], dtype=np.float32)
     src = make_raster(values)
-    with config_option("EEMODEL_OIP_BINARY", "YES"):
+    with config_options(EEMODEL_OIP_BINARY="YES"):
         ds = gdal.Open(name(predictor.url, "/v2/models/echo/infer", src, "OIP_V2", "output:float16", (4, 2),
                             input_type="float16"))
         got = ds.ReadAsArray()

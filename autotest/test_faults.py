@@ -9,6 +9,7 @@ one by one, or at a rate with mixed kinds.  Its request log records a digest of
 each instance's input tensor, which identifies a tile across retries.
 """
 
+import contextlib
 import email.utils
 import os
 import re
@@ -20,6 +21,8 @@ from collections import Counter
 import numpy as np
 import pytest
 from osgeo import gdal
+
+from conftest import build_name, config_options
 
 # A grid of 16 x 16 = 256 tiles of 32x32 pixels, two tiles per request.
 GRID_TILES = 16
@@ -51,24 +54,6 @@ HOSTILE = {
     "status_400": ({"kind": "status", "status": 400}, r"HTTP 400 from http://127\.0\.0\.1:\d+/v1/projects/p/models/identity:predict: stand-in: injected HTTP 400"),
     "status_403": ({"kind": "status", "status": 403}, r"HTTP 403 .*injected HTTP 403 \(PERMISSION_DENIED\)"),
 }
-
-
-class ConfigOptions:
-    """Set GDAL config options for a block, restoring the previous values."""
-
-    def __init__(self, **options):
-        self.options = options
-
-    def __enter__(self):
-        self.saved = {k: gdal.GetConfigOption(k) for k in self.options}
-        for k, v in self.options.items():
-            gdal.SetConfigOption(k, v)
-        return self
-
-    def __exit__(self, *exc):
-        for k, v in self.saved.items():
-            gdal.SetConfigOption(k, v)
-        return False
 
 
 class Messages:
@@ -115,7 +100,6 @@ def noise_raster(make_raster, tiles=GRID_TILES, seed=6):
 
 
 def fault_name(predictor, path, **extra):
-    from conftest import build_name
     return build_name(predictor.url, path, model="identity", tile=(TILE, TILE),
                       output_bands="out:float32", **extra)
 
@@ -184,7 +168,7 @@ def test_translate_with_30_percent_transient_faults_is_byte_identical(
 def test_retry_after_seconds_and_http_date_are_honoured(predictor, stand_log, make_raster):
     src = noise_raster(make_raster, tiles=1)
     name = fault_name(predictor, src)
-    with ConfigOptions(GDAL_HTTP_RETRY_DELAY="0.01"):
+    with config_options(GDAL_HTTP_RETRY_DELAY="0.01"):
         predictor.fault(kind="status", status=429, retry_after=1)
         t0 = time.monotonic()
         gdal.Open(name).ReadRaster()
@@ -205,7 +189,7 @@ def test_retry_after_seconds_and_http_date_are_honoured(predictor, stand_log, ma
 def test_retries_exhausted_and_4xx_not_retried(predictor, stand_log, make_raster):
     src = noise_raster(make_raster, tiles=1)
     name = fault_name(predictor, src)
-    with ConfigOptions(GDAL_HTTP_MAX_RETRY="2", GDAL_HTTP_RETRY_DELAY="0.01"):
+    with config_options(GDAL_HTTP_MAX_RETRY="2", GDAL_HTTP_RETRY_DELAY="0.01"):
         predictor.fault(kind="status", status=503, count=3)
         with pytest.raises(RuntimeError, match=r"HTTP 503 .*\(after 3 attempts\)"):
             gdal.Open(name).ReadRaster()
@@ -221,14 +205,22 @@ def test_retries_exhausted_and_4xx_not_retried(predictor, stand_log, make_raster
 # Hostile answers: each fails with its own message, or is masked with a warning
 
 
+@contextlib.contextmanager
+def hostile_dataset(predictor, make_raster, fault, **extra):
+    """(dataset over a 2x2-tile noise raster, its pixels) with `fault` queued for the
+    next request; two tiles per request, responses up to 1 MiB, quick retries."""
+    src = noise_raster(make_raster, tiles=2)
+    truth = gdal.Open(src).ReadAsArray()
+    with config_options(EEMODEL_MAX_RESPONSE_BYTES="1048576", GDAL_HTTP_RETRY_DELAY="0.01"):
+        ds = gdal.Open(fault_name(predictor, src, **extra, max_payload_bytes=PAYLOAD_FOR_TWO_TILES))
+        predictor.fault(**fault)
+        yield ds, truth
+
+
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_hostile_answer_fails_with_its_own_message(predictor, stand_log, make_raster, kind):
     fault, expected = HOSTILE[kind]
-    src = noise_raster(make_raster, tiles=2)
-    truth = gdal.Open(src).ReadAsArray()
-    with ConfigOptions(EEMODEL_MAX_RESPONSE_BYTES="1048576", GDAL_HTTP_RETRY_DELAY="0.01"):
-        ds = gdal.Open(fault_name(predictor, src, max_payload_bytes=PAYLOAD_FOR_TWO_TILES))
-        predictor.fault(**fault)
+    with hostile_dataset(predictor, make_raster, fault) as (ds, truth):
         with pytest.raises(RuntimeError) as e:
             ds.ReadRaster(0, 0, 2 * TILE, TILE)
         assert re.search(expected, str(e.value)), str(e.value)
@@ -242,12 +234,7 @@ def test_hostile_answer_fails_with_its_own_message(predictor, stand_log, make_ra
 @pytest.mark.parametrize("kind", sorted(HOSTILE))
 def test_hostile_answer_masked_with_on_error_nodata(predictor, stand_log, make_raster, kind):
     fault, expected = HOSTILE[kind]
-    src = noise_raster(make_raster, tiles=2)
-    truth = gdal.Open(src).ReadAsArray()
-    with ConfigOptions(EEMODEL_MAX_RESPONSE_BYTES="1048576", GDAL_HTTP_RETRY_DELAY="0.01"):
-        ds = gdal.Open(fault_name(predictor, src, on_error="NODATA", nodata=-1,
-                                  max_payload_bytes=PAYLOAD_FOR_TWO_TILES))
-        predictor.fault(**fault)
+    with hostile_dataset(predictor, make_raster, fault, on_error="NODATA", nodata=-1) as (ds, truth):
         with Messages() as m:
             data = ds.GetRasterBand(1).ReadAsArray()
         warnings = m.warnings()
@@ -274,7 +261,7 @@ def test_failed_tile_is_predicted_again_on_next_read_and_reopen(predictor, stand
     truth = gdal.Open(src).ReadAsArray()
     cache = tmp_path / "cache"
     name = fault_name(predictor, src, on_error="NODATA", cache_dir=str(cache))
-    with ConfigOptions(GDAL_HTTP_MAX_RETRY="1", GDAL_HTTP_RETRY_DELAY="0.01"):
+    with config_options(GDAL_HTTP_MAX_RETRY="1", GDAL_HTTP_RETRY_DELAY="0.01"):
         predictor.fault(kind="status", status=503, count=2)
         ds = gdal.Open(name)
         with Messages() as m:

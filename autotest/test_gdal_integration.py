@@ -7,7 +7,6 @@ means / modes for coarsened inputs and reduced predictions, the stand-in's own n
 models for the model, and the stand-in's request log for what was sent.
 """
 
-import contextlib
 import json
 import os
 import re
@@ -17,19 +16,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
+from conftest import config_options
 from predictor import models
-
-
-@contextlib.contextmanager
-def config_options(**options):
-    old = {key: gdal.GetConfigOption(key) for key in options}
-    for key, value in options.items():
-        gdal.SetConfigOption(key, value)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            gdal.SetConfigOption(key, value)
 
 
 def random_array(shape, seed, low=1, high=256, dtype=np.uint8):

@@ -9,19 +9,8 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from conftest import config_options
 from predictor import models
-
-
-@contextlib.contextmanager
-def config_options(**options):
-    old = {key: gdal.GetConfigOption(key) for key in options}
-    for key, value in options.items():
-        gdal.SetConfigOption(key, value)
-    try:
-        yield
-    finally:
-        for key, value in old.items():
-            gdal.SetConfigOption(key, value)
 
 
 @contextlib.contextmanager

@@ -3,48 +3,35 @@
 answers named by JSON path, batching to the exact MAX_PAYLOAD_BYTES, instance caps,
 the tile size that fits, and model metadata checked at open."""
 
-import contextlib
 import json
 
 import numpy as np
 import pytest
 from osgeo import gdal
 
+from conftest import config_options
 from predictor import models
 
 TILE = (16, 12)
 OVERLAP = (3, 3)
 
 
-@contextlib.contextmanager
-def config_option(key, value):
-    old = gdal.GetConfigOption(key)
-    gdal.SetConfigOption(key, value)
-    try:
-        yield
-    finally:
-        gdal.SetConfigOption(key, old)
+# backend -> the descriptor keys naming {model} on that backend of the stand-in at {url}
+BACKEND_KEYS = {
+    "aiplatform": "api_root={url};project=p;model={model}",
+    "vertex": "api_root={url};endpoint=projects/p/locations/us-central1/endpoints/{model}",
+    "vertex-raw": "url={url}/v1/projects/p/locations/us-central1/endpoints/{model}:rawPredict",
+    "tfserving": "url={url}/v1/models/{model}:predict",
+    "tfserving-version": "url={url}/v1/models/{model}/versions/7:predict",
+    "tfserving-label": "url={url}/v1/models/{model}/labels/stable:predict",
+    "kserve": "url={url}/v2/models/{model}/infer",
+    "kserve-version": "url={url}/v2/models/{model}/versions/3/infer",
+}
 
 
 def backend_keys(url, backend, model):
     """The descriptor keys naming `model` on `backend` of the stand-in at url."""
-    if backend == "aiplatform":
-        return "api_root=%s;project=p;model=%s" % (url, model)
-    if backend == "vertex":
-        return "api_root=%s;endpoint=projects/p/locations/us-central1/endpoints/%s" % (url, model)
-    if backend == "vertex-raw":
-        return "url=%s/v1/projects/p/locations/us-central1/endpoints/%s:rawPredict" % (url, model)
-    if backend == "tfserving":
-        return "url=%s/v1/models/%s:predict" % (url, model)
-    if backend == "tfserving-version":
-        return "url=%s/v1/models/%s/versions/7:predict" % (url, model)
-    if backend == "tfserving-label":
-        return "url=%s/v1/models/%s/labels/stable:predict" % (url, model)
-    if backend == "kserve":
-        return "url=%s/v2/models/%s/infer" % (url, model)
-    if backend == "kserve-version":
-        return "url=%s/v2/models/%s/versions/3/infer" % (url, model)
-    raise ValueError(backend)
+    return BACKEND_KEYS[backend].format(url=url, model=model)
 
 
 def name_for(url, src, backend, model, output_bands, fmt=None, tile=TILE, overlap=OVERLAP, **extra):
@@ -94,7 +81,7 @@ def test_same_model_same_pixels_over_every_protocol_and_format(predictor, scene,
     """conv equals the whole-image reference bitwise; classify (two outputs) equals the
     reference computed tile by tile, whatever the protocol and payload format."""
     x = tools.read_hwc(scene)
-    with config_option("EEMODEL_OIP_BINARY", binary):
+    with config_options(EEMODEL_OIP_BINARY=binary):
         ds = gdal.Open(name_for(predictor.url, scene, backend, "conv", "output:float32", fmt, **extra))
         got = ds.ReadAsArray()
         assert np.array_equal(got, models.conv_padded(x)[:, :, 0].astype(np.float32))
@@ -165,7 +152,7 @@ def test_every_legal_answer_shape(predictor, scene, tools, fmt, shape, model, ba
 def test_nan_and_infinity_literals(predictor, make_raster, backend, fmt):
     values = np.array([[np.nan, np.inf, -np.inf, -0.0, 1.5, np.float32(3.4028235e38)]], dtype=np.float32)
     src = make_raster(np.tile(values, (4, 1)))
-    with config_option("EEMODEL_OIP_BINARY", "NO"):
+    with config_options(EEMODEL_OIP_BINARY="NO"):
         ds = gdal.Open(name_for(predictor.url, src, backend, "echo", "output:float32", fmt, tile=(6, 4),
                                 overlap=(0, 0)))
         got = ds.ReadAsArray()
@@ -227,7 +214,7 @@ def test_bodies_fit_max_payload_bytes_with_fewest_requests(predictor, make_raste
     src = make_raster(np.full((2, 48, 64), 77, dtype=np.uint16))   # 4 x 4 = 16 tiles
     limit = 9000 if fmt in ("SERIALIZED_TF_TENSORS", "OIP_V2") else 20000
     extra = {"request_layout": option} if option == "columnar" else {}
-    with config_option("EEMODEL_OIP_BINARY", option if backend == "kserve" else None):
+    with config_options(EEMODEL_OIP_BINARY=option if backend == "kserve" else None):
         ds = gdal.Open(name_for(predictor.url, src, backend, "identity", "output:float32:2", fmt, tile=(16, 12),
                                 overlap=(2, 2), max_payload_bytes=limit, **extra))
         ds.ReadAsArray()
@@ -370,7 +357,7 @@ def test_metadata_unknown_signature(predictor, scene):
 
 def test_metadata_check_can_be_disabled(predictor, scene):
     predictor.config(metadata=conv_metadata(outputs=[{"name": "output", "datatype": "FP32", "shape": [-1, 18, 22, 4]}]))
-    with config_option("EEMODEL_CHECK_METADATA", "NO"):
+    with config_options(EEMODEL_CHECK_METADATA="NO"):
         gdal.Open(name_for(predictor.url, scene, "tfserving", "conv", "output:float32", "RAW_JSON")).ReadAsArray()
 
 

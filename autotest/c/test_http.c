@@ -683,6 +683,43 @@ static void test_verbose_redaction(void)
     CHECK(strstr(log, "BODYMARKER") == NULL);
 }
 
+/* The predicate and printer http.c shares with token_http.c and auth.c. */
+static void test_secret_headers(void)
+{
+    const char *secret[] = {"Authorization: Bearer x", "x-goog-api-key: k", "X-Auth-Token: t",
+                            "Cookie: c=1", "Client-Secret: s", NULL};
+    const char *plain[] = {"Content-Type: application/json", "X-Plain: token", "no colon auth",
+                           NULL};
+    for (int i = 0; secret[i]; i++)
+        CHECK_EQ_INT(eem_http_header_is_secret(secret[i], strlen(secret[i])), 1);
+    for (int i = 0; plain[i]; i++)
+        CHECK_EQ_INT(eem_http_header_is_secret(plain[i], strlen(plain[i])), 0);
+
+    char path[] = "/tmp/eem_http_debug_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    const char sent[] = "POST /x HTTP/1.1\r\nAuthorization: Bearer HIDDEN\r\nX-Plain: shown\r\n\r\n";
+    const char text[] = "Authorization: is only text here";
+    eem_http_print_debug("TAG", "> ", sent, sizeof sent - 1);
+    eem_http_print_debug("TAG", "* ", text, sizeof text - 1);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    char log[4096] = "";
+    lseek(fd, 0, SEEK_SET);
+    ssize_t n = read(fd, log, sizeof log - 1);
+    close(fd);
+    unlink(path);
+    log[n > 0 ? n : 0] = '\0';
+    CHECK(strcmp(log, "TAG: > POST /x HTTP/1.1\nTAG: > Authorization: [redacted]\n"
+                      "TAG: > X-Plain: shown\nTAG: * Authorization: is only text here\n") == 0);
+}
+
 static void test_bad_input(void)
 {
     eem_http_options o = test_options();
@@ -726,6 +763,7 @@ int main(void)
     test_keepalive();
     test_threads();
     test_verbose_redaction();
+    test_secret_headers();
     test_bad_input();
     stop_server();
     printf("http tests took %.1f s\n", now_s() - t0);

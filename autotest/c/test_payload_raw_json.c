@@ -237,8 +237,11 @@ static void test_malformed(const eem_spec *one, const eem_spec *two)
         {one, 1, "[1]", "the answer is a JSON array; expected an object"},
         {one, 1, "{\"predictions\":[1] trailing", "not valid JSON"},
     };
+    static eem_tensor stale; /* what the caller's slots held before: must be overwritten */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memset(out, 0, sizeof out);
+        for (int s = 0; s < cases[i].n * cases[i].spec->n_outputs; s++)
+            out[s] = &stale;
         eem_status st = decode(cases[i].spec, cases[i].body, cases[i].n, out, &err);
         CHECK_EQ_INT(st, EEM_ERR_PROTOCOL);
         CHECK_CONTAINS(err.msg, cases[i].needle);

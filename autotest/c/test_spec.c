@@ -440,37 +440,39 @@ static void test_json_file(void)
     snprintf(missing, sizeof missing, "EEMODEL:%s/missing.json", tmpdir);
     expect_fail(missing, NULL, "missing.json", "does not exist");
 
-    /* JSON values of the wrong shape */
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": {\"o\": {\"dimensions\": 1}}}");
-    expect_fail(badname, NULL, "OUTPUT_BANDS", "without a type");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": {\"o\": {\"type\": \"float32\", \"dimensions\": 2}}}");
-    expect_fail(badname, NULL, "OUTPUT_BANDS", "dimensions other than 0 or 1");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": {\"o\": {\"type\": \"float32\", \"length\": 2, \"names\": [\"a\"]}}}");
-    expect_fail(badname, NULL, "OUTPUT_BANDS", "differs from the number of names");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": {\"o\": {\"type\": \"float32\", \"lenght\": 2}}}");
-    expect_fail(badname, NULL, "OUTPUT_BANDS", "unknown field \"lenght\"");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": {\"o\": {\"type\": \"flaot\"}}}");
-    expect_fail(badname, NULL, "OUTPUT_BANDS", "unknown type \"flaot\"");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": {\"o\": {\"type\": \"float32\", \"dimensions\": 0, \"length\": 3}}}");
-    expect_fail(badname, NULL, "OUTPUT_BANDS", "dimensions 0");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": \"o:uint8\", \"bands\": {\"a\": 2, \"b\": 2}}");
-    expect_fail(badname, NULL, "BANDS", "lists band \"2\" twice");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": \"o:uint8\", \"bands\": {\"a\": 0}}");
-    expect_fail(badname, NULL, "BANDS", "below 1");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": \"o:uint8\", \"inputTypeOverride\": {\"a\": \"complex\"}}");
-    expect_fail(badname, NULL, "INPUT_TYPE", "unknown type \"\"complex\"\"");
-    write_file(bad, "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, "
-                    "\"outputBands\": \"o:uint8\", \"headers\": {\"Bad Name\": \"secretvalue\"}}");
-    expect_fail(badname, NULL, "HEADERS", "Bad Name");
+    /* JSON values of the wrong shape, after the same valid fields */
+    static const struct {
+        const char *fields, *key, *fragment;
+    } wrong_shapes[] = {
+        {"\"outputBands\": {\"o\": {\"dimensions\": 1}}}",
+         "OUTPUT_BANDS", "without a type"},
+        {"\"outputBands\": {\"o\": {\"type\": \"float32\", \"dimensions\": 2}}}",
+         "OUTPUT_BANDS", "dimensions other than 0 or 1"},
+        {"\"outputBands\": {\"o\": {\"type\": \"float32\", \"length\": 2, \"names\": [\"a\"]}}}",
+         "OUTPUT_BANDS", "differs from the number of names"},
+        {"\"outputBands\": {\"o\": {\"type\": \"float32\", \"lenght\": 2}}}",
+         "OUTPUT_BANDS", "unknown field \"lenght\""},
+        {"\"outputBands\": {\"o\": {\"type\": \"flaot\"}}}",
+         "OUTPUT_BANDS", "unknown type \"flaot\""},
+        {"\"outputBands\": {\"o\": {\"type\": \"float32\", \"dimensions\": 0, \"length\": 3}}}",
+         "OUTPUT_BANDS", "dimensions 0"},
+        {"\"outputBands\": \"o:uint8\", \"bands\": {\"a\": 2, \"b\": 2}}",
+         "BANDS", "lists band \"2\" twice"},
+        {"\"outputBands\": \"o:uint8\", \"bands\": {\"a\": 0}}",
+         "BANDS", "below 1"},
+        {"\"outputBands\": \"o:uint8\", \"inputTypeOverride\": {\"a\": \"complex\"}}",
+         "INPUT_TYPE", "unknown type \"\"complex\"\""},
+        {"\"outputBands\": \"o:uint8\", \"headers\": {\"Bad Name\": \"secretvalue\"}}",
+         "HEADERS", "Bad Name"},
+    };
+    for (size_t i = 0; i < sizeof wrong_shapes / sizeof wrong_shapes[0]; i++) {
+        char json[512];
+        snprintf(json, sizeof json,
+                 "{\"input\": \"a.tif\", \"url\": \"http://h/x\", \"inputTileSize\": 4, %s",
+                 wrong_shapes[i].fields);
+        write_file(bad, json);
+        expect_fail(badname, NULL, wrong_shapes[i].key, wrong_shapes[i].fragment);
+    }
     remove(bad);
     remove(path);
     remove(path2);

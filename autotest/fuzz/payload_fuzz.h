@@ -1,6 +1,6 @@
 /* payload_fuzz.h — the body shared by the answer-decoder fuzz targets
- * (fuzz_payload_*.c): one per payload format, each a two-line file naming its
- * format.  The first input byte picks the declared outputs, the instance
+ * (fuzz_payload_*.c): one per payload format, each one PAYLOAD_FUZZ_TARGET line
+ * naming its format.  The first input byte picks the declared outputs, the instance
  * count and the context flags (TF Serving columnar answers, OIP v2 binary
  * data), the rest is the server's answer body.  A format that is not
  * implemented yet makes the target a no-op (the corpus still replays).
@@ -103,5 +103,19 @@ done:
     free(body);
     return 0;
 }
+
+/* The two libFuzzer entry points of a target decoding format's answers, the
+ * specs parsed with protocol and url_and_format. */
+#define PAYLOAD_FUZZ_TARGET(format, protocol, url_and_format)                                      \
+    int LLVMFuzzerInitialize(int *argc, char ***argv)                                              \
+    {                                                                                              \
+        (void)argc, (void)argv;                                                                    \
+        payload_fuzz_init(protocol, url_and_format);                                               \
+        return 0;                                                                                  \
+    }                                                                                              \
+    int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)                                   \
+    {                                                                                              \
+        return payload_fuzz_one(format, data, size);                                               \
+    }
 
 #endif

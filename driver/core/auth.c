@@ -13,6 +13,7 @@
 #include "auth.h"
 
 #include "buf.h"
+#include "http.h"
 #include "jwt.h"
 #include "token_cache.h"
 #include "token_http.h"
@@ -70,7 +71,7 @@ void eem_secret_free(char *s)
     free(s);
 }
 
-static void buf_wipe_free(eem_buf *b)
+void eem_secret_buf_free(eem_buf *b)
 {
     if (b->data)
         OPENSSL_cleanse(b->data, b->cap);
@@ -241,27 +242,19 @@ static int url_may_carry_secrets(const char *url)
 eem_status eem_auth_check_header_transport(const char *url, const char *const *headers,
                                            eem_error *err)
 {
-    static const char *const words[] = {"auth", "key", "token", "secret", "cookie", NULL};
     if (!url || url_may_carry_secrets(url))
         return EEM_OK;
     for (int i = 0; headers && headers[i]; i++) {
         const char *h = headers[i], *colon = strchr(h, ':');
-        if (!colon)
+        if (!colon || !eem_http_header_is_secret(h, strlen(h)))
             continue;
-        for (int w = 0; words[w]; w++) {
-            size_t k = strlen(words[w]);
-            for (const char *p = h; p + k <= colon; p++) {
-                if (strncasecmp(p, words[w], k) != 0)
-                    continue;
-                char shown[1024];
-                eem_url_for_display(url, shown, sizeof shown);
-                return eem_error_set(err, EEM_ERR_INVALID,
-                                     "refusing to send the HTTP header \"%.*s\" to %s over plain "
-                                     "http: credentials and keys travel unencrypted only to "
-                                     "loopback addresses; use an https URL",
-                                     (int)(colon - h > 100 ? 100 : colon - h), h, shown);
-            }
-        }
+        char shown[1024];
+        eem_url_for_display(url, shown, sizeof shown);
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "refusing to send the HTTP header \"%.*s\" to %s over plain http: "
+                             "credentials and keys travel unencrypted only to loopback "
+                             "addresses; use an https URL",
+                             (int)(colon - h > 100 ? 100 : colon - h), h, shown);
     }
     return EEM_OK;
 }
@@ -284,6 +277,17 @@ static void form_add(eem_buf *b, const char *name, const char *value)
             eem_buf_append(b, e, 3);
         }
     }
+}
+
+/* Room for a form of the given secret values (NULL: none) percent-encoded,
+ * so that filling it never moves, and so never leaves a copy of, a secret. */
+static void form_reserve(eem_buf *b, const char *v1, const char *v2, const char *v3)
+{
+    const char *values[] = {v1, v2, v3};
+    size_t n = 256; /* field names, separators and fixed values */
+    for (int i = 0; i < 3; i++)
+        n += values[i] ? 3 * strlen(values[i]) : 0;
+    eem_buf_reserve(b, n);
 }
 
 /* Read {"access_token": ..., "expires_in": ...} out of a 200 answer. */
@@ -440,15 +444,20 @@ static const char *oauth_scope(void)
     return s && *s ? s : EEM_OAUTH2_DEFAULT_SCOPE;
 }
 
+/* The credentials' token endpoint, Google's when the file names none. */
+static const char *token_uri_of(json_object *cred)
+{
+    const char *uri = json_text(cred, "token_uri");
+    return uri ? uri : EEM_OAUTH2_DEFAULT_TOKEN_URI;
+}
+
 static eem_status service_account_grant(const chain_link *l, json_object *key,
                                         eem_token_fetched *out, eem_error *err)
 {
     const char *email = json_text(key, "client_email");
     const char *pem = json_text(key, "private_key");
     const char *kid = json_text(key, "private_key_id");
-    const char *token_uri = json_text(key, "token_uri");
-    if (!token_uri)
-        token_uri = EEM_OAUTH2_DEFAULT_TOKEN_URI;
+    const char *token_uri = token_uri_of(key);
     if (!email || !pem)
         return eem_error_set(err, EEM_ERR_INVALID,
                              "%s: the service_account key lacks %s; download a new JSON key for "
@@ -464,6 +473,7 @@ static eem_status service_account_grant(const chain_link *l, json_object *key,
         eem_error_prefix(err, "%s", l->what);
         goto done;
     }
+    form_reserve(&form, assertion, NULL, NULL);
     form_add(&form, "grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer");
     form_add(&form, "assertion", assertion);
     if (form.failed) {
@@ -477,7 +487,7 @@ static eem_status service_account_grant(const chain_link *l, json_object *key,
     snprintf(verb, sizeof verb, "the token request for service account %.200s", email);
     st = post_token_form(l->what, verb, token_uri, &form, secrets, out, err);
 done:
-    buf_wipe_free(&form);
+    eem_secret_buf_free(&form);
     eem_secret_free(assertion);
     return st;
 }
@@ -488,15 +498,14 @@ static eem_status authorized_user_grant(const chain_link *l, json_object *cred,
     const char *id = json_text(cred, "client_id");
     const char *secret = json_text(cred, "client_secret");
     const char *refresh = json_text(cred, "refresh_token");
-    const char *token_uri = json_text(cred, "token_uri");
-    if (!token_uri)
-        token_uri = EEM_OAUTH2_DEFAULT_TOKEN_URI;
+    const char *token_uri = token_uri_of(cred);
     if (!id || !secret || !refresh)
         return eem_error_set(err, EEM_ERR_INVALID,
                              "%s: the authorized_user file lacks %s; run `gcloud auth "
                              "application-default login` again",
                              l->what, !id ? "client_id" : !secret ? "client_secret" : "refresh_token");
     eem_buf form = {0};
+    form_reserve(&form, id, secret, refresh);
     form_add(&form, "grant_type", "refresh_token");
     form_add(&form, "client_id", id);
     form_add(&form, "client_secret", secret);
@@ -511,7 +520,7 @@ static eem_status authorized_user_grant(const chain_link *l, json_object *cred,
         st = post_token_form(l->what, "the refresh-token request", token_uri, &form, secrets, out,
                              err);
     }
-    buf_wipe_free(&form);
+    eem_secret_buf_free(&form);
     return st;
 }
 

@@ -23,6 +23,7 @@
 #ifndef EEM_AUTH_H
 #define EEM_AUTH_H
 
+#include "buf.h"
 #include "endpoint.h"
 #include "error.h"
 
@@ -65,6 +66,10 @@ eem_status eem_auth_check_header_transport(const char *url, const char *const *h
 eem_status eem_auth_header_for(const eem_endpoint *ep, char **header, eem_error *err);
 /* Overwrite then free a secret string. */
 void eem_secret_free(char *s);
+/* Overwrite then free a buffer that held a secret (its whole capacity); b is
+ * left empty.  Appends that grow a buffer leave unwiped copies behind:
+ * reserve the room a secret needs before appending it. */
+void eem_secret_buf_free(eem_buf *b);
 
 #ifdef __cplusplus
 }

@@ -336,26 +336,26 @@ static int append_identity(eem_buf *b, const eem_spec *spec, const eem_endpoint 
     return b->failed ? -1 : 0;
 }
 
-/* url with the end of its path (before any query string) cut by `cut` bytes
- * and `add` appended there; NULL on allocation failure. */
-static char *url_with_path_end(const char *url, size_t cut, const char *add)
-{
-    const char *a, *p;
-    url_authority(url, &a, &p);
-    size_t path_end = (size_t)(p - url) + strcspn(p, "?#");
-    eem_buf b = {0};
-    eem_buf_append(&b, url, path_end - cut);
-    eem_buf_puts(&b, add);
-    eem_buf_puts(&b, url + path_end);
-    return eem_buf_take(&b);
-}
-
 /* Length of url's path (without query string). */
 static size_t url_path_len(const char *url, const char **path)
 {
     const char *a;
     url_authority(url, &a, path);
     return strcspn(*path, "?#");
+}
+
+/* url with the end of its path (before any query string) cut by `cut` bytes
+ * and `add` appended there; NULL on allocation failure. */
+static char *url_with_path_end(const char *url, size_t cut, const char *add)
+{
+    const char *path;
+    size_t path_len = url_path_len(url, &path);
+    size_t path_end = (size_t)(path - url) + path_len;
+    eem_buf b = {0};
+    eem_buf_append(&b, url, path_end - cut);
+    eem_buf_puts(&b, add);
+    eem_buf_puts(&b, url + path_end);
+    return eem_buf_take(&b);
 }
 
 static int path_ends_with(const char *url, const char *suffix)

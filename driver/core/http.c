@@ -336,8 +336,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-/* Header names whose values are secrets in debug output. */
-static int header_is_secret(const char *line, size_t n)
+int eem_http_header_is_secret(const char *line, size_t n)
 {
     static const char *const words[] = {"auth", "key", "token", "cookie", "secret", NULL};
     const char *colon = memchr(line, ':', n);
@@ -353,23 +352,9 @@ static int header_is_secret(const char *line, size_t n)
     return 0;
 }
 
-static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *user)
+void eem_http_print_debug(const char *tag, const char *prefix, const char *data, size_t size)
 {
-    (void)h, (void)user;
-    const char *prefix;
-    switch (type) {
-    case CURLINFO_TEXT:
-        prefix = "* ";
-        break;
-    case CURLINFO_HEADER_IN:
-        prefix = "< ";
-        break;
-    case CURLINFO_HEADER_OUT:
-        prefix = "> ";
-        break;
-    default:
-        return 0; /* bodies and TLS data are never printed */
-    }
+    int headers = strcmp(prefix, "* ") != 0;
     const char *p = data, *end = data + size;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -379,15 +364,26 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
             e--;
         size_t n = (size_t)(e - p);
         if (n > 0) {
-            if (type != CURLINFO_TEXT && header_is_secret(p, n)) {
+            if (headers && eem_http_header_is_secret(p, n)) {
                 const char *colon = memchr(p, ':', n);
-                fprintf(stderr, "EEMODEL curl: %s%.*s: [redacted]\n", prefix, (int)(colon - p), p);
+                fprintf(stderr, "%s: %s%.*s: [redacted]\n", tag, prefix, (int)(colon - p), p);
             } else {
-                fprintf(stderr, "EEMODEL curl: %s%.*s\n", prefix, (int)n, p);
+                fprintf(stderr, "%s: %s%.*s\n", tag, prefix, (int)n, p);
             }
         }
         p = next;
     }
+}
+
+static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *user)
+{
+    (void)h, (void)user;
+    const char *prefix = type == CURLINFO_TEXT        ? "* "
+                         : type == CURLINFO_HEADER_IN  ? "< "
+                         : type == CURLINFO_HEADER_OUT ? "> "
+                                                       : NULL;
+    if (prefix) /* bodies and TLS data are never printed */
+        eem_http_print_debug("EEMODEL curl", prefix, data, size);
     return 0;
 }
 
@@ -489,13 +485,21 @@ static eem_status setup_easy(xfer *x, eem_error *err)
 
 /* ---- the multi handle --------------------------------------------------- */
 
-eem_status eem_http_multi_new(const eem_http_options *opts, eem_http_multi **out, eem_error *err)
+eem_status eem_http_global_init(eem_error *err)
 {
-    *out = NULL;
     pthread_once(&g_curl_once, curl_init_once);
     if (g_curl_init_code != CURLE_OK)
         return eem_error_set(err, EEM_ERR_HTTP, "libcurl initialisation failed: %s",
                              curl_easy_strerror(g_curl_init_code));
+    return EEM_OK;
+}
+
+eem_status eem_http_multi_new(const eem_http_options *opts, eem_http_multi **out, eem_error *err)
+{
+    *out = NULL;
+    eem_status st = eem_http_global_init(err);
+    if (st != EEM_OK)
+        return st;
     eem_http_multi *m = calloc(1, sizeof *m);
     if (!m)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory creating the HTTP transport");

@@ -76,6 +76,17 @@ void eem_http_multi_free(eem_http_multi *m);
 /* Free what a finished request owns (response); the struct itself is the caller's. */
 void eem_http_request_clear(eem_http_request *req);
 
+/* Shared with the blocking credential calls (token_http.c). */
+/* libcurl's process-wide initialisation, done once; EEM_OK or why it failed. */
+eem_status eem_http_global_init(eem_error *err);
+/* 1 when the header line "Name: value" (n bytes) has a name that marks a
+ * secret value: it contains auth, key, token, secret or cookie. */
+int eem_http_header_is_secret(const char *line, size_t n);
+/* Print one libcurl debug block to stderr, line by line, as
+ * "<tag>: <prefix><line>", the values of secret headers redacted.  prefix
+ * names the kind of block: "* " text, "< " received or "> " sent headers. */
+void eem_http_print_debug(const char *tag, const char *prefix, const char *data, size_t size);
+
 /* One-line description of a failed request for users: status, the server's
  * message (trimmed, parsed from Google / TF Serving error bodies when present)
  * and the URL without query string.  Written into buf. */

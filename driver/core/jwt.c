@@ -111,6 +111,8 @@ eem_status eem_jwt_sign_rs256(const char *pem_key, const char *header_json,
     if ((st = eem_base64url_encode(header_json, strlen(header_json), &h64, err)) ||
         (st = eem_base64url_encode(claims_json, strlen(claims_json), &c64, err)))
         goto done;
+    /* room reserved up front: growing would leave unwiped copies behind */
+    eem_buf_reserve(&input, strlen(h64) + 1 + strlen(c64));
     eem_buf_puts(&input, h64);
     eem_buf_puts(&input, ".");
     eem_buf_puts(&input, c64);
@@ -141,6 +143,7 @@ eem_status eem_jwt_sign_rs256(const char *pem_key, const char *header_json,
     }
     if ((st = eem_base64url_encode(sig, sig_len, &s64, err)))
         goto done;
+    eem_buf_reserve(&out, input.len + 1 + strlen(s64));
     eem_buf_append(&out, input.data, input.len);
     eem_buf_puts(&out, ".");
     eem_buf_puts(&out, s64);
@@ -155,12 +158,8 @@ done:
         OPENSSL_cleanse(sig, sig_len);
         free(sig);
     }
-    if (input.data)
-        OPENSSL_cleanse(input.data, input.cap);
-    if (out.data)
-        OPENSSL_cleanse(out.data, out.cap);
-    eem_buf_free(&input);
-    eem_buf_free(&out);
+    eem_secret_buf_free(&input);
+    eem_secret_buf_free(&out);
     free(h64);
     eem_secret_free(c64);
     eem_secret_free(s64);

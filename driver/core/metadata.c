@@ -73,6 +73,47 @@ static int64_t size_of(json_object *v)
     return -1;
 }
 
+/* An array of count tensor infos (owned by the caller even on failure), none used yet. */
+static eem_status infos_new(size_t count, eem_tensor_info **out, int *n, eem_error *err)
+{
+    *n = 0;
+    *out = calloc(count ? count : 1, sizeof **out);
+    return *out ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+}
+
+/* The next info of the array with its name and type text copied (NULL: fallback). */
+static eem_status info_add(eem_tensor_info *list, int *n, const char *name,
+                           const char *type_text, const char *fallback, eem_tensor_info **t,
+                           eem_error *err)
+{
+    *t = &list[(*n)++];
+    (*t)->name = eem_strdup(name ? name : "");
+    (*t)->type_text = eem_strdup(type_text ? type_text : fallback);
+    (*t)->ndim = -1;
+    if (!(*t)->name || !(*t)->type_text)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    return EEM_OK;
+}
+
+/* Metadata from an inputs and an outputs node, each read by read_infos. */
+static eem_status metadata_from(json_object *in, json_object *outs,
+                                eem_status (*read_infos)(json_object *, eem_tensor_info **, int *,
+                                                         eem_error *),
+                                eem_model_metadata **out, eem_error *err)
+{
+    eem_model_metadata *md = calloc(1, sizeof *md);
+    if (!md)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    eem_status st = read_infos(in, &md->inputs, &md->n_inputs, err);
+    if (st == EEM_OK)
+        st = read_infos(outs, &md->outputs, &md->n_outputs, err);
+    if (st != EEM_OK)
+        eem_metadata_free(md);
+    else
+        *out = md;
+    return st;
+}
+
 /* ---- TF Serving: {"metadata":{"signature_def":{"signature_def":{S:{inputs,outputs}}}}} */
 
 static eem_status tf_tensor_infos(json_object *map, eem_tensor_info **out, int *n,
@@ -82,25 +123,21 @@ static eem_status tf_tensor_infos(json_object *map, eem_tensor_info **out, int *
     *out = NULL;
     if (!map || !json_object_is_type(map, json_type_object))
         return EEM_OK;
-    int count = json_object_object_length(map);
-    *out = calloc((size_t)(count > 0 ? count : 1), sizeof **out);
-    if (!*out)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    eem_status st = infos_new((size_t)json_object_object_length(map), out, n, err);
+    if (st != EEM_OK)
+        return st;
     json_object_object_foreach(map, key, val)
     {
-        eem_tensor_info *t = &(*out)[(*n)++];
+        eem_tensor_info *t;
         json_object *dt = NULL, *shape = NULL, *dims = NULL, *unk = NULL;
-        t->name = eem_strdup(key);
         const char *dts = json_object_object_get_ex(val, "dtype", &dt) ? json_object_get_string(dt)
-                                                                       : "DT_INVALID";
-        t->type_text = eem_strdup(dts ? dts : "DT_INVALID");
-        if (!t->name || !t->type_text)
-            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+                                                                       : NULL;
+        if ((st = info_add(*out, n, key, dts, "DT_INVALID", &t, err)) != EEM_OK)
+            return st;
         t->is_string = strcmp(t->type_text, "DT_STRING") == 0;
         for (size_t i = 0; i < sizeof tf_dtype_names / sizeof tf_dtype_names[0]; i++)
             if (strcmp(t->type_text, tf_dtype_names[i].name) == 0)
                 t->type = tf_dtype_names[i].type;
-        t->ndim = -1;
         if (json_object_object_get_ex(val, "tensor_shape", &shape) &&
             !(json_object_object_get_ex(shape, "unknown_rank", &unk) &&
               json_object_get_boolean(unk))) {
@@ -152,21 +189,10 @@ eem_status eem_metadata_parse_tfserving(const char *body, size_t len, const char
                            used ? keys : "none");
         goto done;
     }
-    eem_model_metadata *md = calloc(1, sizeof *md);
-    if (!md) {
-        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-        goto done;
-    }
     json_object *in = NULL, *outs = NULL;
     json_object_object_get_ex(sig, "inputs", &in);
     json_object_object_get_ex(sig, "outputs", &outs);
-    st = tf_tensor_infos(in, &md->inputs, &md->n_inputs, err);
-    if (st == EEM_OK)
-        st = tf_tensor_infos(outs, &md->outputs, &md->n_outputs, err);
-    if (st != EEM_OK)
-        eem_metadata_free(md);
-    else
-        *out = md;
+    st = metadata_from(in, outs, tf_tensor_infos, out, err);
 done:
     json_object_put(root);
     return st;
@@ -182,21 +208,18 @@ static eem_status kserve_tensor_infos(json_object *list, eem_tensor_info **out, 
     if (!list || !json_object_is_type(list, json_type_array))
         return EEM_OK;
     size_t count = json_object_array_length(list);
-    *out = calloc(count ? count : 1, sizeof **out);
-    if (!*out)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    eem_status st = infos_new(count, out, n, err);
+    if (st != EEM_OK)
+        return st;
     for (size_t i = 0; i < count; i++) {
         json_object *o = json_object_array_get_idx(list, i), *nm = NULL, *dt = NULL, *sh = NULL;
-        eem_tensor_info *t = &(*out)[(*n)++];
-        const char *name = json_object_object_get_ex(o, "name", &nm) ? json_object_get_string(nm) : "";
-        const char *dts = json_object_object_get_ex(o, "datatype", &dt) ? json_object_get_string(dt) : "";
-        t->name = eem_strdup(name ? name : "");
-        t->type_text = eem_strdup(dts ? dts : "");
-        if (!t->name || !t->type_text)
-            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        eem_tensor_info *t;
+        const char *name = json_object_object_get_ex(o, "name", &nm) ? json_object_get_string(nm) : NULL;
+        const char *dts = json_object_object_get_ex(o, "datatype", &dt) ? json_object_get_string(dt) : NULL;
+        if ((st = info_add(*out, n, name, dts, "", &t, err)) != EEM_OK)
+            return st;
         t->type = eem_oip_datatype_from_name(t->type_text);
         t->is_string = strcmp(t->type_text, "BYTES") == 0;
-        t->ndim = -1;
         if (json_object_object_get_ex(o, "shape", &sh) && json_object_is_type(sh, json_type_array)) {
             size_t nd = json_object_array_length(sh);
             for (size_t d = 0; d < nd && d < EEM_TENSOR_MAX_DIMS; d++)
@@ -215,23 +238,11 @@ eem_status eem_metadata_parse_kserve(const char *body, size_t len, eem_model_met
     eem_status st = parse_root(body, len, "KServe v2 model", &root, err);
     if (st != EEM_OK)
         return st;
-    eem_model_metadata *md = calloc(1, sizeof *md);
-    if (!md) {
-        json_object_put(root);
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    }
     json_object_object_get_ex(root, "inputs", &in);
     json_object_object_get_ex(root, "outputs", &outs);
-    st = kserve_tensor_infos(in, &md->inputs, &md->n_inputs, err);
-    if (st == EEM_OK)
-        st = kserve_tensor_infos(outs, &md->outputs, &md->n_outputs, err);
+    st = metadata_from(in, outs, kserve_tensor_infos, out, err);
     json_object_put(root);
-    if (st != EEM_OK) {
-        eem_metadata_free(md);
-        return st;
-    }
-    *out = md;
-    return EEM_OK;
+    return st;
 }
 
 int eem_metadata_server_has_extension(const char *body, size_t len, const char *ext)

@@ -3,6 +3,8 @@
  * payload_*.c file. */
 #include "payload.h"
 
+#include "str.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,30 @@ const eem_payload_ops *eem_payload_ops_for(eem_payload_format f)
         return &eem_payload_oip_v2;
     default:
         return NULL;
+    }
+}
+
+static size_t output_slots(const eem_payload_context *ctx, int n_instances)
+{
+    int n_out = ctx->spec->n_outputs;
+    return (size_t)(n_instances > 0 ? n_instances : 0) * (size_t)(n_out > 0 ? n_out : 0);
+}
+
+size_t eem_payload_outputs_clear(const eem_payload_context *ctx, int n_instances,
+                                 eem_tensor **out)
+{
+    size_t n_slots = output_slots(ctx, n_instances);
+    for (size_t s = 0; s < n_slots; s++)
+        out[s] = NULL;
+    return n_slots;
+}
+
+void eem_payload_outputs_free(const eem_payload_context *ctx, int n_instances, eem_tensor **out)
+{
+    size_t n_slots = output_slots(ctx, n_instances);
+    for (size_t s = 0; s < n_slots; s++) {
+        eem_tensor_free(out[s]);
+        out[s] = NULL;
     }
 }
 
@@ -123,14 +149,23 @@ static void free_info(eem_payload_column *info, int n)
     free(info);
 }
 
-void eem_payload_batch_free(eem_payload_batch *b)
+/* Back to an empty batch (columns and key shapes released). */
+static void batch_clear(eem_payload_batch *b)
 {
-    if (!b)
-        return;
     for (int k = 0; b->columns && k < b->n_columns; k++)
         eem_buf_free(&b->columns[k]);
     free(b->columns);
     free_info(b->info, b->n_info);
+    b->columns = NULL;
+    b->info = NULL;
+    b->n_columns = b->n_info = b->n_instances = 0;
+}
+
+void eem_payload_batch_free(eem_payload_batch *b)
+{
+    if (!b)
+        return;
+    batch_clear(b);
     free(b);
 }
 
@@ -236,6 +271,7 @@ eem_status eem_payload_batch_add(eem_payload_batch *b, const eem_instance *inst,
                                  const eem_payload_fragment *frag, eem_error *err)
 {
     if (b->n_instances == 0) {
+        batch_clear(b); /* whatever a failed first add left */
         b->columns = calloc((size_t)(frag->n_parts > 0 ? frag->n_parts : 1), sizeof *b->columns);
         b->info = calloc((size_t)(inst->n_inputs > 0 ? inst->n_inputs : 1), sizeof *b->info);
         if (!b->columns || !b->info)
@@ -244,11 +280,8 @@ eem_status eem_payload_batch_add(eem_payload_batch *b, const eem_instance *inst,
         b->n_info = inst->n_inputs;
         for (int k = 0; k < inst->n_inputs; k++) {
             describe(b->ops, b->ctx, inst->inputs[k], &b->info[k]);
-            size_t n = strlen(inst->keys[k]) + 1;
-            b->info[k].key = malloc(n);
-            if (!b->info[k].key)
+            if (!(b->info[k].key = eem_strdup(inst->keys[k])))
                 return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
-            memcpy(b->info[k].key, inst->keys[k], n);
         }
     } else if (frag->n_parts != b->n_columns) {
         return eem_error_set(err, EEM_ERR_INVALID,

@@ -105,6 +105,13 @@ struct eem_payload_ops {
                                   eem_error *err);
 };
 
+/* Set the n_instances * spec->n_outputs slots of a decode_response out
+ * array to NULL; returns the slot count. */
+size_t eem_payload_outputs_clear(const eem_payload_context *ctx, int n_instances,
+                                 eem_tensor **out);
+/* Free every tensor in those slots and set them to NULL (a failed decode). */
+void eem_payload_outputs_free(const eem_payload_context *ctx, int n_instances, eem_tensor **out);
+
 /* The ops for a format, or NULL when it is not implemented. */
 const eem_payload_ops *eem_payload_ops_for(eem_payload_format f);
 

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #define EEM_JSON_ERROR_MESSAGE_MAX 300 /* server error text kept in our message */
-#define EEM_JSON_KEYS_LIST_MAX 200     /* listing of keys present, in messages */
 #define EEM_JSON_SHOW_MAX 40           /* characters of a bad string value shown */
 
 /* ------------------------------------------------------------- numbers -- */
@@ -272,9 +271,7 @@ eem_status eem_json_walk_answer(const eem_payload_context *ctx, json_object *roo
 {
     const eem_spec *spec = ctx->spec;
     int n_out = spec->n_outputs;
-    size_t n_slots = (size_t)(n_instances > 0 ? n_instances : 0) * (size_t)(n_out > 0 ? n_out : 0);
-    for (size_t s = 0; s < n_slots; s++)
-        out[s] = NULL;
+    eem_payload_outputs_clear(ctx, n_instances, out);
     eem_status st = EEM_OK;
     char path[EEM_JSON_PATH_MAX], at[EEM_JSON_PATH_MAX];
     if (n_out < 1)
@@ -362,12 +359,22 @@ eem_status eem_json_walk_answer(const eem_payload_context *ctx, json_object *roo
                            "per output), got %s",
                            list_name, type_name(list));
     }
-    if (st != EEM_OK) {
-        for (size_t s = 0; s < n_slots; s++) {
-            eem_tensor_free(out[s]);
-            out[s] = NULL;
-        }
-    }
+    if (st != EEM_OK)
+        eem_payload_outputs_free(ctx, n_instances, out);
+    return st;
+}
+
+eem_status eem_json_decode_number_answer(const eem_payload_context *ctx, const char *body,
+                                         size_t len, int n_instances, size_t max_elements,
+                                         int channels_first, eem_tensor **out, eem_error *err)
+{
+    json_object *root = NULL;
+    eem_payload_outputs_clear(ctx, n_instances, out);
+    eem_status st = eem_json_parse(body, len, NULL, &root, err);
+    if (st == EEM_OK)
+        st = eem_json_walk_answer(ctx, root, n_instances, max_elements, eem_json_decode_numbers,
+                                  &channels_first, out, err);
+    json_object_put(root);
     return st;
 }
 

@@ -29,6 +29,7 @@ extern "C" {
 
 #define EEM_JSON_MAX_DEPTH 64      /* deeper answers are refused */
 #define EEM_JSON_PATH_MAX 256      /* JSON path text in messages */
+#define EEM_JSON_KEYS_LIST_MAX 200 /* listing of keys present, in messages */
 
 /* Append element i of data (type t) as a JSON number literal. */
 int eem_json_put_number(eem_buf *b, const void *data, eem_dtype t, size_t i);
@@ -79,6 +80,12 @@ eem_dtype eem_json_answer_type(eem_dtype t);
 eem_status eem_json_decode_numbers(const eem_payload_context *ctx, json_object *v,
                                    const char *path, int output, size_t max_elements,
                                    eem_tensor **out, void *user, eem_error *err);
+
+/* A whole RAW_JSON / ND_ARRAYS answer: parse body and walk it with
+ * eem_json_decode_numbers (channels_first as its user flag). */
+eem_status eem_json_decode_number_answer(const eem_payload_context *ctx, const char *body,
+                                         size_t len, int n_instances, size_t max_elements,
+                                         int channels_first, eem_tensor **out, eem_error *err);
 
 /* Move the leading axis of a rank-3 tensor last: (C,H,W) -> (H,W,C).  A rank-4
  * tensor with a leading 1 is treated the same after dropping it.  Returns a new

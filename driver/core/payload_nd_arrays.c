@@ -51,18 +51,8 @@ static eem_status nd_decode_response(const eem_payload_context *ctx, const char 
                                      size_t len, int n_instances, size_t max_elements,
                                      eem_tensor **out, eem_error *err)
 {
-    static const int channels_first = 1;
-    json_object *root = NULL;
-    size_t n_slots = (size_t)(n_instances > 0 ? n_instances : 0) *
-                     (size_t)(ctx->spec->n_outputs > 0 ? ctx->spec->n_outputs : 0);
-    for (size_t s = 0; s < n_slots; s++)
-        out[s] = NULL;
-    eem_status st = eem_json_parse(body, len, NULL, &root, err);
-    if (st == EEM_OK)
-        st = eem_json_walk_answer(ctx, root, n_instances, max_elements, eem_json_decode_numbers,
-                                  (void *)&channels_first, out, err);
-    json_object_put(root);
-    return st;
+    return eem_json_decode_number_answer(ctx, body, len, n_instances, max_elements,
+                                         1 /* channels first */, out, err);
 }
 
 const eem_payload_ops eem_payload_nd_arrays = {

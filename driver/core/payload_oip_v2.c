@@ -386,9 +386,7 @@ static eem_status oip_decode_response(const eem_payload_context *ctx, const char
 {
     json_object *root = NULL, *outputs = NULL;
     int n_out = ctx->spec->n_outputs;
-    size_t n_slots = (size_t)(n_instances > 0 ? n_instances : 0) * (size_t)(n_out > 0 ? n_out : 0);
-    for (size_t s = 0; s < n_slots; s++)
-        out[s] = NULL;
+    eem_payload_outputs_clear(ctx, n_instances, out);
     size_t end = 0;
     eem_status st = eem_json_parse(body, len, &end, &root, err);
     if (st != EEM_OK)
@@ -402,7 +400,7 @@ static eem_status oip_decode_response(const eem_payload_context *ctx, const char
     if ((st = eem_json_server_error(root, err)) != EEM_OK)
         goto done;
     if (!json_object_object_get_ex(root, "outputs", &outputs)) {
-        char keys[200];
+        char keys[EEM_JSON_KEYS_LIST_MAX];
         eem_json_list_keys(root, keys, sizeof keys);
         st = eem_error_set(err, EEM_ERR_PROTOCOL, "the answer has no \"outputs\" (keys present: %s)",
                            keys);
@@ -420,10 +418,7 @@ static eem_status oip_decode_response(const eem_payload_context *ctx, const char
         st = decode_output(ctx, outputs, k, &bin, n_instances, max_elements, out, err);
 done:
     if (st != EEM_OK)
-        for (size_t s = 0; s < n_slots; s++) {
-            eem_tensor_free(out[s]);
-            out[s] = NULL;
-        }
+        eem_payload_outputs_free(ctx, n_instances, out);
     json_object_put(root);
     return st;
 }

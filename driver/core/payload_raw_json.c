@@ -12,8 +12,6 @@
 #include "payload.h"
 #include "payload_json.h"
 
-#include <string.h>
-
 static eem_status raw_encode_instance(const eem_payload_context *ctx, const eem_instance *inst,
                                       eem_payload_fragment *frag, eem_error *err)
 {
@@ -44,17 +42,8 @@ static eem_status raw_decode_response(const eem_payload_context *ctx, const char
                                       size_t len, int n_instances, size_t max_elements,
                                       eem_tensor **out, eem_error *err)
 {
-    json_object *root = NULL;
-    size_t n_slots = (size_t)(n_instances > 0 ? n_instances : 0) *
-                     (size_t)(ctx->spec->n_outputs > 0 ? ctx->spec->n_outputs : 0);
-    for (size_t s = 0; s < n_slots; s++)
-        out[s] = NULL;
-    eem_status st = eem_json_parse(body, len, NULL, &root, err);
-    if (st == EEM_OK)
-        st = eem_json_walk_answer(ctx, root, n_instances, max_elements, eem_json_decode_numbers,
-                                  NULL, out, err);
-    json_object_put(root);
-    return st;
+    return eem_json_decode_number_answer(ctx, body, len, n_instances, max_elements,
+                                         0, out, err);
 }
 
 const eem_payload_ops eem_payload_raw_json = {

@@ -263,10 +263,7 @@ static eem_status tf_decode_response(const eem_payload_context *ctx, const char 
     eem_status st = EEM_OK;
     json_object *root = NULL;
     shrunk_json sj = {0};
-    size_t n_slots = (size_t)(n_instances > 0 ? n_instances : 0) *
-                     (size_t)(ctx->spec->n_outputs > 0 ? ctx->spec->n_outputs : 0);
-    for (size_t s = 0; s < n_slots; s++)
-        out[s] = NULL;
+    eem_payload_outputs_clear(ctx, n_instances, out);
     if (len > INT_MAX)
         return eem_error_set(err, EEM_ERR_PROTOCOL, "the answer is too large (%zu bytes)", len);
     int use_sj = shrink_long_strings(body, len, &sj) == 0;

@@ -54,6 +54,13 @@ struct eem_predictor {
     eem_cache *cache;     /* persistent prediction cache, NULL when not configured */
     char *cache_context;  /* backend identity + output layout, hashed into every key */
     size_t *cache_sizes;  /* bytes of one tile of each band: the parts of a cache entry */
+    /* Static header lines (HEADERS, then EEMODEL_HEADERS), read once at open so
+     * that every request sends what the cache key was made of. */
+    char *header_text;          /* backing store of header_lines (secret) */
+    size_t header_text_len;     /* its length before the split put NULs at commas */
+    const char **header_lines;  /* NULL-terminated */
+    int n_header_lines;
+    char headers_digest[2 * EEM_CACHE_KEY_BYTES + 1]; /* hex SHA-256, "" when none */
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -122,35 +129,72 @@ static eem_status predictor_setup_grids(eem_predictor *p, eem_error *err)
     return EEM_OK;
 }
 
-static eem_status predictor_check_unsupported(const eem_spec *s, eem_error *err)
-{
-    return EEM_OK;
-}
-
-/* The static request headers (HEADERS, then EEMODEL_HEADERS) take part in
- * the cache key: a gateway may pick the model by header.  Their values may be
- * API keys, so only a SHA-256 digest of them enters the context text; nothing
- * is added when there are none, which keeps the keys of such caches as they
- * were. */
-static eem_status cache_context_add_headers(const eem_predictor *p, eem_buf *ctx, eem_error *err)
+/* Split the static header lists, HEADERS then EEMODEL_HEADERS ("Name: value,
+ * Name: value"), into p->header_lines, once for the predictor's life.  A
+ * comma starts a new header only when a "Name:" follows it; otherwise it
+ * belongs to the previous header's value (same rule as spec.c).  The lists
+ * take part in the cache key (a gateway may pick the model by header); their
+ * values may be API keys, so only a SHA-256 digest of them is kept for it,
+ * and none when there are no lists, which keeps the keys of such caches as
+ * they were. */
+static eem_status predictor_setup_headers(eem_predictor *p, eem_error *err)
 {
     const char *lists[2] = {p->spec->headers, CPLGetConfigOption("EEMODEL_HEADERS", NULL)};
-    if (!(lists[0] && *lists[0]) && !(lists[1] && *lists[1]))
-        return EEM_OK;
-    eem_buf all = {0};
-    for (int k = 0; k < 2; k++)
-        eem_buf_printf(&all, "%s\n", lists[k] ? lists[k] : "");
-    char *text = eem_buf_take(&all);
-    if (!text)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    if (!(lists[0] && *lists[0]) && !(lists[1] && *lists[1])) {
+        p->header_lines = calloc(1, sizeof *p->header_lines);
+        return p->header_lines ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    }
+    eem_buf keyed = {0}, all = {0};
+    for (int k = 0; k < 2; k++) {
+        eem_buf_printf(&keyed, "%s\n", lists[k] ? lists[k] : "");
+        if (lists[k] && *lists[k])
+            eem_buf_printf(&all, "%s%s", all.len ? "," : "", lists[k]);
+    }
+    char *key_text = eem_buf_take(&keyed);
+    p->header_text_len = all.len;
+    p->header_text = eem_buf_take(&all);
     eem_cache_key digest;
-    eem_status st = eem_cache_key_compute("eemodel-headers-1", text, strlen(text), &digest, err);
-    eem_secret_free(text);
+    eem_status st = EEM_OK;
+    if (!key_text || !p->header_text)
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    if (st == EEM_OK)
+        st = eem_cache_key_compute("eemodel-headers-1", key_text, strlen(key_text), &digest, err);
+    eem_secret_free(key_text);
     if (st != EEM_OK)
         return st;
-    eem_buf_puts(ctx, "|headers=");
     for (size_t i = 0; i < sizeof digest.bytes; i++)
-        eem_buf_printf(ctx, "%02x", digest.bytes[i]);
+        snprintf(p->headers_digest + 2 * i, 3, "%02x", digest.bytes[i]);
+    size_t n = 1;
+    for (const char *c = p->header_text; *c; c++)
+        n += *c == ',';
+    p->header_lines = calloc(n + 1, sizeof *p->header_lines);
+    if (!p->header_lines)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    char *s = p->header_text;
+    char *start = s;
+    while (s && *s) {
+        char *comma = strchr(s, ',');
+        char *next = comma ? comma + 1 : NULL;
+        if (next) {
+            const char *q = next;
+            while (*q == ' ' || *q == '\t')
+                q++;
+            const char *name = q;
+            while (*q && (isalnum((unsigned char)*q) || *q == '-' || *q == '_'))
+                q++;
+            if (q == name || *q != ':') {
+                s = next; /* part of the current value */
+                continue;
+            }
+            *comma = '\0';
+        }
+        while (*start == ' ' || *start == '\t')
+            start++;
+        if (*start && strchr(start, ':'))
+            p->header_lines[p->n_header_lines++] = start;
+        start = next;
+        s = next;
+    }
     return EEM_OK;
 }
 
@@ -171,11 +215,8 @@ static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
                    g->tw, g->th, g->ox, g->oy, g->uw, g->uh);
     for (int b = 0; b < p->n_bands; b++)
         eem_buf_printf(&ctx, "%s,", eem_dtype_name(p->band_types[b]));
-    st = cache_context_add_headers(p, &ctx, err);
-    if (st != EEM_OK) {
-        eem_buf_free(&ctx);
-        return st;
-    }
+    if (p->headers_digest[0])
+        eem_buf_printf(&ctx, "|headers=%s", p->headers_digest);
     p->cache_context = eem_buf_take(&ctx);
     p->cache_sizes = calloc((size_t)p->n_bands, sizeof *p->cache_sizes);
     if (!p->cache_context || !p->cache_sizes)
@@ -210,7 +251,7 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
     eem_status st = eem_spec_clone(spec, &p->spec, err);
     if (st == EEM_OK) {
         spec = p->spec; /* from here on, only our own copy is read or written */
-        st = predictor_check_unsupported(spec, err);
+        st = predictor_setup_headers(p, err);
     }
     if (st == EEM_OK)
         st = eem_source_open(spec, &p->src, err);
@@ -268,6 +309,12 @@ void eem_predictor_close(eem_predictor *p)
     free(p->band_types);
     free(p->band_output);
     free(p->band_channel);
+    /* undo the split so that the whole text is wiped, not its first line */
+    for (size_t i = 0; p->header_text && i < p->header_text_len; i++)
+        if (!p->header_text[i])
+            p->header_text[i] = ',';
+    eem_secret_free(p->header_text);
+    free(p->header_lines);
     eem_spec_free(p->spec);
     free(p);
 }
@@ -334,7 +381,6 @@ typedef struct pending_request {
 typedef struct retired_headers {
     eem_auth_lines auth;
     const char **headers;
-    char *extra_headers;
     struct retired_headers *next;
 } retired_headers;
 
@@ -345,11 +391,10 @@ typedef struct compute_state {
     eem_tile_sink sink;
     void *sink_user;
     eem_http_multi *multi;
-    const char **headers; /* NULL-terminated; credential lines first, then HEADERS */
+    const char **headers; /* NULL-terminated; credential lines, then p->header_lines */
     eem_auth_lines auth;  /* credentials (auth.h); replaced by compute_auth_renew() */
     int auth_generation;  /* incremented at every renewal */
     retired_headers *retired;
-    char *extra_headers;  /* backing store for the split HEADERS values */
     pending_request *building;
     pending_request **flying; /* submitted, not yet drained (owned) */
     int in_flight, cap_flying;
@@ -415,7 +460,6 @@ static void compute_state_free(compute_state *cs)
     pending_request_free(cs->building);
     compute_auth_free(cs);
     free(cs->headers);
-    free(cs->extra_headers);
     if (cs->band_bufs)
         for (int b = 0; b < cs->p->n_bands; b++)
             free(cs->band_bufs[b]);
@@ -423,29 +467,12 @@ static void compute_state_free(compute_state *cs)
     free(cs->nodata_bytes);
 }
 
-/* Split "Name: value, Name: value" lists from HEADERS and EEMODEL_HEADERS into
- * header lines, after the optional bearer line. */
+/* The header lines of the next requests: the credential lines of cs->auth,
+ * then the predictor's static ones. */
 static eem_status compute_build_headers(compute_state *cs, eem_error *err)
 {
-    const char *lists[2] = {cs->p->spec->headers, CPLGetConfigOption("EEMODEL_HEADERS", NULL)};
-    eem_buf all = {0};
-    for (int k = 0; k < 2; k++) {
-        if (lists[k] && *lists[k]) {
-            if (all.len)
-                eem_buf_puts(&all, ",");
-            eem_buf_puts(&all, lists[k]);
-        }
-    }
-    if (all.failed) {
-        eem_buf_free(&all);
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    }
-    cs->extra_headers = eem_buf_take(&all);
-    size_t n = 3;
-    for (const char *c = cs->extra_headers; c && *c; c++)
-        if (*c == ',')
-            n++;
-    cs->headers = calloc(n + 1, sizeof *cs->headers);
+    const eem_predictor *p = cs->p;
+    cs->headers = calloc((size_t)p->n_header_lines + 3, sizeof *cs->headers);
     if (!cs->headers)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     size_t i = 0;
@@ -453,34 +480,8 @@ static eem_status compute_build_headers(compute_state *cs, eem_error *err)
         cs->headers[i++] = cs->auth.authorization;
     if (cs->auth.user_project)
         cs->headers[i++] = cs->auth.user_project;
-    /* A comma starts a new header only when a "Name:" follows it; otherwise it
-     * belongs to the previous header's value (same rule as spec.c). */
-    char *s = cs->extra_headers;
-    char *start = s;
-    while (s && *s) {
-        char *comma = strchr(s, ',');
-        char *next = comma ? comma + 1 : NULL;
-        if (next) {
-            const char *q = next;
-            while (*q == ' ' || *q == '\t')
-                q++;
-            const char *name = q;
-            while (*q && (isalnum((unsigned char)*q) || *q == '-' || *q == '_'))
-                q++;
-            if (q == name || *q != ':') {
-                s = next; /* part of the current value */
-                continue;
-            }
-            *comma = '\0';
-        }
-        while (*start == ' ' || *start == '\t')
-            start++;
-        if (*start && strchr(start, ':'))
-            cs->headers[i++] = start;
-        start = next;
-        s = next;
-    }
-    cs->headers[i] = NULL;
+    for (int k = 0; k < p->n_header_lines; k++)
+        cs->headers[i++] = p->header_lines[k];
     return EEM_OK;
 }
 
@@ -646,8 +647,8 @@ static eem_status compute_cache_lookup(compute_state *cs, int tx, int ty, const 
     if (st != EEM_OK)
         return st;
     cs->next_has_key = 1;
-    if ((size_t)cs->g->uw * cs->g->uh * eem_dtype_size(p->band_types[0]) != p->cache_sizes[0] ||
-        !eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands))
+    /* every level has the same output tile size, so the sizes of level 0 hold */
+    if (!eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands))
         return EEM_OK;
     *hit = 1;
     p->stats.tiles_from_cache++;
@@ -845,7 +846,6 @@ static void compute_auth_free(compute_state *cs)
         cs->retired = old->next;
         eem_auth_lines_clear(&old->auth);
         free(old->headers);
-        free(old->extra_headers);
         free(old);
     }
 }
@@ -859,12 +859,10 @@ static eem_status compute_auth_renew(compute_state *cs, eem_error *err)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     old->auth = cs->auth;
     old->headers = cs->headers;
-    old->extra_headers = cs->extra_headers;
     old->next = cs->retired;
     cs->retired = old;
     memset(&cs->auth, 0, sizeof cs->auth);
     cs->headers = NULL;
-    cs->extra_headers = NULL;
     cs->auth_generation++;
     eem_status st = eem_auth_lines_for(cs->p->ep, &cs->auth, err);
     if (st == EEM_OK)
@@ -1296,7 +1294,6 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
                                             &binary_available, err);
         compute_auth_free(&cs);
         free(cs.headers);
-        free(cs.extra_headers);
     }
     if (st != EEM_OK)
         return st;

@@ -764,6 +764,19 @@ static eem_status read_key_values(const eem_source *src, const eem_source_key *k
     return EEM_OK;
 }
 
+/* win->mask &= valid over the part of the window inside the raster (valid:
+ * one byte per window pixel, as read by read_band_spans). */
+static void and_into_mask(const window_plan *p, eem_window *win, const uint8_t *valid)
+{
+    for (int y = p->iy0; y < p->iy1; y++) {
+        size_t row = (size_t)(y - win->y) * win->w;
+        uint8_t *m = win->mask + row;
+        const uint8_t *v = valid + row;
+        for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++)
+            m[x] = (uint8_t)(m[x] && v[x]);
+    }
+}
+
 /* win->mask: 1 inside the level raster, then AND every selected band's mask. */
 static eem_status read_mask(const eem_source *src, const window_plan *p, eem_window *win,
                             const gdal_errors *ge, eem_error *err)
@@ -800,12 +813,7 @@ static eem_status read_mask(const eem_source *src, const window_plan *p, eem_win
                                  GRIORA_NearestNeighbour, ge, what, err);
             if (st != EEM_OK)
                 goto done;
-            for (int y = p->iy0; y < p->iy1; y++) {
-                size_t row = (size_t)(y - win->y) * win->w;
-                uint8_t *m = win->mask + row, *v = tmp + row;
-                for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++)
-                    m[x] = (uint8_t)(m[x] && v[x]);
-            }
+            and_into_mask(p, win, tmp);
         }
     }
     if (src->alpha_band > 0) {
@@ -815,12 +823,7 @@ static eem_status read_mask(const eem_source *src, const window_plan *p, eem_win
                              GDT_Byte, 1, (size_t)win->w, GRIORA_NearestNeighbour, ge, what, err);
         if (st != EEM_OK)
             goto done;
-        for (int y = p->iy0; y < p->iy1; y++) {
-            size_t row = (size_t)(y - win->y) * win->w;
-            uint8_t *m = win->mask + row, *v = tmp + row;
-            for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++)
-                m[x] = (uint8_t)(m[x] && v[x]);
-        }
+        and_into_mask(p, win, tmp);
     }
 done:
     free(tmp);

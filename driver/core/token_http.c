@@ -2,13 +2,16 @@
  * (see token_http.h).
  *
  * Owns: one easy handle per attempt, timeouts, TLS verification, the response
- * cap, retries of transient failures and redacted verbose output.  Secrets
+ * cap (wiped as it grows) and retries of transient failures.  libcurl's global
+ * initialisation and the redacted verbose output are http.c's.  Secrets
  * travel in request/response bodies only, and bodies are never printed. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "token_http.h"
 
+#include "auth.h"
 #include "buf.h"
+#include "http.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -16,7 +19,6 @@
 #include <openssl/crypto.h>
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,23 +29,11 @@
 #define EEM_TOKEN_HTTP_RETRY_DELAY_S 0.25
 #define EEM_TOKEN_HTTP_MAX_ATTEMPTS 5
 
-static pthread_once_t g_once = PTHREAD_ONCE_INIT;
-static CURLcode g_init_code = CURLE_FAILED_INIT;
-
-static void init_once(void) { g_init_code = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 typedef struct transfer {
     eem_buf body;
     int too_large;
     int metadata_flavor;
 } transfer;
-
-static void buf_wipe_free(eem_buf *b)
-{
-    if (b->data)
-        OPENSSL_cleanse(b->data, b->cap);
-    eem_buf_free(b);
-}
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 {
@@ -94,22 +84,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-/* Header lines whose value may be a secret. */
-static int header_is_secret(const char *line, size_t n)
-{
-    static const char *const words[] = {"auth", "key", "token", "cookie", "secret", NULL};
-    const char *colon = memchr(line, ':', n);
-    if (!colon)
-        return 0;
-    for (int w = 0; words[w]; w++) {
-        size_t k = strlen(words[w]);
-        for (const char *p = line; p + k <= colon; p++)
-            if (strncasecmp(p, words[w], k) == 0)
-                return 1;
-    }
-    return 0;
-}
-
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *user)
 {
     (void)h, (void)user;
@@ -117,27 +91,8 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
                          : type == CURLINFO_HEADER_IN  ? "< "
                          : type == CURLINFO_HEADER_OUT ? "> "
                                                        : NULL;
-    if (!prefix)
-        return 0; /* bodies (assertions, tokens) and TLS data are never printed */
-    const char *p = data, *end = data + size;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *e = eol ? eol : end;
-        const char *next = eol ? eol + 1 : end;
-        while (e > p && e[-1] == '\r')
-            e--;
-        size_t n = (size_t)(e - p);
-        if (n > 0) {
-            if (type != CURLINFO_TEXT && header_is_secret(p, n)) {
-                const char *colon = memchr(p, ':', n);
-                fprintf(stderr, "EEMODEL auth curl: %s%.*s: [redacted]\n", prefix,
-                        (int)(colon - p), p);
-            } else {
-                fprintf(stderr, "EEMODEL auth curl: %s%.*s\n", prefix, (int)n, p);
-            }
-        }
-        p = next;
-    }
+    if (prefix) /* bodies (assertions, tokens) and TLS data are never printed */
+        eem_http_print_debug("EEMODEL auth curl", prefix, data, size);
     return 0;
 }
 
@@ -246,7 +201,7 @@ static eem_status attempt(const eem_token_http *req, eem_token_http_answer *ans,
     *transient = c != CURLE_OK && code_is_retryable(c);
 
 done:
-    buf_wipe_free(&t.body);
+    eem_secret_buf_free(&t.body);
     curl_slist_free_all(headers);
     curl_easy_cleanup(e);
     return st;
@@ -256,10 +211,9 @@ eem_status eem_token_http_perform(const eem_token_http *req, eem_token_http_answ
                                   eem_error *err)
 {
     memset(ans, 0, sizeof *ans);
-    pthread_once(&g_once, init_once);
-    if (g_init_code != CURLE_OK)
-        return eem_error_set(err, EEM_ERR_HTTP, "libcurl initialisation failed: %s",
-                             curl_easy_strerror(g_init_code));
+    eem_status init = eem_http_global_init(err);
+    if (init != EEM_OK)
+        return init;
     int attempts = req->max_attempts < 1 ? 1 : req->max_attempts;
     if (attempts > EEM_TOKEN_HTTP_MAX_ATTEMPTS)
         attempts = EEM_TOKEN_HTTP_MAX_ATTEMPTS;

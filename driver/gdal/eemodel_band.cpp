@@ -8,6 +8,15 @@
 /*                          EEModelBand                                 */
 /************************************************************************/
 
+EEModelBand::EEModelBand(EEModelDataset *poDSIn, bool bMask) : m_bMask(bMask)
+{
+    poDS = poDSIn;
+    nBlockXSize = poDSIn->m_blockXSize;
+    nBlockYSize = poDSIn->m_blockYSize;
+    nRasterXSize = poDSIn->GetRasterXSize();
+    nRasterYSize = poDSIn->GetRasterYSize();
+}
+
 bool EEModelBand::ServedByOverview(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize,
                                    int nBufYSize)
 {
@@ -69,14 +78,29 @@ CPLErr EEModelBand::ReadBlocksOnly(int nXOff, int nYOff, int nXSize, int nYSize,
                                      static_cast<GSpacing>(nSize) * nXSize, &sExtra);
 }
 
+int EEModelBand::GetOverviewCount()
+{
+    return EEDataset()->OverviewCount();
+}
+
+GDALRasterBand *EEModelBand::GetOverview(int i)
+{
+    EEModelDataset *poEEDS = EEDataset();
+    if (i < 0 || i >= poEEDS->OverviewCount())
+        return nullptr;
+    EEModelDataset *poOverview = poEEDS->Overview(i);
+    if (m_bMask)
+        return poOverview->MaskBand();
+    return poOverview->GetRasterBand(nBand);
+}
+
 /************************************************************************/
 /*                          EEModelRasterBand                           */
 /************************************************************************/
 
 EEModelRasterBand::EEModelRasterBand(EEModelDataset *poDSIn, int nBandIn, int index)
-    : EEModelBand(false), m_index(index)
+    : EEModelBand(poDSIn, false), m_index(index)
 {
-    poDS = poDSIn;
     nBand = nBandIn;
     const eem_predictor *pred = poDSIn->m_shared->predictor;
     const eem_dtype t = eem_predictor_band_type(pred, index);
@@ -84,10 +108,6 @@ EEModelRasterBand::EEModelRasterBand(EEModelDataset *poDSIn, int nBandIn, int in
     if (t == EEM_DT_INT8)
         SetMetadataItem("PIXELTYPE", "SIGNEDBYTE", "IMAGE_STRUCTURE");
     SetMetadataItem("EEMODEL_OUTPUT_TYPE", eem_dtype_name(t));
-    nBlockXSize = poDSIn->m_blockXSize;
-    nBlockYSize = poDSIn->m_blockYSize;
-    nRasterXSize = poDSIn->nRasterXSize;
-    nRasterYSize = poDSIn->nRasterYSize;
     SetDescription(eem_predictor_band_name(pred, index));
 }
 
@@ -120,19 +140,6 @@ int EEModelRasterBand::GetMaskFlags()
 GDALRasterBand *EEModelRasterBand::GetMaskBand()
 {
     return EEDataset()->MaskBand();
-}
-
-int EEModelRasterBand::GetOverviewCount()
-{
-    return EEDataset()->OverviewCount();
-}
-
-GDALRasterBand *EEModelRasterBand::GetOverview(int i)
-{
-    EEModelDataset *poEEDS = EEDataset();
-    if (i < 0 || i >= poEEDS->OverviewCount())
-        return nullptr;
-    return poEEDS->Overview(i)->GetRasterBand(nBand);
 }
 
 /* Statistics and histograms scan a whole band (approximate ones: the sample
@@ -179,31 +186,13 @@ CPLErr EEModelRasterBand::GetHistogram(double dfMin, double dfMax, int nBuckets,
 /*                          EEModelMaskBand                             */
 /************************************************************************/
 
-EEModelMaskBand::EEModelMaskBand(EEModelDataset *poDSIn) : EEModelBand(true)
+EEModelMaskBand::EEModelMaskBand(EEModelDataset *poDSIn) : EEModelBand(poDSIn, true)
 {
-    poDS = poDSIn;
     nBand = 0;
     eDataType = GDT_Byte;
-    nBlockXSize = poDSIn->m_blockXSize;
-    nBlockYSize = poDSIn->m_blockYSize;
-    nRasterXSize = poDSIn->nRasterXSize;
-    nRasterYSize = poDSIn->nRasterYSize;
 }
 
 CPLErr EEModelMaskBand::IReadBlock(int nBlockXOff, int nBlockYOff, void *pImage)
 {
     return EEDataset()->ReadMaskBlock(nBlockXOff, nBlockYOff, pImage);
-}
-
-int EEModelMaskBand::GetOverviewCount()
-{
-    return EEDataset()->OverviewCount();
-}
-
-GDALRasterBand *EEModelMaskBand::GetOverview(int i)
-{
-    EEModelDataset *poEEDS = EEDataset();
-    if (i < 0 || i >= poEEDS->OverviewCount())
-        return nullptr;
-    return poEEDS->Overview(i)->MaskBand();
 }

@@ -74,6 +74,7 @@ class EEModelMaskBand;
 
 class EEModelDataset final : public GDALDataset
 {
+    friend class EEModelBand;
     friend class EEModelRasterBand;
     friend class EEModelMaskBand;
     friend class EEModelReadScope;
@@ -194,7 +195,8 @@ class EEModelBand : public GDALRasterBand
     bool m_bMask;
 
   protected:
-    explicit EEModelBand(bool bMask) : m_bMask(bMask) {}
+    /* Blocks and size of poDSIn (one tile per block). */
+    EEModelBand(EEModelDataset *poDSIn, bool bMask);
     EEModelDataset *EEDataset() { return static_cast<EEModelDataset *>(poDS); }
     /* A full-resolution window too large for the block cache, strip by strip
      * through this band's IRasterIO (bGuard: the cost guard sees it whole). */
@@ -216,6 +218,9 @@ class EEModelBand : public GDALRasterBand
                      void *pData, int nBufXSize, int nBufYSize, GDALDataType eBufType,
                      GSpacing nPixelSpace, GSpacing nLineSpace,
                      GDALRasterIOExtraArg *psExtraArg) override;
+    /* The same band (or the mask) of each overview dataset. */
+    int GetOverviewCount() override;
+    GDALRasterBand *GetOverview(int i) override;
 };
 
 class EEModelRasterBand final : public EEModelBand
@@ -231,8 +236,6 @@ class EEModelRasterBand final : public EEModelBand
     double GetNoDataValue(int *pbSuccess = nullptr) override;
     int GetMaskFlags() override;
     GDALRasterBand *GetMaskBand() override;
-    int GetOverviewCount() override;
-    GDALRasterBand *GetOverview(int i) override;
     CPLErr ComputeStatistics(int bApproxOK, double *pdfMin, double *pdfMax, double *pdfMean,
                              double *pdfStdDev, GDALProgressFunc pfnProgress,
                              void *pProgressData) override;
@@ -250,8 +253,6 @@ class EEModelMaskBand final : public EEModelBand
     explicit EEModelMaskBand(EEModelDataset *poDS);
     CPLErr IReadBlock(int nBlockXOff, int nBlockYOff, void *pImage) override;
     int GetMaskFlags() override { return GMF_ALL_VALID; }
-    int GetOverviewCount() override;
-    GDALRasterBand *GetOverview(int i) override;
 };
 
 #endif
