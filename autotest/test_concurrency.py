@@ -99,12 +99,18 @@ def test_requests_are_full(predictor, eem_name, make_raster):
     records = predictor.log()
     sizes = [(r["body_bytes"], r["n_instances"]) for r in records]
     assert all(b <= limit for b, _ in sizes)
-    # all instances have the same size: the per-instance cost from two requests
-    (b1, n1), (b2, n2) = max(sizes, key=lambda s: s[1]), min(sizes, key=lambda s: s[1])
-    per_instance = (b1 - b2) / (n1 - n2) if n1 != n2 else None
-    full = max(n for _, n in sizes)
-    if per_instance:
-        assert b1 + per_instance > limit              # one more would not have fitted
+    # every instance encodes to the same size (raw tensor_content of one tile
+    # geometry): measure it against a request of exactly one tile
+    b1, n1 = max(sizes, key=lambda s: s[1])
+    assert n1 > 1
+    predictor.reset()
+    one_tile = random_raster(make_raster, shape=(1, 32, 32), seed=31)
+    gdal.Open(eem_name(one_tile, model="conv", tile=(32, 32), overlap=(3, 3),
+                       max_payload_bytes=limit)).ReadAsArray()
+    (single,) = [r["body_bytes"] for r in predictor.log()]
+    per_instance = (b1 - single) / (n1 - 1)
+    assert b1 + per_instance > limit                  # one more would not have fitted
+    full = n1
     assert len(records) == math.ceil(50 / full)       # one read: the minimum number of requests
     assert sum(n for _, n in sizes) == 50
 

@@ -12,6 +12,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What the caller's slots held before a decode: a failed decode must leave
+ * every slot NULL, so stale pointers make "nothing left behind" checkable. */
+static eem_tensor stale_tensor;
+static void poison_slots(eem_tensor **out, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = &stale_tensor;
+}
+
 static const eem_payload_ops *ops;
 
 static void test_bodies(const eem_spec *spec)
@@ -117,7 +126,7 @@ static void test_answers(const eem_spec *two)
     for (int i = 0; i < 4; i++)
         eem_tensor_free(out[i]);
     snprintf(with_tail, sizeof with_tail, "%s\n{\"outputs\":[]}", js);
-    memset(out, 0, sizeof out);
+    poison_slots(out, 4);
     CHECK_EQ_INT(decode(two, with_tail, strlen(with_tail), 2, out, &err), EEM_ERR_PROTOCOL);
     char needle[96];
     snprintf(needle, sizeof needle, "unexpected data after the value at offset %zu", strlen(js) + 1);
@@ -139,9 +148,10 @@ static void test_answers(const eem_spec *two)
     for (int i = 0; i < 4; i++)
         eem_tensor_free(out[i]);
     /* the binary data is shorter than announced */
-    memset(out, 0, sizeof out);
+    poison_slots(out, 4);
     CHECK_EQ_INT(decode(two, b.data, b.len - 1, 2, out, &err), EEM_ERR_PROTOCOL);
     CHECK_CONTAINS(err.msg, "outputs[1]: binary data ends at byte 8 but the answer holds only 7");
+    CHECK(!out[0] && !out[1] && !out[2] && !out[3]);
     eem_buf_free(&b);
 
     struct {
@@ -162,7 +172,7 @@ static void test_answers(const eem_spec *two)
         {"{\"error\":\"model not ready\"}", "the server answered with an error: model not ready", 2},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        memset(out, 0, sizeof out);
+        poison_slots(out, 4);
         CHECK_EQ_INT(decode(two, bad[i].body, strlen(bad[i].body), bad[i].n, out, &err),
                      EEM_ERR_PROTOCOL);
         CHECK_CONTAINS(err.msg, bad[i].needle);
