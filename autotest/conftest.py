@@ -110,8 +110,9 @@ def standin():
 
 @pytest.fixture
 def predictor(standin):
-    """The session's stand-in with an empty log, default config and no faults."""
-    standin.reset()
+    """The session's stand-in on a fresh port of this test's own, with an empty log, default
+    config and no faults: requests of earlier tests still in flight never reach its log."""
+    standin.renew()
     _set_token(TOKEN)
     yield standin
     _set_token(TOKEN)

@@ -149,7 +149,7 @@ class OAuthControl:
 
 @pytest.fixture
 def oauth(auth_server, keys):
-    auth_server.reset()
+    auth_server.renew()
     control = OAuthControl(auth_server)
     control.configure(service_accounts=[{"client_email": CLIENT_EMAIL, "public_key_pem": keys["trusted"][1]}],
                       authorized_users=[{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,

@@ -317,17 +317,16 @@ def test_retries_exhausted(predictor, eem_name, make_raster):
 
 def test_stalled_answer_times_out(predictor, eem_name, make_raster):
     src = one_tile_raster(make_raster)
-    predictor.fault(kind="stall", seconds=3, count=1)
+    stall_s = 60
+    predictor.fault(kind="stall", seconds=stall_s, count=1)
     start = time.monotonic()
     with config_options(GDAL_HTTP_TIMEOUT="1", GDAL_HTTP_MAX_RETRY="0"):
         message = read_fails(eem_name(src, model="identity", tile=(32, 24), output_bands="output:float32:3"))
-    assert time.monotonic() - start < 2.8
+    # gave up on its own timeout: far sooner than the stalled answer would have come
+    assert time.monotonic() - start < stall_s / 2
     assert re.search(r"time", message, re.IGNORECASE), message
-    # let the stalled request finish so its log record does not leak into the next test
-    deadline = time.monotonic() + 10
-    while not predictor.log() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert len(predictor.log()) == 1
+    # the stalled request is still held by the stand-in: nothing else was sent
+    assert predictor.log() == []
 
 
 def test_huge_answer_refused(predictor, eem_name, make_raster):
@@ -336,7 +335,7 @@ def test_huge_answer_refused(predictor, eem_name, make_raster):
     start = time.monotonic()
     with config_options(GDAL_HTTP_MAX_RETRY="0"):
         message = read_fails(eem_name(src, model="identity", tile=(32, 24), output_bands="output:float32:3"))
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 60   # refused, not read for minutes
     assert message
 
 

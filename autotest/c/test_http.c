@@ -25,6 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Time bounds are generous multiples of what the test configures, never a race
+ * against the machine's speed (valgrind on a busy machine is 50x slower). */
+#define STALL_S 60.0    /* how long /stall holds its answer */
+#define GENEROUS_S 30.0 /* "did not wait for something long": far above any configured wait */
+
 static const char *SERVER_PY =
     "import sys, json, time, threading, gzip\n"
     "from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler\n"
@@ -69,7 +74,7 @@ static const char *SERVER_PY =
     "            for i in range(100): self.wfile.write(b'y' * 1000)\n"
     "            self.close_connection = True\n"
     "        elif path == '/stall':\n"
-    "            time.sleep(5)\n"
+    "            time.sleep(60)\n"
     "            self.send(200, '{}')\n"
     "        elif path == '/slow':\n"
     "            with lock:\n"
@@ -271,7 +276,7 @@ static void test_echo_and_headers(void)
     CHECK_EQ_INT(req.status, 200);
     CHECK_EQ_INT(req.attempts, 1);
     CHECK(req.internal == NULL);
-    CHECK(t < 2.0);
+    (void)t;
     json_object *j = req.response ? json_tokener_parse(req.response) : NULL, *v, *h;
     CHECK(j != NULL);
     if (j) {
@@ -330,7 +335,7 @@ static void test_retries(void)
     CHECK_EQ_INT(req.attempts, 3);
     CHECK_CONTAINS(req.response, "\"ok\"");
     CHECK(t >= 0.05 * 0.75 + 0.1 * 0.75 - 0.01); /* both backoffs were waited */
-    CHECK(t < 1.0);
+    CHECK(t < GENEROUS_S);                        /* and nothing like a 503 storm */
     eem_http_request_clear(&req);
 
     /* retries exhausted: the last answer is reported */
@@ -354,8 +359,8 @@ static void test_retries(void)
     t = run_one(&o, &rl);
     CHECK_EQ_INT(rl.ok, 1);
     CHECK_EQ_INT(rl.attempts, 2);
-    CHECK(t >= 0.95);
-    CHECK(t < 2.5);
+    CHECK(t >= 0.95);       /* Retry-After: 1, not the 50 ms backoff */
+    CHECK(t < GENEROUS_S);
     eem_http_request_clear(&rl);
 
     /* 400 is final */
@@ -457,8 +462,8 @@ static void test_limits_and_timeouts(void)
     CHECK_EQ_INT(st.ok, 0);
     CHECK_EQ_INT(st.attempts, 2);
     CHECK_CONTAINS(st.error, "imed out");
-    CHECK(t >= 1.9);
-    CHECK(t < 4.0);
+    CHECK(t >= 1.9);        /* two attempts of GDAL_HTTP_TIMEOUT=1 */
+    CHECK(t < STALL_S);     /* neither waited for the stalled answer */
     eem_http_request_clear(&st);
 }
 
@@ -498,8 +503,8 @@ static void test_cancel(void)
     CHECK_EQ_INT(s, EEM_ERR_CANCELLED);
     CHECK(done == NULL);
     CHECK(t >= 0.29);
-    CHECK(t < 0.6); /* polled at least every 100 ms */
-    CHECK(g_cancel_polls >= 3);
+    CHECK(t < STALL_S); /* did not wait for the stalled answers */
+    CHECK(g_cancel_polls >= 3); /* polled while waiting, not only at the end */
     for (int i = 0; i < 3; i++) {
         CHECK_EQ_INT(reqs[i].ok, 0);
         CHECK(reqs[i].internal == NULL);
@@ -562,8 +567,7 @@ static void test_concurrency(void)
     for (int i = 0; i < N; i++)
         CHECK_EQ_INT(seen[i], 1); /* each request handed back exactly once */
     CHECK(t >= 0.58);             /* never more than 4 at a time: two rounds at least */
-    CHECK(t < 2.0);               /* sequential would take 2.4 s */
-    CHECK_EQ_INT(stats_value("max_inflight"), 4);
+    CHECK_EQ_INT(stats_value("max_inflight"), 4); /* and 4 at once: concurrency, by count */
 }
 
 static void test_keepalive(void)

@@ -54,11 +54,12 @@ OUT_DTYPES = ("float32", "float64", "float16", "int8", "uint8", "int16", "uint16
               "int32", "uint32", "int64", "uint64", "bool", "bfloat16")
 CORE_ANSWER = re.compile(r"^core:(\d+),(\d+)$")
 
-FAULT_KINDS = ("status", "stall", "drop", "malformed", "wrong_shape", "error_body", "huge",
+FAULT_KINDS = ("status", "stall", "gate", "drop", "malformed", "wrong_shape", "error_body", "huge",
                # hostile answers (issue 6): see HOSTILE_KINDS below
                "truncated", "wrong_count", "wrong_elements", "garbage_b64", "deep_json")
 DEFAULT_FAULT_STATUS = 503
 DEFAULT_STALL_SECONDS = 1.0
+DEFAULT_GATE_SECONDS = 60.0
 MALFORMED_BODY = b"<html><body>stand-in: this is not JSON</body>"
 
 # --- hostile answers and faults at a rate (issue 6) ---------------------------
@@ -216,6 +217,12 @@ def validate_fault(fault):
             raise RequestError("fault body must be a string")
     elif kind == "stall":
         clean["seconds"] = _number(fault, "seconds", DEFAULT_STALL_SECONDS)
+    elif kind == "gate":
+        # the `count` requests that take this fault wait for one another (a barrier): a
+        # concurrency test then sees them in flight together however slow the machine is;
+        # `seconds` bounds the wait (a client that never sends that many at once breaks it)
+        clean["seconds"] = _number(fault, "seconds", DEFAULT_GATE_SECONDS)
+        clean["barrier"] = threading.Barrier(count)
     elif kind == "error_body":
         message = fault.get("message", "stand-in: injected model error")
         if not isinstance(message, str):
@@ -235,6 +242,13 @@ class State:
         self.log_lock = threading.Lock()
         self.log_file = log_file
         self.oauth = oauth.OAuth()  # issue 4: token endpoint + metadata server (oauth.py)
+        # Epochs (issue 10): each test gets its own listening port; requests that arrive on
+        # an older epoch's port (still in flight from an earlier test) are refused without
+        # touching the log, the fault queue or the OAuth state.
+        self.epoch = 0
+        self.listeners = {}          # epoch -> StandInServer
+        self.bind_host = None
+        self.handler_class = None
         self.reset()
 
     def reset(self):
@@ -246,14 +260,43 @@ class State:
             self.faults = []
             self.random_faults = None  # issue 6: faults at a rate (validate_random_faults)
 
+    def open_listener(self):
+        """A new listening port for a new epoch; the older ports stop accepting. Returns the port."""
+        with self.lock:
+            self.epoch += 1
+            epoch = self.epoch
+            old = list(self.listeners.values())
+            self.listeners = {}
+        server = StandInServer((self.bind_host, 0), self.handler_class)
+        server.epoch = epoch
+        with self.lock:
+            self.listeners[epoch] = server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+        for listener in old:
+            threading.Thread(target=close_listener, args=(listener,), daemon=True).start()
+        return server.server_address[1]
+
+    def is_current(self, server):
+        with self.lock:
+            return getattr(server, "epoch", 0) == self.epoch
+
+    def close_all(self):
+        with self.lock:
+            old = list(self.listeners.values())
+            self.listeners = {}
+        for listener in old:
+            close_listener(listener)
+
     def next_seq(self):
         with self.lock:
             self.seq += 1
             return self.seq
 
-    def add_record(self, record):
+    def add_record(self, record, epoch):
         with self.lock:
-            self.records.append(record)
+            if epoch == self.epoch:
+                self.records.append(record)
 
     def log_records(self):
         with self.lock:
@@ -292,8 +335,10 @@ class State:
             rf["left"] -= 1
         return dict(rf["rng"].choice(rf["kinds"]))
 
-    def take_fault(self):
+    def take_fault(self, epoch):
         with self.lock:
+            if epoch != self.epoch:
+                return None
             if not self.faults:
                 return self.take_random_fault()
             fault = self.faults[0]
@@ -308,6 +353,11 @@ class State:
         with self.log_lock:
             with open(self.log_file, "a", encoding="utf-8") as f:
                 f.write(line.rstrip("\n") + "\n")
+
+
+def close_listener(server):
+    server.shutdown()
+    server.server_close()
 
 
 def redacted_authorization(value):
@@ -450,6 +500,13 @@ def make_handler(state):
         def dispatch(self):
             path = self.path.split("?", 1)[0]
             try:
+                if not path.startswith("/_") and not state.is_current(self.server):
+                    # a request of an earlier test (another epoch's port): never logged,
+                    # never given a queued fault
+                    self.read_body()
+                    self.close_connection = True
+                    return self.send_json(503, {"error": "stand-in: request for an earlier epoch"},
+                                          headers={"Connection": "close"})
                 if self.command == "POST":
                     found = protocols.match(protocols.POST_ROUTES, path)
                     if found:
@@ -486,7 +543,13 @@ def make_handler(state):
 
         def control(self, path, body):
             if path == "/_reset":
+                try:
+                    document = json.loads(body or b"null") or {}
+                except ValueError as e:
+                    raise RequestError("/_reset body is not JSON: %s" % e)
                 state.reset()
+                if isinstance(document, dict) and document.get("new_port"):
+                    return self.send_json(200, {"ok": True, "port": state.open_listener()})
                 return self.send_json(200, {"ok": True})
             try:
                 document = json.loads(body or b"null")
@@ -519,7 +582,7 @@ def make_handler(state):
             """Put the record in the log (once), before the client can see the answer."""
             if record["t_end"] is None:
                 record["t_end"] = time.time()
-                state.add_record(record)
+                state.add_record(record, self.server.epoch)
 
         def answer(self, record, status, document=None, body=None, headers=None):
             record["status"] = status
@@ -572,7 +635,7 @@ def make_handler(state):
                 parse_error = str(e)
                 request = None
 
-            fault = state.take_fault()
+            fault = state.take_fault(self.server.epoch)
             wrong_shape = False
             if fault:
                 kind = record["fault"] = fault["kind"]
@@ -612,6 +675,11 @@ def make_handler(state):
                     return
                 if kind == "stall":
                     time.sleep(fault["seconds"])
+                if kind == "gate":
+                    try:
+                        fault["barrier"].wait(fault["seconds"])
+                    except threading.BrokenBarrierError:
+                        record["error"] = "gate broken: fewer requests than its count came at once"
                 wrong_shape = kind == "wrong_shape"
 
             if parse_error is not None:
@@ -695,21 +763,29 @@ def main(argv=None):
 
     wire.tensor_pb2()  # generate and import the protobuf code before accepting requests
     state = State(token=args.token, workers=args.workers, latency=args.latency, log_file=args.log_file)
-    server = StandInServer((args.host, args.port), make_handler(state))
+    state.bind_host = args.host
+    state.handler_class = make_handler(state)
+    server = StandInServer((args.host, args.port), state.handler_class)
+    server.epoch = 0
+    state.listeners[0] = server
     port = server.server_address[1]
     if args.port_file:
         write_port_file(args.port_file, port)
     print("EEMODEL stand-in predictor listening on http://%s:%d" % (args.host, port), flush=True)
 
+    stopping = threading.Event()
+
     def stop(signum, frame):
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        stopping.set()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
-        server.serve_forever(poll_interval=0.1)
+        while not stopping.wait(0.5):
+            pass
     finally:
-        server.server_close()
+        state.close_all()
     return 0
 
 

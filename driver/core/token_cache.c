@@ -35,8 +35,19 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_done = PTHREAD_COND_INITIALIZER;
 static entry *g_entries[EEM_TOKEN_CACHE_MAX_ENTRIES];
 
+static double (*g_clock_override)(void); /* tests: a clock they move by hand */
+
+void eem_token_cache_use_clock(double (*clock)(void))
+{
+    pthread_mutex_lock(&g_lock);
+    g_clock_override = clock;
+    pthread_mutex_unlock(&g_lock);
+}
+
 double eem_token_cache_clock(void)
 {
+    if (g_clock_override)
+        return g_clock_override();
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
@@ -234,6 +245,17 @@ long eem_token_cache_fetch_count(const char *key)
     for (int i = 0; i < EEM_TOKEN_CACHE_MAX_ENTRIES; i++)
         if (g_entries[i] && strcmp(g_entries[i]->key, key) == 0)
             n = g_entries[i]->fetches;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+int eem_token_cache_waiters(const char *key)
+{
+    int n = 0;
+    pthread_mutex_lock(&g_lock);
+    for (int i = 0; i < EEM_TOKEN_CACHE_MAX_ENTRIES; i++)
+        if (g_entries[i] && strcmp(g_entries[i]->key, key) == 0)
+            n = g_entries[i]->waiters;
     pthread_mutex_unlock(&g_lock);
     return n;
 }

@@ -41,6 +41,10 @@ eem_status eem_token_cache_get(const char *key, eem_token_fetch_fn fetch, void *
 void eem_token_cache_invalidate(const char *key, const char *token);
 /* Number of fetches done for key so far (diagnostics and tests). */
 long eem_token_cache_fetch_count(const char *key);
+/* Number of threads waiting for the fetch of key in flight (tests: a barrier). */
+int eem_token_cache_waiters(const char *key);
+/* Tests: read time from clock instead of CLOCK_MONOTONIC (NULL: back to it). */
+void eem_token_cache_use_clock(double (*clock)(void));
 /* Wipe and forget every cached token. */
 void eem_token_cache_clear(void);
 /* Seconds on a monotonic clock. */
