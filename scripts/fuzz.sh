@@ -57,7 +57,10 @@ for t in "${targets[@]}"; do
   if [ "$rc" -ne 0 ] || [ "$crashes" -ne 0 ]; then
     failed=1
     echo "fuzz.sh: $t FAILED (exit $rc); last lines of $log:" >&2
-    tail -40 "$log" >&2
+    tail -n 40 "$log" >&2
+    find "$artifacts" -type f | while read -r repro; do
+      echo "fuzz.sh: reproducer: $repro  (replay: $BUILD_DIR/$t $repro)" >&2
+    done
   fi
   summary+=("$(printf '%-26s %12s executions  %s' "$t" "${execs:-?}" \
     "$([ "$rc" -eq 0 ] && [ "$crashes" -eq 0 ] && echo ok || echo "FAILED ($crashes artifact(s))")")")

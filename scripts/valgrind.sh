@@ -53,7 +53,10 @@ for line in "${tests[@]}"; do
     failed+=("$name")
     if [ "$rc" -eq "$VALGRIND_ERROR_EXIT" ]; then why="memory errors"; else why="exit $rc"; fi
     printf 'valgrind.sh: %-34s FAILED: %s (%ds)\n' "$name" "$why" "$took" >&2
-    tail -60 "$log" "$log.out" >&2
+    for f in "$log" "$log.out"; do   # the valgrind report, then the test's own output
+      echo "--- last lines of $f" >&2
+      tail -n 60 "$f" >&2
+    done
   fi
 done
 
