@@ -175,7 +175,7 @@ run_pytest() {
 
   log "pytest (autotest/) with LD_PRELOAD=$LD_PRELOAD"
   timeout --kill-after=30 "$PYTEST_TIMEOUT_S" \
-    "$PYTHON" -m pytest autotest -ra -p no:cacheprovider \
+    "$PYTHON" -m pytest autotest -ra -p no:cacheprovider --durations=10 \
     --junitxml="$REPORT_DIR/pytest.xml" "$@" </dev/null
   local rc=$?
   case "$rc" in
