@@ -58,12 +58,12 @@ CPLErr EEModelBand::IRasterIOInStrips(int nXOff, int nYOff, int nXSize, int nYSi
                                       bool bGuard)
 {
     return EEDataset()->ReadInStrips(
-        nXOff, nYOff, nXSize, nYSize, bGuard,
-        [&](int y, int h)
+        nXOff, nYOff, nXSize, nYSize, bGuard, psExtraArg,
+        [&](int y, int h, GDALRasterIOExtraArg *psStripArg)
         {
             return IRasterIO(GF_Read, nXOff, nYOff + y, nXSize, h,
                              static_cast<GByte *>(pData) + y * nLineSpace, nXSize, h, eBufType,
-                             nPixelSpace, nLineSpace, psExtraArg);
+                             nPixelSpace, nLineSpace, psStripArg);
         });
 }
 

@@ -284,13 +284,13 @@ CPLErr EEModelDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int n
         nBands > 0 && static_cast<EEModelBand *>(GetRasterBand(1))
                           ->ServedByOverview(nXOff, nYOff, nXSize, nYSize, nBufXSize, nBufYSize);
     if (!bOverview && NeedsStrips(nXOff, nYOff, nXSize, nYSize, nBufXSize, nBufYSize))
-        return ReadInStrips(nXOff, nYOff, nXSize, nYSize, true,
-                            [&](int y, int h)
+        return ReadInStrips(nXOff, nYOff, nXSize, nYSize, true, psExtraArg,
+                            [&](int y, int h, GDALRasterIOExtraArg *psStripArg)
                             {
                                 return IRasterIO(eRWFlag, nXOff, nYOff + y, nXSize, h,
                                                  static_cast<GByte *>(pData) + y * nLineSpace,
                                                  nXSize, h, eBufType, nBandCount, panBandMap,
-                                                 nPixelSpace, nLineSpace, nBandSpace, psExtraArg);
+                                                 nPixelSpace, nLineSpace, nBandSpace, psStripArg);
                             });
     EEModelReadScope oRead(this, psExtraArg);
     if (!bOverview && oRead.Prefetch(nXOff, nYOff, nXSize, nYSize) != CE_None)

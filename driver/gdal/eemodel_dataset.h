@@ -155,10 +155,14 @@ class EEModelDataset final : public GDALDataset
     /* A full-resolution read whose tiles do not fit the block-cache share one
      * prefetch may fill (core eem_readplan_strip_rows): it goes in strips. */
     bool NeedsStrips(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize, int nBufYSize);
-    /* Read such a window strip by strip with fnStrip(y, h) (rows relative to
-     * nYOff), after the cost guard of the whole window when bGuard. */
-    CPLErr ReadInStrips(int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
-                        const std::function<CPLErr(int y, int h)> &fnStrip);
+    /* Read such a window strip by strip with fnStrip(y, h, psStripArg) (rows
+     * relative to nYOff; psStripArg: the caller's psExtraArg made the strip's,
+     * EEModelStripExtraArg), after the cost guard of the whole window when
+     * bGuard. */
+    CPLErr ReadInStrips(
+        int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
+        const GDALRasterIOExtraArg *psExtraArg,
+        const std::function<CPLErr(int y, int h, GDALRasterIOExtraArg *psStripArg)> &fnStrip);
     /* Predict the tile of one block, writing it straight into pImage for poBand. */
     CPLErr ReadTileBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
     /* Mask blocks alone, from the source (no prediction): the missing ones

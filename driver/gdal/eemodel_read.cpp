@@ -93,8 +93,10 @@ bool EEModelDataset::NeedsStrips(int nXOff, int nYOff, int nXSize, int nYSize, i
            nYSize;
 }
 
-CPLErr EEModelDataset::ReadInStrips(int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
-                                    const std::function<CPLErr(int y, int h)> &fnStrip)
+CPLErr EEModelDataset::ReadInStrips(
+    int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
+    const GDALRasterIOExtraArg *psExtraArg,
+    const std::function<CPLErr(int y, int h, GDALRasterIOExtraArg *psStripArg)> &fnStrip)
 {
     eem_read_level level = ReadLevel();
     eem_error err{};
@@ -105,7 +107,8 @@ CPLErr EEModelDataset::ReadInStrips(int nXOff, int nYOff, int nXSize, int nYSize
     {
         h = eem_readplan_strip_rows(&level, {nXOff, nYOff + y, nXSize, nYSize - y},
                                     GDALGetCacheMax64());
-        if (fnStrip(y, h) != CE_None)
+        EEModelStripExtraArg oStripArg(psExtraArg, nYSize, y, h);
+        if (fnStrip(y, h, oStripArg.Get()) != CE_None)
             return CE_Failure;
     }
     return CE_None;
