@@ -152,12 +152,13 @@ def test_source_nodata_masked(eem_name, rgb_byte, tools):
     for b in range(3):
         band = ds.GetRasterBand(b + 1)
         assert band.GetMaskFlags() == gdal.GMF_PER_DATASET
-        assert band.GetNoDataValue() is None
+        assert np.isnan(band.GetNoDataValue())   # float bands: NaN by default
     mask = ds.GetRasterBand(1).GetMaskBand().ReadAsArray()
     np.testing.assert_array_equal(mask, np.where(valid, 255, 0).astype(np.uint8))
     np.testing.assert_array_equal(ds.GetRasterBand(3).GetMaskBand().ReadAsArray(), mask)
     got = ds.ReadAsArray()
     assert np.array_equal(got[:, valid], src[:, valid])
+    assert np.isnan(got[:, ~valid]).all()
 
 
 def test_nodata_value_written_where_masked(eem_name, rgb_byte, tools):

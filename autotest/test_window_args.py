@@ -44,7 +44,7 @@ def test_vrt_whole_read_small_cache(predictor, eem_name, make_raster, tmp_path):
             got_mask = vds.GetRasterBand(1).GetMaskBand().ReadAsArray()
     finally:
         gdal.SetCacheMax(512 * 1024 * 1024)
-    assert np.array_equal(got, want)
+    assert np.array_equal(got, want, equal_nan=True)
     assert np.array_equal(got_mask, want_mask)
     # about one prediction per tile (the mask needs none), not one per strip row
     n = sum(r["n_instances"] for r in predictor.log())
@@ -70,7 +70,7 @@ def test_translate_srcwin_small_cache(predictor, eem_name, make_raster, tmp_path
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out.tif.msk").exists()
     got = gdal.Open(str(out))
-    assert np.array_equal(got.ReadAsArray(), want)
+    assert np.array_equal(got.ReadAsArray(), want, equal_nan=True)
     assert np.array_equal(got.GetRasterBand(1).GetMaskBand().ReadAsArray(), want_mask)
     # every tile under the window once (or twice at most, should one be evicted)
     tiles = 12 * 11

@@ -7,6 +7,8 @@
  * builds the eem_spec key by key, each failure naming the key, the value and
  * what is accepted.  Open options are collected last and override. */
 #include "spec.h"
+
+#include "nodata.h"
 #include "str.h"
 
 #include <ctype.h>
@@ -90,7 +92,9 @@
     X(OUTPUT_BANDS, "OUTPUT_BANDS", NULL, "string", "", "",                                   \
       "Model outputs in order: name:type[:length] or name:type:a/b/c, comma-separated "      \
       "(required)")                                                                           \
-    X(NODATA, "NODATA", NULL, "float", "", "", "Value written where the output is masked")    \
+    X(NODATA, "NODATA", NULL, "string", "", "",                                               \
+      "Value written where the output is masked: one number, or one per output band "        \
+      "(default: nan for float bands)")                                                       \
     X(RESAMPLING, "RESAMPLING", NULL, "string-select", " default='nearest'",                  \
       "<Value>nearest</Value><Value>bilinear</Value><Value>cubic</Value>"                     \
       "<Value>cubicspline</Value><Value>lanczos</Value><Value>average</Value>"                \
@@ -1718,10 +1722,14 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
     if (present(raw, K_NODATA)) {
         if ((st = text_of(raw, K_NODATA, "a number", &t, err)))
             return st;
-        if (!parse_number(t, &spec->nodata))
-            return bad_value(K_NODATA, t, "is not a number; expected a number such as -9999 or nan",
+        if (!eem_nodata_text_is_valid(t))
+            return bad_value(K_NODATA, t,
+                             "is not a number; expected a number such as -9999 or nan, or one "
+                             "number per output band in band order (nan,nan,255)",
                              err);
-        spec->has_nodata = 1;
+        spec->has_nodata = parse_number(t, &spec->nodata); /* one value for every band */
+        if (!(spec->nodata_text = eem_strdup(t)))
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     }
     if (present(raw, K_MAX_PREDICTIONS)) {
         if ((st = text_of(raw, K_MAX_PREDICTIONS, "a positive integer", &t, err)))
@@ -1911,6 +1919,7 @@ void eem_spec_free(eem_spec *spec)
     free(spec->cache_dir);
     free(spec->headers);
     free(spec->signature_name);
+    free(spec->nodata_text);
     free(spec);
 }
 
@@ -2010,7 +2019,7 @@ eem_status eem_spec_clone(const eem_spec *spec, eem_spec **out, eem_error *err)
     char **texts[] = {&c->input,  &c->input_array, &c->project,   &c->model,
                       &c->version, &c->region,     &c->endpoint,  &c->url,
                       &c->api_root, &c->proj,      &c->resampling, &c->cache_dir,
-                      &c->headers, &c->signature_name};
+                      &c->headers, &c->signature_name, &c->nodata_text};
     const size_t n_texts = sizeof texts / sizeof texts[0];
     char *borrowed[sizeof texts / sizeof texts[0]];
     for (size_t i = 0; i < n_texts; i++) {

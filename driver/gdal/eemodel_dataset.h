@@ -14,6 +14,7 @@
  *   eemodel_reduce.cpp     FIX_INPUT_PROJ=true overview blocks (core reduce.c)
  *   eemodel_blockcache.cpp predicted tiles into / out of GDAL's block cache
  *   eemodel_band.cpp       raster band and mask band
+ *   eemodel_stats.cpp      statistics / histograms over the mask (no nodata)
  *   eemodel_progress.cpp   progress and cancellation of one read
  *   eemodel_convert.cpp    core errors and data types in GDAL's terms
  *
@@ -231,6 +232,9 @@ class EEModelRasterBand final : public EEModelBand
 {
     int m_index; /* 0-based band of the core */
     CPLErr PrepareWholeBandRead(int bApproxOK);
+    /* eemodel_stats.cpp: the band statistics scan (the sample overview when
+     * approximate) */
+    GDALRasterBand *StatisticsBand(int bApproxOK);
 
   public:
     EEModelRasterBand(EEModelDataset *poDS, int nBand, int index);
