@@ -18,9 +18,13 @@
  *   separate RasterIO so every level pixel averages exactly its own block.
  *   Signed-byte bands (Byte + PIXELTYPE=SIGNEDBYTE, GDAL 3.6 has no Int8) are read
  *   as raw bytes and converted here, with nearest at every level.
- * - Masks: a pixel is valid when it is inside the level raster and every selected
- *   band's GDAL mask is non-zero there (mask read with nearest at k>0).  Masked
- *   pixels are 0 in every tensor.
+ * - Masks, per key as Earth Engine masks each band on its own: a key's pixel is
+ *   valid when it is inside the level raster (and the warp's footprint) and the
+ *   GDAL mask of every band of that key is non-zero there (masks read with
+ *   nearest at k>0).  A key's masked pixels are 0 in its tensor only: with one
+ *   tensor per band a band keeps its values where only another band is masked;
+ *   an INPUT_ARRAY pixel is masked as a whole.  The window's mask (the output
+ *   mask's input) is valid where every key is: the minimum of the input masks.
  * - PROJ / SCALE: when they ask for a grid other than the source's, G is a
  *   warped VRT of the source made exactly as `gdalwarp -of VRT -t_srs PROJ -tr
  *   SCALE SCALE -tap -r RESAMPLING -dstalpha -et 0`
@@ -764,26 +768,29 @@ static eem_status read_key_values(const eem_source *src, const eem_source_key *k
     return EEM_OK;
 }
 
-/* win->mask &= valid over the part of the window inside the raster (valid:
- * one byte per window pixel, as read by read_band_spans). */
-static void and_into_mask(const window_plan *p, eem_window *win, const uint8_t *valid)
+/* mask &= valid over the part of the window inside the raster (mask, valid:
+ * one byte per window pixel, valid as read by read_band_spans). */
+static void and_into_mask(const window_plan *p, const eem_window *win, uint8_t *mask,
+                          const uint8_t *valid)
 {
     for (int y = p->iy0; y < p->iy1; y++) {
         size_t row = (size_t)(y - win->y) * win->w;
-        uint8_t *m = win->mask + row;
+        uint8_t *m = mask + row;
         const uint8_t *v = valid + row;
         for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++)
             m[x] = (uint8_t)(m[x] && v[x]);
     }
 }
 
-/* win->mask: 1 inside the level raster, then AND every selected band's mask. */
-static eem_status read_mask(const eem_source *src, const window_plan *p, eem_window *win,
-                            const gdal_errors *ge, eem_error *err)
+/* The mask of each key (key_masks[k], w*h bytes: 1 inside the level raster
+ * and the warp's footprint, AND the masks of the key's bands) and the window's
+ * (win->mask: AND of every key's). */
+static eem_status read_masks(const eem_source *src, const window_plan *p, eem_window *win,
+                             uint8_t *const *key_masks, const gdal_errors *ge, eem_error *err)
 {
     eem_status st = EEM_OK;
-    uint8_t *tmp = NULL;
-    int per_dataset_done = 0;
+    const size_t n = (size_t)win->w * win->h;
+    uint8_t *tmp = NULL, *per_dataset = NULL;
     const char *input = GDALGetDescription(src->dataset);
     char what[256];
 
@@ -793,29 +800,9 @@ static eem_status read_mask(const eem_source *src, const window_plan *p, eem_win
     if (src->all_valid)
         return EEM_OK;
 
-    tmp = malloc((size_t)win->w * win->h);
+    tmp = malloc(n);
     if (!tmp)
         return eem_error_set(err, EEM_ERR_NOMEM, "INPUT: out of memory reading the mask");
-    for (int k = 0; k < src->n_keys; k++) {
-        for (int c = 0; c < src->keys[k].n_bands; c++) {
-            int b = src->keys[k].bands[c];
-            GDALRasterBandH band = GDALGetRasterBand(src->dataset, b);
-            int flags = GDALGetMaskFlags(band);
-            if (flags == GMF_ALL_VALID)
-                continue;
-            if (flags & GMF_PER_DATASET) {
-                if (per_dataset_done)
-                    continue;
-                per_dataset_done = 1;
-            }
-            snprintf(what, sizeof what, "the mask of band %d of \"%s\"", b, input);
-            st = read_band_spans(GDALGetMaskBand(band), p, win, tmp, GDT_Byte, 1, (size_t)win->w,
-                                 GRIORA_NearestNeighbour, ge, what, err);
-            if (st != EEM_OK)
-                goto done;
-            and_into_mask(p, win, tmp);
-        }
-    }
     if (src->alpha_band > 0) {
         /* the warp's alpha: 0 outside the source footprint and where it is masked */
         snprintf(what, sizeof what, "the alpha band of the warp of \"%s\"", input);
@@ -823,28 +810,55 @@ static eem_status read_mask(const eem_source *src, const window_plan *p, eem_win
                              GDT_Byte, 1, (size_t)win->w, GRIORA_NearestNeighbour, ge, what, err);
         if (st != EEM_OK)
             goto done;
-        and_into_mask(p, win, tmp);
+        and_into_mask(p, win, win->mask, tmp);
     }
+    for (int k = 0; k < src->n_keys; k++) {
+        uint8_t *km = key_masks[k];
+        memcpy(km, win->mask, n);
+        for (int c = 0; c < src->keys[k].n_bands; c++) {
+            int b = src->keys[k].bands[c];
+            GDALRasterBandH band = GDALGetRasterBand(src->dataset, b);
+            int flags = GDALGetMaskFlags(band);
+            if (flags == GMF_ALL_VALID)
+                continue;
+            const uint8_t *valid = tmp;
+            if ((flags & GMF_PER_DATASET) && per_dataset)
+                valid = per_dataset; /* one mask for every band: read once */
+            else {
+                snprintf(what, sizeof what, "the mask of band %d of \"%s\"", b, input);
+                st = read_band_spans(GDALGetMaskBand(band), p, win, tmp, GDT_Byte, 1,
+                                     (size_t)win->w, GRIORA_NearestNeighbour, ge, what, err);
+                if (st != EEM_OK)
+                    goto done;
+                if ((flags & GMF_PER_DATASET) && (per_dataset = malloc(n)) != NULL)
+                    memcpy(per_dataset, tmp, n), valid = per_dataset;
+            }
+            and_into_mask(p, win, km, valid);
+        }
+    }
+    for (int k = 0; k < src->n_keys; k++)
+        and_into_mask(p, win, win->mask, key_masks[k]);
 done:
     free(tmp);
+    free(per_dataset);
     return st;
 }
 
-/* Masked pixels inside the raster are set to 0 (outside ones are 0 already). */
-static void zero_masked(const window_plan *p, eem_window *win)
+/* A key's masked pixels inside the raster are set to 0 in its tensor (outside
+ * ones are 0 already). */
+static void zero_masked(const window_plan *p, eem_window *win, uint8_t *const *key_masks)
 {
     for (int k = 0; k < win->n_keys; k++) {
         eem_tensor *t = win->keys[k];
+        const uint8_t *km = key_masks[k];
         size_t pixel = (size_t)t->dims[2] * eem_dtype_size(t->type);
         uint8_t *data = t->data;
         for (int y = p->iy0; y < p->iy1; y++) {
             size_t row = (size_t)(y - win->y) * win->w;
             for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++) {
-                if (win->mask[row + x])
+                if (km[row + x])
                     continue;
-                uint8_t *d = data + (row + x) * pixel;
-                for (size_t b = 0; b < pixel; b++)
-                    d[b] = 0;
+                memset(data + (row + x) * pixel, 0, pixel);
             }
         }
     }
@@ -860,6 +874,7 @@ eem_status eem_source_read_window(const eem_source *src, int level, int x, int y
     eem_window *win = NULL;
     gdal_errors ge;
     int pushed = 0;
+    uint8_t **key_masks = NULL; /* per key; only when some band has a mask */
 
     if (out)
         *out = NULL;
@@ -917,12 +932,25 @@ eem_status eem_source_read_window(const eem_source *src, int level, int x, int y
     for (int k = 0; k < src->n_keys; k++)
         if ((st = read_key_values(src, &src->keys[k], win->keys[k], &p, win, &ge, err)) != EEM_OK)
             goto done;
-    if ((st = read_mask(src, &p, win, &ge, err)) != EEM_OK)
+    if (!src->all_valid) {
+        key_masks = calloc(src->n_keys > 0 ? (size_t)src->n_keys : 1, sizeof *key_masks);
+        for (int k = 0; key_masks && k < src->n_keys; k++)
+            if (!(key_masks[k] = malloc((size_t)w * (size_t)h)))
+                break;
+        if (!key_masks || (src->n_keys > 0 && !key_masks[src->n_keys - 1])) {
+            st = eem_error_set(err, EEM_ERR_NOMEM, "source window: out of memory for masks");
+            goto done;
+        }
+    }
+    if ((st = read_masks(src, &p, win, key_masks, &ge, err)) != EEM_OK)
         goto done;
     if (!src->all_valid)
-        zero_masked(&p, win);
+        zero_masked(&p, win, key_masks);
 
 done:
+    for (int k = 0; key_masks && k < src->n_keys; k++)
+        free(key_masks[k]);
+    free(key_masks);
     if (pushed)
         gdal_errors_end();
     if (st != EEM_OK) {
