@@ -67,8 +67,9 @@ def tilewise(src_hwc, tools, tile, overlap, out_tile, out_size, fn):
 @pytest.mark.parametrize("tile", [(64, 64), (100, 37), (37, 100), (256, 128)])
 def test_conv_seam_free_rgb(predictor, eem_name, rgb_byte, tools, tile):
     valid = tools.source_valid(rgb_byte)
-    # Masked input pixels (any selected band invalid) are sent as 0 in every band.
-    src = tools.read_hwc(rgb_byte) * valid[:, :, None]
+    # Each band's masked input pixels are sent as 0 in that band's tensor (per-band masks).
+    per_band = np.stack([tools.source_valid(rgb_byte, [b]) for b in (1, 2, 3)], axis=-1)
+    src = tools.read_hwc(rgb_byte) * per_band
     expected = models.conv_padded(src)[:, :, 0]
     ds = gdal.Open(eem_name(rgb_byte, model="conv", tile=tile, overlap=(3, 3)))
     assert (ds.RasterXSize, ds.RasterYSize) == (791, 718)
