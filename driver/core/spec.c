@@ -129,17 +129,44 @@ static const char *const key_aliases[K_COUNT] = {
 #undef EEM_X_ALIAS
 };
 
-static const char open_option_list_xml[] =
-    "<OpenOptionList>"
+/* Each key's <Option> element, opened after its name: the alias attribute
+ * (GDAL 3.6 validates open options against name or alias) goes in between. */
+static const char *const option_xml_rest[K_COUNT] = {
 #define EEM_X_XML(id, name, alias, type, attrs, values, desc)                                 \
-    "<Option name='" name "' type='" type "'" attrs " description='" desc "'>" values "</Option>"
+    "' type='" type "'" attrs " description='" desc "'>" values "</Option>",
     EEM_SPEC_KEYS(EEM_X_XML)
 #undef EEM_X_XML
-    "</OpenOptionList>";
+};
 
+/* Room for the open option list with an alias per key. */
+#define EEM_OPEN_OPTION_LIST_MAX 16384
+
+/* The advertised list: every key with an alias GDAL accepts without its "does
+ * not support open option" warning: the Earth Engine name, else the name
+ * without underscores (GDAL compares without case: inputTileSize). */
 const char *eem_spec_open_option_list_xml(void)
 {
-    return open_option_list_xml;
+    static char xml[EEM_OPEN_OPTION_LIST_MAX];
+    if (xml[0])
+        return xml;
+    size_t k = (size_t)snprintf(xml, sizeof xml, "<OpenOptionList>");
+    for (int i = 0; i < K_COUNT && k < sizeof xml; i++) {
+        char alias[64] = "";
+        if (key_aliases[i])
+            snprintf(alias, sizeof alias, "%s", key_aliases[i]);
+        else if (strchr(key_names[i], '_')) {
+            size_t n = 0;
+            for (const char *c = key_names[i]; *c && n + 1 < sizeof alias; c++)
+                if (*c != '_')
+                    alias[n++] = (char)tolower((unsigned char)*c);
+            alias[n] = '\0';
+        }
+        k += (size_t)snprintf(xml + k, sizeof xml - k, "<Option name='%s%s%s%s", key_names[i],
+                              alias[0] ? "' alias='" : "", alias, option_xml_rest[i]);
+    }
+    if (k < sizeof xml)
+        snprintf(xml + k, sizeof xml - k, "</OpenOptionList>");
+    return xml;
 }
 
 /* ---- small string helpers (no POSIX dependency) ------------------------ */
@@ -299,6 +326,23 @@ static int key_nearest(const char *canon)
     return best_d <= limit ? best : -1;
 }
 
+/* Words that mean a key without being spelt like it (canonical form): the
+ * spelling distance would suggest another key (projection -> PROJECT). */
+static const struct {
+    const char *word;
+    spec_key key;
+    const char *meaning;
+} key_hints[] = {
+    {"projection", K_PROJ, "the CRS of the model's grid"},
+    {"crs", K_PROJ, "the CRS of the model's grid"},
+    {"srs", K_PROJ, "the CRS of the model's grid"},
+    {"tsrs", K_PROJ, "the CRS of the model's grid"},
+    {"epsg", K_PROJ, "the CRS of the model's grid, such as EPSG:4326"},
+    {"resolution", K_SCALE, "the pixel size of the model's grid"},
+    {"pixelsize", K_SCALE, "the pixel size of the model's grid"},
+    {"tilesize", K_INPUT_TILE_SIZE, "input pixels per tile"},
+};
+
 static eem_status unknown_key_error(const char *key, size_t n, eem_error *err)
 {
     char given[EEM_SPEC_SHOW_MAX + 1];
@@ -307,7 +351,13 @@ static eem_status unknown_key_error(const char *key, size_t n, eem_error *err)
     given[m] = '\0';
     shown s;
     char canon[EEM_SPEC_KEY_MAX];
-    int near = canonical_key(key, n, canon) ? key_nearest(canon) : -1;
+    const int canonical = canonical_key(key, n, canon);
+    for (size_t i = 0; canonical && i < sizeof key_hints / sizeof key_hints[0]; i++)
+        if (strcmp(canon, key_hints[i].word) == 0)
+            return eem_error_set(err, EEM_ERR_INVALID, "unknown key \"%s\" (did you mean %s, %s?)",
+                                 show(&s, given), key_names[key_hints[i].key],
+                                 key_hints[i].meaning);
+    int near = canonical ? key_nearest(canon) : -1;
     if (near >= 0)
         return eem_error_set(err, EEM_ERR_INVALID, "unknown key \"%s\" (did you mean %s?)",
                              show(&s, given), key_names[near]);

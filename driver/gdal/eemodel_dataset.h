@@ -115,6 +115,9 @@ class EEModelDataset final : public GDALDataset
     /* eemodel_read.cpp */
     eem_read_level ReadLevel();
     long MaxPredictions() const;
+    /* Most tiles a read-ahead predicts beyond the read's own: a tenth of the
+     * level's, so that a copy's progress moves in steps. */
+    int ReadAheadTiles() const;
     /* bDefer: keep a failure for the next read to report (AdviseRead is a
      * hint: its failure is reported once, by the read that follows, which
      * then sends nothing more for it) */
