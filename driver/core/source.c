@@ -515,11 +515,15 @@ static eem_status warp_onto_model_grid(eem_source *src, const eem_spec *spec, gd
                            gdal_errors_text(ge, "GDAL gave no reason"));
         goto done;
     }
-    /* the VRT took its own reference to the source: drop ours */
-    if (GDALDereferenceDataset(ds) <= 0)
-        GDALClose(ds);
+    /* the VRT took its own reference to the source: ours stays for the
+     * overview levels' warps (warp_level), released by eem_source_close */
+    src->input_dataset = ds;
     src->dataset = warped;
     src->warped = 1;
+    src->level_datasets = calloc(EEM_SOURCE_MAX_LEVEL + 1, sizeof *src->level_datasets);
+    src->warp_crs = spec->proj ? eem_strdup(spec->proj) : NULL;
+    if (!src->level_datasets || (spec->proj && !src->warp_crs))
+        st = eem_error_set(err, EEM_ERR_NOMEM, "PROJ/SCALE: out of memory");
     /* -dstalpha appends the alpha band; GDAL only exposes a Byte or UInt16
      * alpha as a mask, so read_mask reads it itself */
     src->alpha_band = GDALGetRasterCount(warped);
@@ -638,6 +642,13 @@ void eem_source_close(eem_source *src)
         return;
     if (src->dataset)
         GDALClose(src->dataset);
+    for (int k = 0; src->level_datasets && k <= EEM_SOURCE_MAX_LEVEL; k++)
+        if (src->level_datasets[k])
+            GDALClose(src->level_datasets[k]);
+    free(src->level_datasets);
+    free(src->warp_crs);
+    if (src->input_dataset && GDALDereferenceDataset(src->input_dataset) <= 0)
+        GDALClose(src->input_dataset);
     free_keys(src->keys, src->n_keys);
     free(src->wkt);
     free(src);
@@ -864,6 +875,54 @@ static void zero_masked(const window_plan *p, eem_window *win, uint8_t *const *k
     }
 }
 
+/* The warp of the source onto G coarsened by 2^level (lw x lh pixels of
+ * 2^level G pixels each, same origin), as gdalwarp -of VRT [-t_srs PROJ]
+ * -te ... -ts lw lh -r average -dstalpha -et 0 makes it: the warper reads the
+ * source through its overviews and transforms only the level's pixels. */
+static eem_status warp_level(const eem_source *src, int level, int lw, int lh, gdal_errors *ge,
+                             eem_error *err)
+{
+    const double f = (double)((int64_t)1 << level);
+    const double *gt = src->gt;
+    char te[4][64], ts[2][32];
+    snprintf(te[0], sizeof te[0], "%.17g", gt[0]);
+    snprintf(te[1], sizeof te[1], "%.17g", gt[3] + lh * f * gt[5]);
+    snprintf(te[2], sizeof te[2], "%.17g", gt[0] + lw * f * gt[1]);
+    snprintf(te[3], sizeof te[3], "%.17g", gt[3]);
+    snprintf(ts[0], sizeof ts[0], "%d", lw);
+    snprintf(ts[1], sizeof ts[1], "%d", lh);
+    char **argv = NULL;
+    argv = CSLAddString(argv, "-of");
+    argv = CSLAddString(argv, "VRT");
+    if (src->warp_crs) {
+        argv = CSLAddString(argv, "-t_srs");
+        argv = CSLAddString(argv, src->warp_crs);
+    }
+    argv = CSLAddString(argv, "-te");
+    for (int i = 0; i < 4; i++)
+        argv = CSLAddString(argv, te[i]);
+    argv = CSLAddString(argv, "-ts");
+    argv = CSLAddString(argv, ts[0]);
+    argv = CSLAddString(argv, ts[1]);
+    argv = CSLAddString(argv, "-r");
+    argv = CSLAddString(argv, "average");
+    argv = CSLAddString(argv, "-dstalpha");
+    argv = CSLAddString(argv, "-et");
+    argv = CSLAddString(argv, "0");
+    gdal_errors_reset(ge);
+    GDALWarpAppOptions *opts = GDALWarpAppOptionsNew(argv, NULL);
+    CSLDestroy(argv);
+    GDALDatasetH in = src->input_dataset;
+    GDALDatasetH warped = opts ? GDALWarp("", NULL, 1, &in, opts, NULL) : NULL;
+    GDALWarpAppOptionsFree(opts);
+    if (!warped)
+        return eem_error_set(err, EEM_ERR_IO,
+                             "INPUT: warping the source for overview level %d (%dx%d) failed: %s",
+                             level, lw, lh, gdal_errors_text(ge, "GDAL gave no reason"));
+    src->level_datasets[level] = warped;
+    return EEM_OK;
+}
+
 static int min_int64(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
 static int max_int64(int64_t a, int64_t b) { return (int)(a > b ? a : b); }
 
@@ -917,6 +976,22 @@ eem_status eem_source_read_window(const eem_source *src, int level, int x, int y
     memset(&p, 0, sizeof p);
     int64_t f = (int64_t)1 << level;
     int64_t lw = ((int64_t)src->width + f - 1) / f, lh = ((int64_t)src->height + f - 1) / f;
+    eem_source level_view;
+    if (level > 0 && src->warped && src->level_datasets) {
+        /* a warp at the level's own resolution, read 1:1 */
+        gdal_errors_begin(&ge);
+        pushed = 1;
+        if (!src->level_datasets[level] &&
+            (st = warp_level(src, level, (int)lw, (int)lh, &ge, err)) != EEM_OK)
+            goto done;
+        level_view = *src;
+        level_view.dataset = src->level_datasets[level];
+        level_view.width = (int)lw;
+        level_view.height = (int)lh;
+        level_view.alpha_band = GDALGetRasterCount(level_view.dataset);
+        src = &level_view;
+        f = 1;
+    }
     p.level = level;
     p.ix0 = max_int64(x, 0);
     p.iy0 = max_int64(y, 0);
@@ -927,7 +1002,8 @@ eem_status eem_source_read_window(const eem_source *src, int level, int x, int y
     p.nxs = split_axis(p.ix0, p.ix1, src->width, (int)f, p.xs);
     p.nys = split_axis(p.iy0, p.iy1, src->height, (int)f, p.ys);
 
-    gdal_errors_begin(&ge);
+    if (!pushed)
+        gdal_errors_begin(&ge);
     pushed = 1;
     for (int k = 0; k < src->n_keys; k++)
         if ((st = read_key_values(src, &src->keys[k], win->keys[k], &p, win, &ge, err)) != EEM_OK)
