@@ -152,12 +152,13 @@ def test_source_nodata_masked(eem_name, rgb_byte, tools):
     for b in range(3):
         band = ds.GetRasterBand(b + 1)
         assert band.GetMaskFlags() == gdal.GMF_PER_DATASET
-        assert band.GetNoDataValue() is None
+        assert np.isnan(band.GetNoDataValue())   # float bands: NaN by default
     mask = ds.GetRasterBand(1).GetMaskBand().ReadAsArray()
     np.testing.assert_array_equal(mask, np.where(valid, 255, 0).astype(np.uint8))
     np.testing.assert_array_equal(ds.GetRasterBand(3).GetMaskBand().ReadAsArray(), mask)
     got = ds.ReadAsArray()
     assert np.array_equal(got[:, valid], src[:, valid])
+    assert np.isnan(got[:, ~valid]).all()
 
 
 def test_nodata_value_written_where_masked(eem_name, rgb_byte, tools):
@@ -178,8 +179,9 @@ def test_nodata_value_written_where_masked(eem_name, rgb_byte, tools):
 
 def test_conv_mask_with_nodata(eem_name, rgb_byte, tools):
     valid = tools.source_valid(rgb_byte)
-    # masked input pixels are sent as 0 in every band
-    expected = models.conv_padded(tools.read_hwc(rgb_byte) * valid[:, :, None])[:, :, 0]
+    # each band's masked input pixels are sent as 0 in that band's tensor
+    per_band = np.stack([tools.source_valid(rgb_byte, [b]) for b in (1, 2, 3)], axis=-1)
+    expected = models.conv_padded(tools.read_hwc(rgb_byte) * per_band)[:, :, 0]
     ds = gdal.Open(eem_name(rgb_byte, model="conv", tile=(128, 128), overlap=(3, 3), nodata=-1))
     got = ds.GetRasterBand(1).ReadAsArray()
     assert (got[~valid] == -1).all()
@@ -218,3 +220,45 @@ def test_fully_masked_raster_sends_nothing(predictor, eem_name, make_raster):
     ds.GetRasterBand(1).ReadAsArray()
     assert (ds.GetRasterBand(1).GetMaskBand().ReadAsArray() == 0).all()
     assert predictor.log() == []
+
+
+# ---------------------------------------------------------------------------
+# per-band masks (Earth Engine: each band masked on its own)
+
+
+def two_masks_raster(make_raster):
+    """Three Float32 bands, nodata -9999: band 1 masked in one block, band 2 in another."""
+    rng = np.random.default_rng(17)
+    data = rng.uniform(1, 100, size=(3, 90, 120)).astype(np.float32)
+    data[0, 20:40, 30:60] = -9999
+    data[1, 50:70, 70:100] = -9999
+    return make_raster(data, nodata=-9999), data
+
+
+@pytest.mark.parametrize("input_array", [None, "array"])
+def test_per_band_masks(predictor, eem_name, make_raster, tools, input_array):
+    path, data = two_masks_raster(make_raster)
+    hwc = np.moveaxis(data, 0, -1).astype(np.float64)
+    valid = [data[b] != -9999 for b in range(3)]
+    all_valid = valid[0] & valid[1] & valid[2]
+    if input_array:
+        # the array pixel is masked as a whole
+        sent = hwc * all_valid[:, :, None]
+    else:
+        # each tensor keeps its values where only another band is masked
+        sent = hwc * np.stack(valid, axis=-1)
+    expected = models.conv_padded(sent)[:, :, 0]
+    ds = gdal.Open(eem_name(path, model="conv", tile=(64, 48), overlap=(3, 3),
+                            input_array=input_array))
+    got = ds.GetRasterBand(1).ReadAsArray()
+    # the output mask stays the minimum of the input masks
+    mask = ds.GetRasterBand(1).GetMaskBand().ReadAsArray()
+    np.testing.assert_array_equal(mask, np.where(all_valid, 255, 0).astype(np.uint8))
+    np.testing.assert_allclose(got[all_valid], expected[all_valid], rtol=1e-5)
+    # next to band 2's hole, band 1 and 3 values inside it count (or do not, for an array)
+    ring = np.zeros_like(all_valid)
+    ring[48:72, 68:102] = True
+    ring &= all_valid
+    zeroed = models.conv_padded(hwc * all_valid[:, :, None])[:, :, 0]
+    differs = np.abs(got[ring] - zeroed[ring]) > 1e-3
+    assert differs.any() != bool(input_array)

@@ -67,8 +67,9 @@ def tilewise(src_hwc, tools, tile, overlap, out_tile, out_size, fn):
 @pytest.mark.parametrize("tile", [(64, 64), (100, 37), (37, 100), (256, 128)])
 def test_conv_seam_free_rgb(predictor, eem_name, rgb_byte, tools, tile):
     valid = tools.source_valid(rgb_byte)
-    # Masked input pixels (any selected band invalid) are sent as 0 in every band.
-    src = tools.read_hwc(rgb_byte) * valid[:, :, None]
+    # Each band's masked input pixels are sent as 0 in that band's tensor (per-band masks).
+    per_band = np.stack([tools.source_valid(rgb_byte, [b]) for b in (1, 2, 3)], axis=-1)
+    src = tools.read_hwc(rgb_byte) * per_band
     expected = models.conv_padded(src)[:, :, 0]
     ds = gdal.Open(eem_name(rgb_byte, model="conv", tile=tile, overlap=(3, 3)))
     assert (ds.RasterXSize, ds.RasterYSize) == (791, 718)
@@ -170,7 +171,7 @@ def test_same_values_whatever_window_rgb_multiband(predictor, eem_name, rgb_byte
     x, y, w, h = 55, 301, 13, 171
     for b in range(4):
         win = ds2.GetRasterBand(b + 1).ReadAsArray(x, y, w, h)
-        assert np.array_equal(win, full[b, y:y + h, x:x + w]), b
+        assert np.array_equal(win, full[b, y:y + h, x:x + w], equal_nan=True), b
 
     # band-by-band full reads on a third dataset: the first band's read fills all
     # bands, so the other bands cost no request.
@@ -181,7 +182,7 @@ def test_same_values_whatever_window_rgb_multiband(predictor, eem_name, rgb_byte
     assert n_first > 0
     bands = [first] + [ds3.GetRasterBand(b + 1).ReadAsArray() for b in range(1, 4)]
     assert len(predictor.log()) == n_first
-    assert np.array_equal(np.stack(bands), full)
+    assert np.array_equal(np.stack(bands), full, equal_nan=True)
 
     # single blocks
     ds4 = gdal.Open(name)
@@ -189,7 +190,7 @@ def test_same_values_whatever_window_rgb_multiband(predictor, eem_name, rgb_byte
         bx, by = i * 128, j * 96
         bw, bh = min(128, 791 - bx), min(96, 718 - by)
         block = ds4.ReadAsArray(bx, by, bw, bh)
-        assert np.array_equal(block, full[:, by:by + bh, bx:bx + bw])
+        assert np.array_equal(block, full[:, by:by + bh, bx:bx + bw], equal_nan=True)
 
 
 # ---------------------------------------------------------------------------
@@ -329,7 +330,7 @@ def test_core_answer_equals_padded_answer(predictor, eem_name, make_raster, tool
     core = read_single(gdal.Open(name))
     assert len(predictor.log()) > 0
     assert all(r["status"] == 200 for r in predictor.log())
-    assert np.array_equal(core, padded)
+    assert np.array_equal(core, padded, equal_nan=True)
     if model == "conv":
         assert np.array_equal(core, models.conv_padded(tools.read_hwc(path))[:, :, 0])
 
@@ -381,4 +382,8 @@ def test_overview_geometry(predictor, eem_name, rgb_byte):
     assert log and all(r["shapes"]["b1"] == [70, 70, 1] for r in log)
     # 2 x 2 tiles at that level
     assert 0 < sum(r["n_instances"] for r in log) <= 4
-    assert np.isfinite(data).all() and data.max() > 0
+    # masked pixels (the source's nodata frame) are NaN, the others finite
+    valid = ov.GetMaskBand().ReadAsArray() > 0
+    assert valid.any() and not valid.all()
+    assert np.isfinite(data[valid]).all() and data[valid].max() > 0
+    assert np.isnan(data[~valid]).all()

@@ -44,11 +44,14 @@ for layer_spec in job["layers"]:
     provider = layer.dataProvider()
     entry["size"] = [layer.width(), layer.height()]
     entry["bands"] = layer.bandCount()
+    band = layer_spec.get("band", 1)
     entry["nodata"] = provider.sourceNoDataValue(1) if provider.sourceHasNoDataValue(1) else None
+    entry["band_nodata"] = [provider.sourceNoDataValue(b) if provider.sourceHasNoDataValue(b)
+                            else None for b in range(1, layer.bandCount() + 1)]
     entry["extent"] = [layer.extent().xMinimum(), layer.extent().yMinimum(),
                        layer.extent().xMaximum(), layer.extent().yMaximum()]
-    renderer = QgsSingleBandGrayRenderer(provider, 1)
-    ce = QgsContrastEnhancement(provider.dataType(1))
+    renderer = QgsSingleBandGrayRenderer(provider, band)
+    ce = QgsContrastEnhancement(provider.dataType(band))
     ce.setContrastEnhancementAlgorithm(QgsContrastEnhancement.StretchToMinimumMaximum)
     ce.setMinimumValue(job["min"])
     ce.setMaximumValue(job["max"])
@@ -69,7 +72,7 @@ for layer_spec in job["layers"]:
         entry["rendered_%d" % size] = path
         e = settings.visibleExtent()
         entry["visible_%d" % size] = [e.xMinimum(), e.yMinimum(), e.xMaximum(), e.yMaximum()]
-    stats = provider.bandStatistics(1)
+    stats = provider.bandStatistics(band)
     entry["stats"] = [stats.minimumValue, stats.maximumValue]
 with open(job["report"], "w") as f:
     json.dump(report, f)
@@ -156,7 +159,8 @@ def test_qgis_renders_full_resolution_and_zoomed_out(predictor, eem_name, make_r
         assert got_zoom.shape == (SIZE // ZOOM_OUT, SIZE // ZOOM_OUT)
         assert np.abs(got_zoom - want_zoom).max() <= 1, layer
         assert entry["stats"][0] >= 0 and entry["stats"][1] <= 255
-    assert report["json"]["nodata"] == -5 and report["inline"]["nodata"] is None
+    # float bands report NaN without NODATA
+    assert report["json"]["nodata"] == -5 and np.isnan(report["inline"]["nodata"])
     # both zoom levels were predicted: full-resolution tiles and overview tiles were sent
     shapes = {tuple(r["instance_shapes"][0]) for r in predictor.log()}
     assert shapes == {(TILE, TILE, 1)}
@@ -165,3 +169,39 @@ def test_qgis_renders_full_resolution_and_zoomed_out(predictor, eem_name, make_r
     leftovers = [p for p in tmp_path.rglob("*.aux.xml")]
     assert leftovers == []
     assert not any("EEMODEL" in p.name for p in out.iterdir())
+
+
+def test_qgis_docs_nodata_keeps_masked_area_masked(predictor, make_raster, subprocess_env,
+                                                  tmp_path):
+    """docs/eemodel.md's QGIS example (|option:NODATA=nan,nan,nan,255) on a classifier
+    whose input is partly masked: the masked pixels of the class band are transparent,
+    not class 0, and QGIS's statistics leave them out."""
+    rng = np.random.default_rng(131)
+    data = rng.integers(1, 256, size=(3, SIZE, SIZE)).astype(np.uint8)
+    data[:, :, :100] = 0
+    make_raster(data, name="scene.tif", nodata=0)
+    descriptor = tmp_path / "landcover.eemodel.json"
+    descriptor.write_text(json.dumps({
+        "input": "scene.tif", "apiRoot": predictor.url, "projectId": "p",
+        "modelName": "classify", "inputTileSize": [TILE, TILE],
+        "outputBands": {"probs": {"type": "float32", "dimensions": 1,
+                                  "names": ["bright", "dark", "mid"]},
+                        "class": {"type": "uint8"}}}))
+    uri = str(descriptor) + "|option:MAX_PREDICTIONS=4096|option:NODATA=nan,nan,nan,255"
+    out = tmp_path / "qgis"
+    out.mkdir()
+    report = run_qgis(out, [{"name": "class", "uri": uri, "band": 4}], [SIZE], 0.0, 2.0,
+                      subprocess_env)
+    entry = report["class"]
+    assert entry["valid"], entry["error"]
+    assert np.isnan(entry["band_nodata"][0]) and entry["band_nodata"][3] == 255
+    rgb = gdal.Open(entry["rendered_%d" % SIZE]).ReadAsArray()[:3].astype(int)
+    background = (rgb[0] == 255) & (rgb[1] == 0) & (rgb[2] == 0)
+    # the masked columns show the red background; the valid ones are gray
+    assert background[:, :100].all()
+    assert not background[:, 100:].any()
+    ds = gdal.OpenEx(str(descriptor), open_options=["NODATA=nan,nan,nan,255"])
+    klass = ds.GetRasterBand(4).ReadAsArray()
+    assert (klass[:, :100] == 255).all()
+    valid = klass[:, 100:]
+    assert entry["stats"] == [float(valid.min()), float(valid.max())]

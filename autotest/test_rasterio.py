@@ -60,3 +60,23 @@ def test_open_options_as_keywords(predictor, model_name):
     with rasterio.open(model_name, MAX_PREDICTIONS=2) as r:
         assert r.read(1, window=Window(0, 0, 32, 32)).shape == (32, 32)
     assert sum(x["n_instances"] for x in predictor.log()) == 1
+
+
+def test_mixed_types_documented_reads(predictor, eem_name, rgb_byte):
+    """docs/eemodel.md: rasterio 1.3's src.read() refuses mixed band types; reading the
+    bands of each type together works, and masked=True applies the mask to each."""
+    name = eem_name(rgb_byte, model="classify", tile=(128, 128),
+                    output_bands="probs:float32:3,class:uint8")
+    ds = gdal.Open(name)
+    window = Window(0, 0, 300, 200)
+    with rasterio.open(name) as src:
+        assert src.dtypes == ("float32", "float32", "float32", "uint8")
+        with pytest.raises(ValueError, match="more than one 'dtype'"):
+            src.read(window=window)
+        probs = src.read([1, 2, 3], window=window, masked=True)
+        klass = src.read(4, window=window, masked=True)
+    mask = ds.GetRasterBand(1).GetMaskBand().ReadAsArray(0, 0, 300, 200) == 0
+    assert mask.any() and not mask.all()
+    assert np.array_equal(probs.mask, np.broadcast_to(mask, probs.shape))
+    assert np.array_equal(klass.mask, mask)
+    np.testing.assert_array_equal(probs.data[:, ~mask], ds.ReadAsArray(0, 0, 300, 200)[:3][:, ~mask])

@@ -702,6 +702,31 @@ static void test_masks(void)
     eem_source_close(src);
     spec_release(spec);
 
+    /* One tensor per band (Earth Engine's per-band masks): a band keeps its value
+     * where only another band is masked; the window mask is the minimum. */
+    spec = spec_new("/vsimem/nd.tif");
+    src = open_or_report(spec, &err);
+    if (src) {
+        CHECK_EQ_INT(src->n_keys, 3);
+        eem_window *win = NULL;
+        CHECK_EQ_INT(eem_source_read_window(src, 0, 0, 0, 8, 5, &win, &err), EEM_OK);
+        if (win) {
+            CHECK_EQ_INT(win->mask[1 * 8 + 2], 0);
+            CHECK_EQ_INT(win->mask[3 * 8 + 4], 0);
+            CHECK_EQ_INT(win->mask[3 * 8 + 3], 1);
+            CHECK_NEAR(at(win->keys[0], 1, 2, 0), 0, 0);         /* band 1 masked there */
+            CHECK_NEAR(at(win->keys[1], 1, 2, 0), V(2, 1, 2), 0); /* band 2 is not */
+            CHECK_NEAR(at(win->keys[2], 1, 2, 0), V(3, 1, 2), 0);
+            CHECK_NEAR(at(win->keys[0], 3, 4, 0), V(1, 3, 4), 0);
+            CHECK_NEAR(at(win->keys[1], 3, 4, 0), 0, 0);         /* band 2 masked there */
+            CHECK_NEAR(at(win->keys[2], 3, 4, 0), V(3, 3, 4), 0);
+            CHECK_NEAR(at(win->keys[0], 1, 7, 0), 0, 0);         /* outside: 0 everywhere */
+        }
+        eem_window_free(win);
+    }
+    eem_source_close(src);
+    spec_release(spec);
+
     /* Only band 3 selected: its nodata-free pixels are all valid. */
     spec = spec_new("/vsimem/nd.tif");
     spec_add_band(spec, "3", NULL);

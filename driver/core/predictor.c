@@ -44,6 +44,7 @@ struct eem_predictor {
     int n_levels;
     int n_bands;
     eem_dtype *band_types;
+    eem_band_nodata *band_nodata; /* masked value of each band (nodata.h) */
     char **band_names;
     int *band_output;  /* output index of each band */
     int *band_channel; /* channel within that output */
@@ -107,7 +108,8 @@ static eem_status predictor_setup_bands(eem_predictor *p, eem_error *err)
         if (p->band_types[b] == EEM_DT_FLOAT16 || p->band_types[b] == EEM_DT_BFLOAT16)
             p->band_types[b] = EEM_DT_FLOAT32;
     }
-    return EEM_OK;
+    return eem_nodata_resolve_bands(spec->nodata_text, p->band_types,
+                                    (const char *const *)p->band_names, n, &p->band_nodata, err);
 }
 
 static eem_status predictor_setup_grids(eem_predictor *p, eem_error *err)
@@ -307,6 +309,7 @@ void eem_predictor_close(eem_predictor *p)
             free(p->band_names[b]);
     free(p->band_names);
     free(p->band_types);
+    free(p->band_nodata);
     free(p->band_output);
     free(p->band_channel);
     /* undo the split so that the whole text is wiped, not its first line */
@@ -325,6 +328,7 @@ const eem_endpoint *eem_predictor_endpoint(const eem_predictor *p) { return p->e
 int eem_predictor_level_count(const eem_predictor *p) { return p->n_levels; }
 int eem_predictor_band_count(const eem_predictor *p) { return p->n_bands; }
 eem_dtype eem_predictor_band_type(const eem_predictor *p, int band) { return p->band_types[band]; }
+eem_band_nodata eem_predictor_band_nodata(const eem_predictor *p, int band) { return p->band_nodata[band]; }
 const char *eem_predictor_band_name(const eem_predictor *p, int band) { return p->band_names[band]; }
 long eem_predictor_max_predictions(const eem_predictor *p) { return p->max_predictions; }
 
@@ -521,8 +525,8 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
         cs->band_bufs[b] = malloc(npix * eem_dtype_size(p->band_types[b]));
         if (!cs->band_bufs[b])
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-        double nd = p->spec->has_nodata ? p->spec->nodata : 0.0;
-        eem_dtype_convert(&nd, EEM_DT_FLOAT64, cs->nodata_bytes + 8 * b, p->band_types[b], 1);
+        eem_dtype_convert(&p->band_nodata[b].value, EEM_DT_FLOAT64, cs->nodata_bytes + 8 * b,
+                          p->band_types[b], 1);
     }
     cs->has_padded = eem_grid_padded_output_size(g, &cs->pw, &cs->ph) == 0;
     size_t spatial = npix;

@@ -13,6 +13,7 @@
 #include "endpoint.h"
 #include "error.h"
 #include "grid.h"
+#include "nodata.h"
 #include "source.h"
 #include "spec.h"
 
@@ -50,6 +51,8 @@ int eem_predictor_level_count(const eem_predictor *p); /* 1 + overview count */
 
 int eem_predictor_band_count(const eem_predictor *p);
 eem_dtype eem_predictor_band_type(const eem_predictor *p, int band); /* 0-based */
+/* What band (0-based) holds where masked, and whether it reports it as nodata. */
+eem_band_nodata eem_predictor_band_nodata(const eem_predictor *p, int band);
 const char *eem_predictor_band_name(const eem_predictor *p, int band);
 
 /* Predict tiles (pairs tx,ty in tiles[2*k], tiles[2*k+1]) of a level. */

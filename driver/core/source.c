@@ -18,9 +18,13 @@
  *   separate RasterIO so every level pixel averages exactly its own block.
  *   Signed-byte bands (Byte + PIXELTYPE=SIGNEDBYTE, GDAL 3.6 has no Int8) are read
  *   as raw bytes and converted here, with nearest at every level.
- * - Masks: a pixel is valid when it is inside the level raster and every selected
- *   band's GDAL mask is non-zero there (mask read with nearest at k>0).  Masked
- *   pixels are 0 in every tensor.
+ * - Masks, per key as Earth Engine masks each band on its own: a key's pixel is
+ *   valid when it is inside the level raster (and the warp's footprint) and the
+ *   GDAL mask of every band of that key is non-zero there (masks read with
+ *   nearest at k>0).  A key's masked pixels are 0 in its tensor only: with one
+ *   tensor per band a band keeps its values where only another band is masked;
+ *   an INPUT_ARRAY pixel is masked as a whole.  The window's mask (the output
+ *   mask's input) is valid where every key is: the minimum of the input masks.
  * - PROJ / SCALE: when they ask for a grid other than the source's, G is a
  *   warped VRT of the source made exactly as `gdalwarp -of VRT -t_srs PROJ -tr
  *   SCALE SCALE -tap -r RESAMPLING -dstalpha -et 0`
@@ -511,11 +515,15 @@ static eem_status warp_onto_model_grid(eem_source *src, const eem_spec *spec, gd
                            gdal_errors_text(ge, "GDAL gave no reason"));
         goto done;
     }
-    /* the VRT took its own reference to the source: drop ours */
-    if (GDALDereferenceDataset(ds) <= 0)
-        GDALClose(ds);
+    /* the VRT took its own reference to the source: ours stays for the
+     * overview levels' warps (warp_level), released by eem_source_close */
+    src->input_dataset = ds;
     src->dataset = warped;
     src->warped = 1;
+    src->level_datasets = calloc(EEM_SOURCE_MAX_LEVEL + 1, sizeof *src->level_datasets);
+    src->warp_crs = spec->proj ? eem_strdup(spec->proj) : NULL;
+    if (!src->level_datasets || (spec->proj && !src->warp_crs))
+        st = eem_error_set(err, EEM_ERR_NOMEM, "PROJ/SCALE: out of memory");
     /* -dstalpha appends the alpha band; GDAL only exposes a Byte or UInt16
      * alpha as a mask, so read_mask reads it itself */
     src->alpha_band = GDALGetRasterCount(warped);
@@ -634,6 +642,13 @@ void eem_source_close(eem_source *src)
         return;
     if (src->dataset)
         GDALClose(src->dataset);
+    for (int k = 0; src->level_datasets && k <= EEM_SOURCE_MAX_LEVEL; k++)
+        if (src->level_datasets[k])
+            GDALClose(src->level_datasets[k]);
+    free(src->level_datasets);
+    free(src->warp_crs);
+    if (src->input_dataset && GDALDereferenceDataset(src->input_dataset) <= 0)
+        GDALClose(src->input_dataset);
     free_keys(src->keys, src->n_keys);
     free(src->wkt);
     free(src);
@@ -764,26 +779,29 @@ static eem_status read_key_values(const eem_source *src, const eem_source_key *k
     return EEM_OK;
 }
 
-/* win->mask &= valid over the part of the window inside the raster (valid:
- * one byte per window pixel, as read by read_band_spans). */
-static void and_into_mask(const window_plan *p, eem_window *win, const uint8_t *valid)
+/* mask &= valid over the part of the window inside the raster (mask, valid:
+ * one byte per window pixel, valid as read by read_band_spans). */
+static void and_into_mask(const window_plan *p, const eem_window *win, uint8_t *mask,
+                          const uint8_t *valid)
 {
     for (int y = p->iy0; y < p->iy1; y++) {
         size_t row = (size_t)(y - win->y) * win->w;
-        uint8_t *m = win->mask + row;
+        uint8_t *m = mask + row;
         const uint8_t *v = valid + row;
         for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++)
             m[x] = (uint8_t)(m[x] && v[x]);
     }
 }
 
-/* win->mask: 1 inside the level raster, then AND every selected band's mask. */
-static eem_status read_mask(const eem_source *src, const window_plan *p, eem_window *win,
-                            const gdal_errors *ge, eem_error *err)
+/* The mask of each key (key_masks[k], w*h bytes: 1 inside the level raster
+ * and the warp's footprint, AND the masks of the key's bands) and the window's
+ * (win->mask: AND of every key's). */
+static eem_status read_masks(const eem_source *src, const window_plan *p, eem_window *win,
+                             uint8_t *const *key_masks, const gdal_errors *ge, eem_error *err)
 {
     eem_status st = EEM_OK;
-    uint8_t *tmp = NULL;
-    int per_dataset_done = 0;
+    const size_t n = (size_t)win->w * win->h;
+    uint8_t *tmp = NULL, *per_dataset = NULL;
     const char *input = GDALGetDescription(src->dataset);
     char what[256];
 
@@ -793,29 +811,9 @@ static eem_status read_mask(const eem_source *src, const window_plan *p, eem_win
     if (src->all_valid)
         return EEM_OK;
 
-    tmp = malloc((size_t)win->w * win->h);
+    tmp = malloc(n);
     if (!tmp)
         return eem_error_set(err, EEM_ERR_NOMEM, "INPUT: out of memory reading the mask");
-    for (int k = 0; k < src->n_keys; k++) {
-        for (int c = 0; c < src->keys[k].n_bands; c++) {
-            int b = src->keys[k].bands[c];
-            GDALRasterBandH band = GDALGetRasterBand(src->dataset, b);
-            int flags = GDALGetMaskFlags(band);
-            if (flags == GMF_ALL_VALID)
-                continue;
-            if (flags & GMF_PER_DATASET) {
-                if (per_dataset_done)
-                    continue;
-                per_dataset_done = 1;
-            }
-            snprintf(what, sizeof what, "the mask of band %d of \"%s\"", b, input);
-            st = read_band_spans(GDALGetMaskBand(band), p, win, tmp, GDT_Byte, 1, (size_t)win->w,
-                                 GRIORA_NearestNeighbour, ge, what, err);
-            if (st != EEM_OK)
-                goto done;
-            and_into_mask(p, win, tmp);
-        }
-    }
     if (src->alpha_band > 0) {
         /* the warp's alpha: 0 outside the source footprint and where it is masked */
         snprintf(what, sizeof what, "the alpha band of the warp of \"%s\"", input);
@@ -823,31 +821,106 @@ static eem_status read_mask(const eem_source *src, const window_plan *p, eem_win
                              GDT_Byte, 1, (size_t)win->w, GRIORA_NearestNeighbour, ge, what, err);
         if (st != EEM_OK)
             goto done;
-        and_into_mask(p, win, tmp);
+        and_into_mask(p, win, win->mask, tmp);
     }
+    for (int k = 0; k < src->n_keys; k++) {
+        uint8_t *km = key_masks[k];
+        memcpy(km, win->mask, n);
+        for (int c = 0; c < src->keys[k].n_bands; c++) {
+            int b = src->keys[k].bands[c];
+            GDALRasterBandH band = GDALGetRasterBand(src->dataset, b);
+            int flags = GDALGetMaskFlags(band);
+            if (flags == GMF_ALL_VALID)
+                continue;
+            const uint8_t *valid = tmp;
+            if ((flags & GMF_PER_DATASET) && per_dataset)
+                valid = per_dataset; /* one mask for every band: read once */
+            else {
+                snprintf(what, sizeof what, "the mask of band %d of \"%s\"", b, input);
+                st = read_band_spans(GDALGetMaskBand(band), p, win, tmp, GDT_Byte, 1,
+                                     (size_t)win->w, GRIORA_NearestNeighbour, ge, what, err);
+                if (st != EEM_OK)
+                    goto done;
+                if ((flags & GMF_PER_DATASET) && (per_dataset = malloc(n)) != NULL)
+                    memcpy(per_dataset, tmp, n), valid = per_dataset;
+            }
+            and_into_mask(p, win, km, valid);
+        }
+    }
+    for (int k = 0; k < src->n_keys; k++)
+        and_into_mask(p, win, win->mask, key_masks[k]);
 done:
     free(tmp);
+    free(per_dataset);
     return st;
 }
 
-/* Masked pixels inside the raster are set to 0 (outside ones are 0 already). */
-static void zero_masked(const window_plan *p, eem_window *win)
+/* A key's masked pixels inside the raster are set to 0 in its tensor (outside
+ * ones are 0 already). */
+static void zero_masked(const window_plan *p, eem_window *win, uint8_t *const *key_masks)
 {
     for (int k = 0; k < win->n_keys; k++) {
         eem_tensor *t = win->keys[k];
+        const uint8_t *km = key_masks[k];
         size_t pixel = (size_t)t->dims[2] * eem_dtype_size(t->type);
         uint8_t *data = t->data;
         for (int y = p->iy0; y < p->iy1; y++) {
             size_t row = (size_t)(y - win->y) * win->w;
             for (int x = p->ix0 - win->x; x < p->ix1 - win->x; x++) {
-                if (win->mask[row + x])
+                if (km[row + x])
                     continue;
-                uint8_t *d = data + (row + x) * pixel;
-                for (size_t b = 0; b < pixel; b++)
-                    d[b] = 0;
+                memset(data + (row + x) * pixel, 0, pixel);
             }
         }
     }
+}
+
+/* The warp of the source onto G coarsened by 2^level (lw x lh pixels of
+ * 2^level G pixels each, same origin), as gdalwarp -of VRT [-t_srs PROJ]
+ * -te ... -ts lw lh -r average -dstalpha -et 0 makes it: the warper reads the
+ * source through its overviews and transforms only the level's pixels. */
+static eem_status warp_level(const eem_source *src, int level, int lw, int lh, gdal_errors *ge,
+                             eem_error *err)
+{
+    const double f = (double)((int64_t)1 << level);
+    const double *gt = src->gt;
+    char te[4][64], ts[2][32];
+    snprintf(te[0], sizeof te[0], "%.17g", gt[0]);
+    snprintf(te[1], sizeof te[1], "%.17g", gt[3] + lh * f * gt[5]);
+    snprintf(te[2], sizeof te[2], "%.17g", gt[0] + lw * f * gt[1]);
+    snprintf(te[3], sizeof te[3], "%.17g", gt[3]);
+    snprintf(ts[0], sizeof ts[0], "%d", lw);
+    snprintf(ts[1], sizeof ts[1], "%d", lh);
+    char **argv = NULL;
+    argv = CSLAddString(argv, "-of");
+    argv = CSLAddString(argv, "VRT");
+    if (src->warp_crs) {
+        argv = CSLAddString(argv, "-t_srs");
+        argv = CSLAddString(argv, src->warp_crs);
+    }
+    argv = CSLAddString(argv, "-te");
+    for (int i = 0; i < 4; i++)
+        argv = CSLAddString(argv, te[i]);
+    argv = CSLAddString(argv, "-ts");
+    argv = CSLAddString(argv, ts[0]);
+    argv = CSLAddString(argv, ts[1]);
+    argv = CSLAddString(argv, "-r");
+    argv = CSLAddString(argv, "average");
+    argv = CSLAddString(argv, "-dstalpha");
+    argv = CSLAddString(argv, "-et");
+    argv = CSLAddString(argv, "0");
+    gdal_errors_reset(ge);
+    GDALWarpAppOptions *opts = GDALWarpAppOptionsNew(argv, NULL);
+    CSLDestroy(argv);
+    GDALDatasetH in = src->input_dataset;
+    GDALDatasetH warped = opts ? GDALWarp("", NULL, 1, &in, opts, NULL) : NULL;
+    GDALWarpAppOptionsFree(opts);
+    if (!warped)
+        return eem_error_set(err, EEM_ERR_IO,
+                             "INPUT: warping the source for overview level %d (%dx%d) failed: %s",
+                             level, lw, lh, gdal_errors_text(ge, "GDAL gave no reason"));
+    src->level_datasets[level] = warped;
+    return EEM_OK;
 }
 
 static int min_int64(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
@@ -860,6 +933,7 @@ eem_status eem_source_read_window(const eem_source *src, int level, int x, int y
     eem_window *win = NULL;
     gdal_errors ge;
     int pushed = 0;
+    uint8_t **key_masks = NULL; /* per key; only when some band has a mask */
 
     if (out)
         *out = NULL;
@@ -902,6 +976,22 @@ eem_status eem_source_read_window(const eem_source *src, int level, int x, int y
     memset(&p, 0, sizeof p);
     int64_t f = (int64_t)1 << level;
     int64_t lw = ((int64_t)src->width + f - 1) / f, lh = ((int64_t)src->height + f - 1) / f;
+    eem_source level_view;
+    if (level > 0 && src->warped && src->level_datasets) {
+        /* a warp at the level's own resolution, read 1:1 */
+        gdal_errors_begin(&ge);
+        pushed = 1;
+        if (!src->level_datasets[level] &&
+            (st = warp_level(src, level, (int)lw, (int)lh, &ge, err)) != EEM_OK)
+            goto done;
+        level_view = *src;
+        level_view.dataset = src->level_datasets[level];
+        level_view.width = (int)lw;
+        level_view.height = (int)lh;
+        level_view.alpha_band = GDALGetRasterCount(level_view.dataset);
+        src = &level_view;
+        f = 1;
+    }
     p.level = level;
     p.ix0 = max_int64(x, 0);
     p.iy0 = max_int64(y, 0);
@@ -912,17 +1002,31 @@ eem_status eem_source_read_window(const eem_source *src, int level, int x, int y
     p.nxs = split_axis(p.ix0, p.ix1, src->width, (int)f, p.xs);
     p.nys = split_axis(p.iy0, p.iy1, src->height, (int)f, p.ys);
 
-    gdal_errors_begin(&ge);
+    if (!pushed)
+        gdal_errors_begin(&ge);
     pushed = 1;
     for (int k = 0; k < src->n_keys; k++)
         if ((st = read_key_values(src, &src->keys[k], win->keys[k], &p, win, &ge, err)) != EEM_OK)
             goto done;
-    if ((st = read_mask(src, &p, win, &ge, err)) != EEM_OK)
+    if (!src->all_valid) {
+        key_masks = calloc(src->n_keys > 0 ? (size_t)src->n_keys : 1, sizeof *key_masks);
+        for (int k = 0; key_masks && k < src->n_keys; k++)
+            if (!(key_masks[k] = malloc((size_t)w * (size_t)h)))
+                break;
+        if (!key_masks || (src->n_keys > 0 && !key_masks[src->n_keys - 1])) {
+            st = eem_error_set(err, EEM_ERR_NOMEM, "source window: out of memory for masks");
+            goto done;
+        }
+    }
+    if ((st = read_masks(src, &p, win, key_masks, &ge, err)) != EEM_OK)
         goto done;
     if (!src->all_valid)
-        zero_masked(&p, win);
+        zero_masked(&p, win, key_masks);
 
 done:
+    for (int k = 0; key_masks && k < src->n_keys; k++)
+        free(key_masks[k]);
+    free(key_masks);
     if (pushed)
         gdal_errors_end();
     if (st != EEM_OK) {

@@ -36,6 +36,12 @@ typedef struct eem_source {
     int all_valid;       /* 1 when no selected band has a mask or nodata */
     int warped;          /* 1 when dataset is a warped VRT of INPUT onto PROJ/SCALE */
     int alpha_band;      /* the warped VRT's alpha band (masks G outside the source), else 0 */
+    /* when warped: the source itself (a reference of ours), the CRS given as
+     * PROJ (NULL: the source's), and per level k > 0 the warp of the source
+     * straight onto G coarsened by 2^k (made on first use, then kept) */
+    void *input_dataset;
+    char *warp_crs;
+    void **level_datasets;
 } eem_source;
 
 /* A window of G at some level, as tensors ready to slice into instances. */
@@ -50,7 +56,9 @@ eem_status eem_source_open(const eem_spec *spec, eem_source **out, eem_error *er
 void eem_source_close(eem_source *src);
 
 /* Read window (x,y,w,h) of G coarsened by 2^level (level 0: G itself; level k:
- * GDAL's downsampled read, using the source's overviews). */
+ * GDAL's downsampled read, using the source's overviews; with PROJ/SCALE, a
+ * warp of the source at level k's resolution, average resampling, so that a
+ * coarse level costs what its own pixels cost). */
 eem_status eem_source_read_window(const eem_source *src, int level, int x, int y, int w, int h,
                                   eem_window **out, eem_error *err);
 void eem_window_free(eem_window *win);

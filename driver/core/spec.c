@@ -7,6 +7,8 @@
  * builds the eem_spec key by key, each failure naming the key, the value and
  * what is accepted.  Open options are collected last and override. */
 #include "spec.h"
+
+#include "nodata.h"
 #include "str.h"
 
 #include <ctype.h>
@@ -90,7 +92,9 @@
     X(OUTPUT_BANDS, "OUTPUT_BANDS", NULL, "string", "", "",                                   \
       "Model outputs in order: name:type[:length] or name:type:a/b/c, comma-separated "      \
       "(required)")                                                                           \
-    X(NODATA, "NODATA", NULL, "float", "", "", "Value written where the output is masked")    \
+    X(NODATA, "NODATA", NULL, "string", "", "",                                               \
+      "Value written where the output is masked: one number, or one per output band "        \
+      "(default: nan for float bands)")                                                       \
     X(RESAMPLING, "RESAMPLING", NULL, "string-select", " default='nearest'",                  \
       "<Value>nearest</Value><Value>bilinear</Value><Value>cubic</Value>"                     \
       "<Value>cubicspline</Value><Value>lanczos</Value><Value>average</Value>"                \
@@ -125,17 +129,44 @@ static const char *const key_aliases[K_COUNT] = {
 #undef EEM_X_ALIAS
 };
 
-static const char open_option_list_xml[] =
-    "<OpenOptionList>"
+/* Each key's <Option> element, opened after its name: the alias attribute
+ * (GDAL 3.6 validates open options against name or alias) goes in between. */
+static const char *const option_xml_rest[K_COUNT] = {
 #define EEM_X_XML(id, name, alias, type, attrs, values, desc)                                 \
-    "<Option name='" name "' type='" type "'" attrs " description='" desc "'>" values "</Option>"
+    "' type='" type "'" attrs " description='" desc "'>" values "</Option>",
     EEM_SPEC_KEYS(EEM_X_XML)
 #undef EEM_X_XML
-    "</OpenOptionList>";
+};
 
+/* Room for the open option list with an alias per key. */
+#define EEM_OPEN_OPTION_LIST_MAX 16384
+
+/* The advertised list: every key with an alias GDAL accepts without its "does
+ * not support open option" warning: the Earth Engine name, else the name
+ * without underscores (GDAL compares without case: inputTileSize). */
 const char *eem_spec_open_option_list_xml(void)
 {
-    return open_option_list_xml;
+    static char xml[EEM_OPEN_OPTION_LIST_MAX];
+    if (xml[0])
+        return xml;
+    size_t k = (size_t)snprintf(xml, sizeof xml, "<OpenOptionList>");
+    for (int i = 0; i < K_COUNT && k < sizeof xml; i++) {
+        char alias[64] = "";
+        if (key_aliases[i])
+            snprintf(alias, sizeof alias, "%s", key_aliases[i]);
+        else if (strchr(key_names[i], '_')) {
+            size_t n = 0;
+            for (const char *c = key_names[i]; *c && n + 1 < sizeof alias; c++)
+                if (*c != '_')
+                    alias[n++] = (char)tolower((unsigned char)*c);
+            alias[n] = '\0';
+        }
+        k += (size_t)snprintf(xml + k, sizeof xml - k, "<Option name='%s%s%s%s", key_names[i],
+                              alias[0] ? "' alias='" : "", alias, option_xml_rest[i]);
+    }
+    if (k < sizeof xml)
+        snprintf(xml + k, sizeof xml - k, "</OpenOptionList>");
+    return xml;
 }
 
 /* ---- small string helpers (no POSIX dependency) ------------------------ */
@@ -295,6 +326,23 @@ static int key_nearest(const char *canon)
     return best_d <= limit ? best : -1;
 }
 
+/* Words that mean a key without being spelt like it (canonical form): the
+ * spelling distance would suggest another key (projection -> PROJECT). */
+static const struct {
+    const char *word;
+    spec_key key;
+    const char *meaning;
+} key_hints[] = {
+    {"projection", K_PROJ, "the CRS of the model's grid"},
+    {"crs", K_PROJ, "the CRS of the model's grid"},
+    {"srs", K_PROJ, "the CRS of the model's grid"},
+    {"tsrs", K_PROJ, "the CRS of the model's grid"},
+    {"epsg", K_PROJ, "the CRS of the model's grid, such as EPSG:4326"},
+    {"resolution", K_SCALE, "the pixel size of the model's grid"},
+    {"pixelsize", K_SCALE, "the pixel size of the model's grid"},
+    {"tilesize", K_INPUT_TILE_SIZE, "input pixels per tile"},
+};
+
 static eem_status unknown_key_error(const char *key, size_t n, eem_error *err)
 {
     char given[EEM_SPEC_SHOW_MAX + 1];
@@ -303,7 +351,13 @@ static eem_status unknown_key_error(const char *key, size_t n, eem_error *err)
     given[m] = '\0';
     shown s;
     char canon[EEM_SPEC_KEY_MAX];
-    int near = canonical_key(key, n, canon) ? key_nearest(canon) : -1;
+    const int canonical = canonical_key(key, n, canon);
+    for (size_t i = 0; canonical && i < sizeof key_hints / sizeof key_hints[0]; i++)
+        if (strcmp(canon, key_hints[i].word) == 0)
+            return eem_error_set(err, EEM_ERR_INVALID, "unknown key \"%s\" (did you mean %s, %s?)",
+                                 show(&s, given), key_names[key_hints[i].key],
+                                 key_hints[i].meaning);
+    int near = canonical ? key_nearest(canon) : -1;
     if (near >= 0)
         return eem_error_set(err, EEM_ERR_INVALID, "unknown key \"%s\" (did you mean %s?)",
                              show(&s, given), key_names[near]);
@@ -1718,10 +1772,14 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
     if (present(raw, K_NODATA)) {
         if ((st = text_of(raw, K_NODATA, "a number", &t, err)))
             return st;
-        if (!parse_number(t, &spec->nodata))
-            return bad_value(K_NODATA, t, "is not a number; expected a number such as -9999 or nan",
+        if (!eem_nodata_text_is_valid(t))
+            return bad_value(K_NODATA, t,
+                             "is not a number; expected a number such as -9999 or nan, or one "
+                             "number per output band in band order (nan,nan,255)",
                              err);
-        spec->has_nodata = 1;
+        spec->has_nodata = parse_number(t, &spec->nodata); /* one value for every band */
+        if (!(spec->nodata_text = eem_strdup(t)))
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     }
     if (present(raw, K_MAX_PREDICTIONS)) {
         if ((st = text_of(raw, K_MAX_PREDICTIONS, "a positive integer", &t, err)))
@@ -1911,6 +1969,7 @@ void eem_spec_free(eem_spec *spec)
     free(spec->cache_dir);
     free(spec->headers);
     free(spec->signature_name);
+    free(spec->nodata_text);
     free(spec);
 }
 
@@ -2010,7 +2069,7 @@ eem_status eem_spec_clone(const eem_spec *spec, eem_spec **out, eem_error *err)
     char **texts[] = {&c->input,  &c->input_array, &c->project,   &c->model,
                       &c->version, &c->region,     &c->endpoint,  &c->url,
                       &c->api_root, &c->proj,      &c->resampling, &c->cache_dir,
-                      &c->headers, &c->signature_name};
+                      &c->headers, &c->signature_name, &c->nodata_text};
     const size_t n_texts = sizeof texts / sizeof texts[0];
     char *borrowed[sizeof texts / sizeof texts[0]];
     for (size_t i = 0; i < n_texts; i++) {

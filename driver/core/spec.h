@@ -89,8 +89,10 @@ typedef struct eem_spec {
     eem_output *outputs;
     int n_outputs;
 
-    int has_nodata;
+    int has_nodata;            /* NODATA is one number, for every band */
     double nodata;
+    char *nodata_text;         /* NODATA as given (one number, or one per band) or NULL;
+                                  checked against the band types at open (nodata.h) */
 
     long max_predictions;      /* -1 = not set (use config / default) */
     eem_on_error on_error;

@@ -1,7 +1,7 @@
 /* eemodel_band.cpp — the raster band (one model output) and the per-dataset
  * mask band: block reads, IRasterIO / AdviseRead adapters that hand whole
- * windows to the dataset's read plans, nodata, overviews, and statistics /
- * histograms guarded as one read of the band they scan. */
+ * windows to the dataset's read plans, nodata and overviews.  Statistics and
+ * histograms: eemodel_stats.cpp, guarded as one read of the band they scan. */
 #include "eemodel_dataset.h"
 
 /************************************************************************/
@@ -58,12 +58,12 @@ CPLErr EEModelBand::IRasterIOInStrips(int nXOff, int nYOff, int nXSize, int nYSi
                                       bool bGuard)
 {
     return EEDataset()->ReadInStrips(
-        nXOff, nYOff, nXSize, nYSize, bGuard,
-        [&](int y, int h)
+        nXOff, nYOff, nXSize, nYSize, bGuard, psExtraArg,
+        [&](int y, int h, GDALRasterIOExtraArg *psStripArg)
         {
             return IRasterIO(GF_Read, nXOff, nYOff + y, nXSize, h,
                              static_cast<GByte *>(pData) + y * nLineSpace, nXSize, h, eBufType,
-                             nPixelSpace, nLineSpace, psExtraArg);
+                             nPixelSpace, nLineSpace, psStripArg);
         });
 }
 
@@ -126,10 +126,10 @@ CPLErr EEModelRasterBand::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSiz
 
 double EEModelRasterBand::GetNoDataValue(int *pbSuccess)
 {
-    const eem_spec *spec = EEDataset()->m_shared->spec;
+    const eem_band_nodata nd = eem_predictor_band_nodata(EEDataset()->m_shared->predictor, m_index);
     if (pbSuccess)
-        *pbSuccess = spec->has_nodata;
-    return spec->has_nodata ? spec->nodata : 0.0;
+        *pbSuccess = nd.has;
+    return nd.has ? nd.value : 0.0;
 }
 
 int EEModelRasterBand::GetMaskFlags()
@@ -151,35 +151,6 @@ CPLErr EEModelRasterBand::PrepareWholeBandRead(int bApproxOK)
         poTarget = GetRasterSampleOverview(GDALSTAT_APPROX_NUMSAMPLES);
     auto *poEEDS = dynamic_cast<EEModelDataset *>(poTarget ? poTarget->GetDataset() : nullptr);
     return poEEDS ? poEEDS->PrepareWholeRead() : CE_None;
-}
-
-CPLErr EEModelRasterBand::ComputeStatistics(int bApproxOK, double *pdfMin, double *pdfMax,
-                                            double *pdfMean, double *pdfStdDev,
-                                            GDALProgressFunc pfnProgress, void *pProgressData)
-{
-    if (PrepareWholeBandRead(bApproxOK) != CE_None)
-        return CE_Failure;
-    return GDALRasterBand::ComputeStatistics(bApproxOK, pdfMin, pdfMax, pdfMean, pdfStdDev,
-                                             pfnProgress, pProgressData);
-}
-
-CPLErr EEModelRasterBand::ComputeRasterMinMax(int bApproxOK, double *adfMinMax)
-{
-    if (PrepareWholeBandRead(bApproxOK) != CE_None)
-        return CE_Failure;
-    return GDALRasterBand::ComputeRasterMinMax(bApproxOK, adfMinMax);
-}
-
-CPLErr EEModelRasterBand::GetHistogram(double dfMin, double dfMax, int nBuckets,
-                                       GUIntBig *panHistogram, int bIncludeOutOfRange,
-                                       int bApproxOK, GDALProgressFunc pfnProgress,
-                                       void *pProgressData)
-{
-    if (PrepareWholeBandRead(bApproxOK) != CE_None)
-        return CE_Failure;
-    return GDALRasterBand::GetHistogram(dfMin, dfMax, nBuckets, panHistogram,
-                                        bIncludeOutOfRange, bApproxOK, pfnProgress,
-                                        pProgressData);
 }
 
 /************************************************************************/

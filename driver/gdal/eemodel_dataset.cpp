@@ -105,6 +105,25 @@ static std::string DisplayName(const char *name)
     return shown;
 }
 
+/* A CRS for programs: "EPSG:n" when it has an EPSG code, else its WKT
+ * (WKT2:2019); empty without one. */
+static std::string CRSText(const OGRSpatialReference &srs)
+{
+    if (srs.IsEmpty())
+        return std::string();
+    const char *pszAuthority = srs.GetAuthorityName(nullptr);
+    const char *pszCode = srs.GetAuthorityCode(nullptr);
+    if (pszAuthority != nullptr && pszCode != nullptr && EQUAL(pszAuthority, "EPSG"))
+        return std::string("EPSG:") + pszCode;
+    char *pszWkt = nullptr;
+    const char *const apszOptions[] = {"FORMAT=WKT2_2019", nullptr};
+    std::string text;
+    if (srs.exportToWkt(&pszWkt, apszOptions) == OGRERR_NONE && pszWkt != nullptr)
+        text = pszWkt;
+    CPLFree(pszWkt);
+    return text;
+}
+
 void EEModelDataset::SetMetadataFromCore()
 {
     const eem_predictor *pred = m_shared->predictor;
@@ -147,7 +166,7 @@ void EEModelDataset::SetMetadataFromCore()
                     D);
     SetMetadataItem("MODEL_GRID_PIXEL_SIZE",
                     CPLSPrintf("%.17g,%.17g", g0->gt_in[1], g0->gt_in[5]), D);
-    SetMetadataItem("MODEL_GRID_CRS", spec->proj ? spec->proj : "the source's", D);
+    SetMetadataItem("MODEL_GRID_CRS", CRSText(m_srs).c_str(), D);
     SetMetadataItem("MODEL_GRID_WARPED", src->warped ? "YES" : "NO", D);
     SetMetadataItem("RESAMPLING", spec->resampling ? spec->resampling : "nearest", D);
     SetMetadataItem("FIX_INPUT_PROJ", spec->fix_input_proj ? "YES" : "NO", D);
@@ -267,6 +286,7 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
     if (eem_readplan_advise(&level, {nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize,
                             MaxPredictions(), GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
         return EEModelFail(err);
+    eem_tile_list_truncate(&tiles, ReadAheadTiles()); /* a hint: progress steps (eemodel_read.cpp) */
     return PredictTiles(tiles, true);
 }
 
@@ -284,13 +304,13 @@ CPLErr EEModelDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int n
         nBands > 0 && static_cast<EEModelBand *>(GetRasterBand(1))
                           ->ServedByOverview(nXOff, nYOff, nXSize, nYSize, nBufXSize, nBufYSize);
     if (!bOverview && NeedsStrips(nXOff, nYOff, nXSize, nYSize, nBufXSize, nBufYSize))
-        return ReadInStrips(nXOff, nYOff, nXSize, nYSize, true,
-                            [&](int y, int h)
+        return ReadInStrips(nXOff, nYOff, nXSize, nYSize, true, psExtraArg,
+                            [&](int y, int h, GDALRasterIOExtraArg *psStripArg)
                             {
                                 return IRasterIO(eRWFlag, nXOff, nYOff + y, nXSize, h,
                                                  static_cast<GByte *>(pData) + y * nLineSpace,
                                                  nXSize, h, eBufType, nBandCount, panBandMap,
-                                                 nPixelSpace, nLineSpace, nBandSpace, psExtraArg);
+                                                 nPixelSpace, nLineSpace, nBandSpace, psStripArg);
                             });
     EEModelReadScope oRead(this, psExtraArg);
     if (!bOverview && oRead.Prefetch(nXOff, nYOff, nXSize, nYSize) != CE_None)

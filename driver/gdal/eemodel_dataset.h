@@ -14,6 +14,7 @@
  *   eemodel_reduce.cpp     FIX_INPUT_PROJ=true overview blocks (core reduce.c)
  *   eemodel_blockcache.cpp predicted tiles into / out of GDAL's block cache
  *   eemodel_band.cpp       raster band and mask band
+ *   eemodel_stats.cpp      statistics / histograms over the mask (no nodata)
  *   eemodel_progress.cpp   progress and cancellation of one read
  *   eemodel_convert.cpp    core errors and data types in GDAL's terms
  *
@@ -114,6 +115,9 @@ class EEModelDataset final : public GDALDataset
     /* eemodel_read.cpp */
     eem_read_level ReadLevel();
     long MaxPredictions() const;
+    /* Most tiles a read-ahead predicts beyond the read's own: a tenth of the
+     * level's, so that a copy's progress moves in steps. */
+    int ReadAheadTiles() const;
     /* bDefer: keep a failure for the next read to report (AdviseRead is a
      * hint: its failure is reported once, by the read that follows, which
      * then sends nothing more for it) */
@@ -155,10 +159,14 @@ class EEModelDataset final : public GDALDataset
     /* A full-resolution read whose tiles do not fit the block-cache share one
      * prefetch may fill (core eem_readplan_strip_rows): it goes in strips. */
     bool NeedsStrips(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize, int nBufYSize);
-    /* Read such a window strip by strip with fnStrip(y, h) (rows relative to
-     * nYOff), after the cost guard of the whole window when bGuard. */
-    CPLErr ReadInStrips(int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
-                        const std::function<CPLErr(int y, int h)> &fnStrip);
+    /* Read such a window strip by strip with fnStrip(y, h, psStripArg) (rows
+     * relative to nYOff; psStripArg: the caller's psExtraArg made the strip's,
+     * EEModelStripExtraArg), after the cost guard of the whole window when
+     * bGuard. */
+    CPLErr ReadInStrips(
+        int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
+        const GDALRasterIOExtraArg *psExtraArg,
+        const std::function<CPLErr(int y, int h, GDALRasterIOExtraArg *psStripArg)> &fnStrip);
     /* Predict the tile of one block, writing it straight into pImage for poBand. */
     CPLErr ReadTileBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
     /* Mask blocks alone, from the source (no prediction): the missing ones
@@ -227,6 +235,9 @@ class EEModelRasterBand final : public EEModelBand
 {
     int m_index; /* 0-based band of the core */
     CPLErr PrepareWholeBandRead(int bApproxOK);
+    /* eemodel_stats.cpp: the band statistics scan (the sample overview when
+     * approximate) */
+    GDALRasterBand *StatisticsBand(int bApproxOK);
 
   public:
     EEModelRasterBand(EEModelDataset *poDS, int nBand, int index);

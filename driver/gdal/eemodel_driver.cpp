@@ -48,6 +48,8 @@ extern "C" void GDALRegister_EEMODEL()
     auto *poDriver = new GDALDriver();
     poDriver->SetDescription("EEMODEL");
     poDriver->SetMetadataItem(GDAL_DCAP_RASTER, "YES");
+    /* JSON descriptors and inputs are read through VSI (/vsimem/, /vsicurl/, ...) */
+    poDriver->SetMetadataItem(GDAL_DCAP_VIRTUALIO, "YES");
     poDriver->SetMetadataItem(GDAL_DMD_LONGNAME, "Predictions of a hosted model (Earth Engine "
                                                  "ee.Model style)");
     poDriver->SetMetadataItem(GDAL_DMD_HELPTOPIC, "docs/eemodel.md");

@@ -49,6 +49,38 @@ EEModelScaledExtraArg::~EEModelScaledExtraArg()
         GDALDestroyScaledProgress(m_pScaled);
 }
 
+EEModelStripExtraArg::EEModelStripExtraArg(const GDALRasterIOExtraArg *psCaller, int nRows,
+                                           int y, int h)
+{
+    INIT_RASTERIO_EXTRA_ARG(m_sArg);
+    if (psCaller == nullptr || nRows <= 0)
+        return;
+    m_sArg.eResampleAlg = psCaller->eResampleAlg;
+    if (psCaller->pfnProgress != nullptr)
+    {
+        m_pScaled = GDALCreateScaledProgress(static_cast<double>(y) / nRows,
+                                             static_cast<double>(y + h) / nRows,
+                                             psCaller->pfnProgress, psCaller->pProgressData);
+        m_sArg.pfnProgress = GDALScaledProgress;
+        m_sArg.pProgressData = m_pScaled;
+    }
+    if (psCaller->bFloatingPointWindowValidity)
+    {
+        const double dfRowHeight = psCaller->dfYSize / nRows;
+        m_sArg.bFloatingPointWindowValidity = TRUE;
+        m_sArg.dfXOff = psCaller->dfXOff;
+        m_sArg.dfXSize = psCaller->dfXSize;
+        m_sArg.dfYOff = psCaller->dfYOff + y * dfRowHeight;
+        m_sArg.dfYSize = h * dfRowHeight;
+    }
+}
+
+EEModelStripExtraArg::~EEModelStripExtraArg()
+{
+    if (m_pScaled != nullptr)
+        GDALDestroyScaledProgress(m_pScaled);
+}
+
 /************************************************************************/
 /*                          EEModelReadScope                            */
 /************************************************************************/

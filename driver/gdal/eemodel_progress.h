@@ -56,6 +56,24 @@ class EEModelScaledExtraArg
     GDALRasterIOExtraArg *Get() { return &m_sArg; }
 };
 
+/* The extra argument of rows [y, y + h) of a read of nRows rows done strip by
+ * strip (a full-resolution read: buffer rows = window rows): a fresh argument
+ * with the caller's resampling, the caller's progress scaled to the strip's
+ * share of the rows, and the caller's floating-point source window (a VRT
+ * source passes one) cut to the strip's rows, never the whole window's. */
+class EEModelStripExtraArg
+{
+    GDALRasterIOExtraArg m_sArg;
+    void *m_pScaled = nullptr;
+
+  public:
+    EEModelStripExtraArg(const GDALRasterIOExtraArg *psCaller, int nRows, int y, int h);
+    ~EEModelStripExtraArg();
+    EEModelStripExtraArg(const EEModelStripExtraArg &) = delete;
+    EEModelStripExtraArg &operator=(const EEModelStripExtraArg &) = delete;
+    GDALRasterIOExtraArg *Get() { return &m_sArg; }
+};
+
 class EEModelDataset;
 
 /* One read through a dataset's, band's or mask band's IRasterIO: the outermost

@@ -6,6 +6,8 @@
 
 #include "cpl_error.h"
 
+#include <algorithm>
+
 /* Planning figures of this level for the core. */
 eem_read_level EEModelDataset::ReadLevel()
 {
@@ -70,6 +72,20 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
     return CE_None;
 }
 
+/* Read-ahead (AdviseRead, sequential scans) predicts at most a tenth of the
+ * level's tiles beyond what the read itself needs: GDAL's copy loops
+ * (gdal_translate) report progress only between their swaths and pass the
+ * source no progress function, so a read-ahead of the whole raster would hold
+ * their progress at 0 until every tile is answered. */
+static constexpr int EEMODEL_READ_AHEAD_STEPS = 10;
+
+int EEModelDataset::ReadAheadTiles() const
+{
+    const long long nTiles = static_cast<long long>(m_grid->tiles_x) * m_grid->tiles_y;
+    return static_cast<int>(
+        std::max(1LL, (nTiles + EEMODEL_READ_AHEAD_STEPS - 1) / EEMODEL_READ_AHEAD_STEPS));
+}
+
 CPLErr EEModelDataset::PrefetchWindow(int nXOff, int nYOff, int nXSize, int nYSize)
 {
     if (m_reduced)
@@ -77,9 +93,13 @@ CPLErr EEModelDataset::PrefetchWindow(int nXOff, int nYOff, int nXSize, int nYSi
     eem_read_level level = ReadLevel();
     EEModelTileList tiles;
     eem_error err{};
-    if (eem_readplan_prefetch(&level, &m_seq, {nXOff, nYOff, nXSize, nYSize}, MaxPredictions(),
-                              GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
+    const eem_rect win{nXOff, nYOff, nXSize, nYSize};
+    const long long nOwn = eem_readplan_count_missing(&level, win);
+    if (eem_readplan_prefetch(&level, &m_seq, win, MaxPredictions(), GDALGetCacheMax64(), &tiles,
+                              &err) != EEM_OK)
         return EEModelFail(err);
+    /* the window's own tiles come first in the list */
+    eem_tile_list_truncate(&tiles, static_cast<int>(std::max<long long>(nOwn, ReadAheadTiles())));
     return PredictTiles(tiles);
 }
 
@@ -93,8 +113,10 @@ bool EEModelDataset::NeedsStrips(int nXOff, int nYOff, int nXSize, int nYSize, i
            nYSize;
 }
 
-CPLErr EEModelDataset::ReadInStrips(int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
-                                    const std::function<CPLErr(int y, int h)> &fnStrip)
+CPLErr EEModelDataset::ReadInStrips(
+    int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
+    const GDALRasterIOExtraArg *psExtraArg,
+    const std::function<CPLErr(int y, int h, GDALRasterIOExtraArg *psStripArg)> &fnStrip)
 {
     eem_read_level level = ReadLevel();
     eem_error err{};
@@ -105,7 +127,8 @@ CPLErr EEModelDataset::ReadInStrips(int nXOff, int nYOff, int nXSize, int nYSize
     {
         h = eem_readplan_strip_rows(&level, {nXOff, nYOff + y, nXSize, nYSize - y},
                                     GDALGetCacheMax64());
-        if (fnStrip(y, h) != CE_None)
+        EEModelStripExtraArg oStripArg(psExtraArg, nYSize, y, h);
+        if (fnStrip(y, h, oStripArg.Get()) != CE_None)
             return CE_Failure;
     }
     return CE_None;

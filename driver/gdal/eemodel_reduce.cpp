@@ -65,7 +65,6 @@ CPLErr EEModelDataset::ReduceBlock(int bx, int by)
     if (m_base->PrefetchWindow(baseWin.x, baseWin.y, baseWin.w, baseWin.h) != CE_None)
         return CE_Failure;
 
-    const eem_spec *spec = m_shared->spec;
     const size_t nPixels = static_cast<size_t>(m_blockXSize) * m_blockYSize;
     std::vector<eem_reduce_method> methods(nBands);
     std::vector<std::vector<double>> reduced(nBands);
@@ -85,9 +84,8 @@ CPLErr EEModelDataset::ReduceBlock(int bx, int by)
     in.read_band = ReadBaseBand;
     in.read_mask = ReadBaseMask;
     in.user = m_base;
-    if (eem_reduce_block(&in, m_factor, block, m_blockXSize, m_blockYSize,
-                         spec->has_nodata ? spec->nodata : 0.0, reducedPtrs.data(), mask.data(),
-                         &err) != EEM_OK)
+    if (eem_reduce_block(&in, m_factor, block, m_blockXSize, m_blockYSize, 0.0,
+                         reducedPtrs.data(), mask.data(), &err) != EEM_OK)
     {
         /* a failed level-0 read has reported its own error */
         if (err.status != EEM_ERR_IO)
@@ -95,6 +93,14 @@ CPLErr EEModelDataset::ReduceBlock(int bx, int by)
         return CE_Failure;
     }
 
+    /* masked pixels hold each band's own nodata value */
+    for (int b = 0; b < nBands; b++)
+    {
+        const double dfFill = eem_predictor_band_nodata(m_shared->predictor, b).value;
+        for (size_t i = 0; i < nPixels; i++)
+            if (mask[i] == 0)
+                reduced[b][i] = dfFill;
+    }
     /* each band's data type, as GDAL converts doubles */
     std::vector<std::vector<GByte>> blockData(nBands);
     std::vector<void *> blockPtrs(nBands);
