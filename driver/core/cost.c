@@ -114,13 +114,34 @@ eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char 
 
 eem_status eem_cost_check_limit(long max, long long n_tiles, const char *what, eem_error *err)
 {
-    if (n_tiles <= max)
+    return eem_cost_check_budget(max, 0, n_tiles, what, err);
+}
+
+eem_status eem_cost_check_budget(long max, long long spent, long long n_tiles, const char *what,
+                                 eem_error *err)
+{
+    if (spent < 0)
+        spent = 0;
+    if (spent + n_tiles <= max)
         return EEM_OK;
+    long long need = spent + n_tiles;
+    char raise[320];
+    snprintf(raise, sizeof raise,
+             "raise the limit with -oo MAX_PREDICTIONS=%lld (QGIS: add "
+             "|option:MAX_PREDICTIONS=%lld to the layer source) or --config "
+             "EEMODEL_MAX_PREDICTIONS %lld",
+             need, need, need);
+    if (spent == 0)
+        return eem_error_set(err, EEM_ERR_LIMIT,
+                             "%s needs %lld predictions, more than MAX_PREDICTIONS=%ld; nothing "
+                             "was sent. Read a smaller window or a coarser overview, or %s",
+                             what ? what : "this read", n_tiles, max, raise);
     return eem_error_set(err, EEM_ERR_LIMIT,
-                         "%s needs %lld predictions, more than MAX_PREDICTIONS=%ld; nothing was "
-                         "sent. Read a smaller window or a coarser overview, or raise the limit "
-                         "with -oo MAX_PREDICTIONS=%lld or --config EEMODEL_MAX_PREDICTIONS %lld",
-                         what ? what : "this read", n_tiles, max, n_tiles, n_tiles);
+                         "%s needs %lld predictions; with the %lld this dataset has sent since it "
+                         "was opened that is more than MAX_PREDICTIONS=%ld (a budget per opened "
+                         "dataset); nothing was sent for it. Read a smaller window or a coarser "
+                         "overview, reopen the dataset, or %s",
+                         what ? what : "this read", n_tiles, spent, max, raise);
 }
 
 char *eem_cost_text(const eem_cost *cost, int width, int height, int level, int reduced,

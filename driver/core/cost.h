@@ -53,6 +53,13 @@ eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char 
 /* The same against an explicit limit (the predictor's MAX_PREDICTIONS). */
 eem_status eem_cost_check_limit(long max_predictions, long long n_tiles, const char *what,
                                 eem_error *err);
+/* The budget form: MAX_PREDICTIONS bounds the tiles one opened dataset sends
+ * from open to close; spent of them are sent already.  EEM_OK when spent +
+ * n_tiles <= max_predictions, else EEM_ERR_LIMIT saying how much was spent
+ * and how to raise the limit (GDAL open option, QGIS layer option, config
+ * option). */
+eem_status eem_cost_check_budget(long max_predictions, long long spent, long long n_tiles,
+                                 const char *what, eem_error *err);
 
 /* One readable line for a full read of a level (what gdalinfo shows):
  * "WxH (1/f): N predictions in R requests, B request bytes", the reduction

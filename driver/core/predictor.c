@@ -13,11 +13,13 @@
 #include "auth.h"
 #include "buf.h"
 #include "cache.h"
+#include "failmemo.h"
 #include "http.h"
 #include "metadata.h"
 #include "payload.h"
 #include "cost.h"
 #include "str.h"
+#include "tilestore.h"
 
 #include <cpl_conv.h>
 
@@ -29,6 +31,10 @@
 
 /* Largest source window (bytes of tensors) read at once for a chunk of tiles. */
 #define EEM_CHUNK_MAX_BYTES (64L * 1024 * 1024)
+/* Until a first answer, one request at a time (a server that is down or a
+ * wrong model costs one request, not a volley) — for at most this long, so
+ * that a first request that stalls does not hold the others back. */
+#define EEM_SLOW_START_S 5.0
 /* Requests kept in flight or queued per connection before we stop encoding. */
 #define EEM_REQUESTS_AHEAD_PER_CONNECTION 2
 /* Bytes-per-pixel margin when suggesting a tile size that fits MAX_PAYLOAD_BYTES. */
@@ -61,6 +67,10 @@ struct eem_predictor {
     const char **header_lines;  /* NULL-terminated */
     int n_header_lines;
     char headers_digest[2 * EEM_CACHE_KEY_BYTES + 1]; /* hex SHA-256, "" when none */
+    eem_tilestore *store;   /* decoded tiles of this dataset, never predicted twice; NULL: none */
+    eem_failmemo *failures; /* tiles whose prediction failed lastingly (failmemo.h) */
+    long long tiles_sent;   /* tiles sent since open: what the cost guard's budget has spent */
+    int answered;           /* a request was answered 2xx: the next ones go at full concurrency */
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -226,6 +236,27 @@ static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
     return EEM_OK;
 }
 
+/* What this dataset remembers: its decoded tiles (tilestore.h), every level
+ * having level 0's output tile size, and its failed tiles (failmemo.h). */
+static eem_status predictor_open_memories(eem_predictor *p, eem_error *err)
+{
+    const eem_grid *g = &p->grids[0];
+    size_t npix = (size_t)g->uw * g->uh;
+    size_t *sizes = calloc((size_t)p->n_bands, sizeof *sizes);
+    p->failures = eem_failmemo_new();
+    if (!sizes || !p->failures) {
+        free(sizes);
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    }
+    for (int b = 0; b < p->n_bands; b++)
+        sizes[b] = npix * eem_dtype_size(p->band_types[b]);
+    long long max_memory, max_disk;
+    eem_tilestore_configured_bounds(&max_memory, &max_disk);
+    p->store = eem_tilestore_new(p->n_bands, sizes, npix, max_memory, max_disk);
+    free(sizes);
+    return EEM_OK;
+}
+
 static long configured_max_predictions(const eem_spec *s)
 {
     if (s->max_predictions > 0)
@@ -283,6 +314,8 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         st = predictor_setup_grids(p, err);
     if (st == EEM_OK)
         st = predictor_open_cache(p, err);
+    if (st == EEM_OK)
+        st = predictor_open_memories(p, err);
     if (st != EEM_OK) {
         eem_predictor_close(p);
         return st;
@@ -299,6 +332,8 @@ void eem_predictor_close(eem_predictor *p)
     eem_source_close(p->src);
     eem_endpoint_free(p->ep);
     eem_cache_close(p->cache);
+    eem_tilestore_free(p->store);
+    eem_failmemo_free(p->failures);
     free(p->cache_context);
     free(p->cache_sizes);
     free(p->grids);
@@ -327,6 +362,13 @@ int eem_predictor_band_count(const eem_predictor *p) { return p->n_bands; }
 eem_dtype eem_predictor_band_type(const eem_predictor *p, int band) { return p->band_types[band]; }
 const char *eem_predictor_band_name(const eem_predictor *p, int band) { return p->band_names[band]; }
 long eem_predictor_max_predictions(const eem_predictor *p) { return p->max_predictions; }
+long long eem_predictor_predictions_spent(const eem_predictor *p) { return p->tiles_sent; }
+
+int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty)
+{
+    return eem_tilestore_holds(p->store, level, tx, ty) ||
+           eem_failmemo_find(p->failures, level, tx, ty) != NULL;
+}
 
 const eem_grid *eem_predictor_grid(const eem_predictor *p, int level)
 {
@@ -407,6 +449,9 @@ typedef struct compute_state {
     eem_cache_key next_key; /* cache key of the tile being queued (compute_cache_lookup) */
     int next_has_key;
     int pw, ph, has_padded;
+    double slow_start_until;         /* eem_http_clock() time the slow start ends (0: not begun) */
+    char stopped[EEM_ERROR_MSG_MAX]; /* an endpoint-wide failure: the rest is not sent */
+    int stopped_lasting;             /* ... and it is remembered for its tiles */
 } compute_state;
 
 static void pending_request_free(pending_request *r)
@@ -626,6 +671,8 @@ static eem_status tile_slice_instance(const compute_state *cs, const eem_window 
 static eem_status compute_deliver(compute_state *cs, int tx, int ty, const uint8_t *mask,
                                   eem_error *err)
 {
+    if (!cs->p->delivering_failed)
+        eem_tilestore_put(cs->p->store, cs->g->level, tx, ty, cs->band_bufs, mask);
     eem_status st = cs->sink(cs->sink_user, cs->g->level, tx, ty, cs->band_bufs, mask, err);
     if (st != EEM_OK && err && err->status == EEM_OK)
         eem_error_set(err, st, "storing tile (%d,%d) failed", tx, ty);
@@ -760,15 +807,40 @@ static eem_status tile_store_output(compute_state *cs, int tx, int ty, int oi, c
     return EEM_OK;
 }
 
+/* HTTP 401/403 to a request that carried no credentials: say what was looked for. */
+static void compute_explain_no_credentials(const compute_state *cs, eem_error *err)
+{
+    size_t len = strlen(err->msg);
+    const eem_predictor *p = cs->p;
+    for (int k = 0; k < p->n_header_lines; k++)
+        if (eem_http_header_is_secret(p->header_lines[k], strlen(p->header_lines[k])))
+            return; /* HEADERS carried them: the server refused those */
+    if (cs->auth.looked_for)
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 "; the request carried no credentials: Google credentials apply and none were "
+                 "found (for a loopback URL that is not an error at open); tried, in order:%s",
+                 cs->auth.looked_for);
+    else
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 "; the request carried no credentials: Google credentials are only looked for "
+                 "for Google backends (PROJECT/MODEL, ENDPOINT or a googleapis.com URL); give "
+                 "this server's own with HEADERS or EEMODEL_HEADERS (e.g. Authorization: Bearer "
+                 "...)");
+}
+
 static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_error *err)
 {
     eem_predictor *p = cs->p;
     if (!r->http.ok) {
         char what[1024];
         eem_http_describe_failure(&r->http, what, sizeof what);
-        return eem_error_set(err, EEM_ERR_HTTP, "prediction request for %d tile(s) failed: %s",
-                             r->n_tiles, what);
+        eem_error_set(err, EEM_ERR_HTTP, "prediction request for %d tile(s) failed: %s",
+                      r->n_tiles, what);
+        if ((r->http.status == 401 || r->http.status == 403) && !cs->auth.authorization)
+            compute_explain_no_credentials(cs, err);
+        return EEM_ERR_HTTP;
     }
+    p->answered = 1;
     int no = p->spec->n_outputs;
     eem_tensor **outs = calloc((size_t)r->n_tiles * (size_t)no, sizeof *outs);
     if (!outs)
@@ -808,30 +880,60 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
     return st;
 }
 
-/* Use an answer; with ON_ERROR=NODATA a failed request masks its tiles. */
+/* A tile that is not sent: the read stopped after an endpoint-wide failure,
+ * or the tile is remembered as failed (msg).  Masked as failed
+ * (ON_ERROR=NODATA only: otherwise the read has already failed). */
+static eem_status compute_fail_unsent(compute_state *cs, int tx, int ty, uint8_t *mask,
+                                      const char *msg, int remember, eem_error *err)
+{
+    eem_predictor *p = cs->p;
+    snprintf(p->last_failure, sizeof p->last_failure, "%s", msg);
+    eem_status st = remember ? eem_failmemo_add(p->failures, cs->g->level, tx, ty, msg, err)
+                             : EEM_OK;
+    memset(mask, 0, (size_t)cs->g->uw * cs->g->uh);
+    apply_mask(cs, NULL);
+    p->delivering_failed = 1;
+    if (st == EEM_OK)
+        st = compute_deliver(cs, tx, ty, mask, err);
+    p->delivering_failed = 0;
+    if (st == EEM_OK)
+        p->stats.tiles_failed++;
+    return st;
+}
+
+/* Use an answer; with ON_ERROR=NODATA a failed request masks its tiles.  A
+ * lasting failure (failmemo.h) is remembered for its tiles; an endpoint-wide
+ * one stops the read from sending more. */
 static eem_status compute_finish_request(compute_state *cs, pending_request *r, eem_error *err)
 {
     eem_predictor *p = cs->p;
     p->stats.requests++;
     long delivered = p->stats.tiles_predicted;
     eem_status st = compute_use_answer(cs, r, err);
-    if (st == EEM_OK || p->spec->on_error != EEM_ON_ERROR_NODATA || st == EEM_ERR_CANCELLED ||
-        st == EEM_ERR_NOMEM)
+    if (st == EEM_OK || st == EEM_ERR_CANCELLED || st == EEM_ERR_NOMEM)
         return st;
-    snprintf(p->last_failure, sizeof p->last_failure, "%s", err->msg);
+    int lasting = eem_failure_is_lasting(&r->http);
+    if (eem_failure_is_endpoint_wide(&r->http) && !cs->stopped[0]) {
+        snprintf(cs->stopped, sizeof cs->stopped, "%s", err->msg);
+        cs->stopped_lasting = lasting;
+    }
+    for (int i = 0; lasting && i < r->n_tiles; i++) {
+        eem_error ignored = {0}; /* out of memory: the tile is asked again, nothing worse */
+        (void)eem_failmemo_add(p->failures, cs->g->level, r->tiles[i].tx, r->tiles[i].ty,
+                               err->msg, &ignored);
+    }
+    if (p->spec->on_error != EEM_ON_ERROR_NODATA)
+        return st;
+    char msg[EEM_ERROR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg);
     /* tiles of this request not delivered yet are masked */
     int first = (int)(p->stats.tiles_predicted - delivered);
     eem_error_clear(err);
     for (int i = first; i < r->n_tiles; i++) {
-        uint8_t *mask = r->tiles[i].mask;
-        memset(mask, 0, (size_t)cs->g->uw * cs->g->uh);
-        apply_mask(cs, NULL);
-        p->delivering_failed = 1;
-        st = compute_deliver(cs, r->tiles[i].tx, r->tiles[i].ty, mask, err);
-        p->delivering_failed = 0;
+        st = compute_fail_unsent(cs, r->tiles[i].tx, r->tiles[i].ty, r->tiles[i].mask, msg, 0,
+                                 err);
         if (st != EEM_OK)
             return st;
-        p->stats.tiles_failed++;
     }
     return EEM_OK;
 }
@@ -911,12 +1013,20 @@ static void compute_explain_unauthorized(compute_state *cs, const pending_reques
              cs->auth.origin);
 }
 
-/* Wait for one request to finish and use its answer. */
+/* Wait for one request to finish and use its answer; until a first answer
+ * (slow start), wait at most until cs->slow_start_until. */
 static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), void *cancel_user,
                                     eem_error *err)
 {
     eem_http_request *done = NULL;
-    eem_status st = eem_http_multi_next(cs->multi, &done, cancel, cancel_user, err);
+    double until = HUGE_VAL;
+    if (!cs->p->answered) {
+        if (cs->slow_start_until == 0)
+            cs->slow_start_until = eem_http_clock() + EEM_SLOW_START_S;
+        if (eem_http_clock() < cs->slow_start_until)
+            until = cs->slow_start_until;
+    }
+    eem_status st = eem_http_multi_next_until(cs->multi, &done, until, cancel, cancel_user, err);
     if (st != EEM_OK || !done)
         return st;
     pending_request *r = done->user;
@@ -944,6 +1054,15 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     if (!r)
         return EEM_OK;
     cs->building = NULL;
+    eem_status failed = EEM_OK;
+    for (int k = 0; cs->stopped[0] && failed == EEM_OK && k < r->n_tiles; k++)
+        failed = compute_fail_unsent(cs, r->tiles[k].tx, r->tiles[k].ty, r->tiles[k].mask,
+                                     cs->stopped, cs->stopped_lasting, err);
+    if (cs->stopped[0]) {
+        cs->p->tiles_sent -= r->n_tiles; /* never sent */
+        pending_request_free(r);
+        return failed;
+    }
     size_t binary_header_len = 0;
     eem_status st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
     if (st == EEM_OK && binary_header_len > 0) {
@@ -1025,6 +1144,14 @@ static eem_status payload_limit_error(const compute_state *cs, const eem_payload
     return eem_predictor_payload_limit_error(cs->p, frag->data.len, single, err);
 }
 
+/* Requests kept in flight before encoding more: one during the slow start. */
+static int compute_ahead(const compute_state *cs)
+{
+    int slow = !cs->p->answered &&
+               (cs->slow_start_until == 0 || eem_http_clock() < cs->slow_start_until);
+    return slow ? 1 : cs->max_ahead;
+}
+
 static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
                                        const eem_instance *inst,
                                        const eem_payload_fragment *frag, uint8_t *mask_taken,
@@ -1037,7 +1164,8 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
               (cs->max_instances > 0 && r->n_tiles >= cs->max_instances))) {
         st = compute_submit(cs, err);
         r = NULL;
-        while (st == EEM_OK && cs->in_flight >= cs->max_ahead)
+        /* until one answer came back, one request at a time (EEM_SLOW_START_S) */
+        while (st == EEM_OK && cs->in_flight >= compute_ahead(cs))
             st = compute_drain_one(cs, cancel, cancel_user, err);
         if (st != EEM_OK) {
             free(mask_taken);
@@ -1083,6 +1211,7 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
     r->tiles[r->n_tiles].key = cs->next_key;
     r->tiles[r->n_tiles].has_key = cs->next_has_key;
     r->n_tiles++;
+    cs->p->tiles_sent++;
     return EEM_OK;
 }
 
@@ -1131,6 +1260,13 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             free(mask);
             continue;
         }
+        const char *known = eem_failmemo_find(cs->p->failures, g->level, tx, ty);
+        if (known || cs->stopped[0]) {
+            st = compute_fail_unsent(cs, tx, ty, mask, known ? known : cs->stopped,
+                                     !known && cs->stopped_lasting, err);
+            free(mask);
+            continue;
+        }
         eem_instance inst = {win->n_keys, keys, (const eem_tensor *const *)tensors};
         st = tile_slice_instance(cs, win, tx, ty, tensors, err);
         if (st == EEM_OK)
@@ -1165,6 +1301,49 @@ static int compare_tiles(const void *a, const void *b)
     return ta[0] < tb[0] ? -1 : ta[0] > tb[0];
 }
 
+/* Before anything is sent: a tile remembered as failed fails the read again
+ * (ON_ERROR=FAIL; with NODATA compute_chunk masks it), the cost guard counts
+ * the tiles still to predict against what this dataset has left of
+ * MAX_PREDICTIONS, and tiles held by the tile store are delivered from it.
+ * order[0..*n) keeps the tiles left to compute. */
+static eem_status compute_from_memory(eem_predictor *p, int level, int *order, int *n,
+                                      eem_tile_sink sink, void *sink_user, eem_error *err)
+{
+    long long to_predict = 0;
+    for (int k = 0; k < *n; k++) {
+        int tx = order[2 * k], ty = order[2 * k + 1];
+        if (eem_tilestore_holds(p->store, level, tx, ty))
+            continue;
+        const char *failed = eem_failmemo_find(p->failures, level, tx, ty);
+        if (failed && p->spec->on_error != EEM_ON_ERROR_NODATA)
+            return eem_error_set(err, EEM_ERR_HTTP,
+                                 "tile (%d,%d) is not asked again: its prediction failed earlier "
+                                 "through this dataset (reopen it to try again): %s",
+                                 tx, ty, failed);
+        to_predict += !failed;
+    }
+    eem_status st = eem_cost_check_budget(p->max_predictions, p->tiles_sent, to_predict,
+                                          "this read", err);
+    void **bands = st == EEM_OK ? calloc((size_t)p->n_bands, sizeof *bands) : NULL;
+    if (st == EEM_OK && !bands)
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    int left = 0;
+    for (int k = 0; st == EEM_OK && k < *n; k++) {
+        int tx = order[2 * k], ty = order[2 * k + 1];
+        uint8_t *mask = NULL;
+        if (eem_tilestore_get(p->store, level, tx, ty, bands, &mask)) {
+            st = sink(sink_user, level, tx, ty, bands, mask, err);
+            continue;
+        }
+        order[2 * left] = tx;
+        order[2 * left + 1] = ty;
+        left++;
+    }
+    free(bands);
+    *n = left;
+    return st;
+}
+
 eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, int n_tiles,
                                  eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
                                  void *cancel_user, eem_error *err)
@@ -1173,16 +1352,19 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
         return eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist", level);
     if (n_tiles <= 0)
         return EEM_OK;
-    if (n_tiles > p->max_predictions)
-        return eem_cost_check(p, n_tiles, "this read", err);
     int *order = malloc((size_t)n_tiles * 2 * sizeof *order);
     if (!order)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     memcpy(order, tiles, (size_t)n_tiles * 2 * sizeof *order);
     qsort(order, (size_t)n_tiles, 2 * sizeof *order, compare_tiles);
+    eem_status st = compute_from_memory(p, level, order, &n_tiles, sink, sink_user, err);
+    if (st != EEM_OK || n_tiles == 0) {
+        free(order);
+        return st;
+    }
 
     compute_state cs;
-    eem_status st = compute_state_init(&cs, p, level, err);
+    st = compute_state_init(&cs, p, level, err);
     cs.sink = sink;
     cs.sink_user = sink_user;
     const eem_grid *g = cs.g;

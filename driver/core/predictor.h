@@ -70,8 +70,17 @@ eem_status eem_predictor_compute_masks(eem_predictor *p, int level, const int *t
 eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data_len,
                                             size_t single, eem_error *err);
 
-/* The cost guard in force: most tiles one compute call may predict. */
+/* The cost guard in force (MAX_PREDICTIONS): most tiles this predictor may
+ * send in all, from open to close — a budget per opened dataset.  A compute
+ * call whose tiles to predict would exceed what is left of it fails before
+ * anything is sent. */
 long eem_predictor_max_predictions(const eem_predictor *p);
+/* Tiles sent so far (what the budget has spent). */
+long long eem_predictor_predictions_spent(const eem_predictor *p);
+/* 1 when tile (tx,ty) of a level needs no request: held by the tile store
+ * (decoded tiles already predicted through this predictor, never predicted
+ * twice while memory allows) or remembered as failed (failmemo.h). */
+int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty);
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
 /* The payload settings requests are encoded with (format options, binary). */

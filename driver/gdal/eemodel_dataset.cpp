@@ -257,7 +257,8 @@ const OGRSpatialReference *EEModelDataset::GetSpatialRef() const
 }
 
 /* Prefetch, capped: a full-resolution window only, at most the tiles that fit
- * the block-cache share and the cost guard (core eem_readplan_advise). */
+ * the block-cache share and the cost guard (core eem_readplan_advise), after
+ * the cost guard of the whole announced window. */
 CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize,
                                   int nBufYSize, GDALDataType, int, int *, char **)
 {
@@ -266,7 +267,12 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
     eem_error err{};
     if (eem_readplan_advise(&level, {nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize,
                             MaxPredictions(), GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
-        return EEModelFail(err);
+    {
+        /* CreateCopy ignores what AdviseRead returns: the read that follows
+         * reports the refusal (PredictTiles), before anything is sent */
+        m_deferredError = err;
+        return CE_Failure;
+    }
     return PredictTiles(tiles, true);
 }
 
