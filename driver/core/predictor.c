@@ -71,6 +71,7 @@ struct eem_predictor {
     eem_failmemo *failures; /* tiles whose prediction failed lastingly (failmemo.h) */
     long long tiles_sent;   /* tiles sent since open: what the cost guard's budget has spent */
     int answered;           /* a request was answered 2xx: the next ones go at full concurrency */
+    eem_error refusal;      /* status != EEM_OK: every compute fails with it */
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -363,6 +364,7 @@ eem_dtype eem_predictor_band_type(const eem_predictor *p, int band) { return p->
 const char *eem_predictor_band_name(const eem_predictor *p, int band) { return p->band_names[band]; }
 long eem_predictor_max_predictions(const eem_predictor *p) { return p->max_predictions; }
 long long eem_predictor_predictions_spent(const eem_predictor *p) { return p->tiles_sent; }
+void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err) { p->refusal = *err; }
 
 int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty)
 {
@@ -1309,6 +1311,10 @@ static int compare_tiles(const void *a, const void *b)
 static eem_status compute_from_memory(eem_predictor *p, int level, int *order, int *n,
                                       eem_tile_sink sink, void *sink_user, eem_error *err)
 {
+    if (p->refusal.status != EEM_OK) {
+        *err = p->refusal;
+        return err->status;
+    }
     long long to_predict = 0;
     for (int k = 0; k < *n; k++) {
         int tx = order[2 * k], ty = order[2 * k + 1];

@@ -75,6 +75,12 @@ eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data
  * call whose tiles to predict would exceed what is left of it fails before
  * anything is sent. */
 long eem_predictor_max_predictions(const eem_predictor *p);
+/* A job announced whole (AdviseRead of a copy) was refused by the cost guard:
+ * from now on every compute call of this predictor, at any level, fails with
+ * err's message before sending anything (reopen the dataset to read again).
+ * A copy reads its levels in any order (the COG driver: overviews first), so
+ * the refusal cannot wait for the level it was announced on. */
+void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err);
 /* Tiles sent so far (what the budget has spent). */
 long long eem_predictor_predictions_spent(const eem_predictor *p);
 /* 1 when tile (tx,ty) of a level needs no request: held by the tile store

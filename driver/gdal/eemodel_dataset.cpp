@@ -268,9 +268,9 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
     if (eem_readplan_advise(&level, {nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize,
                             MaxPredictions(), GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
     {
-        /* CreateCopy ignores what AdviseRead returns: the read that follows
-         * reports the refusal (PredictTiles), before anything is sent */
-        m_deferredError = err;
+        /* CreateCopy ignores what AdviseRead returns: every later read of
+         * the dataset, at any level, reports the refusal before sending */
+        eem_predictor_refuse_from_now(m_shared->predictor, &err);
         return CE_Failure;
     }
     return PredictTiles(tiles, true);
