@@ -42,6 +42,12 @@ eem_status eem_cost_model_of(const eem_predictor *p, eem_cost_model *out, eem_er
  * real tiles at read time. */
 eem_status eem_cost_check_payload(const eem_predictor *p, eem_error *err);
 
+/* The error for a tile whose request body alone (single bytes, of which
+ * data_len are the encoded tensors) exceeds MAX_PAYLOAD_BYTES, naming the
+ * INPUT_TILE_SIZE that would fit.  Always returns EEM_ERR_LIMIT. */
+eem_status eem_cost_payload_limit_error(const eem_predictor *p, size_t data_len, size_t single,
+                                        eem_error *err);
+
 /* Cost of predicting n_tiles tiles in one read. */
 void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out);
 

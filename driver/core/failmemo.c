@@ -34,8 +34,7 @@ int eem_failure_is_lasting(const eem_http_request *req)
 {
     if (req->ok)
         return 0;
-    return req->unreachable || req->retries_exhausted || req->status == 404 ||
-           req->status == 405;
+    return req->unreachable || req->retries_exhausted || req->status == 404 || req->status == 405;
 }
 
 int eem_failure_is_endpoint_wide(const eem_http_request *req)

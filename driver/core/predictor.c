@@ -13,13 +13,13 @@
 #include "auth.h"
 #include "buf.h"
 #include "cache.h"
-#include "failmemo.h"
+#include "datamemo.h"
 #include "http.h"
 #include "metadata.h"
 #include "payload.h"
 #include "cost.h"
 #include "str.h"
-#include "tilestore.h"
+#include "tileoutput.h"
 
 #include <cpl_conv.h>
 
@@ -37,8 +37,6 @@
 #define EEM_SLOW_START_S 5.0
 /* Requests kept in flight or queued per connection before we stop encoding. */
 #define EEM_REQUESTS_AHEAD_PER_CONNECTION 2
-/* Bytes-per-pixel margin when suggesting a tile size that fits MAX_PAYLOAD_BYTES. */
-#define EEM_PAYLOAD_FIT_MARGIN 1.03
 
 struct eem_predictor {
     eem_spec *spec; /* owned copy of the caller's: metadata fills output lengths here */
@@ -67,11 +65,8 @@ struct eem_predictor {
     const char **header_lines;  /* NULL-terminated */
     int n_header_lines;
     char headers_digest[2 * EEM_CACHE_KEY_BYTES + 1]; /* hex SHA-256, "" when none */
-    eem_tilestore *store;   /* decoded tiles of this dataset, never predicted twice; NULL: none */
-    eem_failmemo *failures; /* tiles whose prediction failed lastingly (failmemo.h) */
-    long long tiles_sent;   /* tiles sent since open: what the cost guard's budget has spent */
-    int answered;           /* a request was answered 2xx: the next ones go at full concurrency */
-    eem_error refusal;      /* status != EEM_OK: every compute fails with it */
+    eem_datamemo memo; /* tiles, failures, budget spent, refusal (datamemo.h) */
+    int answered;      /* a request was answered 2xx: the next ones go at full concurrency */
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -237,27 +232,6 @@ static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
     return EEM_OK;
 }
 
-/* What this dataset remembers: its decoded tiles (tilestore.h), every level
- * having level 0's output tile size, and its failed tiles (failmemo.h). */
-static eem_status predictor_open_memories(eem_predictor *p, eem_error *err)
-{
-    const eem_grid *g = &p->grids[0];
-    size_t npix = (size_t)g->uw * g->uh;
-    size_t *sizes = calloc((size_t)p->n_bands, sizeof *sizes);
-    p->failures = eem_failmemo_new();
-    if (!sizes || !p->failures) {
-        free(sizes);
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    }
-    for (int b = 0; b < p->n_bands; b++)
-        sizes[b] = npix * eem_dtype_size(p->band_types[b]);
-    long long max_memory, max_disk;
-    eem_tilestore_configured_bounds(&max_memory, &max_disk);
-    p->store = eem_tilestore_new(p->n_bands, sizes, npix, max_memory, max_disk);
-    free(sizes);
-    return EEM_OK;
-}
-
 static long configured_max_predictions(const eem_spec *s)
 {
     if (s->max_predictions > 0)
@@ -316,7 +290,8 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
     if (st == EEM_OK)
         st = predictor_open_cache(p, err);
     if (st == EEM_OK)
-        st = predictor_open_memories(p, err);
+        st = eem_datamemo_open(&p->memo, p->n_bands, p->band_types,
+                               (size_t)p->grids[0].uw * p->grids[0].uh, err);
     if (st != EEM_OK) {
         eem_predictor_close(p);
         return st;
@@ -333,8 +308,7 @@ void eem_predictor_close(eem_predictor *p)
     eem_source_close(p->src);
     eem_endpoint_free(p->ep);
     eem_cache_close(p->cache);
-    eem_tilestore_free(p->store);
-    eem_failmemo_free(p->failures);
+    eem_datamemo_close(&p->memo);
     free(p->cache_context);
     free(p->cache_sizes);
     free(p->grids);
@@ -363,13 +337,12 @@ int eem_predictor_band_count(const eem_predictor *p) { return p->n_bands; }
 eem_dtype eem_predictor_band_type(const eem_predictor *p, int band) { return p->band_types[band]; }
 const char *eem_predictor_band_name(const eem_predictor *p, int band) { return p->band_names[band]; }
 long eem_predictor_max_predictions(const eem_predictor *p) { return p->max_predictions; }
-long long eem_predictor_predictions_spent(const eem_predictor *p) { return p->tiles_sent; }
-void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err) { p->refusal = *err; }
+long long eem_predictor_predictions_spent(const eem_predictor *p) { return p->memo.tiles_sent; }
+void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err) { p->memo.refusal = *err; }
 
 int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty)
 {
-    return eem_tilestore_holds(p->store, level, tx, ty) ||
-           eem_failmemo_find(p->failures, level, tx, ty) != NULL;
+    return eem_datamemo_costs_nothing(&p->memo, level, tx, ty);
 }
 
 const eem_grid *eem_predictor_grid(const eem_predictor *p, int level)
@@ -451,6 +424,7 @@ typedef struct compute_state {
     eem_cache_key next_key; /* cache key of the tile being queued (compute_cache_lookup) */
     int next_has_key;
     int pw, ph, has_padded;
+    eem_tile_layout layout; /* outputs to bands (tileoutput.h) */
     double slow_start_until;         /* eem_http_clock() time the slow start ends (0: not begun) */
     char stopped[EEM_ERROR_MSG_MAX]; /* an endpoint-wide failure: the rest is not sent */
     int stopped_lasting;             /* ... and it is remembered for its tiles */
@@ -572,6 +546,8 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
         eem_dtype_convert(&nd, EEM_DT_FLOAT64, cs->nodata_bytes + 8 * b, p->band_types[b], 1);
     }
     cs->has_padded = eem_grid_padded_output_size(g, &cs->pw, &cs->ph) == 0;
+    cs->layout = (eem_tile_layout){p->spec, g, p->n_bands, p->band_types, p->band_output,
+                                   p->band_channel, cs->has_padded, cs->pw, cs->ph};
     size_t spatial = npix;
     if (cs->has_padded && (size_t)cs->pw * cs->ph > spatial)
         spatial = (size_t)cs->pw * cs->ph;
@@ -674,7 +650,7 @@ static eem_status compute_deliver(compute_state *cs, int tx, int ty, const uint8
                                   eem_error *err)
 {
     if (!cs->p->delivering_failed)
-        eem_tilestore_put(cs->p->store, cs->g->level, tx, ty, cs->band_bufs, mask);
+        eem_tilestore_put(cs->p->memo.store, cs->g->level, tx, ty, cs->band_bufs, mask);
     eem_status st = cs->sink(cs->sink_user, cs->g->level, tx, ty, cs->band_bufs, mask, err);
     if (st != EEM_OK && err && err->status == EEM_OK)
         eem_error_set(err, st, "storing tile (%d,%d) failed", tx, ty);
@@ -716,97 +692,6 @@ static void compute_cache_store(compute_state *cs, const pending_tile *t)
     eem_error ignored = {0};
     (void)eem_cache_put(p->cache, &t->key, (const void *const *)cs->band_bufs, p->cache_sizes,
                         p->n_bands, &ignored);
-}
-
-static void shape_text(const eem_tensor *t, char *buf, size_t n)
-{
-    size_t off = 0;
-    off += (size_t)snprintf(buf + off, n - off, "[");
-    for (int d = 0; d < t->ndim && off < n; d++)
-        off += (size_t)snprintf(buf + off, n - off, "%s%lld", d ? "," : "", (long long)t->dims[d]);
-    if (off < n)
-        snprintf(buf + off, n - off, "]");
-}
-
-/* Check one decoded output against the shapes section 3 accepts and write its
- * channels into the band buffers (trimmed to the output tile). */
-static eem_status tile_store_output(compute_state *cs, int tx, int ty, int oi, const eem_tensor *t,
-                                    eem_error *err)
-{
-    const eem_predictor *p = cs->p;
-    const eem_output *o = &p->spec->outputs[oi];
-    const eem_grid *g = cs->g;
-    int L = o->dims == 1 ? o->length : 1;
-    int64_t d[EEM_TENSOR_MAX_DIMS];
-    int nd = t->ndim;
-    memcpy(d, t->dims, sizeof d);
-    /* a leading batch dimension of 1 is tolerated: (1,H,W,C), and (1,H,W) for a
-     * single-channel output when (H,W,C) does not fit */
-    if ((nd == 4 && d[0] == 1) ||
-        (nd == 3 && d[0] == 1 && L == 1 && d[2] != 1 &&
-         (d[1] == g->uh || (cs->has_padded && d[1] == cs->ph)))) {
-        memmove(d, d + 1, 3 * sizeof *d);
-        nd--;
-    }
-    int64_t h = -1, w = -1, c = -1;
-    if (nd == 3) {
-        h = d[0];
-        w = d[1];
-        c = d[2];
-    } else if (nd == 2 && L == 1) {
-        h = d[0];
-        w = d[1];
-        c = 1;
-    } else if (g->uw == 1 && g->uh == 1 && nd <= 1) {
-        /* a patch classifier may answer a bare vector / scalar */
-        h = w = 1;
-        c = nd == 1 ? d[0] : 1;
-    }
-    int off_x = 0, off_y = 0, shape_ok = 0;
-    if (c == L && h == g->uh && w == g->uw)
-        shape_ok = 1;
-    else if (c == L && cs->has_padded && h == cs->ph && w == cs->pw) {
-        shape_ok = 1;
-        off_x = (cs->pw - g->uw) / 2;
-        off_y = (cs->ph - g->uh) / 2;
-    }
-    if (!shape_ok) {
-        char got[160];
-        shape_text(t, got, sizeof got);
-        if (cs->has_padded && (cs->pw != g->uw || cs->ph != g->uh))
-            return eem_error_set(err, EEM_ERR_PROTOCOL,
-                                 "output \"%s\" of tile (%d,%d): the model answered shape %s; "
-                                 "expected [%d,%d,%d] (output tile) or [%d,%d,%d] (output tile "
-                                 "padded by the overlap)",
-                                 o->name, tx, ty, got, g->uh, g->uw, L, cs->ph, cs->pw, L);
-        return eem_error_set(err, EEM_ERR_PROTOCOL,
-                             "output \"%s\" of tile (%d,%d): the model answered shape %s; "
-                             "expected [%d,%d,%d] (output tile)",
-                             o->name, tx, ty, got, g->uh, g->uw, L);
-    }
-    size_t es = eem_dtype_size(t->type);
-    const uint8_t *base = t->data;
-    for (int b = 0; b < p->n_bands; b++) {
-        if (p->band_output[b] != oi)
-            continue;
-        int ch = p->band_channel[b];
-        eem_dtype bt = p->band_types[b];
-        size_t bes = eem_dtype_size(bt);
-        uint8_t *dst = cs->band_bufs[b];
-        for (int y = 0; y < g->uh; y++) {
-            const uint8_t *row = base + (((size_t)(y + off_y) * (size_t)w + (size_t)off_x) *
-                                         (size_t)L + (size_t)ch) * es;
-            uint8_t *drow = dst + (size_t)y * g->uw * bes;
-            if (L == 1) {
-                eem_dtype_convert(row, t->type, drow, bt, (size_t)g->uw);
-            } else {
-                for (int x = 0; x < g->uw; x++)
-                    eem_dtype_convert(row + (size_t)x * L * es, t->type, drow + (size_t)x * bes,
-                                      bt, 1);
-            }
-        }
-    }
-    return EEM_OK;
 }
 
 /* HTTP 401/403 to a request that carried no credentials: say what was looked for. */
@@ -851,24 +736,14 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
                                             r->n_tiles, cs->max_elements, outs, err);
     if (st != EEM_OK) {
         eem_error_prefix(err, "answer from %s", p->ep->display_url);
-        if (strstr(err->msg, "element")) {
-            /* say what was expected, not only that it was too large */
-            size_t len = strlen(err->msg);
-            const eem_grid *g = cs->g;
-            if (cs->has_padded && (cs->pw != g->uw || cs->ph != g->uh))
-                snprintf(err->msg + len, sizeof err->msg - len,
-                         "; each output must be [%d,%d,C] (output tile) or [%d,%d,C] (output "
-                         "tile padded by the overlap)",
-                         g->uh, g->uw, cs->ph, cs->pw);
-            else
-                snprintf(err->msg + len, sizeof err->msg - len,
-                         "; each output must be [%d,%d,C] (output tile)", g->uh, g->uw);
-        }
+        if (strstr(err->msg, "element")) /* say what was expected, not only "too large" */
+            eem_tile_output_explain_size(&cs->layout, err);
     }
     for (int i = 0; st == EEM_OK && i < r->n_tiles; i++) {
         pending_tile *t = &r->tiles[i];
         for (int k = 0; st == EEM_OK && k < no; k++)
-            st = tile_store_output(cs, t->tx, t->ty, k, outs[(size_t)i * no + k], err);
+            st = eem_tile_output_store(&cs->layout, t->tx, t->ty, k, outs[(size_t)i * no + k],
+                                       cs->band_bufs, err);
         if (st == EEM_OK) {
             compute_cache_store(cs, t);
             apply_mask(cs, t->mask);
@@ -890,7 +765,7 @@ static eem_status compute_fail_unsent(compute_state *cs, int tx, int ty, uint8_t
 {
     eem_predictor *p = cs->p;
     snprintf(p->last_failure, sizeof p->last_failure, "%s", msg);
-    eem_status st = remember ? eem_failmemo_add(p->failures, cs->g->level, tx, ty, msg, err)
+    eem_status st = remember ? eem_failmemo_add(p->memo.failures, cs->g->level, tx, ty, msg, err)
                              : EEM_OK;
     memset(mask, 0, (size_t)cs->g->uw * cs->g->uh);
     apply_mask(cs, NULL);
@@ -921,7 +796,7 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
     }
     for (int i = 0; lasting && i < r->n_tiles; i++) {
         eem_error ignored = {0}; /* out of memory: the tile is asked again, nothing worse */
-        (void)eem_failmemo_add(p->failures, cs->g->level, r->tiles[i].tx, r->tiles[i].ty,
+        (void)eem_failmemo_add(p->memo.failures, cs->g->level, r->tiles[i].tx, r->tiles[i].ty,
                                err->msg, &ignored);
     }
     if (p->spec->on_error != EEM_ON_ERROR_NODATA)
@@ -1061,7 +936,7 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
         failed = compute_fail_unsent(cs, r->tiles[k].tx, r->tiles[k].ty, r->tiles[k].mask,
                                      cs->stopped, cs->stopped_lasting, err);
     if (cs->stopped[0]) {
-        cs->p->tiles_sent -= r->n_tiles; /* never sent */
+        cs->p->memo.tiles_sent -= r->n_tiles; /* never sent */
         pending_request_free(r);
         return failed;
     }
@@ -1113,37 +988,11 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     return EEM_OK;
 }
 
-eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data_len,
-                                            size_t single, eem_error *err)
-{
-    const eem_grid *g = &p->grids[0];
-    long max_payload = p->ep->max_payload_bytes > 0 ? p->ep->max_payload_bytes
-                                                    : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
-    size_t overhead = single > data_len ? single - data_len : 0;
-    /* JSON numbers vary in length: keep a margin so the suggestion really fits */
-    double per_px = EEM_PAYLOAD_FIT_MARGIN * (double)data_len /
-                    ((double)(g->tw + 2 * g->ox) * (g->th + 2 * g->oy));
-    double avail = (double)max_payload - (double)overhead;
-    double fit = avail > 0 && per_px > 0 ? sqrt(avail / per_px) : 0;
-    int side = (int)fit - 2 * (g->ox > g->oy ? g->ox : g->oy);
-    if (side < 1)
-        return eem_error_set(err, EEM_ERR_LIMIT,
-                             "MAX_PAYLOAD_BYTES: one tile encodes to a %zu-byte %s body, more than "
-                             "the limit of %ld; reduce INPUT_OVERLAP_SIZE or raise "
-                             "MAX_PAYLOAD_BYTES to at least %zu",
-                             single, p->ops->name, max_payload, single);
-    return eem_error_set(err, EEM_ERR_LIMIT,
-                         "MAX_PAYLOAD_BYTES: one tile encodes to a %zu-byte %s body, more than "
-                         "the limit of %ld; an INPUT_TILE_SIZE of at most %d,%d (same overlap) "
-                         "fits, or raise MAX_PAYLOAD_BYTES to at least %zu",
-                         single, p->ops->name, max_payload, side, side, single);
-}
-
 /* Error for a tile whose body alone exceeds MAX_PAYLOAD_BYTES. */
 static eem_status payload_limit_error(const compute_state *cs, const eem_payload_fragment *frag,
                                       size_t single, eem_error *err)
 {
-    return eem_predictor_payload_limit_error(cs->p, frag->data.len, single, err);
+    return eem_cost_payload_limit_error(cs->p, frag->data.len, single, err);
 }
 
 /* Requests kept in flight before encoding more: one during the slow start. */
@@ -1213,7 +1062,7 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
     r->tiles[r->n_tiles].key = cs->next_key;
     r->tiles[r->n_tiles].has_key = cs->next_has_key;
     r->n_tiles++;
-    cs->p->tiles_sent++;
+    cs->p->memo.tiles_sent++;
     return EEM_OK;
 }
 
@@ -1262,7 +1111,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             free(mask);
             continue;
         }
-        const char *known = eem_failmemo_find(cs->p->failures, g->level, tx, ty);
+        const char *known = eem_failmemo_find(cs->p->memo.failures, g->level, tx, ty);
         if (known || cs->stopped[0]) {
             st = compute_fail_unsent(cs, tx, ty, mask, known ? known : cs->stopped,
                                      !known && cs->stopped_lasting, err);
@@ -1303,53 +1152,6 @@ static int compare_tiles(const void *a, const void *b)
     return ta[0] < tb[0] ? -1 : ta[0] > tb[0];
 }
 
-/* Before anything is sent: a tile remembered as failed fails the read again
- * (ON_ERROR=FAIL; with NODATA compute_chunk masks it), the cost guard counts
- * the tiles still to predict against what this dataset has left of
- * MAX_PREDICTIONS, and tiles held by the tile store are delivered from it.
- * order[0..*n) keeps the tiles left to compute. */
-static eem_status compute_from_memory(eem_predictor *p, int level, int *order, int *n,
-                                      eem_tile_sink sink, void *sink_user, eem_error *err)
-{
-    if (p->refusal.status != EEM_OK) {
-        *err = p->refusal;
-        return err->status;
-    }
-    long long to_predict = 0;
-    for (int k = 0; k < *n; k++) {
-        int tx = order[2 * k], ty = order[2 * k + 1];
-        if (eem_tilestore_holds(p->store, level, tx, ty))
-            continue;
-        const char *failed = eem_failmemo_find(p->failures, level, tx, ty);
-        if (failed && p->spec->on_error != EEM_ON_ERROR_NODATA)
-            return eem_error_set(err, EEM_ERR_HTTP,
-                                 "tile (%d,%d) is not asked again: its prediction failed earlier "
-                                 "through this dataset (reopen it to try again): %s",
-                                 tx, ty, failed);
-        to_predict += !failed;
-    }
-    eem_status st = eem_cost_check_budget(p->max_predictions, p->tiles_sent, to_predict,
-                                          "this read", err);
-    void **bands = st == EEM_OK ? calloc((size_t)p->n_bands, sizeof *bands) : NULL;
-    if (st == EEM_OK && !bands)
-        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    int left = 0;
-    for (int k = 0; st == EEM_OK && k < *n; k++) {
-        int tx = order[2 * k], ty = order[2 * k + 1];
-        uint8_t *mask = NULL;
-        if (eem_tilestore_get(p->store, level, tx, ty, bands, &mask)) {
-            st = sink(sink_user, level, tx, ty, bands, mask, err);
-            continue;
-        }
-        order[2 * left] = tx;
-        order[2 * left + 1] = ty;
-        left++;
-    }
-    free(bands);
-    *n = left;
-    return st;
-}
-
 eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, int n_tiles,
                                  eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
                                  void *cancel_user, eem_error *err)
@@ -1363,7 +1165,10 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     memcpy(order, tiles, (size_t)n_tiles * 2 * sizeof *order);
     qsort(order, (size_t)n_tiles, 2 * sizeof *order, compare_tiles);
-    eem_status st = compute_from_memory(p, level, order, &n_tiles, sink, sink_user, err);
+    /* what this dataset holds or knows has failed is not sent; the cost guard */
+    eem_status st = eem_datamemo_serve(&p->memo, level, order, &n_tiles,
+                                       p->spec->on_error != EEM_ON_ERROR_NODATA,
+                                       p->max_predictions, p->n_bands, sink, sink_user, err);
     if (st != EEM_OK || n_tiles == 0) {
         free(order);
         return st;

@@ -64,12 +64,6 @@ eem_status eem_predictor_compute_masks(eem_predictor *p, int level, const int *t
                                        int n_tiles, eem_tile_sink sink, void *sink_user,
                                        eem_error *err);
 
-/* The error for a tile whose request body alone (single bytes, of which
- * data_len are the encoded tensors) exceeds MAX_PAYLOAD_BYTES, naming the
- * INPUT_TILE_SIZE that would fit. Always returns EEM_ERR_LIMIT. */
-eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data_len,
-                                            size_t single, eem_error *err);
-
 /* The cost guard in force (MAX_PREDICTIONS): most tiles this predictor may
  * send in all, from open to close — a budget per opened dataset.  A compute
  * call whose tiles to predict would exceed what is left of it fails before

@@ -17,8 +17,8 @@ extern "C" {
 typedef struct eem_tile_index {
     uint64_t *keys; /* 0: empty slot */
     int *values;
-    size_t cap;     /* slots, a power of two (0: nothing allocated) */
-    size_t n;       /* entries */
+    size_t cap; /* slots, a power of two (0: nothing allocated) */
+    size_t n;   /* entries */
 } eem_tile_index;
 
 /* The value of (level,tx,ty), or -1 when absent. */

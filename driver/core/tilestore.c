@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 typedef struct stored_tile {
-    uint8_t *data;  /* every band then the mask, in memory; NULL when on disk or gone */
-    long long off;  /* offset in the file when on disk, else -1 */
+    uint8_t *data; /* every band then the mask, in memory; NULL when on disk or gone */
+    long long off; /* offset in the file when on disk, else -1 */
 } stored_tile;
 
 struct eem_tilestore {
@@ -30,8 +30,8 @@ struct eem_tilestore {
     int oldest_in_memory; /* tiles before it are on disk or gone */
     int fd;               /* temporary file, -1 before the first spill or when unusable */
     int file_failed;
-    uint8_t *scratch;     /* a tile read back from the file */
-    void **views;         /* n_bands pointers handed out by get */
+    uint8_t *scratch; /* a tile read back from the file */
+    void **views;     /* n_bands pointers handed out by get */
     long in_memory, on_disk;
 };
 
@@ -117,8 +117,10 @@ static int open_file(eem_tilestore *s)
     s->fd = mkstemp(path);
     if (s->fd < 0) {
         s->file_failed = 1;
-        CPLDebug("EEMODEL", "tile store: no temporary file in %s: tiles past "
-                            "EEMODEL_TILE_STORE_MEMORY are not kept", dir);
+        CPLDebug("EEMODEL",
+                 "tile store: no temporary file in %s: tiles past "
+                 "EEMODEL_TILE_STORE_MEMORY are not kept",
+                 dir);
         return -1;
     }
     unlink(path);
