@@ -3,7 +3,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "tilestore.h"
 
-#include "str.h"
 #include "tileindex.h"
 
 #include <cpl_conv.h>
@@ -31,7 +30,6 @@ struct eem_tilestore {
     int fd;               /* temporary file, -1 before the first spill or when unusable */
     int file_failed;
     uint8_t *scratch; /* a tile read back from the file */
-    void **views;     /* n_bands pointers handed out by get */
     long in_memory, on_disk;
 };
 
@@ -61,8 +59,7 @@ eem_tilestore *eem_tilestore_new(int n_bands, const size_t *band_bytes, size_t m
         return NULL;
     s->n_bands = n_bands;
     s->band_bytes = calloc((size_t)n_bands, sizeof *s->band_bytes);
-    s->views = calloc((size_t)n_bands, sizeof *s->views);
-    if (!s->band_bytes || !s->views) {
+    if (!s->band_bytes) {
         eem_tilestore_free(s);
         return NULL;
     }
@@ -89,7 +86,6 @@ void eem_tilestore_free(eem_tilestore *s)
     if (s->fd >= 0)
         close(s->fd);
     free(s->scratch);
-    free(s->views);
     free(s->band_bytes);
     free(s);
 }
