@@ -840,7 +840,7 @@ eem_status eem_auth_lines_for(const eem_endpoint *ep, eem_auth_lines *out, eem_e
                                "were found; tried, in order:%s",
                                ep->display_url, tried.failed ? " (out of memory)" : tried.data);
         else if (!tried.failed && tried.data)
-            out->looked_for = eem_strdup(tried.data); /* NULL: the message says less */
+            snprintf(out->looked_for, sizeof out->looked_for, "%s", tried.data);
         goto done; /* loopback: a local server without credentials */
     }
     /* Before any token is fetched or sent: secrets only over https or to loopback. */
@@ -893,7 +893,6 @@ void eem_auth_lines_clear(eem_auth_lines *l)
     eem_secret_free(l->authorization);
     free(l->user_project);
     free(l->cache_key);
-    free(l->looked_for);
     memset(l, 0, sizeof *l);
 }
 

@@ -702,7 +702,7 @@ static void compute_explain_no_credentials(const compute_state *cs, eem_error *e
     for (int k = 0; k < p->n_header_lines; k++)
         if (eem_http_header_is_secret(p->header_lines[k], strlen(p->header_lines[k])))
             return; /* HEADERS carried them: the server refused those */
-    if (cs->auth.looked_for)
+    if (cs->auth.looked_for[0])
         snprintf(err->msg + len, sizeof err->msg - len,
                  "; the request carried no credentials: Google credentials apply and none were "
                  "found (for a loopback URL that is not an error at open); tried, in order:%s",
