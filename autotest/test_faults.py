@@ -253,7 +253,8 @@ def test_hostile_answer_masked_with_on_error_nodata(predictor, stand_log, make_r
 
 
 # ---------------------------------------------------------------------------
-# ON_ERROR=NODATA: a failed tile is not cached, the next read predicts it again
+# ON_ERROR=NODATA: a failed tile is not cached; a lasting failure is remembered by
+# the handle, a new handle predicts it again
 
 
 def test_failed_tile_is_predicted_again_on_next_read_and_reopen(predictor, stand_log, make_raster, tmp_path):
@@ -269,7 +270,17 @@ def test_failed_tile_is_predicted_again_on_next_read_and_reopen(predictor, stand
         assert any("HTTP 503" in w for w in m.warnings()), m.items
         assert np.isnan(first).all()   # masked float band: NaN
         assert cache_files(cache) == ([], [])  # neither entry nor temporary file
-        # same handle, next read: predicted again (not served from GDAL's block cache)
+        # same handle, next read: the failure lasted through every retry, so it is
+        # remembered for the life of the handle (issue 12 item 1): masked again,
+        # with the same message, and nothing is sent
+        with Messages() as m:
+            again = ds.GetRasterBand(1).ReadAsArray()
+        assert (again == 0).all()
+        assert any("HTTP 503" in w for w in m.warnings()), m.items
+        assert [r["status"] for r in stand_log()] == [503, 503]
+        ds = None
+        # a new handle asks again
+        ds = gdal.Open(name)
         np.testing.assert_array_equal(ds.GetRasterBand(1).ReadAsArray(), truth)
         assert [r["status"] for r in stand_log()] == [503, 503, 200]
         ds = None

@@ -402,7 +402,7 @@ static void test_retries(void)
     CHECK(strlen(msg) < 450);
     eem_http_request_clear(&html);
 
-    /* connection refused is retried, then reported */
+    /* connection refused is not retried (issue 12 item 1): reported at once */
     int s = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t al = sizeof a;
@@ -420,12 +420,15 @@ static void test_retries(void)
     run_one(&o, &ref);
     CHECK_EQ_INT(ref.ok, 0);
     CHECK_EQ_INT(ref.status, 0);
-    CHECK_EQ_INT(ref.attempts, 3);
+    CHECK_EQ_INT(ref.attempts, 1);
+    CHECK_EQ_INT(ref.unreachable, 1);
+    CHECK_EQ_INT(ref.retries_exhausted, 0);
     CHECK(ref.error[0] != '\0');
     eem_http_describe_failure(&ref, msg, sizeof msg);
     CHECK_CONTAINS(msg, "request to http://127.0.0.1:");
     CHECK_CONTAINS(msg, "/v1/models/m:predict failed: ");
-    CHECK_CONTAINS(msg, "(after 3 attempts)");
+    CHECK_CONTAINS(msg, "nothing accepts connections there; not retried");
+    CHECK(strstr(msg, "attempts") == NULL);
     CHECK(strstr(msg, "key=abc") == NULL);
     eem_http_request_clear(&ref);
 }

@@ -173,8 +173,19 @@ static void test_advise_and_guard(void)
     CHECK_EQ_INT(eem_readplan_advise(&l, all, 100, 70, 1000, 16000, &out, &err), EEM_OK);
     CHECK_EQ_INT(out.n, 4);
     eem_tile_list_clear(&out);
-    CHECK_EQ_INT(eem_readplan_advise(&l, all, 100, 70, 3, 1000000, &out, &err), EEM_OK);
-    CHECK_EQ_INT(out.n, 3);
+    /* the whole announced window is guarded first (issue 12 item 4): 12 tiles
+     * over a budget of 3 are refused, nothing listed */
+    CHECK_EQ_INT(eem_readplan_advise(&l, all, 100, 70, 3, 1000000, &out, &err), EEM_ERR_LIMIT);
+    CHECK_EQ_INT(out.n, 0);
+    CHECK_CONTAINS(err.msg, "this copy of the whole raster");
+    CHECK_CONTAINS(err.msg, "needs 12 predictions, more than MAX_PREDICTIONS=3; nothing was sent");
+    CHECK_CONTAINS(err.msg, "|option:MAX_PREDICTIONS=12");
+    /* a part of it within the budget: its first strip, capped by the budget */
+    eem_rect part = {0, 0, 100, 40};
+    CHECK_EQ_INT(eem_readplan_advise(&l, part, 100, 40, 3, 1000000, &out, &err), EEM_ERR_LIMIT);
+    CHECK_CONTAINS(err.msg, "this read (announced with AdviseRead) needs 8 predictions");
+    CHECK_EQ_INT(eem_readplan_advise(&l, part, 100, 40, 8, 1000000, &out, &err), EEM_OK);
+    CHECK_EQ_INT(out.n, 8);
     eem_tile_list_clear(&out);
     /* the guard over a window read in parts counts the missing tiles */
     CHECK_EQ_INT(eem_readplan_guard(&l, all, 12, &err), EEM_OK);

@@ -839,6 +839,8 @@ eem_status eem_auth_lines_for(const eem_endpoint *ep, eem_auth_lines *out, eem_e
                                "no credentials for %s: Google credentials apply and none "
                                "were found; tried, in order:%s",
                                ep->display_url, tried.failed ? " (out of memory)" : tried.data);
+        else if (!tried.failed && tried.data)
+            snprintf(out->looked_for, sizeof out->looked_for, "%s", tried.data);
         goto done; /* loopback: a local server without credentials */
     }
     /* Before any token is fetched or sent: secrets only over https or to loopback. */

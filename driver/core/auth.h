@@ -43,6 +43,8 @@ typedef struct eem_auth_lines {
     int refreshable;     /* 1: a refused token can be replaced by fetching again */
     char *cache_key;     /* token cache entry the token came from (NULL: not cached) */
     char origin[512];    /* where the token came from, for messages (no secret) */
+    char looked_for[1536]; /* Google credentials apply, none were found (loopback URL):
+                              the links tried, for the message of an HTTP 401/403; "" else */
 } eem_auth_lines;
 
 /* Fill *out for ep (all NULL when no credentials apply). */

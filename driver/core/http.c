@@ -21,6 +21,7 @@
 
 #include "buf.h"
 #include "endpoint.h"
+#include "notice.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -102,6 +103,7 @@ void eem_http_options_from_config(eem_http_options *o)
                                         EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1, LONG_MAX);
     o->unsafe_ssl = CPLTestBool(CPLGetConfigOption("GDAL_HTTP_UNSAFESSL", "NO")) ? 1 : 0;
     o->verbose = CPLTestBool(CPLGetConfigOption("CPL_CURL_VERBOSE", "NO")) ? 1 : 0;
+    o->max_wait_s = 0;
 }
 
 /* ---- process-wide libcurl state ------------------------------------------ */
@@ -218,6 +220,7 @@ struct eem_http_multi {
     xfer *head, *tail; /* every request not yet handed back, in the order added */
     int n_running;
     uint64_t rng;
+    int long_wait_told; /* the notice of a long wait was given */
 };
 
 static void list_unlink(eem_http_multi *m, xfer *x)
@@ -538,6 +541,8 @@ eem_status eem_http_multi_add(eem_http_multi *m, eem_http_request *req, eem_erro
     req->error[0] = '\0';
     req->attempts = 0;
     req->ok = 0;
+    req->unreachable = 0;
+    req->retries_exhausted = 0;
     xfer *x = calloc(1, sizeof *x);
     if (!x)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory queueing an HTTP request");
@@ -555,16 +560,39 @@ eem_status eem_http_multi_add(eem_http_multi *m, eem_http_request *req, eem_erro
     return EEM_OK;
 }
 
-static int transport_error_is_retryable(CURLcode c)
+/* What a server that cannot be reached at all looks like: no retry helps, so
+ * the caller hears of it at once.  NULL for other codes. */
+static const char *transport_error_unreachable(CURLcode c)
 {
     switch (c) {
     case CURLE_COULDNT_CONNECT:
+        return "nothing accepts connections there";
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return "the host name does not resolve";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED:
+        return "the TLS handshake or the certificate check failed";
+    default:
+        return NULL;
+    }
+}
+
+static int transport_error_is_retryable(CURLcode c)
+{
+    switch (c) {
     case CURLE_OPERATION_TIMEDOUT:
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
         return 1;
@@ -580,13 +608,40 @@ static int status_is_retryable(long s)
 
 static double retry_delay_s(eem_http_multi *m, const xfer *x)
 {
+    double cap = m->opts.max_wait_s > 0 ? m->opts.max_wait_s : EEM_HTTP_MAX_RETRY_AFTER_S;
     if (x->retry_after_s >= 0)
-        return x->retry_after_s < EEM_HTTP_MAX_RETRY_AFTER_S ? x->retry_after_s
-                                                             : EEM_HTTP_MAX_RETRY_AFTER_S;
+        return x->retry_after_s < cap ? x->retry_after_s : cap;
     int k = x->req->attempts - 1;
     double d = m->opts.retry_delay_s * ldexp(1.0, k < 30 ? k : 30);
     d *= 1.0 + EEM_HTTP_JITTER * (2.0 * next_uniform(&m->rng) - 1.0);
-    return d < EEM_HTTP_MAX_BACKOFF_S ? d : EEM_HTTP_MAX_BACKOFF_S;
+    if (d > EEM_HTTP_MAX_BACKOFF_S)
+        d = EEM_HTTP_MAX_BACKOFF_S;
+    return d < cap ? d : cap;
+}
+
+/* A retry of x is due in delay seconds: one debug line each time, and a
+ * notice the first time this transport waits long, so that a user is not
+ * left in silence while a busy server is waited for. */
+static void tell_retry(eem_http_multi *m, const xfer *x, double delay)
+{
+    const eem_http_request *req = x->req;
+    char url[512], why[600];
+    eem_url_for_display(req->url ? req->url : "", url, sizeof url);
+    if (req->error[0])
+        snprintf(why, sizeof why, "%s", req->error);
+    else
+        snprintf(why, sizeof why, "HTTP %ld", req->status);
+    CPLDebug("EEMODEL", "retry %d of %d for %s in %.1f s: %s", req->attempts, m->opts.max_retry,
+             url, delay, why);
+    if (delay < EEM_HTTP_LONG_WAIT_S || m->long_wait_told)
+        return;
+    m->long_wait_told = 1;
+    eem_notice("%s answered %s; waiting %.0f s before retry %d of %d "
+               "(GDAL_HTTP_MAX_RETRY=%d, GDAL_HTTP_RETRY_DELAY=%g; Retry-After honoured up to "
+               "%.0f s). Interrupt to stop.",
+               url, why, delay, req->attempts, m->opts.max_retry, m->opts.max_retry,
+               m->opts.retry_delay_s,
+               m->opts.max_wait_s > 0 ? m->opts.max_wait_s : EEM_HTTP_MAX_RETRY_AFTER_S);
 }
 
 static void start_transfer(eem_http_multi *m, xfer *x)
@@ -632,16 +687,24 @@ static void finish_attempt(eem_http_multi *m, xfer *x, CURLcode c)
         size_t n = strlen(req->error); /* libcurl's messages end with a newline */
         while (n > 0 && isspace((unsigned char)req->error[n - 1]))
             req->error[--n] = '\0';
+        const char *unreachable = transport_error_unreachable(c);
+        if (unreachable && !x->too_large && !x->out_of_memory) {
+            req->unreachable = 1;
+            snprintf(req->error + n, sizeof req->error - n, " (%s; not retried)", unreachable);
+        }
     }
     req->ok = c == CURLE_OK && status >= 200 && status < 300;
     int retryable = !req->ok && (c == CURLE_OK ? status_is_retryable(status)
                                                : !x->too_large && !x->out_of_memory &&
                                                      transport_error_is_retryable(c));
     if (retryable && req->attempts <= m->opts.max_retry) {
-        x->due = monotonic_s() + retry_delay_s(m, x);
+        double delay = retry_delay_s(m, x);
+        tell_retry(m, x, delay);
+        x->due = monotonic_s() + delay;
         x->state = XFER_WAITING;
         return;
     }
+    req->retries_exhausted = retryable;
     x->state = XFER_DONE;
 }
 
@@ -693,6 +756,17 @@ static void abandon_all(eem_http_multi *m, const char *why)
 eem_status eem_http_multi_next(eem_http_multi *m, eem_http_request **done,
                                int (*cancel)(void *), void *cancel_user, eem_error *err)
 {
+    return eem_http_multi_next_until(m, done, HUGE_VAL, cancel, cancel_user, err);
+}
+
+double eem_http_clock(void)
+{
+    return monotonic_s();
+}
+
+eem_status eem_http_multi_next_until(eem_http_multi *m, eem_http_request **done, double until,
+                                     int (*cancel)(void *), void *cancel_user, eem_error *err)
+{
     *done = NULL;
     for (;;) {
         for (xfer *x = m->head; x; x = x->next)
@@ -700,7 +774,7 @@ eem_status eem_http_multi_next(eem_http_multi *m, eem_http_request **done,
                 *done = deliver(m, x);
                 return EEM_OK;
             }
-        if (!m->head)
+        if (!m->head || monotonic_s() >= until)
             return EEM_OK;
         if (cancel && cancel(cancel_user)) {
             abandon_all(m, "cancelled");
@@ -735,6 +809,8 @@ eem_status eem_http_multi_next(eem_http_multi *m, eem_http_request **done,
             continue;
 
         int timeout_ms = EEM_HTTP_POLL_MS;
+        if (until < HUGE_VAL && (until - monotonic_s()) * 1000.0 < timeout_ms)
+            timeout_ms = until <= monotonic_s() ? 0 : (int)ceil((until - monotonic_s()) * 1000.0);
         if (next_due < HUGE_VAL && m->n_running < m->opts.max_connections) {
             double wait_ms = ceil((next_due - monotonic_s()) * 1000.0);
             if (wait_ms < timeout_ms)

@@ -2,9 +2,13 @@
  *
  * An eem_http_multi runs many POST requests over one curl multi handle with at
  * most max_connections in flight, keep-alive connections shared process-wide.
- * Retryable answers (429, 500, 502, 503, 504, connection failures) are retried
- * with exponential backoff and jitter, honouring Retry-After, up to max_retry
- * times; the caller only ever sees a request once, when it is finally done.
+ * Retryable answers (429, 500, 502, 503, 504, timeouts, dropped connections)
+ * are retried with exponential backoff and jitter, honouring Retry-After, up
+ * to max_retry times; the caller only ever sees a request once, when it is
+ * finally done.  A server that cannot be reached at all (connection refused,
+ * name not resolved, TLS failure) is not retried: the request is done at once
+ * with unreachable set.  Each retry is a CPLDebug line; the first wait of
+ * EEM_HTTP_LONG_WAIT_S or more is a notice (notice.h).
  * Response bodies above max_response_bytes abort the transfer.  Header values
  * (Authorization) are never logged. */
 #ifndef EEM_HTTP_H
@@ -36,7 +40,12 @@ typedef struct eem_http_options {
     long max_response_bytes;   /* EEMODEL_MAX_RESPONSE_BYTES */
     int unsafe_ssl;            /* GDAL_HTTP_UNSAFESSL */
     int verbose;               /* CPL_CURL_VERBOSE (secrets redacted) */
+    double max_wait_s;         /* longest wait before one retry (Retry-After included);
+                                  0: EEM_HTTP_MAX_RETRY_AFTER_S */
 } eem_http_options;
+
+/* A wait before a retry this long or longer is announced with a notice. */
+#define EEM_HTTP_LONG_WAIT_S 2.0
 
 /* Defaults overridden by GDAL config options (read with CPLGetConfigOption). */
 void eem_http_options_from_config(eem_http_options *o);
@@ -56,6 +65,9 @@ typedef struct eem_http_request {
     char error[512];            /* transport error of the last attempt, "" if none */
     int attempts;
     int ok;                     /* 1: a 2xx answer was received */
+    int unreachable;            /* 1: connection refused, name not resolved or TLS
+                                   failure (not retried) */
+    int retries_exhausted;      /* 1: a retryable failure lasted through every retry */
     void *internal;             /* transport state */
 } eem_http_request;
 
@@ -71,6 +83,12 @@ eem_status eem_http_multi_add(eem_http_multi *m, eem_http_request *req, eem_erro
  * returned. */
 eem_status eem_http_multi_next(eem_http_multi *m, eem_http_request **done,
                                int (*cancel)(void *), void *cancel_user, eem_error *err);
+/* The same, but returns EEM_OK with *done NULL (nothing abandoned) when no
+ * request is done by the monotonic time `until` (eem_http_clock()). */
+eem_status eem_http_multi_next_until(eem_http_multi *m, eem_http_request **done, double until,
+                                     int (*cancel)(void *), void *cancel_user, eem_error *err);
+/* Monotonic seconds, the clock of eem_http_multi_next_until. */
+double eem_http_clock(void);
 /* Abandon everything in flight and free the multi handle. */
 void eem_http_multi_free(eem_http_multi *m);
 /* Free what a finished request owns (response); the struct itself is the caller's. */

@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "notice.h"
 #include "payload.h"
 #include "str.h"
 
@@ -480,6 +481,12 @@ eem_status eem_metadata_check(const eem_model_metadata *md, const char *where, e
 /* ---------------------------------------------------------------- fetch -- */
 
 /* GET url; *body NULL (and EEM_OK) when the server answers non-2xx. */
+/* GET url into *body (NULL when the check is skipped).  The check is skipped
+ * silently when the server answers 404 or 405 (it publishes no metadata
+ * there); a server that cannot be reached fails the open; any other failure
+ * skips the check with a notice saying why.  Bounded: EEM_METADATA_MAX_RETRY
+ * retries, EEM_METADATA_TIMEOUT_S per attempt, EEM_METADATA_MAX_WAIT_S
+ * before a retry. */
 static eem_status http_get(const char *url, const char *const *headers, char **body, size_t *len,
                            eem_error *err)
 {
@@ -489,8 +496,11 @@ static eem_status http_get(const char *url, const char *const *headers, char **b
     eem_http_options_from_config(&opts);
     if (opts.max_retry > EEM_METADATA_MAX_RETRY)
         opts.max_retry = EEM_METADATA_MAX_RETRY;
-    if (opts.timeout_s > EEM_METADATA_TIMEOUT_S)
+    if (opts.timeout_s <= 0 || opts.timeout_s > EEM_METADATA_TIMEOUT_S)
         opts.timeout_s = EEM_METADATA_TIMEOUT_S;
+    if (opts.connect_timeout_s <= 0 || opts.connect_timeout_s > EEM_METADATA_TIMEOUT_S)
+        opts.connect_timeout_s = EEM_METADATA_TIMEOUT_S;
+    opts.max_wait_s = EEM_METADATA_MAX_WAIT_S;
     opts.max_connections = 1;
     eem_http_multi *m = NULL;
     eem_status st = eem_http_multi_new(&opts, &m, err);
@@ -505,6 +515,15 @@ static eem_status http_get(const char *url, const char *const *headers, char **b
         *body = req.response;
         *len = req.response_len;
         req.response = NULL;
+    } else if (st == EEM_OK && done && req.status != 404 && req.status != 405) {
+        char what[1024];
+        eem_http_describe_failure(&req, what, sizeof what);
+        if (req.unreachable)
+            st = eem_error_set(err, EEM_ERR_HTTP, "model metadata check at open: %s", what);
+        else
+            eem_notice("model metadata check skipped: %s; the descriptor is used as "
+                       "written (EEMODEL_CHECK_METADATA=NO skips the check)",
+                       what);
     }
     eem_http_request_clear(&req);
     eem_http_multi_free(m);

@@ -32,6 +32,8 @@ extern "C" {
 /* Metadata requests are cheap and optional: few retries, short timeout. */
 #define EEM_METADATA_MAX_RETRY 1
 #define EEM_METADATA_TIMEOUT_S 30.0
+/* Longest wait before its retry (a Retry-After of 300 s is not waited at open). */
+#define EEM_METADATA_MAX_WAIT_S 5.0
 #define EEM_METADATA_DEFAULT_SIGNATURE "serving_default"
 #define EEM_KSERVE_BINARY_EXTENSION "binary_tensor_data"
 

@@ -13,11 +13,13 @@
 #include "auth.h"
 #include "buf.h"
 #include "cache.h"
+#include "datamemo.h"
 #include "http.h"
 #include "metadata.h"
 #include "payload.h"
 #include "cost.h"
 #include "str.h"
+#include "tileoutput.h"
 
 #include <cpl_conv.h>
 
@@ -29,10 +31,12 @@
 
 /* Largest source window (bytes of tensors) read at once for a chunk of tiles. */
 #define EEM_CHUNK_MAX_BYTES (64L * 1024 * 1024)
+/* Until a first answer, one request at a time (a server that is down or a
+ * wrong model costs one request, not a volley) — for at most this long, so
+ * that a first request that stalls does not hold the others back. */
+#define EEM_SLOW_START_S 5.0
 /* Requests kept in flight or queued per connection before we stop encoding. */
 #define EEM_REQUESTS_AHEAD_PER_CONNECTION 2
-/* Bytes-per-pixel margin when suggesting a tile size that fits MAX_PAYLOAD_BYTES. */
-#define EEM_PAYLOAD_FIT_MARGIN 1.03
 
 struct eem_predictor {
     eem_spec *spec; /* owned copy of the caller's: metadata fills output lengths here */
@@ -62,6 +66,8 @@ struct eem_predictor {
     const char **header_lines;  /* NULL-terminated */
     int n_header_lines;
     char headers_digest[2 * EEM_CACHE_KEY_BYTES + 1]; /* hex SHA-256, "" when none */
+    eem_datamemo memo; /* tiles, failures, budget spent, refusal (datamemo.h) */
+    int answered;      /* a request was answered 2xx: the next ones go at full concurrency */
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -285,6 +291,9 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         st = predictor_setup_grids(p, err);
     if (st == EEM_OK)
         st = predictor_open_cache(p, err);
+    if (st == EEM_OK)
+        st = eem_datamemo_open(&p->memo, p->n_bands, p->band_types,
+                               (size_t)p->grids[0].uw * p->grids[0].uh, err);
     if (st != EEM_OK) {
         eem_predictor_close(p);
         return st;
@@ -301,6 +310,7 @@ void eem_predictor_close(eem_predictor *p)
     eem_source_close(p->src);
     eem_endpoint_free(p->ep);
     eem_cache_close(p->cache);
+    eem_datamemo_close(&p->memo);
     free(p->cache_context);
     free(p->cache_sizes);
     free(p->grids);
@@ -331,6 +341,13 @@ eem_dtype eem_predictor_band_type(const eem_predictor *p, int band) { return p->
 eem_band_nodata eem_predictor_band_nodata(const eem_predictor *p, int band) { return p->band_nodata[band]; }
 const char *eem_predictor_band_name(const eem_predictor *p, int band) { return p->band_names[band]; }
 long eem_predictor_max_predictions(const eem_predictor *p) { return p->max_predictions; }
+long long eem_predictor_predictions_spent(const eem_predictor *p) { return p->memo.tiles_sent; }
+void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err) { p->memo.refusal = *err; }
+
+int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty)
+{
+    return eem_datamemo_costs_nothing(&p->memo, level, tx, ty);
+}
 
 const eem_grid *eem_predictor_grid(const eem_predictor *p, int level)
 {
@@ -411,6 +428,10 @@ typedef struct compute_state {
     eem_cache_key next_key; /* cache key of the tile being queued (compute_cache_lookup) */
     int next_has_key;
     int pw, ph, has_padded;
+    eem_tile_layout layout; /* outputs to bands (tileoutput.h) */
+    double slow_start_until;         /* eem_http_clock() time the slow start ends (0: not begun) */
+    char stopped[EEM_ERROR_MSG_MAX]; /* an endpoint-wide failure: the rest is not sent */
+    int stopped_lasting;             /* ... and it is remembered for its tiles */
 } compute_state;
 
 static void pending_request_free(pending_request *r)
@@ -529,6 +550,8 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
                           p->band_types[b], 1);
     }
     cs->has_padded = eem_grid_padded_output_size(g, &cs->pw, &cs->ph) == 0;
+    cs->layout = (eem_tile_layout){p->spec, g, p->n_bands, p->band_types, p->band_output,
+                                   p->band_channel, cs->has_padded, cs->pw, cs->ph};
     size_t spatial = npix;
     if (cs->has_padded && (size_t)cs->pw * cs->ph > spatial)
         spatial = (size_t)cs->pw * cs->ph;
@@ -630,6 +653,8 @@ static eem_status tile_slice_instance(const compute_state *cs, const eem_window 
 static eem_status compute_deliver(compute_state *cs, int tx, int ty, const uint8_t *mask,
                                   eem_error *err)
 {
+    if (!cs->p->delivering_failed)
+        eem_tilestore_put(cs->p->memo.store, cs->g->level, tx, ty, cs->band_bufs, mask);
     eem_status st = cs->sink(cs->sink_user, cs->g->level, tx, ty, cs->band_bufs, mask, err);
     if (st != EEM_OK && err && err->status == EEM_OK)
         eem_error_set(err, st, "storing tile (%d,%d) failed", tx, ty);
@@ -673,95 +698,25 @@ static void compute_cache_store(compute_state *cs, const pending_tile *t)
                         p->n_bands, &ignored);
 }
 
-static void shape_text(const eem_tensor *t, char *buf, size_t n)
+/* HTTP 401/403 to a request that carried no credentials: say what was looked for. */
+static void compute_explain_no_credentials(const compute_state *cs, eem_error *err)
 {
-    size_t off = 0;
-    off += (size_t)snprintf(buf + off, n - off, "[");
-    for (int d = 0; d < t->ndim && off < n; d++)
-        off += (size_t)snprintf(buf + off, n - off, "%s%lld", d ? "," : "", (long long)t->dims[d]);
-    if (off < n)
-        snprintf(buf + off, n - off, "]");
-}
-
-/* Check one decoded output against the shapes section 3 accepts and write its
- * channels into the band buffers (trimmed to the output tile). */
-static eem_status tile_store_output(compute_state *cs, int tx, int ty, int oi, const eem_tensor *t,
-                                    eem_error *err)
-{
+    size_t len = strlen(err->msg);
     const eem_predictor *p = cs->p;
-    const eem_output *o = &p->spec->outputs[oi];
-    const eem_grid *g = cs->g;
-    int L = o->dims == 1 ? o->length : 1;
-    int64_t d[EEM_TENSOR_MAX_DIMS];
-    int nd = t->ndim;
-    memcpy(d, t->dims, sizeof d);
-    /* a leading batch dimension of 1 is tolerated: (1,H,W,C), and (1,H,W) for a
-     * single-channel output when (H,W,C) does not fit */
-    if ((nd == 4 && d[0] == 1) ||
-        (nd == 3 && d[0] == 1 && L == 1 && d[2] != 1 &&
-         (d[1] == g->uh || (cs->has_padded && d[1] == cs->ph)))) {
-        memmove(d, d + 1, 3 * sizeof *d);
-        nd--;
-    }
-    int64_t h = -1, w = -1, c = -1;
-    if (nd == 3) {
-        h = d[0];
-        w = d[1];
-        c = d[2];
-    } else if (nd == 2 && L == 1) {
-        h = d[0];
-        w = d[1];
-        c = 1;
-    } else if (g->uw == 1 && g->uh == 1 && nd <= 1) {
-        /* a patch classifier may answer a bare vector / scalar */
-        h = w = 1;
-        c = nd == 1 ? d[0] : 1;
-    }
-    int off_x = 0, off_y = 0, shape_ok = 0;
-    if (c == L && h == g->uh && w == g->uw)
-        shape_ok = 1;
-    else if (c == L && cs->has_padded && h == cs->ph && w == cs->pw) {
-        shape_ok = 1;
-        off_x = (cs->pw - g->uw) / 2;
-        off_y = (cs->ph - g->uh) / 2;
-    }
-    if (!shape_ok) {
-        char got[160];
-        shape_text(t, got, sizeof got);
-        if (cs->has_padded && (cs->pw != g->uw || cs->ph != g->uh))
-            return eem_error_set(err, EEM_ERR_PROTOCOL,
-                                 "output \"%s\" of tile (%d,%d): the model answered shape %s; "
-                                 "expected [%d,%d,%d] (output tile) or [%d,%d,%d] (output tile "
-                                 "padded by the overlap)",
-                                 o->name, tx, ty, got, g->uh, g->uw, L, cs->ph, cs->pw, L);
-        return eem_error_set(err, EEM_ERR_PROTOCOL,
-                             "output \"%s\" of tile (%d,%d): the model answered shape %s; "
-                             "expected [%d,%d,%d] (output tile)",
-                             o->name, tx, ty, got, g->uh, g->uw, L);
-    }
-    size_t es = eem_dtype_size(t->type);
-    const uint8_t *base = t->data;
-    for (int b = 0; b < p->n_bands; b++) {
-        if (p->band_output[b] != oi)
-            continue;
-        int ch = p->band_channel[b];
-        eem_dtype bt = p->band_types[b];
-        size_t bes = eem_dtype_size(bt);
-        uint8_t *dst = cs->band_bufs[b];
-        for (int y = 0; y < g->uh; y++) {
-            const uint8_t *row = base + (((size_t)(y + off_y) * (size_t)w + (size_t)off_x) *
-                                         (size_t)L + (size_t)ch) * es;
-            uint8_t *drow = dst + (size_t)y * g->uw * bes;
-            if (L == 1) {
-                eem_dtype_convert(row, t->type, drow, bt, (size_t)g->uw);
-            } else {
-                for (int x = 0; x < g->uw; x++)
-                    eem_dtype_convert(row + (size_t)x * L * es, t->type, drow + (size_t)x * bes,
-                                      bt, 1);
-            }
-        }
-    }
-    return EEM_OK;
+    for (int k = 0; k < p->n_header_lines; k++)
+        if (eem_http_header_is_secret(p->header_lines[k], strlen(p->header_lines[k])))
+            return; /* HEADERS carried them: the server refused those */
+    if (cs->auth.looked_for[0])
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 "; the request carried no credentials: Google credentials apply and none were "
+                 "found (for a loopback URL that is not an error at open); tried, in order:%s",
+                 cs->auth.looked_for);
+    else
+        snprintf(err->msg + len, sizeof err->msg - len,
+                 "; the request carried no credentials: Google credentials are only looked for "
+                 "for Google backends (PROJECT/MODEL, ENDPOINT or a googleapis.com URL); give "
+                 "this server's own with HEADERS or EEMODEL_HEADERS (e.g. Authorization: Bearer "
+                 "...)");
 }
 
 static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_error *err)
@@ -770,9 +725,13 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
     if (!r->http.ok) {
         char what[1024];
         eem_http_describe_failure(&r->http, what, sizeof what);
-        return eem_error_set(err, EEM_ERR_HTTP, "prediction request for %d tile(s) failed: %s",
-                             r->n_tiles, what);
+        eem_error_set(err, EEM_ERR_HTTP, "prediction request for %d tile(s) failed: %s",
+                      r->n_tiles, what);
+        if ((r->http.status == 401 || r->http.status == 403) && !cs->auth.authorization)
+            compute_explain_no_credentials(cs, err);
+        return EEM_ERR_HTTP;
     }
+    p->answered = 1;
     int no = p->spec->n_outputs;
     eem_tensor **outs = calloc((size_t)r->n_tiles * (size_t)no, sizeof *outs);
     if (!outs)
@@ -781,24 +740,14 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
                                             r->n_tiles, cs->max_elements, outs, err);
     if (st != EEM_OK) {
         eem_error_prefix(err, "answer from %s", p->ep->display_url);
-        if (strstr(err->msg, "element")) {
-            /* say what was expected, not only that it was too large */
-            size_t len = strlen(err->msg);
-            const eem_grid *g = cs->g;
-            if (cs->has_padded && (cs->pw != g->uw || cs->ph != g->uh))
-                snprintf(err->msg + len, sizeof err->msg - len,
-                         "; each output must be [%d,%d,C] (output tile) or [%d,%d,C] (output "
-                         "tile padded by the overlap)",
-                         g->uh, g->uw, cs->ph, cs->pw);
-            else
-                snprintf(err->msg + len, sizeof err->msg - len,
-                         "; each output must be [%d,%d,C] (output tile)", g->uh, g->uw);
-        }
+        if (strstr(err->msg, "element")) /* say what was expected, not only "too large" */
+            eem_tile_output_explain_size(&cs->layout, err);
     }
     for (int i = 0; st == EEM_OK && i < r->n_tiles; i++) {
         pending_tile *t = &r->tiles[i];
         for (int k = 0; st == EEM_OK && k < no; k++)
-            st = tile_store_output(cs, t->tx, t->ty, k, outs[(size_t)i * no + k], err);
+            st = eem_tile_output_store(&cs->layout, t->tx, t->ty, k, outs[(size_t)i * no + k],
+                                       cs->band_bufs, err);
         if (st == EEM_OK) {
             compute_cache_store(cs, t);
             apply_mask(cs, t->mask);
@@ -812,30 +761,60 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
     return st;
 }
 
-/* Use an answer; with ON_ERROR=NODATA a failed request masks its tiles. */
+/* A tile that is not sent: the read stopped after an endpoint-wide failure,
+ * or the tile is remembered as failed (msg).  Masked as failed
+ * (ON_ERROR=NODATA only: otherwise the read has already failed). */
+static eem_status compute_fail_unsent(compute_state *cs, int tx, int ty, uint8_t *mask,
+                                      const char *msg, int remember, eem_error *err)
+{
+    eem_predictor *p = cs->p;
+    snprintf(p->last_failure, sizeof p->last_failure, "%s", msg);
+    eem_status st = remember ? eem_failmemo_add(p->memo.failures, cs->g->level, tx, ty, msg, err)
+                             : EEM_OK;
+    memset(mask, 0, (size_t)cs->g->uw * cs->g->uh);
+    apply_mask(cs, NULL);
+    p->delivering_failed = 1;
+    if (st == EEM_OK)
+        st = compute_deliver(cs, tx, ty, mask, err);
+    p->delivering_failed = 0;
+    if (st == EEM_OK)
+        p->stats.tiles_failed++;
+    return st;
+}
+
+/* Use an answer; with ON_ERROR=NODATA a failed request masks its tiles.  A
+ * lasting failure (failmemo.h) is remembered for its tiles; an endpoint-wide
+ * one stops the read from sending more. */
 static eem_status compute_finish_request(compute_state *cs, pending_request *r, eem_error *err)
 {
     eem_predictor *p = cs->p;
     p->stats.requests++;
     long delivered = p->stats.tiles_predicted;
     eem_status st = compute_use_answer(cs, r, err);
-    if (st == EEM_OK || p->spec->on_error != EEM_ON_ERROR_NODATA || st == EEM_ERR_CANCELLED ||
-        st == EEM_ERR_NOMEM)
+    if (st == EEM_OK || st == EEM_ERR_CANCELLED || st == EEM_ERR_NOMEM)
         return st;
-    snprintf(p->last_failure, sizeof p->last_failure, "%s", err->msg);
+    int lasting = eem_failure_is_lasting(&r->http);
+    if (eem_failure_is_endpoint_wide(&r->http) && !cs->stopped[0]) {
+        snprintf(cs->stopped, sizeof cs->stopped, "%s", err->msg);
+        cs->stopped_lasting = lasting;
+    }
+    for (int i = 0; lasting && i < r->n_tiles; i++) {
+        eem_error ignored = {0}; /* out of memory: the tile is asked again, nothing worse */
+        (void)eem_failmemo_add(p->memo.failures, cs->g->level, r->tiles[i].tx, r->tiles[i].ty,
+                               err->msg, &ignored);
+    }
+    if (p->spec->on_error != EEM_ON_ERROR_NODATA)
+        return st;
+    char msg[EEM_ERROR_MSG_MAX];
+    snprintf(msg, sizeof msg, "%s", err->msg);
     /* tiles of this request not delivered yet are masked */
     int first = (int)(p->stats.tiles_predicted - delivered);
     eem_error_clear(err);
     for (int i = first; i < r->n_tiles; i++) {
-        uint8_t *mask = r->tiles[i].mask;
-        memset(mask, 0, (size_t)cs->g->uw * cs->g->uh);
-        apply_mask(cs, NULL);
-        p->delivering_failed = 1;
-        st = compute_deliver(cs, r->tiles[i].tx, r->tiles[i].ty, mask, err);
-        p->delivering_failed = 0;
+        st = compute_fail_unsent(cs, r->tiles[i].tx, r->tiles[i].ty, r->tiles[i].mask, msg, 0,
+                                 err);
         if (st != EEM_OK)
             return st;
-        p->stats.tiles_failed++;
     }
     return EEM_OK;
 }
@@ -915,12 +894,20 @@ static void compute_explain_unauthorized(compute_state *cs, const pending_reques
              cs->auth.origin);
 }
 
-/* Wait for one request to finish and use its answer. */
+/* Wait for one request to finish and use its answer; until a first answer
+ * (slow start), wait at most until cs->slow_start_until. */
 static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), void *cancel_user,
                                     eem_error *err)
 {
     eem_http_request *done = NULL;
-    eem_status st = eem_http_multi_next(cs->multi, &done, cancel, cancel_user, err);
+    double until = HUGE_VAL;
+    if (!cs->p->answered) {
+        if (cs->slow_start_until == 0)
+            cs->slow_start_until = eem_http_clock() + EEM_SLOW_START_S;
+        if (eem_http_clock() < cs->slow_start_until)
+            until = cs->slow_start_until;
+    }
+    eem_status st = eem_http_multi_next_until(cs->multi, &done, until, cancel, cancel_user, err);
     if (st != EEM_OK || !done)
         return st;
     pending_request *r = done->user;
@@ -948,6 +935,15 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     if (!r)
         return EEM_OK;
     cs->building = NULL;
+    eem_status failed = EEM_OK;
+    for (int k = 0; cs->stopped[0] && failed == EEM_OK && k < r->n_tiles; k++)
+        failed = compute_fail_unsent(cs, r->tiles[k].tx, r->tiles[k].ty, r->tiles[k].mask,
+                                     cs->stopped, cs->stopped_lasting, err);
+    if (cs->stopped[0]) {
+        cs->p->memo.tiles_sent -= r->n_tiles; /* never sent */
+        pending_request_free(r);
+        return failed;
+    }
     size_t binary_header_len = 0;
     eem_status st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
     if (st == EEM_OK && binary_header_len > 0) {
@@ -996,37 +992,19 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     return EEM_OK;
 }
 
-eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data_len,
-                                            size_t single, eem_error *err)
-{
-    const eem_grid *g = &p->grids[0];
-    long max_payload = p->ep->max_payload_bytes > 0 ? p->ep->max_payload_bytes
-                                                    : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
-    size_t overhead = single > data_len ? single - data_len : 0;
-    /* JSON numbers vary in length: keep a margin so the suggestion really fits */
-    double per_px = EEM_PAYLOAD_FIT_MARGIN * (double)data_len /
-                    ((double)(g->tw + 2 * g->ox) * (g->th + 2 * g->oy));
-    double avail = (double)max_payload - (double)overhead;
-    double fit = avail > 0 && per_px > 0 ? sqrt(avail / per_px) : 0;
-    int side = (int)fit - 2 * (g->ox > g->oy ? g->ox : g->oy);
-    if (side < 1)
-        return eem_error_set(err, EEM_ERR_LIMIT,
-                             "MAX_PAYLOAD_BYTES: one tile encodes to a %zu-byte %s body, more than "
-                             "the limit of %ld; reduce INPUT_OVERLAP_SIZE or raise "
-                             "MAX_PAYLOAD_BYTES to at least %zu",
-                             single, p->ops->name, max_payload, single);
-    return eem_error_set(err, EEM_ERR_LIMIT,
-                         "MAX_PAYLOAD_BYTES: one tile encodes to a %zu-byte %s body, more than "
-                         "the limit of %ld; an INPUT_TILE_SIZE of at most %d,%d (same overlap) "
-                         "fits, or raise MAX_PAYLOAD_BYTES to at least %zu",
-                         single, p->ops->name, max_payload, side, side, single);
-}
-
 /* Error for a tile whose body alone exceeds MAX_PAYLOAD_BYTES. */
 static eem_status payload_limit_error(const compute_state *cs, const eem_payload_fragment *frag,
                                       size_t single, eem_error *err)
 {
-    return eem_predictor_payload_limit_error(cs->p, frag->data.len, single, err);
+    return eem_cost_payload_limit_error(cs->p, frag->data.len, single, err);
+}
+
+/* Requests kept in flight before encoding more: one during the slow start. */
+static int compute_ahead(const compute_state *cs)
+{
+    int slow = !cs->p->answered &&
+               (cs->slow_start_until == 0 || eem_http_clock() < cs->slow_start_until);
+    return slow ? 1 : cs->max_ahead;
 }
 
 static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
@@ -1041,7 +1019,8 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
               (cs->max_instances > 0 && r->n_tiles >= cs->max_instances))) {
         st = compute_submit(cs, err);
         r = NULL;
-        while (st == EEM_OK && cs->in_flight >= cs->max_ahead)
+        /* until one answer came back, one request at a time (EEM_SLOW_START_S) */
+        while (st == EEM_OK && cs->in_flight >= compute_ahead(cs))
             st = compute_drain_one(cs, cancel, cancel_user, err);
         if (st != EEM_OK) {
             free(mask_taken);
@@ -1087,6 +1066,7 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
     r->tiles[r->n_tiles].key = cs->next_key;
     r->tiles[r->n_tiles].has_key = cs->next_has_key;
     r->n_tiles++;
+    cs->p->memo.tiles_sent++;
     return EEM_OK;
 }
 
@@ -1135,6 +1115,13 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             free(mask);
             continue;
         }
+        const char *known = eem_failmemo_find(cs->p->memo.failures, g->level, tx, ty);
+        if (known || cs->stopped[0]) {
+            st = compute_fail_unsent(cs, tx, ty, mask, known ? known : cs->stopped,
+                                     !known && cs->stopped_lasting, err);
+            free(mask);
+            continue;
+        }
         eem_instance inst = {win->n_keys, keys, (const eem_tensor *const *)tensors};
         st = tile_slice_instance(cs, win, tx, ty, tensors, err);
         if (st == EEM_OK)
@@ -1177,16 +1164,22 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
         return eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist", level);
     if (n_tiles <= 0)
         return EEM_OK;
-    if (n_tiles > p->max_predictions)
-        return eem_cost_check(p, n_tiles, "this read", err);
     int *order = malloc((size_t)n_tiles * 2 * sizeof *order);
     if (!order)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     memcpy(order, tiles, (size_t)n_tiles * 2 * sizeof *order);
     qsort(order, (size_t)n_tiles, 2 * sizeof *order, compare_tiles);
+    /* what this dataset holds or knows has failed is not sent; the cost guard */
+    eem_status st = eem_datamemo_serve(&p->memo, level, order, &n_tiles,
+                                       p->spec->on_error != EEM_ON_ERROR_NODATA,
+                                       p->max_predictions, p->n_bands, sink, sink_user, err);
+    if (st != EEM_OK || n_tiles == 0) {
+        free(order);
+        return st;
+    }
 
     compute_state cs;
-    eem_status st = compute_state_init(&cs, p, level, err);
+    st = compute_state_init(&cs, p, level, err);
     cs.sink = sink;
     cs.sink_user = sink_user;
     const eem_grid *g = cs.g;

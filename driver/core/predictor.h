@@ -67,14 +67,23 @@ eem_status eem_predictor_compute_masks(eem_predictor *p, int level, const int *t
                                        int n_tiles, eem_tile_sink sink, void *sink_user,
                                        eem_error *err);
 
-/* The error for a tile whose request body alone (single bytes, of which
- * data_len are the encoded tensors) exceeds MAX_PAYLOAD_BYTES, naming the
- * INPUT_TILE_SIZE that would fit. Always returns EEM_ERR_LIMIT. */
-eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data_len,
-                                            size_t single, eem_error *err);
-
-/* The cost guard in force: most tiles one compute call may predict. */
+/* The cost guard in force (MAX_PREDICTIONS): most tiles this predictor may
+ * send in all, from open to close — a budget per opened dataset.  A compute
+ * call whose tiles to predict would exceed what is left of it fails before
+ * anything is sent. */
 long eem_predictor_max_predictions(const eem_predictor *p);
+/* A job announced whole (AdviseRead of a copy) was refused by the cost guard:
+ * from now on every compute call of this predictor, at any level, fails with
+ * err's message before sending anything (reopen the dataset to read again).
+ * A copy reads its levels in any order (the COG driver: overviews first), so
+ * the refusal cannot wait for the level it was announced on. */
+void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err);
+/* Tiles sent so far (what the budget has spent). */
+long long eem_predictor_predictions_spent(const eem_predictor *p);
+/* 1 when tile (tx,ty) of a level needs no request: held by the tile store
+ * (decoded tiles already predicted through this predictor, never predicted
+ * twice while memory allows) or remembered as failed (failmemo.h). */
+int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty);
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
 /* The payload settings requests are encoded with (format options, binary). */

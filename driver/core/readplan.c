@@ -32,22 +32,54 @@ void eem_readplan_tile_range(const eem_read_level *l, eem_rect win, int *i0, int
     *j1 = (win.y + win.h + bh - 1) / bh;
 }
 
-/* Missing tiles of [i0,i1) x [j0,j1) by cached(): appended to out (may be NULL), counted. */
-static long long collect_missing(int i0, int j0, int i1, int j1, eem_tile_cached_fn cached,
-                                 void *user, eem_tile_list *out, eem_error *err, eem_status *st)
+/* 1 when tile (i,j) of l's grid costs a prediction (it is not free). */
+static int tile_costs(const eem_read_level *l, int i, int j)
+{
+    return !l->predictor || !eem_predictor_tile_costs_nothing(l->predictor, l->grid->level, i, j);
+}
+
+/* Predictions the dataset has sent since open. */
+static long long spent_of(const eem_read_level *l)
+{
+    return l->predictor ? eem_predictor_predictions_spent(l->predictor) : 0;
+}
+
+/* Missing tiles of [i0,i1) x [j0,j1) of l: appended to out (may be NULL);
+ * returns how many of them cost a prediction. */
+static long long collect_missing(const eem_read_level *l, int i0, int j0, int i1, int j1,
+                                 eem_tile_list *out, eem_error *err, eem_status *st)
 {
     long long n = 0;
     *st = EEM_OK;
     for (int j = j0; j < j1; j++)
         for (int i = i0; i < i1; i++) {
-            if (cached(user, i, j))
+            if (l->is_cached(l->user, i, j))
                 continue;
-            n++;
+            n += tile_costs(l, i, j);
             if (out && eem_tile_list_add(out, i, j) != 0) {
                 *st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory listing the tiles to read");
                 return n;
             }
         }
+    return n;
+}
+
+/* Keep the tiles of out from start on while they cost at most cap predictions. */
+static void truncate_to_cost(const eem_read_level *l, eem_tile_list *out, int start, long long cap)
+{
+    long long n = 0;
+    for (int k = start; k < out->n; k++)
+        if ((n += tile_costs(l, out->xy[2 * k], out->xy[2 * k + 1])) > cap) {
+            eem_tile_list_truncate(out, k);
+            return;
+        }
+}
+
+static long long cost_of(const eem_read_level *l, const eem_tile_list *out, int start)
+{
+    long long n = 0;
+    for (int k = start; k < out->n; k++)
+        n += tile_costs(l, out->xy[2 * k], out->xy[2 * k + 1]);
     return n;
 }
 
@@ -57,7 +89,7 @@ eem_status eem_readplan_missing_tiles(const eem_read_level *l, eem_rect win, eem
     int i0, j0, i1, j1;
     eem_status st;
     eem_readplan_tile_range(l, win, &i0, &j0, &i1, &j1);
-    collect_missing(i0, j0, i1, j1, l->is_cached, l->user, out, err, &st);
+    collect_missing(l, i0, j0, i1, j1, out, err, &st);
     return st;
 }
 
@@ -66,7 +98,14 @@ long long eem_readplan_count_missing(const eem_read_level *l, eem_rect win)
     int i0, j0, i1, j1;
     eem_status st;
     eem_readplan_tile_range(l, win, &i0, &j0, &i1, &j1);
-    return collect_missing(i0, j0, i1, j1, l->is_cached, l->user, NULL, NULL, &st);
+    return collect_missing(l, i0, j0, i1, j1, NULL, NULL, &st);
+}
+
+/* The budget guard of a plan costing n predictions. */
+static eem_status guard(const eem_read_level *l, long max_predictions, long long n,
+                        const char *what, eem_error *err)
+{
+    return eem_cost_check_budget(max_predictions, spent_of(l), n, what, err);
 }
 
 int eem_readplan_strip_rows(const eem_read_level *l, eem_rect win, long long cache_bytes)
@@ -111,7 +150,7 @@ eem_status eem_readplan_prefetch(const eem_read_level *l, eem_seq_scan *seq, eem
     eem_status st = eem_readplan_missing_tiles(l, win, out, err);
     if (st != EEM_OK || !ahead)
         return st;
-    const int own = out->n - start;
+    const long long own = cost_of(l, out, start);
     eem_rect rest = {win.x, win.y, win.w, l->height - win.y};
     const int rows = eem_readplan_strip_rows(l, rest, cache_bytes);
     if (rows > win.h) {
@@ -120,9 +159,9 @@ eem_status eem_readplan_prefetch(const eem_read_level *l, eem_seq_scan *seq, eem
         if ((st = eem_readplan_missing_tiles(l, wider, out, err)) != EEM_OK)
             return st;
     }
-    const long long cap = max_ll(own, max_ll(0, max_predictions));
-    if (out->n - start > cap)
-        eem_tile_list_truncate(out, start + (int)cap);
+    /* read-ahead within what is left of the budget (the window's own tiles
+     * are guarded by the predictor) */
+    truncate_to_cost(l, out, start, max_ll(own, max_ll(0, max_predictions - spent_of(l))));
     return EEM_OK;
 }
 
@@ -132,20 +171,25 @@ eem_status eem_readplan_advise(const eem_read_level *l, eem_rect win, int buf_w,
 {
     if (l->reduced || buf_w < win.w || buf_h < win.h)
         return EEM_OK;
+    const int whole = win.x == 0 && win.y == 0 && win.w == l->width && win.h == l->height;
+    eem_status st = guard(l, max_predictions, eem_readplan_count_missing(l, win),
+                          whole ? "this copy of the whole raster (announced by the caller, e.g. "
+                                  "gdal_translate)"
+                                : "this read (announced with AdviseRead)",
+                          err);
+    if (st != EEM_OK)
+        return st;
     const int start = out->n;
     eem_rect strip = {win.x, win.y, win.w, eem_readplan_strip_rows(l, win, cache_bytes)};
-    eem_status st = eem_readplan_missing_tiles(l, strip, out, err);
-    const long long cap = max_ll(0, max_predictions);
-    if (out->n - start > cap)
-        eem_tile_list_truncate(out, start + (int)cap);
+    st = eem_readplan_missing_tiles(l, strip, out, err);
+    truncate_to_cost(l, out, start, max_ll(0, max_predictions - spent_of(l)));
     return st;
 }
 
 eem_status eem_readplan_guard(const eem_read_level *l, eem_rect win, long max_predictions,
                               eem_error *err)
 {
-    return eem_cost_check_limit(max_predictions, eem_readplan_count_missing(l, win), "this read",
-                                err);
+    return guard(l, max_predictions, eem_readplan_count_missing(l, win), "this read", err);
 }
 
 eem_status eem_readplan_whole(const eem_read_level *l, long max_predictions, long long cache_bytes,
@@ -157,8 +201,8 @@ eem_status eem_readplan_whole(const eem_read_level *l, long max_predictions, lon
     if (st != EEM_OK)
         return st;
     const long long n = out->n - start;
-    if ((st = eem_cost_check_limit(max_predictions, n, "this whole-band computation", err)) !=
-        EEM_OK) {
+    if ((st = guard(l, max_predictions, cost_of(l, out, start), "this whole-band computation",
+                    err)) != EEM_OK) {
         eem_tile_list_truncate(out, start);
         return st;
     }
@@ -230,7 +274,7 @@ eem_status eem_readplan_reduce_window(const eem_read_level *l, const eem_read_le
              "this read of overview %d (1/%d; FIX_INPUT_PROJ=true reduces full-resolution "
              "predictions)",
              l->level, l->factor);
-    if ((st = eem_cost_check_limit(max_predictions, n, what, err)) != EEM_OK)
+    if ((st = guard(base, max_predictions, cost_of(base, base_tiles, start), what, err)) != EEM_OK)
         return st;
     /* one batched prediction of every tile when they all stay in the cache;
      * else each block predicts its own tiles */
@@ -252,6 +296,5 @@ eem_status eem_readplan_reduce_block(const eem_read_level *l, const eem_read_lev
     char what[EEM_READPLAN_WHAT_MAX];
     snprintf(what, sizeof what, "block %d,%d of overview %d (1/%d; FIX_INPUT_PROJ=true)", bx, by,
              l->level, l->factor);
-    return eem_cost_check_limit(max_predictions, eem_readplan_count_missing(base, *base_win), what,
-                                err);
+    return guard(base, max_predictions, eem_readplan_count_missing(base, *base_win), what, err);
 }

@@ -7,7 +7,12 @@
  * large the block cache is; nothing is read or sent here.
  *
  * Every function that fills an eem_tile_list appends to it; lists are in
- * row-major order (a window's first rows first). */
+ * row-major order (a window's first rows first).
+ *
+ * The cost guard (MAX_PREDICTIONS) is a budget per opened dataset: a plan is
+ * refused when the tiles it would predict, plus those the dataset's predictor
+ * has sent since open, exceed it.  Tiles the predictor holds already (tile
+ * store) or remembers as failed are listed but cost nothing. */
 #ifndef EEM_READPLAN_H
 #define EEM_READPLAN_H
 
@@ -28,6 +33,8 @@ extern "C" {
 /* 1 when block (tx,ty) of the level is cached (every band's and the mask's). */
 typedef int (*eem_tile_cached_fn)(void *user, int tx, int ty);
 
+struct eem_predictor;
+
 /* One level of a dataset as the planner sees it. */
 typedef struct eem_read_level {
     const eem_grid *grid; /* tiles this level predicts; level 0's for a reduced level */
@@ -39,6 +46,9 @@ typedef struct eem_read_level {
     long long tile_bytes; /* one block of every band and of the mask */
     eem_tile_cached_fn is_cached;
     void *user;
+    /* the predictor the budget and the free tiles come from; NULL: nothing
+     * spent yet and every missing tile costs one prediction */
+    const struct eem_predictor *predictor;
 } eem_read_level;
 
 /* Blocks (= tiles) touched by a window of the level: [*i0,*i1) x [*j0,*j1). */
@@ -47,7 +57,8 @@ void eem_readplan_tile_range(const eem_read_level *l, eem_rect win, int *i0, int
 /* Tiles under win that are not cached (appended to out). */
 eem_status eem_readplan_missing_tiles(const eem_read_level *l, eem_rect win, eem_tile_list *out,
                                       eem_error *err);
-/* How many tiles under win are not cached. */
+/* How many tiles under win a read predicts: not cached, and not free (held
+ * by the predictor's tile store or remembered as failed). */
 long long eem_readplan_count_missing(const eem_read_level *l, eem_rect win);
 
 /* Rows of win, from win.y, whose tiles fit 1/EEM_PREFETCH_CACHE_SHARE of a
@@ -76,7 +87,10 @@ eem_status eem_readplan_prefetch(const eem_read_level *l, eem_seq_scan *seq, eem
                                  eem_error *err);
 /* Tiles an AdviseRead of win at buffer size buf_w x buf_h predicts: none for a
  * reduced level or a downsampled read, else the missing tiles of the first
- * strip (eem_readplan_strip_rows), at most max_predictions. */
+ * strip (eem_readplan_strip_rows), within the budget left.  The caller
+ * announces that it reads all of win (GDALDriver::CreateCopy announces the
+ * whole raster: gdal_translate), so the cost guard is applied to all of win
+ * first: EEM_ERR_LIMIT, nothing listed, when it exceeds the budget. */
 eem_status eem_readplan_advise(const eem_read_level *l, eem_rect win, int buf_w, int buf_h,
                                long max_predictions, long long cache_bytes, eem_tile_list *out,
                                eem_error *err);

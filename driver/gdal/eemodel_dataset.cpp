@@ -276,7 +276,8 @@ const OGRSpatialReference *EEModelDataset::GetSpatialRef() const
 }
 
 /* Prefetch, capped: a full-resolution window only, at most the tiles that fit
- * the block-cache share and the cost guard (core eem_readplan_advise). */
+ * the block-cache share and the cost guard (core eem_readplan_advise), after
+ * the cost guard of the whole announced window. */
 CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize,
                                   int nBufYSize, GDALDataType, int, int *, char **)
 {
@@ -285,7 +286,12 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
     eem_error err{};
     if (eem_readplan_advise(&level, {nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize,
                             MaxPredictions(), GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
-        return EEModelFail(err);
+    {
+        /* CreateCopy ignores what AdviseRead returns: every later read of
+         * the dataset, at any level, reports the refusal before sending */
+        eem_predictor_refuse_from_now(m_shared->predictor, &err);
+        return CE_Failure;
+    }
     eem_tile_list_truncate(&tiles, ReadAheadTiles()); /* a hint: progress steps (eemodel_read.cpp) */
     return PredictTiles(tiles, true);
 }

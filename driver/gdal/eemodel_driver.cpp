@@ -5,6 +5,10 @@
 
 #include "gdal_priv.h"
 
+extern "C" {
+#include "notice.h"
+}
+
 extern "C" void CPL_DLL GDALRegister_EEMODEL();
 extern "C" void CPL_DLL GDALRegisterMe();
 
@@ -38,6 +42,12 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
     return poDS;
 }
 
+/* The core's notices (notice.h), as warnings in the calling thread. */
+static void EEModelNotice(const char *pszMessage)
+{
+    CPLError(CE_Warning, CPLE_AppDefined, "EEMODEL: %s", pszMessage);
+}
+
 extern "C" void GDALRegister_EEMODEL()
 {
     if (!GDAL_CHECK_VERSION("EEMODEL"))
@@ -58,6 +68,7 @@ extern "C" void GDALRegister_EEMODEL()
     poDriver->SetMetadataItem(GDAL_DMD_OPENOPTIONLIST, eem_spec_open_option_list_xml());
     poDriver->pfnIdentify = EEModelDataset::Identify;
     poDriver->pfnOpen = EEModelDataset::Open;
+    eem_notice_set_handler(EEModelNotice);
     GetGDALDriverManager()->RegisterDriver(poDriver);
 }
 

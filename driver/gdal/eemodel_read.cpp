@@ -26,6 +26,7 @@ eem_read_level EEModelDataset::ReadLevel()
     level.tile_bytes = TileBytes();
     level.is_cached = IsTileCachedCallback;
     level.user = this;
+    level.predictor = m_shared->predictor; /* the budget spent, tiles already held */
     return level;
 }
 

@@ -1,0 +1,33 @@
+/* notice.h — warnings the core has for the user while it works: a server that
+ * keeps the driver waiting (HTTP 429/503, timeouts), a model-metadata check
+ * skipped at open.  They are not failures, so they are not in an eem_error.
+ *
+ * The core never calls CPLError: it hands each notice to the handler that the
+ * GDAL glue installs once at driver registration, which reports it with
+ * CPLError(CE_Warning) in the calling thread (every core call runs in the
+ * thread of its caller).  Without a handler (C tests) notices go nowhere
+ * except the counter tests read. */
+#ifndef EEM_NOTICE_H
+#define EEM_NOTICE_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef void (*eem_notice_fn)(const char *message);
+
+/* Install the handler (NULL: none).  Meant to be called once, at registration. */
+void eem_notice_set_handler(eem_notice_fn fn);
+/* Hand one printf-style notice to the handler. */
+void eem_notice(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+/* Notices given since the process started (for tests). */
+long eem_notice_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,219 @@
+/* tilestore.c — decoded tiles of one opened dataset, in memory then in a
+ * temporary file (see tilestore.h).  Tiles leave memory oldest first. */
+#define _POSIX_C_SOURCE 200809L
+#include "tilestore.h"
+
+#include "tileindex.h"
+
+#include <cpl_conv.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct stored_tile {
+    uint8_t *data; /* every band then the mask, in memory; NULL when on disk or gone */
+    long long off; /* offset in the file when on disk, else -1 */
+} stored_tile;
+
+struct eem_tilestore {
+    int n_bands;
+    size_t *band_bytes;
+    size_t mask_bytes;
+    size_t tile_bytes; /* all bands and the mask */
+    long long max_memory, max_disk, memory, disk;
+    eem_tile_index index; /* tile -> index into tiles */
+    stored_tile *tiles;
+    int n_tiles, cap_tiles;
+    int oldest_in_memory; /* tiles before it are on disk or gone */
+    int fd;               /* temporary file, -1 before the first spill or when unusable */
+    int file_failed;
+    uint8_t *scratch; /* a tile read back from the file */
+    long in_memory, on_disk;
+};
+
+static long long config_mb(const char *key, long long def)
+{
+    const char *v = CPLGetConfigOption(key, NULL);
+    if (!v || !*v)
+        return def;
+    char *end = NULL;
+    long long n = strtoll(v, &end, 10);
+    return end && *end == '\0' && n >= 0 ? n : def;
+}
+
+void eem_tilestore_configured_bounds(long long *max_memory, long long *max_disk)
+{
+    *max_memory = config_mb("EEMODEL_TILE_STORE_MEMORY", EEM_TILESTORE_DEFAULT_MEMORY_MB) << 20;
+    *max_disk = config_mb("EEMODEL_TILE_STORE_DISK", EEM_TILESTORE_DEFAULT_DISK_MB) << 20;
+}
+
+eem_tilestore *eem_tilestore_new(int n_bands, const size_t *band_bytes, size_t mask_bytes,
+                                 long long max_memory, long long max_disk)
+{
+    if (max_memory <= 0 && max_disk <= 0)
+        return NULL;
+    eem_tilestore *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->n_bands = n_bands;
+    s->band_bytes = calloc((size_t)n_bands, sizeof *s->band_bytes);
+    if (!s->band_bytes) {
+        eem_tilestore_free(s);
+        return NULL;
+    }
+    s->tile_bytes = mask_bytes;
+    for (int b = 0; b < n_bands; b++) {
+        s->band_bytes[b] = band_bytes[b];
+        s->tile_bytes += band_bytes[b];
+    }
+    s->mask_bytes = mask_bytes;
+    s->max_memory = max_memory > 0 ? max_memory : 0;
+    s->max_disk = max_disk > 0 ? max_disk : 0;
+    s->fd = -1;
+    return s;
+}
+
+void eem_tilestore_free(eem_tilestore *s)
+{
+    if (!s)
+        return;
+    for (int k = 0; k < s->n_tiles; k++)
+        free(s->tiles[k].data);
+    free(s->tiles);
+    eem_tile_index_free(&s->index);
+    if (s->fd >= 0)
+        close(s->fd);
+    free(s->scratch);
+    free(s->band_bytes);
+    free(s);
+}
+
+int eem_tilestore_holds(const eem_tilestore *s, int level, int tx, int ty)
+{
+    if (!s)
+        return 0;
+    int k = eem_tile_index_get(&s->index, level, tx, ty);
+    return k >= 0 && (s->tiles[k].data || s->tiles[k].off >= 0);
+}
+
+/* The temporary file, created at the first spill and unlinked at once. */
+static int open_file(eem_tilestore *s)
+{
+    if (s->fd >= 0 || s->file_failed)
+        return s->fd;
+    const char *dir = CPLGetConfigOption("CPL_TMPDIR", NULL);
+    if (!dir || !*dir)
+        dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    char path[4096];
+    snprintf(path, sizeof path, "%s/eemodel-tiles-XXXXXX", dir);
+    s->fd = mkstemp(path);
+    if (s->fd < 0) {
+        s->file_failed = 1;
+        CPLDebug("EEMODEL",
+                 "tile store: no temporary file in %s: tiles past "
+                 "EEMODEL_TILE_STORE_MEMORY are not kept",
+                 dir);
+        return -1;
+    }
+    unlink(path);
+    return s->fd;
+}
+
+/* Move the oldest tile in memory to the file, or drop it when the file is
+ * full or unusable.  0 when nothing was left in memory to move. */
+static int spill_oldest(eem_tilestore *s)
+{
+    while (s->oldest_in_memory < s->n_tiles && !s->tiles[s->oldest_in_memory].data)
+        s->oldest_in_memory++;
+    if (s->oldest_in_memory >= s->n_tiles)
+        return 0;
+    stored_tile *t = &s->tiles[s->oldest_in_memory++];
+    if (s->disk + (long long)s->tile_bytes <= s->max_disk && open_file(s) >= 0 &&
+        pwrite(s->fd, t->data, s->tile_bytes, (off_t)s->disk) == (ssize_t)s->tile_bytes) {
+        t->off = s->disk;
+        s->disk += (long long)s->tile_bytes;
+        s->on_disk++;
+    }
+    free(t->data);
+    t->data = NULL;
+    s->memory -= (long long)s->tile_bytes;
+    s->in_memory--;
+    return 1;
+}
+
+void eem_tilestore_put(eem_tilestore *s, int level, int tx, int ty, void *const *bands,
+                       const uint8_t *mask)
+{
+    if (!s || eem_tilestore_holds(s, level, tx, ty))
+        return;
+    if ((long long)s->tile_bytes > s->max_memory && s->max_disk < (long long)s->tile_bytes)
+        return;
+    while (s->memory + (long long)s->tile_bytes > s->max_memory && spill_oldest(s))
+        ;
+    if (s->n_tiles == s->cap_tiles) {
+        int cap = s->cap_tiles ? 2 * s->cap_tiles : 64;
+        stored_tile *nt = realloc(s->tiles, (size_t)cap * sizeof *nt);
+        if (!nt)
+            return;
+        s->tiles = nt;
+        s->cap_tiles = cap;
+    }
+    uint8_t *data = malloc(s->tile_bytes);
+    if (!data)
+        return;
+    size_t o = 0;
+    for (int b = 0; b < s->n_bands; b++) {
+        memcpy(data + o, bands[b], s->band_bytes[b]);
+        o += s->band_bytes[b];
+    }
+    memcpy(data + o, mask, s->mask_bytes);
+    if (eem_tile_index_put(&s->index, level, tx, ty, s->n_tiles) != 0) {
+        free(data);
+        return;
+    }
+    s->tiles[s->n_tiles].data = data;
+    s->tiles[s->n_tiles].off = -1;
+    s->n_tiles++;
+    s->memory += (long long)s->tile_bytes;
+    s->in_memory++;
+    /* a store without memory keeps tiles in the file only */
+    if (s->memory > s->max_memory)
+        spill_oldest(s);
+}
+
+int eem_tilestore_get(eem_tilestore *s, int level, int tx, int ty, void **bands, uint8_t **mask)
+{
+    if (!s)
+        return 0;
+    int k = eem_tile_index_get(&s->index, level, tx, ty);
+    if (k < 0)
+        return 0;
+    const uint8_t *data = s->tiles[k].data;
+    if (!data) {
+        if (s->tiles[k].off < 0 || s->fd < 0)
+            return 0;
+        if (!s->scratch && !(s->scratch = malloc(s->tile_bytes)))
+            return 0;
+        if (pread(s->fd, s->scratch, s->tile_bytes, (off_t)s->tiles[k].off) !=
+            (ssize_t)s->tile_bytes)
+            return 0;
+        data = s->scratch;
+    }
+    size_t o = 0;
+    for (int b = 0; b < s->n_bands; b++) {
+        bands[b] = (void *)(data + o);
+        o += s->band_bytes[b];
+    }
+    *mask = (uint8_t *)(data + o);
+    return 1;
+}
+
+void eem_tilestore_counts(const eem_tilestore *s, long *in_memory, long *on_disk)
+{
+    *in_memory = s ? s->in_memory : 0;
+    *on_disk = s ? s->on_disk : 0;
+}
