@@ -9,131 +9,18 @@
 #include "endpoint.h"
 
 #include "buf.h"
+#include "url.h"
 
-#include <arpa/inet.h>
+#include <cpl_conv.h>
+
 #include <ctype.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #define EEM_GLOBAL_REGION "global"
-#define EEM_GOOGLE_HOST_SUFFIX "googleapis.com"
 #define EEM_MAX_URL_SEGMENTS 64
-
-/* ---- URL pieces ------------------------------------------------------- */
-
-/* Where the authority (userinfo@host:port) of url starts and ends. */
-static void url_authority(const char *url, const char **start, const char **end)
-{
-    const char *s = strstr(url, "://");
-    const char *a = s ? s + 3 : url;
-    *start = a;
-    *end = a + strcspn(a, "/?#");
-}
-
-/* Host of url (no userinfo, port or IPv6 brackets) into buf; 0 if none fits. */
-static int url_host(const char *url, char *buf, size_t buflen)
-{
-    const char *a, *e;
-    url_authority(url, &a, &e);
-    for (const char *p = a; p < e; p++) /* userinfo ends at the last '@' */
-        if (*p == '@')
-            a = p + 1;
-    const char *h = a, *he;
-    if (*h == '[') {
-        h++;
-        he = memchr(h, ']', (size_t)(e - h));
-        if (!he)
-            return 0;
-    } else {
-        he = memchr(h, ':', (size_t)(e - h));
-        if (!he)
-            he = e;
-    }
-    size_t n = (size_t)(he - h);
-    if (n == 0 || n >= buflen)
-        return 0;
-    memcpy(buf, h, n);
-    buf[n] = '\0';
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (char)tolower((unsigned char)buf[i]);
-    return 1;
-}
-
-int eem_url_is_https(const char *url)
-{
-    return url && strncasecmp(url, "https://", 8) == 0;
-}
-
-int eem_url_is_loopback(const char *url)
-{
-    char host[256];
-    if (!url || !url_host(url, host, sizeof host))
-        return 0;
-    size_t n = strlen(host);
-    if (host[n - 1] == '.') /* "localhost." is the same name */
-        host[--n] = '\0';
-    if (strcmp(host, "localhost") == 0)
-        return 1;
-    struct in_addr a4;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET6, host, &a6) == 1) {
-        if (IN6_IS_ADDR_LOOPBACK(&a6))
-            return 1;
-        return IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127;
-    }
-    return 0;
-}
-
-size_t eem_url_for_display(const char *url, char *buf, size_t buflen)
-{
-    if (!url)
-        url = "";
-    const char *a, *e;
-    url_authority(url, &a, &e);
-    const char *host = a;
-    for (const char *p = a; p < e; p++)
-        if (*p == '@')
-            host = p + 1;
-    size_t path_len = strcspn(e, "?#");
-    return (size_t)snprintf(buf, buflen, "%.*s%.*s%.*s", (int)(a - url), url,
-                            (int)(e - host), host, (int)path_len, e);
-}
-
-size_t eem_name_for_display(const char *name, char *buf, size_t buflen)
-{
-    if (!name)
-        name = "";
-    const char *scheme = strstr(name, "://");
-    if (!scheme && !strchr(name, '?'))
-        return (size_t)snprintf(buf, buflen, "%s", name);
-    const char *start = name;
-    if (scheme) {
-        /* keep a /vsicurl/-style prefix before the URL */
-        while (scheme > name && scheme[-1] != '/')
-            scheme--;
-        start = scheme;
-    }
-    size_t prefix = (size_t)(start - name);
-    size_t written = (size_t)snprintf(buf, buflen, "%.*s", (int)prefix, name);
-    size_t rest_cap = buflen > written ? buflen - written : 0;
-    return written + eem_url_for_display(start, rest_cap ? buf + written : NULL, rest_cap);
-}
-
-static int host_is_google(const char *url)
-{
-    char host[256];
-    if (!url_host(url, host, sizeof host))
-        return 0;
-    size_t n = strlen(host), k = strlen(EEM_GOOGLE_HOST_SUFFIX);
-    if (n == k)
-        return strcmp(host, EEM_GOOGLE_HOST_SUFFIX) == 0;
-    return n > k && host[n - k - 1] == '.' && strcmp(host + n - k, EEM_GOOGLE_HOST_SUFFIX) == 0;
-}
 
 /* ---- protocol inference from a URL path -------------------------------- */
 
@@ -146,7 +33,7 @@ typedef struct path_segments {
 static void split_path(const char *url, path_segments *ps)
 {
     const char *a, *p;
-    url_authority(url, &a, &p);
+    eem_url_authority(url, &a, &p);
     const char *end = p + strcspn(p, "?#");
     ps->n = 0;
     while (p < end && ps->n < EEM_MAX_URL_SEGMENTS) {
@@ -198,6 +85,28 @@ static eem_protocol protocol_from_url_path(const char *url)
             return EEM_PROTO_KSERVE_V2;
     }
     return EEM_PROTO_NONE;
+}
+
+/* ---- where Google credentials go ------------------------------------- */
+
+/* Google credentials go to Google API hosts, to loopback when the protocol is
+ * Google's (local stand-ins), and to a gateway host the user names outside
+ * any descriptor file (GOOGLE_CREDENTIALS_HOST open option or connection
+ * string key, EEMODEL_GOOGLE_CREDENTIALS_HOSTS config option).  Never by path. */
+static int google_credentials_apply(const eem_spec *spec, const char *url, int google_protocol)
+{
+    switch (eem_url_classify(url)) {
+    case EEM_URL_GOOGLE_API:
+        return 1;
+    case EEM_URL_LOOPBACK:
+        if (google_protocol)
+            return 1;
+        break;
+    default:
+        break;
+    }
+    return eem_url_host_in_list(url, spec->google_credentials_host) ||
+           eem_url_host_in_list(url, CPLGetConfigOption(EEM_GOOGLE_CREDENTIALS_HOSTS_OPTION, NULL));
 }
 
 /* ---- resolution ------------------------------------------------------- */
@@ -305,7 +214,7 @@ static eem_status check_url(const char *url, eem_error *err)
             return eem_error_set(err, EEM_ERR_INVALID,
                                  "URL: \"%s\" contains spaces or control characters", url);
     char host[256];
-    if (!url_host(url, host, sizeof host))
+    if (!eem_url_host(url, host, sizeof host))
         return eem_error_set(err, EEM_ERR_INVALID, "URL: \"%s\" has no host name", url);
     return EEM_OK;
 }
@@ -336,20 +245,12 @@ static int append_identity(eem_buf *b, const eem_spec *spec, const eem_endpoint 
     return b->failed ? -1 : 0;
 }
 
-/* Length of url's path (without query string). */
-static size_t url_path_len(const char *url, const char **path)
-{
-    const char *a;
-    url_authority(url, &a, path);
-    return strcspn(*path, "?#");
-}
-
 /* url with the end of its path (before any query string) cut by `cut` bytes
  * and `add` appended there; NULL on allocation failure. */
 static char *url_with_path_end(const char *url, size_t cut, const char *add)
 {
     const char *path;
-    size_t path_len = url_path_len(url, &path);
+    size_t path_len = eem_url_path_len(url, &path);
     size_t path_end = (size_t)(path - url) + path_len;
     eem_buf b = {0};
     eem_buf_append(&b, url, path_end - cut);
@@ -361,7 +262,7 @@ static char *url_with_path_end(const char *url, size_t cut, const char *add)
 static int path_ends_with(const char *url, const char *suffix)
 {
     const char *path;
-    size_t n = url_path_len(url, &path), k = strlen(suffix);
+    size_t n = eem_url_path_len(url, &path), k = strlen(suffix);
     return n >= k && strncmp(path + n - k, suffix, k) == 0;
 }
 
@@ -380,7 +281,7 @@ static int set_metadata_urls(eem_endpoint *ep)
             return -1;
         /* the server root is the path up to the last "/v2/models/" */
         const char *path;
-        size_t n = url_path_len(url, &path);
+        size_t n = eem_url_path_len(url, &path);
         const char *v2 = NULL;
         for (const char *q = path; q + 11 <= path + n; q++)
             if (strncmp(q, "/v2/models/", 11) == 0)
@@ -513,9 +414,9 @@ eem_status eem_endpoint_resolve(const eem_spec *spec, eem_endpoint **out, eem_er
     eem_url_for_display(ep->predict_url, ep->display_url, dlen + 1);
 
     int google_protocol = proto == EEM_PROTO_AIPLATFORM || proto == EEM_PROTO_VERTEX;
+    ep->google_auth = google_credentials_apply(spec, ep->predict_url, google_protocol);
     ep->payload_format =
         spec->payload_format != EEM_PAYLOAD_NONE ? spec->payload_format : default_payload_format(proto);
-    ep->google_auth = google_protocol || host_is_google(ep->predict_url);
     ep->max_instances = google_protocol ? EEM_GOOGLE_MAX_INSTANCES : 0;
     ep->max_payload_bytes =
         spec->max_payload_bytes > 0 ? spec->max_payload_bytes : EEM_DEFAULT_MAX_PAYLOAD_BYTES;

@@ -496,7 +496,7 @@ static eem_status http_get(const char *url, const char *const *headers, char **b
     eem_status st = eem_http_multi_new(&opts, &m, err);
     if (st != EEM_OK)
         return st;
-    eem_http_request req = {.url = url, .get = 1, .headers = headers};
+    eem_http_request req = {.url = url, .get = 1, .secret_headers = headers};
     eem_http_request *done = NULL;
     st = eem_http_multi_add(m, &req, err);
     if (st == EEM_OK)

@@ -7,6 +7,7 @@
  * builds the eem_spec key by key, each failure naming the key, the value and
  * what is accepted.  Open options are collected last and override. */
 #include "spec.h"
+#include "request_headers.h"
 #include "str.h"
 
 #include <ctype.h>
@@ -104,7 +105,10 @@
       "What a tile that still fails after retries becomes")                                   \
     X(CACHE_DIR, "CACHE_DIR", NULL, "string", "", "", "Persistent prediction cache folder")   \
     X(HEADERS, "HEADERS", NULL, "string", "", "",                                             \
-      "Extra HTTP headers: Name: value, Name: value")
+      "Extra HTTP headers: Name: value, Name: value (prefer EEMODEL_HEADERS or "              \
+      "GDAL_HTTP_HEADER_FILE for secrets)")                                                   \
+    X(GOOGLE_CREDENTIALS_HOST, "GOOGLE_CREDENTIALS_HOST", NULL, "string", "", "",             \
+      "Host of a private gateway that may receive Google credentials (not from a file)")
 
 typedef enum spec_key {
 #define EEM_X_ENUM(id, name, alias, type, attrs, values, desc) K_##id,
@@ -1642,40 +1646,6 @@ static int is_header_token_char(char c)
     return isalnum((unsigned char)c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-/* "Name: value, Name: value".  A comma piece that does not start with
- * "token:" continues the previous value (values may contain commas).
- * Header values may be secrets: messages name headers, never values. */
-static eem_status check_headers(const char *text, eem_error *err)
-{
-    static const char accepted[] = "expected Name: value, Name: value (values are not shown)";
-    int entry = 0;
-    const char *p = text;
-    for (const char *c = text; *c; c++)
-        if (*c == '\r' || *c == '\n' || (iscntrl((unsigned char)*c) && *c != '\t'))
-            return eem_error_set(err, EEM_ERR_INVALID,
-                                 "HEADERS: contains a line break or control character; %s", accepted);
-    while (*p) {
-        while (isspace((unsigned char)*p))
-            p++;
-        const char *name = p;
-        while (is_header_token_char(*p))
-            p++;
-        int is_header = p > name && *p == ':';
-        if (!is_header && entry == 0)
-            return eem_error_set(err, EEM_ERR_INVALID,
-                                 "HEADERS: the first entry has no header name followed by ':'; %s",
-                                 accepted);
-        entry += is_header;
-        p = strchr(p, ',');
-        if (!p)
-            break;
-        p++;
-    }
-    if (entry == 0)
-        return eem_error_set(err, EEM_ERR_INVALID, "HEADERS: is empty; %s", accepted);
-    return EEM_OK;
-}
-
 /* JSON {"Name": "value"} into "Name: value, Name: value". */
 static eem_status headers_from_json(json_object *j, char **out, eem_error *err)
 {
@@ -1755,7 +1725,20 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
         } else if (!(spec->headers = eem_strdup(v->text))) {
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         }
-        if ((st = check_headers(spec->headers, err)))
+        if ((st = eem_header_list_check("HEADERS", spec->headers, err)))
+            return st;
+    }
+    if (present(raw, K_GOOGLE_CREDENTIALS_HOST)) {
+        /* a shared descriptor file must not send the user's token elsewhere */
+        if (raw->v[K_GOOGLE_CREDENTIALS_HOST].origin == ORIGIN_JSON)
+            return eem_error_set(err, EEM_ERR_INVALID,
+                                 "GOOGLE_CREDENTIALS_HOST: not accepted from a descriptor file "
+                                 "(it would send your Google credentials to the host the file "
+                                 "names); give it as an open option (-oo "
+                                 "GOOGLE_CREDENTIALS_HOST=host), in the connection string or "
+                                 "in the EEMODEL_GOOGLE_CREDENTIALS_HOSTS config option");
+        if ((st = take_string(raw, K_GOOGLE_CREDENTIALS_HOST, "a host name",
+                              &spec->google_credentials_host, err)))
             return st;
     }
     return EEM_OK;
@@ -1910,6 +1893,7 @@ void eem_spec_free(eem_spec *spec)
     free(spec->outputs);
     free(spec->cache_dir);
     free(spec->headers);
+    free(spec->google_credentials_host);
     free(spec->signature_name);
     free(spec);
 }
@@ -2010,7 +1994,7 @@ eem_status eem_spec_clone(const eem_spec *spec, eem_spec **out, eem_error *err)
     char **texts[] = {&c->input,  &c->input_array, &c->project,   &c->model,
                       &c->version, &c->region,     &c->endpoint,  &c->url,
                       &c->api_root, &c->proj,      &c->resampling, &c->cache_dir,
-                      &c->headers, &c->signature_name};
+                      &c->headers, &c->signature_name, &c->google_credentials_host};
     const size_t n_texts = sizeof texts / sizeof texts[0];
     char *borrowed[sizeof texts / sizeof texts[0]];
     for (size_t i = 0; i < n_texts; i++) {

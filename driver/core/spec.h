@@ -96,6 +96,7 @@ typedef struct eem_spec {
     eem_on_error on_error;
     char *cache_dir;           /* NULL = not set */
     char *headers;             /* "Name: value, Name: value" or NULL */
+    char *google_credentials_host; /* GOOGLE_CREDENTIALS_HOST (never from a file) or NULL */
     int columnar;              /* REQUEST_LAYOUT=COLUMNAR: TF Serving "inputs" instead of "instances" */
     char *signature_name;      /* SIGNATURE_NAME or NULL */
 } eem_spec;
