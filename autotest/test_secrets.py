@@ -187,3 +187,83 @@ def test_bad_config_headers_are_refused_too(predictor, eem_name, rgb_byte):
         with pytest.raises(RuntimeError) as e:
             gdal.Open(eem_name(rgb_byte, backend="url"))
     assert "EEMODEL_HEADERS" in str(e.value)
+
+
+# ---- 3. nothing secret is ever shown --------------------------------------
+
+LEAK_PROBE = r'''
+import json, sys
+from osgeo import gdal
+gdal.UseExceptions()
+job = json.loads(sys.argv[1])
+out = {"errors": []}
+def handler(cls, code, msg):
+    out["errors"].append(msg)
+gdal.PushErrorHandler(handler)
+for k, v in job["config"].items():
+    gdal.SetConfigOption(k, v)
+ds = gdal.Open(job["name"])
+out["description"] = ds.GetDescription()
+out["info"] = gdal.Info(ds, format="json")
+out["metadata"] = {d: ds.GetMetadata(d) for d in (ds.GetMetadataDomainList() or [])}
+out["band_metadata"] = [ds.GetRasterBand(b + 1).GetMetadata() for b in range(ds.RasterCount)]
+out["read"] = ds.GetRasterBand(1).ReadRaster(395, 359, 1, 1) is not None
+vrt = gdal.BuildVRT(job["vrt"], [ds])
+vrt = None
+out["vrt"] = open(job["vrt"]).read()
+ds = None
+for bad in (job["bad_name"], job["vrt"]):
+    try:
+        bad_ds = gdal.Open(bad)  # kept while its band is used (GDAL 3.6 Python)
+        bad_ds.GetRasterBand(1).ReadRaster(395, 359, 1, 1)
+    except RuntimeError as e:
+        out["errors"].append(str(e))
+    bad_ds = None
+print(json.dumps(out))
+'''
+
+
+def test_no_secret_in_messages_debug_metadata_or_descriptions(predictor, rgb_byte, tmp_path,
+                                                              subprocess_env, token):
+    """Every secret the driver is given, grepped for in everything it shows."""
+    secrets = {"token": token, "header": SECRET_KEY, "config_header": "cfg-SECRET-91ac",
+               "password": "pw-SECRET-33d0", "query": "q-SECRET-e72b"}
+    base = predictor.url.replace("http://", "http://user:%s@" % secrets["password"])
+
+    def name(model):
+        return ("EEMODEL:input=%s;url=%s/v1/projects/p/models/%s:predict?key=%s&alt=json;"
+                "input_tile_size=64,64;output_bands=output:float32:3;"
+                'headers="X-Api-Key: %s, X-Route: blue"'
+                % (rgb_byte, base, model, secrets["query"], secrets["header"]))
+
+    job = {"name": name("identity"), "bad_name": name("no-such-model"),
+           "vrt": str(tmp_path / "leak.vrt"),
+           "config": {"EEMODEL_HEADERS": "X-Team-Token: " + secrets["config_header"],
+                      "GDAL_HTTP_MAX_RETRY": "0"}}
+    env = dict(subprocess_env, CPL_DEBUG="ON", CPL_CURL_VERBOSE="YES")
+    proc = subprocess.run(["/usr/bin/python3", "-c", LEAK_PROBE, json.dumps(job)], env=env,
+                          capture_output=True, timeout=300)
+    stdout, stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, stderr[-3000:]
+    out = json.loads(stdout.strip().splitlines()[-1])
+    # the probe really exercised the paths: prediction, debug trace, errors, VRT
+    assert out["read"]
+    assert "> POST /v1/projects/p/models/identity:predict" in stderr
+    assert "X-Api-Key: [redacted]" in stderr
+    assert any("no-such-model" in e for e in out["errors"]), out["errors"]
+    assert "[redacted]" in out["description"] and "[redacted]" in out["vrt"]
+    assert any("[redacted]" in e for e in out["errors"]), out["errors"]  # the VRT reopened
+    sent = predictor.log()[0]
+    assert sent["headers"]["x-api-key"] == secrets["header"]
+    assert sent["headers"]["x-team-token"] == secrets["config_header"]
+    assert secrets["query"] in sent["path"]
+    # GDAL's own "GDALOpen(<name>, this=...)" debug line echoes the name the
+    # caller gave; the driver does not control it (hence the docs' advice to
+    # keep secrets out of names).  Everything else must be clean.
+    out["errors"] = [e for e in out["errors"] if not e.startswith("GDAL: GDALOpen(")]
+    stderr = "\n".join(l for l in stderr.splitlines() if "GDAL: GDALOpen(" not in l)
+    shown = json.dumps(out)
+    for what, secret in secrets.items():
+        assert secret not in shown, (what, shown)
+        assert secret not in stderr, (what, [l for l in stderr.splitlines() if secret in l])
+    assert "blue" not in stderr  # every HEADERS value is a secret, not just key-like names

@@ -206,16 +206,24 @@ static eem_status build_vertex_url(const eem_spec *spec, eem_buf *b, eem_error *
 
 static eem_status check_url(const char *url, eem_error *err)
 {
+    char shown[1024];
+    eem_url_for_display(url, shown, sizeof shown);
     if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
         return eem_error_set(err, EEM_ERR_INVALID,
-                             "URL: \"%s\" must start with http:// or https://", url);
+                             "URL: \"%s\" must start with http:// or https://", shown);
     for (const char *p = url; *p; p++)
         if ((unsigned char)*p <= ' ' || *p == 0x7f)
             return eem_error_set(err, EEM_ERR_INVALID,
-                                 "URL: \"%s\" contains spaces or control characters", url);
+                                 "URL: contains spaces or control characters");
+    if (strstr(url, EEM_URL_REDACTED))
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "URL: %s holds " EEM_URL_REDACTED ": this name comes from a dataset "
+                             "description, where secrets are removed; give API keys with the "
+                             "EEMODEL_HEADERS or GDAL_HTTP_HEADER_FILE config option",
+                             shown);
     char host[256];
     if (!eem_url_host(url, host, sizeof host))
-        return eem_error_set(err, EEM_ERR_INVALID, "URL: \"%s\" has no host name", url);
+        return eem_error_set(err, EEM_ERR_INVALID, "URL: \"%s\" has no host name", shown);
     return EEM_OK;
 }
 
@@ -356,10 +364,12 @@ eem_status eem_endpoint_resolve(const eem_spec *spec, eem_endpoint **out, eem_er
         eem_buf_puts(&url, spec->url);
         proto = spec->protocol != EEM_PROTO_NONE ? spec->protocol : protocol_from_url_path(spec->url);
         if (proto == EEM_PROTO_NONE) {
+            char shown[1024];
+            eem_url_for_display(spec->url, shown, sizeof shown);
             st = eem_error_set(err, EEM_ERR_INVALID,
                                "URL: cannot tell the protocol from the path of \"%s\"; set PROTOCOL "
                                "to aiplatform, vertex, tfserving or kserve-v2",
-                               spec->url);
+                               shown);
             goto done;
         }
     } else if (has_text(spec->endpoint)) {

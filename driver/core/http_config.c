@@ -17,7 +17,6 @@
 #include <strings.h>
 
 #define EEM_DEBUG_LINE_MAX 4096
-#define EEM_REDACTED "[redacted]"
 
 static const char *config_text(const char *key)
 {
@@ -108,60 +107,6 @@ eem_status eem_http_config_apply(void *easy, const char *url, const char *debug_
 
 /* ---- redaction ------------------------------------------------------------ */
 
-void eem_redact_urls_in_text(const char *line, size_t n, char *buf, size_t buflen)
-{
-    size_t o = 0;
-#define PUT(ch)                                                                            \
-    do {                                                                                   \
-        if (o + 1 < buflen)                                                                \
-            buf[o++] = (ch);                                                               \
-    } while (0)
-#define PUTS(s)                                                                            \
-    do {                                                                                   \
-        for (const char *q_ = (s); *q_; q_++)                                              \
-            PUT(*q_);                                                                      \
-    } while (0)
-    int in_query = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = line[i];
-        if (ch == ' ' || ch == '\'' || ch == '"' || ch == '<' || ch == '>' || ch == '\t') {
-            in_query = 0;
-            PUT(ch);
-            continue;
-        }
-        if (!in_query && ch == ':' && i + 2 < n && line[i + 1] == '/' && line[i + 2] == '/') {
-            /* an authority follows: drop user-info up to '@' */
-            PUTS("://");
-            i += 2;
-            size_t a = i + 1, k = a;
-            while (k < n && !strchr("/?# '\"<>@", line[k]))
-                k++;
-            if (k < n && line[k] == '@') {
-                PUTS(EEM_REDACTED "@");
-                i = k;
-            }
-            continue;
-        }
-        if (ch == '?' || ch == '&') {
-            in_query = ch == '?' ? 1 : in_query;
-            PUT(ch);
-            continue;
-        }
-        if (in_query && ch == '=') {
-            PUT('=');
-            PUTS(EEM_REDACTED);
-            while (i + 1 < n && !strchr("& '\"<>\t#", line[i + 1]))
-                i++;
-            continue;
-        }
-        PUT(ch);
-    }
-    if (buflen)
-        buf[o < buflen ? o : buflen - 1] = '\0';
-#undef PUT
-#undef PUTS
-}
-
 /* Sent header lines whose values are shown; every other value is a
  * credential or a user header (HEADERS values are secrets). */
 static int sent_header_is_shown(const char *line, size_t n)
@@ -171,8 +116,8 @@ static int sent_header_is_shown(const char *line, size_t n)
                                         "Inference-Header-Content-Length", "Connection",
                                         "Transfer-Encoding", "Metadata-Flavor", "Proxy-Connection"};
     const char *colon = memchr(line, ':', n);
-    if (!colon)
-        return 1; /* the request line, handled by URL redaction */
+    if (!colon || memchr(line, ' ', (size_t)(colon - line)) || memchr(line, '/', (size_t)(colon - line)))
+        return 1; /* the request line (no header name), handled by URL redaction */
     size_t k = (size_t)(colon - line);
     for (size_t i = 0; i < sizeof shown / sizeof shown[0]; i++)
         if (strlen(shown[i]) == k && strncasecmp(line, shown[i], k) == 0)
@@ -196,10 +141,10 @@ void eem_http_print_debug(const char *tag, const char *prefix, const char *data,
             int hide = (sent && !sent_header_is_shown(p, n)) ||
                        (received && eem_header_is_secret(p, n));
             const char *colon = memchr(p, ':', n);
-            if (hide && colon) {
-                fprintf(stderr, "%s: %s%.*s: " EEM_REDACTED "\n", tag, prefix, (int)(colon - p), p);
+            if (hide && colon && !memchr(p, ' ', (size_t)(colon - p))) {
+                fprintf(stderr, "%s: %s%.*s: " EEM_URL_REDACTED "\n", tag, prefix, (int)(colon - p), p);
             } else {
-                eem_redact_urls_in_text(p, n, line, sizeof line);
+                eem_url_redact_in_text(p, n, line, sizeof line);
                 fprintf(stderr, "%s: %s%s\n", tag, prefix, line);
             }
         }

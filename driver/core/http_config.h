@@ -32,10 +32,6 @@ eem_status eem_http_config_apply(void *easy, const char *url, const char *debug_
  * block: "* " text, "< " received or "> " sent headers. */
 void eem_http_print_debug(const char *tag, const char *prefix, const char *data, size_t size);
 
-/* line (n bytes) with URL user-info and query values replaced by
- * "[redacted]", into buf (NUL-terminated, truncated to buflen). */
-void eem_redact_urls_in_text(const char *line, size_t n, char *buf, size_t buflen);
-
 #ifdef __cplusplus
 }
 #endif

@@ -165,3 +165,57 @@ size_t eem_url_path_len(const char *url, const char **path)
     eem_url_authority(url, &a, path);
     return strcspn(*path, "?#");
 }
+
+void eem_url_redact_in_text(const char *line, size_t n, char *buf, size_t buflen)
+{
+    size_t o = 0;
+#define PUT(ch)                                                                            \
+    do {                                                                                   \
+        if (o + 1 < buflen)                                                                \
+            buf[o++] = (ch);                                                               \
+    } while (0)
+#define PUTS(s)                                                                            \
+    do {                                                                                   \
+        for (const char *q_ = (s); *q_; q_++)                                              \
+            PUT(*q_);                                                                      \
+    } while (0)
+    int in_query = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = line[i];
+        if (ch == ' ' || ch == '\'' || ch == '"' || ch == '<' || ch == '>' || ch == '\t') {
+            in_query = 0;
+            PUT(ch);
+            continue;
+        }
+        if (!in_query && ch == ':' && i + 2 < n && line[i + 1] == '/' && line[i + 2] == '/') {
+            /* an authority follows: drop user-info up to '@' */
+            PUTS("://");
+            i += 2;
+            size_t a = i + 1, k = a;
+            while (k < n && !strchr("/?# '\"<>@", line[k]))
+                k++;
+            if (k < n && line[k] == '@') {
+                PUTS(EEM_URL_REDACTED "@");
+                i = k;
+            }
+            continue;
+        }
+        if (ch == '?' || ch == '&') {
+            in_query = ch == '?' ? 1 : in_query;
+            PUT(ch);
+            continue;
+        }
+        if (in_query && ch == '=') {
+            PUT('=');
+            PUTS(EEM_URL_REDACTED);
+            while (i + 1 < n && !strchr("& '\"<>\t#", line[i + 1]))
+                i++;
+            continue;
+        }
+        PUT(ch);
+    }
+    if (buflen)
+        buf[o < buflen ? o : buflen - 1] = '\0';
+#undef PUT
+#undef PUTS
+}

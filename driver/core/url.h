@@ -50,6 +50,13 @@ size_t eem_url_for_display(const char *url, char *buf, size_t buflen);
  * Same buffer contract as eem_url_for_display. */
 size_t eem_name_for_display(const char *name, char *buf, size_t buflen);
 
+/* What replaces a secret in displayed text. */
+#define EEM_URL_REDACTED "[redacted]"
+/* text (n bytes) with the user-info and query values of every URL in it
+ * replaced by EEM_URL_REDACTED, into buf (NUL-terminated, truncated to
+ * buflen-1 chars). */
+void eem_url_redact_in_text(const char *text, size_t n, char *buf, size_t buflen);
+
 #ifdef __cplusplus
 }
 #endif
