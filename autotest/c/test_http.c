@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "http.h"
+#include "backend.h"
 #include "http_config.h"
 #include "request_headers.h"
 
@@ -26,6 +27,13 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+
+/* The Google backend's error-body reading (backend.h), as the predictor sets it. */
+static int google_error_reader(const char *body, size_t len, char *buf, size_t buflen)
+{
+    return eem_backend_aiplatform.error_message(body, len, buf, buflen);
+}
 
 static const char *SERVER_PY =
     "import sys, json, time, threading, gzip\n"
@@ -338,7 +346,8 @@ static void test_retries(void)
     /* retries exhausted: the last answer is reported */
     o.max_retry = 1;
     url_for(url, sizeof url, "/flaky?t=2");
-    eem_http_request ex = {.url = url, .body = "{}", .body_len = 2};
+    eem_http_request ex = {.url = url, .body = "{}", .body_len = 2,
+                          .error_message = google_error_reader};
     run_one(&o, &ex);
     CHECK_EQ_INT(ex.ok, 0);
     CHECK_EQ_INT(ex.status, 503);
@@ -362,7 +371,8 @@ static void test_retries(void)
 
     /* 400 is final */
     url_for(url, sizeof url, "/bad?q=secret");
-    eem_http_request bad = {.url = url, .body = "{}", .body_len = 2};
+    eem_http_request bad = {.url = url, .body = "{}", .body_len = 2,
+                          .error_message = google_error_reader};
     run_one(&o, &bad);
     CHECK_EQ_INT(bad.ok, 0);
     CHECK_EQ_INT(bad.status, 400);
@@ -375,7 +385,8 @@ static void test_retries(void)
 
     /* Google error object */
     url_for(url, sizeof url, "/denied");
-    eem_http_request den = {.url = url, .body = "{}", .body_len = 2};
+    eem_http_request den = {.url = url, .body = "{}", .body_len = 2,
+                          .error_message = google_error_reader};
     run_one(&o, &den);
     CHECK_EQ_INT(den.status, 403);
     CHECK_EQ_INT(den.attempts, 1);

@@ -112,17 +112,6 @@ eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char 
     return eem_cost_check_limit(eem_predictor_max_predictions(p), n_tiles, what, err);
 }
 
-eem_status eem_cost_check_limit(long max, long long n_tiles, const char *what, eem_error *err)
-{
-    if (n_tiles <= max)
-        return EEM_OK;
-    return eem_error_set(err, EEM_ERR_LIMIT,
-                         "%s needs %lld predictions, more than MAX_PREDICTIONS=%ld; nothing was "
-                         "sent. Read a smaller window or a coarser overview, or raise the limit "
-                         "with -oo MAX_PREDICTIONS=%lld or --config EEMODEL_MAX_PREDICTIONS %lld",
-                         what ? what : "this read", n_tiles, max, n_tiles, n_tiles);
-}
-
 char *eem_cost_text(const eem_cost *cost, int width, int height, int level, int reduced,
                     long max_predictions, char *buf, size_t n)
 {

@@ -11,6 +11,7 @@
 #ifndef EEM_COST_H
 #define EEM_COST_H
 
+#include "cost_guard.h"
 #include "error.h"
 #include "predictor.h"
 
@@ -50,9 +51,6 @@ void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out
  * message ("this read", "overview level 2 (FIX_INPUT_PROJ=true)"). */
 eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char *what,
                           eem_error *err);
-/* The same against an explicit limit (the predictor's MAX_PREDICTIONS). */
-eem_status eem_cost_check_limit(long max_predictions, long long n_tiles, const char *what,
-                                eem_error *err);
 
 /* One readable line for a full read of a level (what gdalinfo shows):
  * "WxH (1/f): N predictions in R requests, B request bytes", the reduction

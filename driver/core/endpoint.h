@@ -1,8 +1,9 @@
-/* endpoint.h — where and how to send a prediction request, per backend.
+/* endpoint.h — where and how to send a prediction request.
  *
  * Resolves the descriptor's PROJECT/MODEL/VERSION/REGION, ENDPOINT, URL,
- * API_ROOT and PROTOCOL into one predict URL, the payload format, whether
- * Google credentials apply and the backend's limits.  eem_endpoint_resolve()
+ * API_ROOT and PROTOCOL into one predict URL through the backend table
+ * (backend.h): the payload format, whether Google credentials go to the
+ * URL's host (url.h rule) and the backend's limits.  eem_endpoint_resolve()
  * returns an eem_endpoint the caller frees with eem_endpoint_free(). */
 #ifndef EEM_ENDPOINT_H
 #define EEM_ENDPOINT_H
@@ -15,6 +16,7 @@
 extern "C" {
 #endif
 
+/* Google's hosts (backend_google.c). */
 #define EEM_AIPLATFORM_ROOT_FMT "https://%s-ml.googleapis.com"
 #define EEM_AIPLATFORM_GLOBAL_ROOT "https://ml.googleapis.com"
 #define EEM_VERTEX_ROOT_FMT "https://%s-aiplatform.googleapis.com"
@@ -23,8 +25,11 @@ extern "C" {
 /* Host names of private gateways that may receive Google credentials. */
 #define EEM_GOOGLE_CREDENTIALS_HOSTS_OPTION "EEMODEL_GOOGLE_CREDENTIALS_HOSTS"
 
+struct eem_backend_ops;
+
 typedef struct eem_endpoint {
     eem_protocol protocol;
+    const struct eem_backend_ops *backend; /* the backend family (backend.h) */
     eem_payload_format payload_format;
     char *predict_url;   /* full URL of the predict call */
     char *display_url;   /* the same without query string / credentials, for messages */

@@ -26,7 +26,6 @@
 #include <cpl_conv.h>
 #include <cpl_string.h>
 #include <curl/curl.h>
-#include <json-c/json.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -719,48 +718,6 @@ static void clean_excerpt(const char *s, size_t n, size_t max, char *buf, size_t
         strcat(buf, "...");
 }
 
-/* The server's own message from a JSON error body; 0 if the body is not one. */
-static int json_error_message(const char *body, size_t len, char *buf, size_t buflen)
-{
-    int found = 0;
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return 0;
-    json_object *root = json_tokener_parse_ex(tok, body, (int)(len > INT32_MAX ? INT32_MAX : len));
-    json_tokener_free(tok);
-    if (!root || !json_object_is_type(root, json_type_object))
-        goto done;
-    json_object *e = NULL, *v = NULL;
-    if (json_object_object_get_ex(root, "error", &e)) {
-        if (json_object_is_type(e, json_type_string)) {
-            const char *s = json_object_get_string(e);
-            clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, buf, buflen);
-            found = 1;
-        } else if (json_object_is_type(e, json_type_object) &&
-                   json_object_object_get_ex(e, "message", &v) &&
-                   json_object_is_type(v, json_type_string)) {
-            const char *s = json_object_get_string(v);
-            char msg[EEM_HTTP_BODY_EXCERPT + 8];
-            clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, msg, sizeof msg);
-            json_object *status = NULL;
-            if (json_object_object_get_ex(e, "status", &status) &&
-                json_object_is_type(status, json_type_string))
-                snprintf(buf, buflen, "%s (%.64s)", msg, json_object_get_string(status));
-            else
-                snprintf(buf, buflen, "%s", msg);
-            found = 1;
-        }
-    } else if (json_object_object_get_ex(root, "detail", &v) &&
-               json_object_is_type(v, json_type_string)) {
-        const char *s = json_object_get_string(v);
-        clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, buf, buflen);
-        found = 1;
-    }
-done:
-    json_object_put(root);
-    return found;
-}
-
 void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t buflen)
 {
     if (!buf || buflen == 0)
@@ -785,7 +742,7 @@ void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t bu
     char msg[EEM_HTTP_BODY_EXCERPT + 80];
     const char *body = req->response ? req->response : "";
     size_t len = req->response ? req->response_len : 0;
-    if (!json_error_message(body, len, msg, sizeof msg))
+    if (!req->error_message || !req->error_message(body, len, msg, sizeof msg))
         clean_excerpt(body, len, EEM_HTTP_BODY_EXCERPT, msg, sizeof msg);
     snprintf(buf, buflen, "HTTP %ld from %s: %s%s", req->status, url,
              msg[0] ? msg : "(empty body)", attempts);

@@ -52,6 +52,8 @@ typedef struct eem_http_request {
     const char *const *secret_headers; /* credentials and static headers (request_headers.h):
                                         * refused unless https or loopback; may be NULL */
     void *user;                 /* caller's tag */
+    /* the backend's error-body reader (backend.h), NULL: a plain excerpt */
+    int (*error_message)(const char *body, size_t len, char *buf, size_t buflen);
     /* out */
     long status;                /* HTTP status of the last attempt, 0 if none */
     char *response;             /* NUL-terminated body of the last attempt (owned; see clear) */
@@ -83,8 +85,8 @@ void eem_http_request_clear(eem_http_request *req);
 /* libcurl's process-wide initialisation, done once; EEM_OK or why it failed. */
 eem_status eem_http_global_init(eem_error *err);
 /* One-line description of a failed request for users: status, the server's
- * message (trimmed, parsed from Google / TF Serving error bodies when present)
- * and the URL without query string.  Written into buf. */
+ * message (read by req->error_message when set, else a trimmed excerpt of the
+ * body) and the URL without user-info or query string.  Written into buf. */
 void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t buflen);
 
 #ifdef __cplusplus

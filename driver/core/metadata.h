@@ -79,6 +79,25 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
                                       const eem_endpoint *ep, const char *const *headers,
                                       int *binary_available, eem_error *err);
 
+/* ---- helpers for the backends' metadata parsers (backend_*.c) ---------- */
+struct json_object;
+/* body as a JSON object (*root owned), else EEM_ERR_PROTOCOL naming what. */
+eem_status eem_metadata_parse_root(const char *body, size_t len, const char *what,
+                                   struct json_object **root, eem_error *err);
+/* A dimension: a JSON integer or a string holding one; -1 otherwise. */
+int64_t eem_metadata_size_of(struct json_object *v);
+/* An array of count infos (owned by the caller even on failure), none used yet. */
+eem_status eem_metadata_infos_new(size_t count, eem_tensor_info **out, int *n, eem_error *err);
+/* The next info of list with its name and type text copied (NULL: fallback). */
+eem_status eem_metadata_info_add(eem_tensor_info *list, int *n, const char *name,
+                                 const char *type_text, const char *fallback,
+                                 eem_tensor_info **t, eem_error *err);
+/* Metadata from an inputs and an outputs node, each read by read_infos. */
+eem_status eem_metadata_from(struct json_object *in, struct json_object *outs,
+                             eem_status (*read_infos)(struct json_object *, eem_tensor_info **,
+                                                      int *, eem_error *),
+                             eem_model_metadata **out, eem_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,12 +11,13 @@
 #include "predictor.h"
 
 #include "auth.h"
+#include "backend.h"
 #include "buf.h"
 #include "cache.h"
 #include "http.h"
 #include "metadata.h"
 #include "payload.h"
-#include "cost.h"
+#include "cost_guard.h"
 #include "request_headers.h"
 #include "str.h"
 
@@ -889,6 +890,7 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     }
     r->auth_generation = cs->auth_generation;
     r->http.user = r;
+    r->http.error_message = cs->p->ep->backend ? cs->p->ep->backend->error_message : NULL;
     if (cs->in_flight == cs->cap_flying) {
         int cap = cs->cap_flying ? 2 * cs->cap_flying : 16;
         pending_request **nf = realloc(cs->flying, (size_t)cap * sizeof *nf);
@@ -1091,7 +1093,7 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
     if (n_tiles <= 0)
         return EEM_OK;
     if (n_tiles > p->max_predictions)
-        return eem_cost_check(p, n_tiles, "this read", err);
+        return eem_cost_check_limit(p->max_predictions, n_tiles, "this read", err);
     int *order = malloc((size_t)n_tiles * 2 * sizeof *order);
     if (!order)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
