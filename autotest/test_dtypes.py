@@ -76,6 +76,13 @@ def test_round_trip_every_type(predictor, tmp_path, dtype, fmt_id, path, fmt, bi
     src = write_raster(tmp_path / ("%s.tif" % dtype), array)
     if meta_key:
         predictor.config(metadata=metadata_for(meta_key, dtype, channels_first=fmt == "ND_ARRAYS"))
+    if dtype == "uint16" and path.startswith("/v1/models/") and fmt != "SERIALIZED_TF_TENSORS":
+        # TF Serving's REST JSON has no uint16: refused at open, before any request
+        with pytest.raises(RuntimeError) as e:
+            gdal.Open(name(predictor.url, path, src, fmt, "output:%s" % dtype, (7, 3)))
+        assert "TF Serving" in str(e.value) and "uint16" in str(e.value)
+        assert predictor.log() == []
+        return
     with config_options(EEMODEL_OIP_BINARY=binary):
         ds = gdal.Open(name(predictor.url, path, src, fmt, "output:%s" % dtype, (7, 3)))
         got = read_as(ds, dtype)
@@ -154,3 +161,34 @@ def test_half_float_input_over_binary_oip(predictor, make_raster):
         got = ds.ReadAsArray()
     assert np.array_equal(got, values.astype(np.float16).astype(np.float32))
     assert predictor.log()[0]["binary"] is True
+
+
+@pytest.mark.parametrize("fmt", ["RAW_JSON", "ND_ARRAYS"])
+@pytest.mark.parametrize("dtype", ["uint16", "float16", "bfloat16"])
+def test_tfserving_rest_limits_known_at_open(predictor, make_raster, fmt, dtype):
+    """TF Serving's REST API cannot take or return uint16, float16 or bfloat16 in JSON:
+    refused at open (input and output side), naming the key or output, nothing sent."""
+    src = make_raster(np.ones((1, 4, 4), np.float32))
+    tfs = "/v1/models/echo:predict"
+    with pytest.raises(RuntimeError) as e:
+        gdal.Open(name(predictor.url, tfs, src, fmt, "output:%s" % dtype, (4, 4)))
+    assert "OUTPUT_BANDS" in str(e.value) and "TF Serving" in str(e.value) and dtype in str(e.value)
+    with pytest.raises(RuntimeError) as e:
+        gdal.Open(name(predictor.url, tfs, src, fmt, "output:float32", (4, 4), input_type=dtype))
+    assert "INPUT_TYPE" in str(e.value) and dtype in str(e.value)
+    assert predictor.log() == []
+    # the same types travel as serialized tensors, and integers go as JSON integers
+    ds = gdal.Open(name(predictor.url, tfs, src, "SERIALIZED_TF_TENSORS", "output:%s" % dtype, (4, 4),
+                        input_type=dtype))
+    assert ds is not None
+    ds = None
+
+
+def test_tfserving_json_integers_are_json_integers(predictor, make_raster):
+    src = make_raster(np.arange(16, dtype=np.int16).reshape(1, 4, 4) - 8)
+    predictor.config(metadata=metadata_for("b1", "int16"))
+    ds = gdal.Open(name(predictor.url, "/v1/models/echo:predict", src, "RAW_JSON", "output:int16", (4, 4)))
+    got = ds.ReadAsArray()
+    ds = None
+    assert np.array_equal(got, np.arange(16, dtype=np.int16).reshape(4, 4) - 8)
+    assert predictor.log()[0]["dtypes"]["b1"] == "int16"

@@ -130,10 +130,50 @@ static eem_status tfserving_finish(eem_endpoint *ep, eem_error *err)
                             : eem_error_set(err, EEM_ERR_NOMEM, "out of memory resolving the endpoint");
 }
 
+/* TF Serving's REST API decodes JSON numbers into tensors itself and writes
+ * its answers as JSON: it has no uint16, half or bfloat16 there (its JSON
+ * codec refuses them), and integer tensors need JSON integers, which the
+ * driver writes.  SERIALIZED_TF_TENSORS travels as base64 strings and is not
+ * affected. */
+static int tfserving_json_cannot_carry(eem_dtype t)
+{
+    return t == EEM_DT_UINT16 || t == EEM_DT_FLOAT16 || t == EEM_DT_BFLOAT16;
+}
+
+static int tfserving_json(const eem_endpoint *ep)
+{
+    return ep->payload_format == EEM_PAYLOAD_RAW_JSON || ep->payload_format == EEM_PAYLOAD_ND_ARRAYS;
+}
+
+static eem_status tfserving_check_input_type(const eem_endpoint *ep, const char *key, eem_dtype t,
+                                             eem_error *err)
+{
+    if (!tfserving_json(ep) || !tfserving_json_cannot_carry(t))
+        return EEM_OK;
+    return eem_error_set(err, EEM_ERR_INVALID,
+                         "INPUT_TYPE: key \"%s\" would be sent as %s, which TF Serving's REST API "
+                         "cannot take in %s (no uint16, float16 or bfloat16 in its JSON); send "
+                         "%s (INPUT_TYPE=%s:%s), or use PAYLOAD_FORMAT=SERIALIZED_TF_TENSORS",
+                         key, eem_dtype_name(t), eem_payload_format_name(ep->payload_format),
+                         t == EEM_DT_UINT16 ? "int32" : "float32", key,
+                         t == EEM_DT_UINT16 ? "int32" : "float32");
+}
+
 static eem_status tfserving_check_payload(const eem_spec *spec, const eem_endpoint *ep,
                                           eem_error *err)
 {
-    (void)spec;
+    for (int k = 0; tfserving_json(ep) && k < spec->n_outputs; k++) {
+        const eem_output *o = &spec->outputs[k];
+        if (tfserving_json_cannot_carry(o->type))
+            return eem_error_set(err, EEM_ERR_INVALID,
+                                 "OUTPUT_BANDS: output \"%s\" is declared %s, which TF Serving's "
+                                 "REST API cannot return in %s (no uint16, float16 or bfloat16 in "
+                                 "its JSON); declare it %s:%s and cast in the model, or use "
+                                 "PAYLOAD_FORMAT=SERIALIZED_TF_TENSORS",
+                                 o->name, eem_dtype_name(o->type),
+                                 eem_payload_format_name(ep->payload_format), o->name,
+                                 o->type == EEM_DT_UINT16 ? "int32" : "float32");
+    }
     if (ep->payload_format == EEM_PAYLOAD_OIP_V2)
         return eem_error_set(err, EEM_ERR_INVALID,
                              "PAYLOAD_FORMAT: \"OIP_V2\" needs a KServe v2 server "
@@ -160,6 +200,7 @@ const eem_backend_ops eem_backend_tfserving = {
     .recognises = tfserving_recognises,
     .finish = tfserving_finish,
     .check_payload = tfserving_check_payload,
+    .check_input_type = tfserving_check_input_type,
     .parse_metadata = tfserving_parse_metadata,
     .error_message = tfserving_error_message,
 };

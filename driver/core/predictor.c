@@ -16,6 +16,7 @@
 #include "cache.h"
 #include "http.h"
 #include "metadata.h"
+#include "oip_binary.h"
 #include "payload.h"
 #include "cost_guard.h"
 #include "request_headers.h"
@@ -1201,27 +1202,33 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     eem_status st = EEM_OK;
     int binary_available = 0;
     const char *check = CPLGetConfigOption("EEMODEL_CHECK_METADATA", "YES");
-    if ((p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check)) {
-        compute_state cs;
-        memset(&cs, 0, sizeof cs);
-        cs.p = p;
+    const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
+    int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check);
+    /* AUTO decides from the server metadata (or a probe): not without metadata */
+    int oip_auto = p->ep->payload_format == EEM_PAYLOAD_OIP_V2 && EQUAL(bin, "AUTO") && metadata;
+    compute_state cs; /* only its credentials and header lines */
+    memset(&cs, 0, sizeof cs);
+    cs.p = p;
+    if (metadata || oip_auto) {
         st = eem_auth_lines_for(p->ep, &cs.auth, err);
         if (st == EEM_OK)
             st = compute_build_headers(&cs, err);
-        if (st == EEM_OK)
-            st = eem_metadata_check_at_open(p->spec, p->src, p->ep, cs.headers,
-                                            &binary_available, err);
-        compute_auth_free(&cs);
-        free(cs.headers);
     }
-    if (st != EEM_OK)
-        return st;
-    if (p->ep->payload_format == EEM_PAYLOAD_OIP_V2) {
-        const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
-        p->payload.binary = EQUAL(bin, "AUTO") ? binary_available : config_says_yes(bin);
-    }
+    if (st == EEM_OK && metadata)
+        st = eem_metadata_check_at_open(p->spec, p->src, p->ep, cs.headers, &binary_available,
+                                        err);
+    if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
+        st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
+                                            cs.headers, binary_available, &p->payload.binary, err)
+                      : (p->payload.binary = !EQUAL(bin, "AUTO") && config_says_yes(bin), EEM_OK);
+    compute_auth_free(&cs);
+    free(cs.headers);
     for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
         st = eem_payload_check_input_type(p->ops, &p->payload, p->src->keys[k].key,
                                           p->src->keys[k].send_type, err);
+    if (p->ep->backend && p->ep->backend->check_input_type)
+        for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
+            st = p->ep->backend->check_input_type(p->ep, p->src->keys[k].key,
+                                                  p->src->keys[k].send_type, err);
     return st;
 }
