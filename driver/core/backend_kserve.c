@@ -10,7 +10,7 @@
 #include "backend.h"
 
 #include "endpoint.h"
-#include "metadata.h"
+#include "model_metadata.h"
 #include "payload.h"
 #include "str.h"
 

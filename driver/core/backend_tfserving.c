@@ -9,7 +9,7 @@
 #include "backend.h"
 
 #include "endpoint.h"
-#include "metadata.h"
+#include "model_metadata.h"
 #include "str.h"
 
 #include <json-c/json.h>

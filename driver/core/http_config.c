@@ -4,7 +4,6 @@
 
 #include "http_config.h"
 
-#include "request_headers.h"
 #include "url.h"
 
 #include <cpl_conv.h>
@@ -106,6 +105,23 @@ eem_status eem_http_config_apply(void *easy, const char *url, const char *debug_
 }
 
 /* ---- redaction ------------------------------------------------------------ */
+
+int eem_header_is_secret(const char *line, size_t n)
+{
+    static const char *const words[] = {"auth", "key", "token", "secret", "cookie", "password",
+                                        "credential", "signature"};
+    const char *colon = memchr(line, ':', n);
+    if (!colon)
+        return 0;
+    size_t k = (size_t)(colon - line);
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+        size_t m = strlen(words[w]);
+        for (size_t i = 0; i + m <= k; i++)
+            if (strncasecmp(line + i, words[w], m) == 0)
+                return 1;
+    }
+    return 0;
+}
 
 /* Sent header lines whose values are shown; every other value is a
  * credential or a user header (HEADERS values are secrets). */

@@ -27,6 +27,12 @@ extern "C" {
 eem_status eem_http_config_apply(void *easy, const char *url, const char *debug_tag,
                                  eem_error *err);
 
+/* 1 when a header line's name marks a secret value for display purposes
+ * (Authorization, *auth*, *key*, *token*, *secret*, *cookie*, *password*...).
+ * Used for received headers; every sent header value but a few protocol ones
+ * is redacted anyway. */
+int eem_header_is_secret(const char *line, size_t n);
+
 /* Print one libcurl debug block to stderr, line by line, as
  * "<tag>: <prefix><line>" with secrets redacted.  prefix names the kind of
  * block: "* " text, "< " received or "> " sent headers. */

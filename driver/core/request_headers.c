@@ -12,7 +12,7 @@
 
 #include "buf.h"
 #include "cache.h"
-#include "http_config.h"
+#include "http_config.h" /* GDAL options applied by the door */
 #include "secret.h"
 #include "url.h"
 
@@ -151,23 +151,6 @@ eem_status eem_header_list_check(const char *what, const char *text, eem_error *
     if (st == EEM_OK && count == 0)
         st = eem_error_set(err, EEM_ERR_INVALID, "%s: is empty; %s", what, accepted);
     return st;
-}
-
-int eem_header_is_secret(const char *line, size_t n)
-{
-    static const char *const words[] = {"auth", "key", "token", "secret", "cookie", "password",
-                                        "credential", "signature"};
-    const char *colon = memchr(line, ':', n);
-    if (!colon)
-        return 0;
-    size_t k = (size_t)(colon - line);
-    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
-        size_t m = strlen(words[w]);
-        for (size_t i = 0; i + m <= k; i++)
-            if (strncasecmp(line + i, words[w], m) == 0)
-                return 1;
-    }
-    return 0;
 }
 
 /* ---- static headers ------------------------------------------------------ */

@@ -31,9 +31,6 @@ struct curl_slist;
 
 /* Validate a static header list; what names it in messages (e.g. "HEADERS"). */
 eem_status eem_header_list_check(const char *what, const char *text, eem_error *err);
-/* 1 when a header line's name marks a secret value for display purposes
- * (Authorization, *auth*, *key*, *token*, *secret*, *cookie*, *password*). */
-int eem_header_is_secret(const char *line, size_t n);
 
 /* The static header lines of a dataset, read once at open. */
 typedef struct eem_static_headers {
