@@ -267,3 +267,22 @@ def test_no_secret_in_messages_debug_metadata_or_descriptions(predictor, rgb_byt
         assert secret not in shown, (what, shown)
         assert secret not in stderr, (what, [l for l in stderr.splitlines() if secret in l])
     assert "blue" not in stderr  # every HEADERS value is a secret, not just key-like names
+
+
+def test_inline_json_description_is_redacted(predictor, rgb_byte):
+    doc = {"input": rgb_byte, "url": predictor.aiplatform_url("identity") + "?key=q-SECRET-1",
+           "inputTileSize": [64, 64], "outputBands": "output:float32:3",
+           "headers": {"X-Api-Key": SECRET_KEY}}
+    ds = gdal.Open("EEMODEL:" + json.dumps(doc))
+    shown = ds.GetDescription()
+    ds = None
+    assert shown.startswith("EEMODEL:{") and "[redacted]" in shown
+    assert SECRET_KEY not in shown and "q-SECRET-1" not in shown
+    assert json.loads(shown[len("EEMODEL:"):])["headers"] == "[redacted]"
+
+
+def test_plain_names_keep_their_description(predictor, eem_name, rgb_byte):
+    name = eem_name(rgb_byte, output_bands="output:float32:3")
+    ds = gdal.Open(name)
+    assert ds.GetDescription() == name
+    ds = None

@@ -50,9 +50,10 @@ typedef struct eem_backend_ops {
     /* Refuse payload formats and options the backend cannot carry. */
     eem_status (*check_payload)(const eem_spec *spec, const struct eem_endpoint *ep,
                                 eem_error *err);
-    /* Refuse an input element type the backend cannot carry (NULL: any). */
-    eem_status (*check_input_type)(const struct eem_endpoint *ep, const char *key, eem_dtype t,
-                                   eem_error *err);
+    /* Refuse model tensors (published metadata) the protocol cannot carry
+     * with ep's payload format (NULL: any). */
+    eem_status (*check_metadata)(const struct eem_endpoint *ep,
+                                 const struct eem_model_metadata *md, eem_error *err);
     /* Parse the body of ep->metadata_url (NULL: no model metadata). */
     eem_status (*parse_metadata)(const char *body, size_t len, const eem_spec *spec,
                                  struct eem_model_metadata **out, eem_error *err);

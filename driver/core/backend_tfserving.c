@@ -130,50 +130,44 @@ static eem_status tfserving_finish(eem_endpoint *ep, eem_error *err)
                             : eem_error_set(err, EEM_ERR_NOMEM, "out of memory resolving the endpoint");
 }
 
-/* TF Serving's REST API decodes JSON numbers into tensors itself and writes
- * its answers as JSON: it has no uint16, half or bfloat16 there (its JSON
- * codec refuses them), and integer tensors need JSON integers, which the
- * driver writes.  SERIALIZED_TF_TENSORS travels as base64 strings and is not
- * affected. */
+/* TF Serving's REST API fills the signature's tensors from JSON numbers and
+ * writes its answers as JSON: its JSON codec has no uint16, half or bfloat16
+ * tensors, in either direction, and integer tensors take JSON integers only
+ * (the driver writes integers as such; a float sent to an integer input is
+ * the metadata check's type mismatch).  SERIALIZED_TF_TENSORS travels as
+ * base64 strings and is not affected. */
 static int tfserving_json_cannot_carry(eem_dtype t)
 {
     return t == EEM_DT_UINT16 || t == EEM_DT_FLOAT16 || t == EEM_DT_BFLOAT16;
 }
 
-static int tfserving_json(const eem_endpoint *ep)
+static eem_status tfserving_check_metadata(const eem_endpoint *ep, const eem_model_metadata *md,
+                                           eem_error *err)
 {
-    return ep->payload_format == EEM_PAYLOAD_RAW_JSON || ep->payload_format == EEM_PAYLOAD_ND_ARRAYS;
-}
-
-static eem_status tfserving_check_input_type(const eem_endpoint *ep, const char *key, eem_dtype t,
-                                             eem_error *err)
-{
-    if (!tfserving_json(ep) || !tfserving_json_cannot_carry(t))
+    if (ep->payload_format != EEM_PAYLOAD_RAW_JSON && ep->payload_format != EEM_PAYLOAD_ND_ARRAYS)
         return EEM_OK;
-    return eem_error_set(err, EEM_ERR_INVALID,
-                         "INPUT_TYPE: key \"%s\" would be sent as %s, which TF Serving's REST API "
-                         "cannot take in %s (no uint16, float16 or bfloat16 in its JSON); send "
-                         "%s (INPUT_TYPE=%s:%s), or use PAYLOAD_FORMAT=SERIALIZED_TF_TENSORS",
-                         key, eem_dtype_name(t), eem_payload_format_name(ep->payload_format),
-                         t == EEM_DT_UINT16 ? "int32" : "float32", key,
-                         t == EEM_DT_UINT16 ? "int32" : "float32");
+    for (int side = 0; side < 2; side++) {
+        const eem_tensor_info *list = side ? md->outputs : md->inputs;
+        int n = side ? md->n_outputs : md->n_inputs;
+        for (int i = 0; i < n; i++)
+            if (tfserving_json_cannot_carry(list[i].type))
+                return eem_error_set(
+                    err, EEM_ERR_INVALID,
+                    "the model's %s \"%s\" is %s, which TF Serving's REST API cannot %s in "
+                    "%s (its JSON has no uint16, float16 or bfloat16 tensors); %s, or use "
+                    "PAYLOAD_FORMAT=SERIALIZED_TF_TENSORS",
+                    side ? "output" : "input", list[i].name, list[i].type_text,
+                    side ? "return" : "take", eem_payload_format_name(ep->payload_format),
+                    side ? "cast the output to float32 or int32 in the model's signature"
+                         : "give the model a float32 or int32 input");
+    }
+    return EEM_OK;
 }
 
 static eem_status tfserving_check_payload(const eem_spec *spec, const eem_endpoint *ep,
                                           eem_error *err)
 {
-    for (int k = 0; tfserving_json(ep) && k < spec->n_outputs; k++) {
-        const eem_output *o = &spec->outputs[k];
-        if (tfserving_json_cannot_carry(o->type))
-            return eem_error_set(err, EEM_ERR_INVALID,
-                                 "OUTPUT_BANDS: output \"%s\" is declared %s, which TF Serving's "
-                                 "REST API cannot return in %s (no uint16, float16 or bfloat16 in "
-                                 "its JSON); declare it %s:%s and cast in the model, or use "
-                                 "PAYLOAD_FORMAT=SERIALIZED_TF_TENSORS",
-                                 o->name, eem_dtype_name(o->type),
-                                 eem_payload_format_name(ep->payload_format), o->name,
-                                 o->type == EEM_DT_UINT16 ? "int32" : "float32");
-    }
+    (void)spec;
     if (ep->payload_format == EEM_PAYLOAD_OIP_V2)
         return eem_error_set(err, EEM_ERR_INVALID,
                              "PAYLOAD_FORMAT: \"OIP_V2\" needs a KServe v2 server "
@@ -200,7 +194,7 @@ const eem_backend_ops eem_backend_tfserving = {
     .recognises = tfserving_recognises,
     .finish = tfserving_finish,
     .check_payload = tfserving_check_payload,
-    .check_input_type = tfserving_check_input_type,
+    .check_metadata = tfserving_check_metadata,
     .parse_metadata = tfserving_parse_metadata,
     .error_message = tfserving_error_message,
 };

@@ -310,6 +310,10 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
     st = eem_metadata_check(md, where, spec, ep->payload_format, in, src->n_keys,
                             spec->tile_h + 2 * spec->overlap_y, spec->tile_w + 2 * spec->overlap_x,
                             err);
+    /* what the descriptor sends agrees with the model: can the protocol carry it? */
+    if (st == EEM_OK && ep->backend->check_metadata &&
+        (st = ep->backend->check_metadata(ep, md, err)) != EEM_OK)
+        eem_error_prefix(err, "model metadata from %s", where);
 done:
     free(in);
     free(body);

@@ -1226,9 +1226,5 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
         st = eem_payload_check_input_type(p->ops, &p->payload, p->src->keys[k].key,
                                           p->src->keys[k].send_type, err);
-    if (p->ep->backend && p->ep->backend->check_input_type)
-        for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
-            st = p->ep->backend->check_input_type(p->ep, p->src->keys[k].key,
-                                                  p->src->keys[k].send_type, err);
     return st;
 }
