@@ -531,6 +531,8 @@ def test_token_never_sent_over_plain_http_to_remote(source, base_env, tmp_path):
     base_env["CPL_CURL_VERBOSE"] = "YES"
     base_env["GDAL_HTTP_CONNECTTIMEOUT"] = "0.2"
     base_env["GDAL_HTTP_MAX_RETRY"] = "0"
+    # a non-Google host gets Google credentials only when named as a gateway
+    base_env["EEMODEL_GOOGLE_CREDENTIALS_HOSTS"] = "192.0.2.1"
     name = build_name(PLAIN_HTTP_REMOTE, path, model="identity", tile=(32, 32))
     started = time.monotonic()
     result = run(base_env, name, "http://127.0.0.1:9")
@@ -556,6 +558,7 @@ def test_credentials_file_never_sent_over_plain_http(oauth, source, base_env, ke
     assert "Trying" not in stderr
     base_env["GOOGLE_APPLICATION_CREDENTIALS"] = service_account_file(
         tmp_path / "sa2.json", keys["trusted"][0], oauth.token_uri)
+    base_env["EEMODEL_GOOGLE_CREDENTIALS_HOSTS"] = "192.0.2.1"  # a named gateway
     message, stderr = open_error(base_env, build_name(PLAIN_HTTP_REMOTE, path, model="identity",
                                                       tile=(32, 32)), oauth.url)
     assert "refusing to send the access token" in message

@@ -76,6 +76,13 @@ def test_round_trip_every_type(predictor, tmp_path, dtype, fmt_id, path, fmt, bi
     src = write_raster(tmp_path / ("%s.tif" % dtype), array)
     if meta_key:
         predictor.config(metadata=metadata_for(meta_key, dtype, channels_first=fmt == "ND_ARRAYS"))
+    if dtype == "uint16" and path.startswith("/v1/models/") and fmt != "SERIALIZED_TF_TENSORS":
+        # a uint16 model cannot be served through TF Serving's REST JSON: refused at open
+        with pytest.raises(RuntimeError) as e:
+            gdal.Open(name(predictor.url, path, src, fmt, "output:%s" % dtype, (7, 3)))
+        assert "TF Serving" in str(e.value) and "uint16" in str(e.value).lower()
+        assert predictor.log() == []
+        return
     with config_options(EEMODEL_OIP_BINARY=binary):
         ds = gdal.Open(name(predictor.url, path, src, fmt, "output:%s" % dtype, (7, 3)))
         got = read_as(ds, dtype)
@@ -154,3 +161,40 @@ def test_half_float_input_over_binary_oip(predictor, make_raster):
         got = ds.ReadAsArray()
     assert np.array_equal(got, values.astype(np.float16).astype(np.float32))
     assert predictor.log()[0]["binary"] is True
+
+
+TF_TYPE = {"uint16": "UINT16", "float16": "FP16", "bfloat16": "BF16"}
+
+
+@pytest.mark.parametrize("fmt", ["RAW_JSON", "ND_ARRAYS"])
+@pytest.mark.parametrize("dtype", ["uint16", "float16", "bfloat16"])
+@pytest.mark.parametrize("side", ["inputs", "outputs"])
+def test_tfserving_rest_limits_known_at_open(predictor, make_raster, fmt, dtype, side):
+    """A model whose signature has a uint16, float16 or bfloat16 tensor cannot be served
+    through TF Serving's REST JSON: refused at open, naming the tensor, nothing predicted."""
+    src_type = np.uint16 if side == "inputs" and dtype == "uint16" else np.float32
+    src = make_raster(np.ones((1, 4, 4), src_type))    # the descriptor agrees with the model
+    extra = {"input_type": dtype} if side == "inputs" and dtype != "uint16" else {}
+    key = "input" if fmt == "ND_ARRAYS" else "b1"
+    shape = [-1, 1, -1, -1] if fmt == "ND_ARRAYS" else [-1, -1, -1, 1]
+    meta = {"inputs": [{"name": key, "datatype": "FP32", "shape": shape}],
+            "outputs": [{"name": "output", "datatype": "FP32", "shape": shape}]}
+    meta[side][0]["datatype"] = TF_TYPE[dtype]
+    predictor.config(metadata=meta)
+    tfs = "/v1/models/echo:predict"
+    with pytest.raises(RuntimeError) as e:
+        gdal.Open(name(predictor.url, tfs, src, fmt, "output:float32", (4, 4), **extra))
+    message = str(e.value)
+    assert "TF Serving" in message and side[:-1] in message
+    assert ("\"%s\"" % meta[side][0]["name"]) in message and "SERIALIZED_TF_TENSORS" in message
+    assert predictor.log() == []
+
+
+def test_tfserving_json_integers_are_json_integers(predictor, make_raster):
+    src = make_raster(np.arange(16, dtype=np.int16).reshape(1, 4, 4) - 8)
+    predictor.config(metadata=metadata_for("b1", "int16"))
+    ds = gdal.Open(name(predictor.url, "/v1/models/echo:predict", src, "RAW_JSON", "output:int16", (4, 4)))
+    got = ds.ReadAsArray()
+    ds = None
+    assert np.array_equal(got, np.arange(16, dtype=np.int16).reshape(4, 4) - 8)
+    assert predictor.log()[0]["dtypes"]["b1"] == "int16"

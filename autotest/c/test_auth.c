@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "check.h"
+#include "request_headers.h"
 #include "token_cache.h"
 
 #include <cpl_conv.h>
@@ -294,20 +295,27 @@ static void test_chain(void)
     CPLSetConfigOption("EEMODEL_ACCESS_TOKEN", NULL);
 }
 
+/* Every static header and credential line is a secret: none crosses plain
+ * http to a host that is not loopback; a token form neither. */
 static void test_header_transport(void)
 {
     eem_error err = {0};
-    const char *secret[] = {"X-Trace: 1", "X-Api-Key: k-SECRET", NULL};
-    const char *plain[] = {"X-Trace: 1", "Accept-Language: en", NULL};
-    CHECK_EQ_INT(eem_auth_check_header_transport(remote_url, secret, &err), EEM_ERR_INVALID);
-    CHECK_CONTAINS(err.msg, "\"X-Api-Key\"");
+    const char *secret[] = {"X-Trace: t-SECRET", "X-Api-Key: k-SECRET", NULL};
+    const char *protocol[] = {"Content-Type: application/json", NULL};
+    eem_request_lines r = {remote_url, protocol, secret, 0, NULL};
+    CHECK_EQ_INT(eem_request_check_transport(&r, &err), EEM_ERR_INVALID);
+    CHECK_CONTAINS(err.msg, "\"X-Trace\"");
     CHECK_CONTAINS(err.msg, "http://10.1.2.3/");
-    CHECK(strstr(err.msg, "k-SECRET") == NULL);
-    CHECK_EQ_INT(eem_auth_check_header_transport(remote_url, plain, &err), EEM_OK);
-    CHECK_EQ_INT(eem_auth_check_header_transport(loop_url, secret, &err), EEM_OK);
-    CHECK_EQ_INT(eem_auth_check_header_transport(https_url, secret, &err), EEM_OK);
-    const char *cookie[] = {"Cookie: session=1", NULL};
-    CHECK_EQ_INT(eem_auth_check_header_transport(remote_url, cookie, &err), EEM_ERR_INVALID);
+    CHECK(strstr(err.msg, "SECRET") == NULL);
+    r.secret_headers = NULL;
+    CHECK_EQ_INT(eem_request_check_transport(&r, &err), EEM_OK);
+    r.secret_body = 1;
+    CHECK_EQ_INT(eem_request_check_transport(&r, &err), EEM_ERR_INVALID);
+    r.secret_headers = secret;
+    r.url = loop_url;
+    CHECK_EQ_INT(eem_request_check_transport(&r, &err), EEM_OK);
+    r.url = https_url;
+    CHECK_EQ_INT(eem_request_check_transport(&r, &err), EEM_OK);
 }
 
 /* A loopback socket that accepts connections (the kernel does) but never answers. */

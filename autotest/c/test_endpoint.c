@@ -174,8 +174,44 @@ static void test_vertex(void)
                     EEM_PROTO_VERTEX);
     if (ep) {
         CHECK_EQ_INT(ep->payload_format, EEM_PAYLOAD_ND_ARRAYS);
-        CHECK_EQ_INT(ep->google_auth, 1);
+        CHECK_EQ_INT(ep->google_auth, 0); /* not a Google host: no Google credentials */
     }
+    eem_endpoint_free(ep);
+    /* unless the user names the gateway: config option or open option */
+    CPLSetConfigOption("EEMODEL_GOOGLE_CREDENTIALS_HOSTS", "other.example.com, GATEWAY.example.com");
+    ep = resolve_ok(s, NULL, EEM_PROTO_VERTEX);
+    CHECK(ep && ep->google_auth == 1);
+    eem_endpoint_free(ep);
+    CPLSetConfigOption("EEMODEL_GOOGLE_CREDENTIALS_HOSTS", "example.com");
+    ep = resolve_ok(s, NULL, EEM_PROTO_VERTEX);
+    CHECK(ep && ep->google_auth == 0); /* a host name, not a suffix */
+    eem_endpoint_free(ep);
+    CPLSetConfigOption("EEMODEL_GOOGLE_CREDENTIALS_HOSTS", NULL);
+    s->google_credentials_host = strdup("gateway.example.com");
+    ep = resolve_ok(s, NULL, EEM_PROTO_VERTEX);
+    CHECK(ep && ep->google_auth == 1);
+    eem_endpoint_free(ep);
+    free(s->google_credentials_host);
+    s->google_credentials_host = NULL;
+    free_spec(s);
+
+    /* a Google-looking path on another host never gets Google credentials */
+    s = make_spec(NULL, NULL, NULL, NULL, NULL,
+                  "https://evil.example.com/v1/projects/p/models/m:predict", NULL);
+    ep = resolve_ok(s, NULL, EEM_PROTO_AIPLATFORM);
+    CHECK(ep && ep->google_auth == 0);
+    eem_endpoint_free(ep);
+    free_spec(s);
+    s = make_spec(NULL, NULL, NULL, NULL, NULL,
+                  "https://evil.googleapis.com.example.com/v1/projects/p/models/m:predict", NULL);
+    ep = resolve_ok(s, NULL, EEM_PROTO_AIPLATFORM);
+    CHECK(ep && ep->google_auth == 0);
+    eem_endpoint_free(ep);
+    free_spec(s);
+    s = make_spec(NULL, NULL, NULL, NULL, NULL,
+                  "https://europe-west4-aiplatform.googleapis.com/v1/models/m:predict", NULL);
+    ep = resolve_ok(s, NULL, EEM_PROTO_TFSERVING);
+    CHECK(ep && ep->google_auth == 1); /* a Google host, whatever the path */
     eem_endpoint_free(ep);
     free_spec(s);
 
@@ -389,6 +425,14 @@ static void test_auth(void)
     eem_secret_free(h);
     h = (char *)1;
     eem_error_clear(&err);
+    CHECK_EQ_INT(eem_auth_header_for(http_remote, &h, &err), EEM_OK);
+    CHECK(h == NULL); /* not a Google host: no credentials at all */
+    h = (char *)1;
+    CPLSetConfigOption("EEMODEL_GOOGLE_CREDENTIALS_HOSTS", "10.1.2.3");
+    eem_endpoint_free(http_remote);
+    http_remote = endpoint_for_url("http://10.1.2.3/v1/projects/p/models/m:predict", EEM_PROTO_NONE);
+    CHECK(http_remote != NULL);
+    CPLSetConfigOption("EEMODEL_GOOGLE_CREDENTIALS_HOSTS", NULL);
     CHECK_EQ_INT(eem_auth_header_for(http_remote, &h, &err), EEM_ERR_INVALID);
     CHECK(h == NULL);
     CHECK_CONTAINS(err.msg, "plain http");

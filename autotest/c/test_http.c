@@ -8,6 +8,9 @@
 
 #include "check.h"
 #include "http.h"
+#include "backend.h"
+#include "http_config.h"
+#include "request_headers.h"
 
 #include <cpl_conv.h>
 #include <json-c/json.h>
@@ -29,6 +32,12 @@
  * against the machine's speed (valgrind on a busy machine is 50x slower). */
 #define STALL_S 60.0    /* how long /stall holds its answer */
 #define GENEROUS_S 30.0 /* "did not wait for something long": far above any configured wait */
+
+/* The Google backend's error-body reading (backend.h), as the predictor sets it. */
+static int google_error_reader(const char *body, size_t len, char *buf, size_t buflen)
+{
+    return eem_backend_aiplatform.error_message(body, len, buf, buflen);
+}
 
 static const char *SERVER_PY =
     "import sys, json, time, threading, gzip\n"
@@ -341,7 +350,8 @@ static void test_retries(void)
     /* retries exhausted: the last answer is reported */
     o.max_retry = 1;
     url_for(url, sizeof url, "/flaky?t=2");
-    eem_http_request ex = {.url = url, .body = "{}", .body_len = 2};
+    eem_http_request ex = {.url = url, .body = "{}", .body_len = 2,
+                          .error_message = google_error_reader};
     run_one(&o, &ex);
     CHECK_EQ_INT(ex.ok, 0);
     CHECK_EQ_INT(ex.status, 503);
@@ -365,7 +375,8 @@ static void test_retries(void)
 
     /* 400 is final */
     url_for(url, sizeof url, "/bad?q=secret");
-    eem_http_request bad = {.url = url, .body = "{}", .body_len = 2};
+    eem_http_request bad = {.url = url, .body = "{}", .body_len = 2,
+                          .error_message = google_error_reader};
     run_one(&o, &bad);
     CHECK_EQ_INT(bad.ok, 0);
     CHECK_EQ_INT(bad.status, 400);
@@ -378,7 +389,8 @@ static void test_retries(void)
 
     /* Google error object */
     url_for(url, sizeof url, "/denied");
-    eem_http_request den = {.url = url, .body = "{}", .body_len = 2};
+    eem_http_request den = {.url = url, .body = "{}", .body_len = 2,
+                          .error_message = google_error_reader};
     run_one(&o, &den);
     CHECK_EQ_INT(den.status, 403);
     CHECK_EQ_INT(den.attempts, 1);
@@ -661,12 +673,14 @@ static void test_verbose_redaction(void)
     int saved = dup(STDERR_FILENO);
     dup2(fd, STDERR_FILENO);
     eem_http_options o = test_options();
-    o.verbose = 1;
+    CPLSetConfigOption("CPL_CURL_VERBOSE", "YES");
     const char *headers[] = {"Authorization: Bearer SUPERSECRET", "X-Goog-Api-Key: KEY123",
                              "X-Plain: visible", NULL};
     const char *body = "{\"BODYMARKER\": 1}";
-    eem_http_request req = {.url = url, .body = body, .body_len = strlen(body), .headers = headers};
+    eem_http_request req = {.url = url, .body = body, .body_len = strlen(body),
+                            .secret_headers = headers};
     run_one(&o, &req);
+    CPLSetConfigOption("CPL_CURL_VERBOSE", NULL);
     fflush(stderr);
     dup2(saved, STDERR_FILENO);
     close(saved);
@@ -683,7 +697,8 @@ static void test_verbose_redaction(void)
     CHECK_CONTAINS(log, "> POST /echo");
     CHECK_CONTAINS(log, "Authorization: [redacted]");
     CHECK_CONTAINS(log, "X-Goog-Api-Key: [redacted]");
-    CHECK_CONTAINS(log, "X-Plain: visible");
+    CHECK_CONTAINS(log, "X-Plain: [redacted]"); /* static header values are secrets too */
+    CHECK(strstr(log, "visible") == NULL);
     CHECK_CONTAINS(log, "< HTTP/1.");
     CHECK(strstr(log, "SUPERSECRET") == NULL);
     CHECK(strstr(log, "KEY123") == NULL);
@@ -698,9 +713,9 @@ static void test_secret_headers(void)
     const char *plain[] = {"Content-Type: application/json", "X-Plain: token", "no colon auth",
                            NULL};
     for (int i = 0; secret[i]; i++)
-        CHECK_EQ_INT(eem_http_header_is_secret(secret[i], strlen(secret[i])), 1);
+        CHECK_EQ_INT(eem_header_is_secret(secret[i], strlen(secret[i])), 1);
     for (int i = 0; plain[i]; i++)
-        CHECK_EQ_INT(eem_http_header_is_secret(plain[i], strlen(plain[i])), 0);
+        CHECK_EQ_INT(eem_header_is_secret(plain[i], strlen(plain[i])), 0);
 
     char path[] = "/tmp/eem_http_debug_XXXXXX";
     int fd = mkstemp(path);
@@ -710,8 +725,9 @@ static void test_secret_headers(void)
     fflush(stderr);
     int saved = dup(STDERR_FILENO);
     dup2(fd, STDERR_FILENO);
-    const char sent[] = "POST /x HTTP/1.1\r\nAuthorization: Bearer HIDDEN\r\nX-Plain: shown\r\n\r\n";
-    const char text[] = "Authorization: is only text here";
+    const char sent[] = "POST /x?key=QHIDDEN&a=1 HTTP/1.1\r\nAuthorization: Bearer HIDDEN\r\n"
+                        "X-Plain: hidden\r\nContent-Type: application/json\r\n\r\n";
+    const char text[] = "Authorization: is only text here, https://u:PW@h.example/p?sig=S";
     eem_http_print_debug("TAG", "> ", sent, sizeof sent - 1);
     eem_http_print_debug("TAG", "* ", text, sizeof text - 1);
     fflush(stderr);
@@ -723,8 +739,13 @@ static void test_secret_headers(void)
     close(fd);
     unlink(path);
     log[n > 0 ? n : 0] = '\0';
-    CHECK(strcmp(log, "TAG: > POST /x HTTP/1.1\nTAG: > Authorization: [redacted]\n"
-                      "TAG: > X-Plain: shown\nTAG: * Authorization: is only text here\n") == 0);
+    CHECK(strcmp(log, "TAG: > POST /x?key=[redacted]&a=[redacted] HTTP/1.1\n"
+                      "TAG: > Authorization: [redacted]\nTAG: > X-Plain: [redacted]\n"
+                      "TAG: > Content-Type: application/json\n"
+                      "TAG: * Authorization: is only text here, "
+                      "https://[redacted]@h.example/p?sig=[redacted]\n") == 0);
+    if (strstr(log, "HIDDEN") || strstr(log, "PW"))
+        fprintf(stderr, "%s", log);
 }
 
 static void test_bad_input(void)

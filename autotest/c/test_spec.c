@@ -555,7 +555,7 @@ static void test_backend_errors(void)
         eem_error err;
         CHECK_EQ_INT(eem_spec_parse("EEMODEL:input=a.tif;url=htp://h/x?key=SECRET1" REST, NULL, &s, &err),
                      EEM_ERR_INVALID);
-        CHECK_CONTAINS(err.msg, "URL: \"htp://h/x?...\"");
+        CHECK_CONTAINS(err.msg, "URL: \"htp://h/x?key=[redacted]\"");
         CHECK(strstr(err.msg, "SECRET1") == NULL);
     }
     /* a colon promises a port: empty, non-numeric or out-of-range ports are refused */
@@ -730,7 +730,8 @@ static void test_open_option_xml(void)
         "ENDPOINT", "URL", "PROTOCOL", "API_ROOT", "PAYLOAD_FORMAT", "MAX_PAYLOAD_BYTES",
         "REQUEST_LAYOUT", "SIGNATURE_NAME", "PROJ",
         "SCALE", "FIX_INPUT_PROJ", "INPUT_TILE_SIZE", "INPUT_OVERLAP_SIZE", "OUTPUT_TILE_SIZE",
-        "OUTPUT_BANDS", "NODATA", "RESAMPLING", "MAX_PREDICTIONS", "ON_ERROR", "CACHE_DIR", "HEADERS"};
+        "OUTPUT_BANDS", "NODATA", "RESAMPLING", "MAX_PREDICTIONS", "ON_ERROR", "CACHE_DIR", "HEADERS",
+        "GOOGLE_CREDENTIALS_HOST"};
     int n_options = 0;
     for (CPLXMLNode *o = root->psChild; o; o = o->psNext) {
         if (o->eType != CXT_Element)

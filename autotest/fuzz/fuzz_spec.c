@@ -32,6 +32,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* Parse and, on success, walk what the parser promises. */
 static void parse_and_check(const char *name, const char *const *options)
 {
+    /* the display form of any name: consistent length, never longer than
+     * the name with every character redacted */
+    size_t shown_len = eem_spec_name_for_display(name, NULL, 0);
+    char *shown = malloc(shown_len + 1);
+    if (!shown)
+        abort();
+    if (eem_spec_name_for_display(name, shown, shown_len + 1) != shown_len ||
+        strlen(shown) != shown_len)
+        abort();
+    free(shown);
     eem_spec *spec = NULL;
     eem_error err = {0};
     eem_status st = eem_spec_parse(name, options, &spec, &err);

@@ -53,7 +53,8 @@ CONFIG_DEFAULTS = {
     "answer_key": None,           # None (predictions for row, outputs for columnar), "predictions", "outputs"
     "numbers_as_strings": False,  # JSON numbers written as strings ("12.5"), as Earth Engine's RAW_JSON
     "metadata": None,             # {"signature_name", "inputs": [{name, datatype, shape}], "outputs": [...]}
-    "binary_extension": True,     # KServe: advertise and honour Triton's binary tensor extension
+    "binary_extension": True,     # KServe: advertise and honour Triton's binary tensor extension;
+                                  # "unlisted": honour it without listing it (KServe's Python server)
     "answer_mangle": None,        # a malformed JSON answer (MANGLES), for error-path tests
 }
 # Malformed answers (JSON formats): ragged (a row one entry short), string_value (a number
@@ -82,8 +83,10 @@ def validate_config_key(key, value):
         raise ProtocolError("answer_key: %r is not null, \"predictions\" or \"outputs\"" % (value,))
     if key == "answer_mangle" and value not in MANGLES:
         raise ProtocolError("answer_mangle: %r is not one of %s" % (value, MANGLES))
-    if key in ("numbers_as_strings", "binary_extension") and not isinstance(value, bool):
+    if key == "numbers_as_strings" and not isinstance(value, bool):
         raise ProtocolError("%s: %r is not true or false" % (key, value))
+    if key == "binary_extension" and not isinstance(value, bool) and value != "unlisted":
+        raise ProtocolError("%s: %r is not true, false or \"unlisted\"" % (key, value))
     if key == "metadata" and value is not None:
         if not isinstance(value, dict) or not isinstance(value.get("inputs", []), list) \
                 or not isinstance(value.get("outputs", []), list):
@@ -573,7 +576,7 @@ def metadata_answer(kind, route, config, known_models):
     """(status, document) for the GET routes."""
     if kind == "kserve-server":
         extensions = ["model_repository", "schedule_policy", "sequence", "statistics"]
-        if config.get("binary_extension", True):
+        if config.get("binary_extension", True) is True:
             extensions.insert(0, "binary_tensor_data")
         return 200, {"name": "eemodel-stand-in", "version": "1", "extensions": extensions}
     model = route.get("model")

@@ -63,21 +63,6 @@
 
 /* ------------------------------------------------------------ secrets -- */
 
-void eem_secret_free(char *s)
-{
-    if (!s)
-        return;
-    OPENSSL_cleanse(s, strlen(s));
-    free(s);
-}
-
-void eem_secret_buf_free(eem_buf *b)
-{
-    if (b->data)
-        OPENSSL_cleanse(b->data, b->cap);
-    eem_buf_free(b);
-}
-
 /* Copy of s[0..n) without leading/trailing whitespace (owned), NULL if no memory. */
 static char *trimmed_copy(const char *s, size_t n)
 {
@@ -232,33 +217,6 @@ static void server_text(const char *s, const char *const *secrets, char *buf, si
     }
 }
 
-/* --------------------------------------------------------- URL rules -- */
-
-static int url_may_carry_secrets(const char *url)
-{
-    return eem_url_is_https(url) || eem_url_is_loopback(url);
-}
-
-eem_status eem_auth_check_header_transport(const char *url, const char *const *headers,
-                                           eem_error *err)
-{
-    if (!url || url_may_carry_secrets(url))
-        return EEM_OK;
-    for (int i = 0; headers && headers[i]; i++) {
-        const char *h = headers[i], *colon = strchr(h, ':');
-        if (!colon || !eem_http_header_is_secret(h, strlen(h)))
-            continue;
-        char shown[1024];
-        eem_url_for_display(url, shown, sizeof shown);
-        return eem_error_set(err, EEM_ERR_INVALID,
-                             "refusing to send the HTTP header \"%.*s\" to %s over plain http: "
-                             "credentials and keys travel unencrypted only to loopback "
-                             "addresses; use an https URL",
-                             (int)(colon - h > 100 ? 100 : colon - h), h, shown);
-    }
-    return EEM_OK;
-}
-
 /* ---------------------------------------------------- token answers -- */
 
 /* Form field name=value, percent-encoded, appended to b. */
@@ -377,7 +335,7 @@ static eem_status post_token_form(const char *what, const char *verb, const char
 {
     char shown[1024];
     eem_url_for_display(token_uri, shown, sizeof shown);
-    if (!url_may_carry_secrets(token_uri))
+    if (!eem_url_may_carry_secrets(token_uri))
         return eem_error_set(err, EEM_ERR_INVALID,
                              "%s: refusing to send credentials to the token endpoint %s over "
                              "plain http: token_uri must be https (or a loopback address)",
@@ -733,7 +691,7 @@ static void chain_resolve(const eem_endpoint *ep, chain_link *l, eem_buf *tried)
         eem_buf_puts(tried, "\n  - the metadata server: not checked (NO_GCE_CHECK is set)");
         return;
     }
-    if (!url_may_carry_secrets(ep->predict_url)) {
+    if (!eem_url_may_carry_secrets(ep->predict_url)) {
         eem_buf_puts(tried, "\n  - the metadata server: not asked (its token could not be sent "
                             "over plain http anyway)");
         return;
@@ -844,7 +802,7 @@ eem_status eem_auth_lines_for(const eem_endpoint *ep, eem_auth_lines *out, eem_e
         goto done; /* loopback: a local server without credentials */
     }
     /* Before any token is fetched or sent: secrets only over https or to loopback. */
-    if (!url_may_carry_secrets(ep->predict_url)) {
+    if (!eem_url_may_carry_secrets(ep->predict_url)) {
         st = eem_error_set(err, EEM_ERR_INVALID,
                            "refusing to send the access token from %s to %s over plain http: "
                            "credentials travel unencrypted only to loopback addresses; use an "

@@ -26,6 +26,7 @@
 #include "buf.h"
 #include "endpoint.h"
 #include "error.h"
+#include "secret.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -58,21 +59,8 @@ int eem_auth_invalidate(const eem_auth_lines *refused);
 /* Monotonic seconds, the clock of eem_auth_lines.refresh_at. */
 double eem_auth_clock(void);
 
-/* Refuses (EEM_ERR_INVALID, naming the header, never its value) to send a
- * header whose name looks secret (Authorization, *key*, *token*, *secret*,
- * Cookie) over plain http to a host that is not loopback. */
-eem_status eem_auth_check_header_transport(const char *url, const char *const *headers,
-                                           eem_error *err);
-
 /* Compatibility: only the Authorization line of eem_auth_lines_for(). */
 eem_status eem_auth_header_for(const eem_endpoint *ep, char **header, eem_error *err);
-/* Overwrite then free a secret string. */
-void eem_secret_free(char *s);
-/* Overwrite then free a buffer that held a secret (its whole capacity); b is
- * left empty.  Appends that grow a buffer leave unwiped copies behind:
- * reserve the room a secret needs before appending it. */
-void eem_secret_buf_free(eem_buf *b);
-
 #ifdef __cplusplus
 }
 #endif

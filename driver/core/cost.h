@@ -11,6 +11,7 @@
 #ifndef EEM_COST_H
 #define EEM_COST_H
 
+#include "cost_guard.h"
 #include "error.h"
 #include "predictor.h"
 
@@ -42,11 +43,6 @@ eem_status eem_cost_model_of(const eem_predictor *p, eem_cost_model *out, eem_er
  * real tiles at read time. */
 eem_status eem_cost_check_payload(const eem_predictor *p, eem_error *err);
 
-/* The error for a tile whose request body alone (single bytes, of which
- * data_len are the encoded tensors) exceeds MAX_PAYLOAD_BYTES, naming the
- * INPUT_TILE_SIZE that would fit.  Always returns EEM_ERR_LIMIT. */
-eem_status eem_cost_payload_limit_error(const eem_predictor *p, size_t data_len, size_t single,
-                                        eem_error *err);
 
 /* Cost of predicting n_tiles tiles in one read. */
 void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out);
@@ -56,16 +52,6 @@ void eem_cost_of_tiles(const eem_cost_model *m, long long n_tiles, eem_cost *out
  * message ("this read", "overview level 2 (FIX_INPUT_PROJ=true)"). */
 eem_status eem_cost_check(const eem_predictor *p, long long n_tiles, const char *what,
                           eem_error *err);
-/* The same against an explicit limit (the predictor's MAX_PREDICTIONS). */
-eem_status eem_cost_check_limit(long max_predictions, long long n_tiles, const char *what,
-                                eem_error *err);
-/* The budget form: MAX_PREDICTIONS bounds the tiles one opened dataset sends
- * from open to close; spent of them are sent already.  EEM_OK when spent +
- * n_tiles <= max_predictions, else EEM_ERR_LIMIT saying how much was spent
- * and how to raise the limit (GDAL open option, QGIS layer option, config
- * option). */
-eem_status eem_cost_check_budget(long max_predictions, long long spent, long long n_tiles,
-                                 const char *what, eem_error *err);
 
 /* One readable line for a full read of a level (what gdalinfo shows):
  * "WxH (1/f): N predictions in R requests, B request bytes", the reduction

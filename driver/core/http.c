@@ -22,11 +22,12 @@
 #include "buf.h"
 #include "endpoint.h"
 #include "notice.h"
+#include "request_headers.h"
+#include "url.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
 #include <curl/curl.h>
-#include <json-c/json.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -40,7 +41,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define EEM_HTTP_USER_AGENT "EEMODEL/0.1 GDAL-driver"
+#define EEM_HTTP_MAX_PROTOCOL_LINES 8
 #define EEM_HTTP_MAX_CONNECTIONS_LIMIT 256
 #define EEM_HTTP_MAX_RETRY_LIMIT 100
 #define EEM_HTTP_MAX_BACKOFF_S 60.0
@@ -339,57 +340,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-int eem_http_header_is_secret(const char *line, size_t n)
-{
-    static const char *const words[] = {"auth", "key", "token", "cookie", "secret", NULL};
-    const char *colon = memchr(line, ':', n);
-    if (!colon)
-        return 0;
-    size_t name_len = (size_t)(colon - line);
-    for (int w = 0; words[w]; w++) {
-        size_t k = strlen(words[w]);
-        for (size_t i = 0; i + k <= name_len; i++)
-            if (strncasecmp(line + i, words[w], k) == 0)
-                return 1;
-    }
-    return 0;
-}
-
-void eem_http_print_debug(const char *tag, const char *prefix, const char *data, size_t size)
-{
-    int headers = strcmp(prefix, "* ") != 0;
-    const char *p = data, *end = data + size;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *next = eol ? eol + 1 : end;
-        const char *e = eol ? eol : end;
-        while (e > p && e[-1] == '\r')
-            e--;
-        size_t n = (size_t)(e - p);
-        if (n > 0) {
-            if (headers && eem_http_header_is_secret(p, n)) {
-                const char *colon = memchr(p, ':', n);
-                fprintf(stderr, "%s: %s%.*s: [redacted]\n", tag, prefix, (int)(colon - p), p);
-            } else {
-                fprintf(stderr, "%s: %s%.*s\n", tag, prefix, (int)n, p);
-            }
-        }
-        p = next;
-    }
-}
-
-static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *user)
-{
-    (void)h, (void)user;
-    const char *prefix = type == CURLINFO_TEXT        ? "* "
-                         : type == CURLINFO_HEADER_IN  ? "< "
-                         : type == CURLINFO_HEADER_OUT ? "> "
-                                                       : NULL;
-    if (prefix) /* bodies and TLS data are never printed */
-        eem_http_print_debug("EEMODEL curl", prefix, data, size);
-    return 0;
-}
-
 static int headers_have(const char *const *headers, const char *name)
 {
     size_t k = strlen(name);
@@ -399,48 +349,34 @@ static int headers_have(const char *const *headers, const char *name)
     return 0;
 }
 
-static eem_status build_headers(const eem_http_request *req, struct curl_slist **out, eem_error *err)
+/* The protocol lines of x's request: its own, then the defaults it lacks. */
+static void protocol_lines(const eem_http_request *req, const char **lines, size_t cap)
 {
     static const char *const defaults[][2] = {{"Content-Type", "Content-Type: application/json"},
                                               {"Accept", "Accept: application/json"},
                                               {"Expect", "Expect:"}};
-    struct curl_slist *list = NULL, *t;
-    for (int i = 0; req->headers && req->headers[i]; i++) {
-        if (strpbrk(req->headers[i], "\r\n")) {
-            curl_slist_free_all(list);
-            return eem_error_set(err, EEM_ERR_INVALID,
-                                 "HTTP header %d contains a line break; headers are single "
-                                 "\"Name: value\" lines",
-                                 i + 1);
-        }
-        if (!(t = curl_slist_append(list, req->headers[i])))
-            goto nomem;
-        list = t;
-    }
-    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
-        if (headers_have(req->headers, defaults[i][0]))
-            continue;
-        if (!(t = curl_slist_append(list, defaults[i][1])))
-            goto nomem;
-        list = t;
-    }
-    *out = list;
-    return EEM_OK;
-nomem:
-    curl_slist_free_all(list);
-    return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building HTTP headers");
+    size_t n = 0;
+    for (int i = 0; req->headers && req->headers[i] && n + 4 < cap; i++)
+        lines[n++] = req->headers[i];
+    for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++)
+        if (!headers_have(req->headers, defaults[i][0]))
+            lines[n++] = defaults[i][1];
+    lines[n] = NULL;
 }
 
 static eem_status setup_easy(xfer *x, eem_error *err)
 {
     const eem_http_options *o = &x->m->opts;
     const eem_http_request *req = x->req;
-    eem_status st = build_headers(req, &x->headers, err);
-    if (st)
-        return st;
     CURL *e = x->easy = curl_easy_init();
     if (!e)
         return eem_error_set(err, EEM_ERR_NOMEM, "cannot create a libcurl handle");
+    const char *lines[EEM_HTTP_MAX_PROTOCOL_LINES + 4];
+    protocol_lines(req, lines, sizeof lines / sizeof lines[0]);
+    eem_request_lines wire = {req->url, lines, req->secret_headers, 0, "EEMODEL curl"};
+    eem_status st = eem_request_prepare(e, &wire, &x->headers, err);
+    if (st)
+        return st;
     CURLcode c = CURLE_OK;
 #define SET(opt, val)                                                                      \
     do {                                                                                   \
@@ -457,15 +393,11 @@ static eem_status setup_easy(xfer *x, eem_error *err)
         SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
     }
-    SET(CURLOPT_HTTPHEADER, x->headers);
-    SET(CURLOPT_USERAGENT, EEM_HTTP_USER_AGENT);
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout_s * 1000.0));
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(o->connect_timeout_s * 1000.0));
-    SET(CURLOPT_SSL_VERIFYPEER, o->unsafe_ssl ? 0L : 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, o->unsafe_ssl ? 0L : 2L);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, x);
@@ -475,14 +407,13 @@ static eem_status setup_easy(xfer *x, eem_error *err)
     SET(CURLOPT_PRIVATE, x);
     if (g_share)
         SET(CURLOPT_SHARE, g_share);
-    if (o->verbose) {
-        SET(CURLOPT_DEBUGFUNCTION, on_debug);
-        SET(CURLOPT_VERBOSE, 1L);
-    }
 #undef SET
-    if (c != CURLE_OK)
-        return eem_error_set(err, EEM_ERR_HTTP, "cannot configure the request to %s: %s",
-                             req->url, curl_easy_strerror(c));
+    if (c != CURLE_OK) {
+        char shown[1024];
+        eem_url_for_display(req->url, shown, sizeof shown);
+        return eem_error_set(err, EEM_ERR_HTTP, "cannot configure the request to %s: %s", shown,
+                             curl_easy_strerror(c));
+    }
     return EEM_OK;
 }
 
@@ -864,48 +795,6 @@ static void clean_excerpt(const char *s, size_t n, size_t max, char *buf, size_t
         strcat(buf, "...");
 }
 
-/* The server's own message from a JSON error body; 0 if the body is not one. */
-static int json_error_message(const char *body, size_t len, char *buf, size_t buflen)
-{
-    int found = 0;
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return 0;
-    json_object *root = json_tokener_parse_ex(tok, body, (int)(len > INT32_MAX ? INT32_MAX : len));
-    json_tokener_free(tok);
-    if (!root || !json_object_is_type(root, json_type_object))
-        goto done;
-    json_object *e = NULL, *v = NULL;
-    if (json_object_object_get_ex(root, "error", &e)) {
-        if (json_object_is_type(e, json_type_string)) {
-            const char *s = json_object_get_string(e);
-            clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, buf, buflen);
-            found = 1;
-        } else if (json_object_is_type(e, json_type_object) &&
-                   json_object_object_get_ex(e, "message", &v) &&
-                   json_object_is_type(v, json_type_string)) {
-            const char *s = json_object_get_string(v);
-            char msg[EEM_HTTP_BODY_EXCERPT + 8];
-            clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, msg, sizeof msg);
-            json_object *status = NULL;
-            if (json_object_object_get_ex(e, "status", &status) &&
-                json_object_is_type(status, json_type_string))
-                snprintf(buf, buflen, "%s (%.64s)", msg, json_object_get_string(status));
-            else
-                snprintf(buf, buflen, "%s", msg);
-            found = 1;
-        }
-    } else if (json_object_object_get_ex(root, "detail", &v) &&
-               json_object_is_type(v, json_type_string)) {
-        const char *s = json_object_get_string(v);
-        clean_excerpt(s, strlen(s), EEM_HTTP_BODY_EXCERPT, buf, buflen);
-        found = 1;
-    }
-done:
-    json_object_put(root);
-    return found;
-}
-
 void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t buflen)
 {
     if (!buf || buflen == 0)
@@ -930,7 +819,7 @@ void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t bu
     char msg[EEM_HTTP_BODY_EXCERPT + 80];
     const char *body = req->response ? req->response : "";
     size_t len = req->response ? req->response_len : 0;
-    if (!json_error_message(body, len, msg, sizeof msg))
+    if (!req->error_message || !req->error_message(body, len, msg, sizeof msg))
         clean_excerpt(body, len, EEM_HTTP_BODY_EXCERPT, msg, sizeof msg);
     snprintf(buf, buflen, "HTTP %ld from %s: %s%s", req->status, url,
              msg[0] ? msg : "(empty body)", attempts);

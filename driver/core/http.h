@@ -9,8 +9,9 @@
  * name not resolved, TLS failure) is not retried: the request is done at once
  * with unreachable set.  Each retry is a CPLDebug line; the first wait of
  * EEM_HTTP_LONG_WAIT_S or more is a notice (notice.h).
- * Response bodies above max_response_bytes abort the transfer.  Header values
- * (Authorization) are never logged. */
+ * Response bodies above max_response_bytes abort the transfer.  Every request
+ * goes through eem_request_prepare() (request_headers.h): the transport rule
+ * for secrets and GDAL's HTTP options (http_config.h). */
 #ifndef EEM_HTTP_H
 #define EEM_HTTP_H
 
@@ -38,8 +39,8 @@ typedef struct eem_http_options {
     int max_retry;             /* GDAL_HTTP_MAX_RETRY */
     double retry_delay_s;      /* GDAL_HTTP_RETRY_DELAY */
     long max_response_bytes;   /* EEMODEL_MAX_RESPONSE_BYTES */
-    int unsafe_ssl;            /* GDAL_HTTP_UNSAFESSL */
-    int verbose;               /* CPL_CURL_VERBOSE (secrets redacted) */
+    int unsafe_ssl;            /* GDAL_HTTP_UNSAFESSL (informative: http_config.c applies it) */
+    int verbose;               /* CPL_CURL_VERBOSE (informative: http_config.c applies it) */
     double max_wait_s;         /* longest wait before one retry (Retry-After included);
                                   0: EEM_HTTP_MAX_RETRY_AFTER_S */
 } eem_http_options;
@@ -56,8 +57,12 @@ typedef struct eem_http_request {
     const char *body;
     size_t body_len;
     int get;                    /* 1: a GET without body (metadata); 0: a POST of body */
-    const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
+    const char *const *headers; /* NULL-terminated protocol lines (Content-Type...), may be NULL */
+    const char *const *secret_headers; /* credentials and static headers (request_headers.h):
+                                        * refused unless https or loopback; may be NULL */
     void *user;                 /* caller's tag */
+    /* the backend's error-body reader (backend.h), NULL: a plain excerpt */
+    int (*error_message)(const char *body, size_t len, char *buf, size_t buflen);
     /* out */
     long status;                /* HTTP status of the last attempt, 0 if none */
     char *response;             /* NUL-terminated body of the last attempt (owned; see clear) */
@@ -97,17 +102,9 @@ void eem_http_request_clear(eem_http_request *req);
 /* Shared with the blocking credential calls (token_http.c). */
 /* libcurl's process-wide initialisation, done once; EEM_OK or why it failed. */
 eem_status eem_http_global_init(eem_error *err);
-/* 1 when the header line "Name: value" (n bytes) has a name that marks a
- * secret value: it contains auth, key, token, secret or cookie. */
-int eem_http_header_is_secret(const char *line, size_t n);
-/* Print one libcurl debug block to stderr, line by line, as
- * "<tag>: <prefix><line>", the values of secret headers redacted.  prefix
- * names the kind of block: "* " text, "< " received or "> " sent headers. */
-void eem_http_print_debug(const char *tag, const char *prefix, const char *data, size_t size);
-
 /* One-line description of a failed request for users: status, the server's
- * message (trimmed, parsed from Google / TF Serving error bodies when present)
- * and the URL without query string.  Written into buf. */
+ * message (read by req->error_message when set, else a trimmed excerpt of the
+ * body) and the URL without user-info or query string.  Written into buf. */
 void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t buflen);
 
 #ifdef __cplusplus

@@ -6,7 +6,7 @@
  * before it is freed. */
 #include "jwt.h"
 
-#include "auth.h"
+#include "secret.h"
 #include "buf.h"
 
 #include <openssl/bio.h>

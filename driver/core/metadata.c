@@ -1,268 +1,20 @@
 /* metadata.c — fetch model metadata with a GET over the libcurl multi
- * transport, parse the TF Serving and KServe v2 forms, and check the
- * descriptor against it at open (see metadata.h). */
+ * transport (credentials and static headers through the one door of
+ * request_headers.h), hand the body to the backend's parser (backend.h), and
+ * check the descriptor against it at open (see metadata.h). */
 #include "metadata.h"
 
+#include "backend.h"
 #include "buf.h"
 #include "http.h"
 #include "notice.h"
 #include "payload.h"
-#include "str.h"
 
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EEM_METADATA_JSON_DEPTH 32
 #define EEM_METADATA_SIDE_MAX 700 /* characters of one side of a mismatch message */
-
-static const struct {
-    const char *name;
-    eem_dtype type;
-} tf_dtype_names[] = {
-    {"DT_FLOAT", EEM_DT_FLOAT32}, {"DT_DOUBLE", EEM_DT_FLOAT64},  {"DT_INT32", EEM_DT_INT32},
-    {"DT_UINT8", EEM_DT_UINT8},   {"DT_INT16", EEM_DT_INT16},     {"DT_INT8", EEM_DT_INT8},
-    {"DT_INT64", EEM_DT_INT64},   {"DT_UINT16", EEM_DT_UINT16},   {"DT_HALF", EEM_DT_FLOAT16},
-    {"DT_BFLOAT16", EEM_DT_BFLOAT16}, {"DT_UINT32", EEM_DT_UINT32}, {"DT_UINT64", EEM_DT_UINT64},
-};
-
-void eem_metadata_free(eem_model_metadata *md)
-{
-    if (!md)
-        return;
-    for (int i = 0; i < md->n_inputs; i++) {
-        free(md->inputs[i].name);
-        free(md->inputs[i].type_text);
-    }
-    for (int i = 0; i < md->n_outputs; i++) {
-        free(md->outputs[i].name);
-        free(md->outputs[i].type_text);
-    }
-    free(md->inputs);
-    free(md->outputs);
-    free(md);
-}
-
-static eem_status parse_root(const char *body, size_t len, const char *what, json_object **root,
-                             eem_error *err)
-{
-    json_tokener *tok = json_tokener_new_ex(EEM_METADATA_JSON_DEPTH);
-    if (!tok)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    *root = json_tokener_parse_ex(tok, body, (int)(len > 0x7fffffff ? 0x7fffffff : len));
-    enum json_tokener_error je = json_tokener_get_error(tok);
-    json_tokener_free(tok);
-    if (!*root || je != json_tokener_success || !json_object_is_type(*root, json_type_object)) {
-        json_object_put(*root);
-        *root = NULL;
-        return eem_error_set(err, EEM_ERR_PROTOCOL, "%s metadata is not a JSON object", what);
-    }
-    return EEM_OK;
-}
-
-static int64_t size_of(json_object *v)
-{
-    if (json_object_is_type(v, json_type_int))
-        return json_object_get_int64(v);
-    if (json_object_is_type(v, json_type_string)) {
-        char *end = NULL;
-        long long x = strtoll(json_object_get_string(v), &end, 10);
-        if (end && !*end)
-            return x;
-    }
-    return -1;
-}
-
-/* An array of count tensor infos (owned by the caller even on failure), none used yet. */
-static eem_status infos_new(size_t count, eem_tensor_info **out, int *n, eem_error *err)
-{
-    *n = 0;
-    *out = calloc(count ? count : 1, sizeof **out);
-    return *out ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-}
-
-/* The next info of the array with its name and type text copied (NULL: fallback). */
-static eem_status info_add(eem_tensor_info *list, int *n, const char *name,
-                           const char *type_text, const char *fallback, eem_tensor_info **t,
-                           eem_error *err)
-{
-    *t = &list[(*n)++];
-    (*t)->name = eem_strdup(name ? name : "");
-    (*t)->type_text = eem_strdup(type_text ? type_text : fallback);
-    (*t)->ndim = -1;
-    if (!(*t)->name || !(*t)->type_text)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    return EEM_OK;
-}
-
-/* Metadata from an inputs and an outputs node, each read by read_infos. */
-static eem_status metadata_from(json_object *in, json_object *outs,
-                                eem_status (*read_infos)(json_object *, eem_tensor_info **, int *,
-                                                         eem_error *),
-                                eem_model_metadata **out, eem_error *err)
-{
-    eem_model_metadata *md = calloc(1, sizeof *md);
-    if (!md)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    eem_status st = read_infos(in, &md->inputs, &md->n_inputs, err);
-    if (st == EEM_OK)
-        st = read_infos(outs, &md->outputs, &md->n_outputs, err);
-    if (st != EEM_OK)
-        eem_metadata_free(md);
-    else
-        *out = md;
-    return st;
-}
-
-/* ---- TF Serving: {"metadata":{"signature_def":{"signature_def":{S:{inputs,outputs}}}}} */
-
-static eem_status tf_tensor_infos(json_object *map, eem_tensor_info **out, int *n,
-                                  eem_error *err)
-{
-    *n = 0;
-    *out = NULL;
-    if (!map || !json_object_is_type(map, json_type_object))
-        return EEM_OK;
-    eem_status st = infos_new((size_t)json_object_object_length(map), out, n, err);
-    if (st != EEM_OK)
-        return st;
-    json_object_object_foreach(map, key, val)
-    {
-        eem_tensor_info *t;
-        json_object *dt = NULL, *shape = NULL, *dims = NULL, *unk = NULL;
-        const char *dts = json_object_object_get_ex(val, "dtype", &dt) ? json_object_get_string(dt)
-                                                                       : NULL;
-        if ((st = info_add(*out, n, key, dts, "DT_INVALID", &t, err)) != EEM_OK)
-            return st;
-        t->is_string = strcmp(t->type_text, "DT_STRING") == 0;
-        for (size_t i = 0; i < sizeof tf_dtype_names / sizeof tf_dtype_names[0]; i++)
-            if (strcmp(t->type_text, tf_dtype_names[i].name) == 0)
-                t->type = tf_dtype_names[i].type;
-        if (json_object_object_get_ex(val, "tensor_shape", &shape) &&
-            !(json_object_object_get_ex(shape, "unknown_rank", &unk) &&
-              json_object_get_boolean(unk))) {
-            t->ndim = 0;
-            if (json_object_object_get_ex(shape, "dim", &dims) &&
-                json_object_is_type(dims, json_type_array)) {
-                size_t nd = json_object_array_length(dims);
-                for (size_t d = 0; d < nd && d < EEM_TENSOR_MAX_DIMS; d++) {
-                    json_object *dim = json_object_array_get_idx(dims, d), *sz = NULL;
-                    t->dims[d] = json_object_object_get_ex(dim, "size", &sz) ? size_of(sz) : -1;
-                }
-                t->ndim = nd > EEM_TENSOR_MAX_DIMS ? -1 : (int)nd;
-            }
-        }
-    }
-    return EEM_OK;
-}
-
-eem_status eem_metadata_parse_tfserving(const char *body, size_t len, const char *signature,
-                                        eem_model_metadata **out, eem_error *err)
-{
-    *out = NULL;
-    json_object *root = NULL, *m = NULL, *sd = NULL, *sd2 = NULL, *sig = NULL;
-    const char *name = signature ? signature : EEM_METADATA_DEFAULT_SIGNATURE;
-    eem_status st = parse_root(body, len, "TF Serving", &root, err);
-    if (st != EEM_OK)
-        return st;
-    if (!json_object_object_get_ex(root, "metadata", &m) ||
-        !json_object_object_get_ex(m, "signature_def", &sd) ||
-        !json_object_object_get_ex(sd, "signature_def", &sd2) ||
-        !json_object_is_type(sd2, json_type_object)) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                           "TF Serving metadata has no metadata.signature_def.signature_def");
-        goto done;
-    }
-    if (!json_object_object_get_ex(sd2, name, &sig)) {
-        char keys[300];
-        size_t used = 0;
-        keys[0] = '\0';
-        json_object_object_foreach(sd2, key, val)
-        {
-            (void)val;
-            if (strcmp(key, "__saved_model_init_op") != 0 && used < sizeof keys)
-                used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s", used ? ", " : "",
-                                         key);
-        }
-        st = eem_error_set(err, EEM_ERR_INVALID,
-                           "SIGNATURE_NAME: the model has no signature \"%s\"; it has: %s", name,
-                           used ? keys : "none");
-        goto done;
-    }
-    json_object *in = NULL, *outs = NULL;
-    json_object_object_get_ex(sig, "inputs", &in);
-    json_object_object_get_ex(sig, "outputs", &outs);
-    st = metadata_from(in, outs, tf_tensor_infos, out, err);
-done:
-    json_object_put(root);
-    return st;
-}
-
-/* ---- KServe v2: {"name","inputs":[{"name","datatype","shape"}],"outputs":[...]} */
-
-static eem_status kserve_tensor_infos(json_object *list, eem_tensor_info **out, int *n,
-                                      eem_error *err)
-{
-    *n = 0;
-    *out = NULL;
-    if (!list || !json_object_is_type(list, json_type_array))
-        return EEM_OK;
-    size_t count = json_object_array_length(list);
-    eem_status st = infos_new(count, out, n, err);
-    if (st != EEM_OK)
-        return st;
-    for (size_t i = 0; i < count; i++) {
-        json_object *o = json_object_array_get_idx(list, i), *nm = NULL, *dt = NULL, *sh = NULL;
-        eem_tensor_info *t;
-        const char *name = json_object_object_get_ex(o, "name", &nm) ? json_object_get_string(nm) : NULL;
-        const char *dts = json_object_object_get_ex(o, "datatype", &dt) ? json_object_get_string(dt) : NULL;
-        if ((st = info_add(*out, n, name, dts, "", &t, err)) != EEM_OK)
-            return st;
-        t->type = eem_oip_datatype_from_name(t->type_text);
-        t->is_string = strcmp(t->type_text, "BYTES") == 0;
-        if (json_object_object_get_ex(o, "shape", &sh) && json_object_is_type(sh, json_type_array)) {
-            size_t nd = json_object_array_length(sh);
-            for (size_t d = 0; d < nd && d < EEM_TENSOR_MAX_DIMS; d++)
-                t->dims[d] = size_of(json_object_array_get_idx(sh, d));
-            t->ndim = nd > EEM_TENSOR_MAX_DIMS ? -1 : (int)nd;
-        }
-    }
-    return EEM_OK;
-}
-
-eem_status eem_metadata_parse_kserve(const char *body, size_t len, eem_model_metadata **out,
-                                     eem_error *err)
-{
-    *out = NULL;
-    json_object *root = NULL, *in = NULL, *outs = NULL;
-    eem_status st = parse_root(body, len, "KServe v2 model", &root, err);
-    if (st != EEM_OK)
-        return st;
-    json_object_object_get_ex(root, "inputs", &in);
-    json_object_object_get_ex(root, "outputs", &outs);
-    st = metadata_from(in, outs, kserve_tensor_infos, out, err);
-    json_object_put(root);
-    return st;
-}
-
-int eem_metadata_server_has_extension(const char *body, size_t len, const char *ext)
-{
-    json_object *root = NULL, *list = NULL;
-    eem_error ignored;
-    if (parse_root(body, len, "server", &root, &ignored) != EEM_OK)
-        return 0;
-    int found = 0;
-    if (json_object_object_get_ex(root, "extensions", &list) &&
-        json_object_is_type(list, json_type_array))
-        for (size_t i = 0; i < json_object_array_length(list); i++) {
-            const char *s = json_object_get_string(json_object_array_get_idx(list, i));
-            if (s && strcmp(s, ext) == 0)
-                found = 1;
-        }
-    json_object_put(root);
-    return found;
-}
 
 /* ---------------------------------------------------------------- check -- */
 
@@ -487,8 +239,8 @@ eem_status eem_metadata_check(const eem_model_metadata *md, const char *where, e
  * skips the check with a notice saying why.  Bounded: EEM_METADATA_MAX_RETRY
  * retries, EEM_METADATA_TIMEOUT_S per attempt, EEM_METADATA_MAX_WAIT_S
  * before a retry. */
-static eem_status http_get(const char *url, const char *const *headers, char **body, size_t *len,
-                           eem_error *err)
+static eem_status http_get(const eem_endpoint *ep, const char *url, const char *const *headers,
+                           char **body, size_t *len, eem_error *err)
 {
     *body = NULL;
     *len = 0;
@@ -506,7 +258,8 @@ static eem_status http_get(const char *url, const char *const *headers, char **b
     eem_status st = eem_http_multi_new(&opts, &m, err);
     if (st != EEM_OK)
         return st;
-    eem_http_request req = {.url = url, .get = 1, .headers = headers};
+    eem_http_request req = {.url = url, .get = 1, .secret_headers = headers,
+                            .error_message = ep->backend ? ep->backend->error_message : NULL};
     eem_http_request *done = NULL;
     st = eem_http_multi_add(m, &req, err);
     if (st == EEM_OK)
@@ -541,7 +294,7 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
     eem_sent_input *in = NULL;
     eem_status st = EEM_OK;
     if (ep->server_metadata_url) {
-        if ((st = http_get(ep->server_metadata_url, headers, &body, &len, err)) != EEM_OK)
+        if ((st = http_get(ep, ep->server_metadata_url, headers, &body, &len, err)) != EEM_OK)
             goto done;
         *binary_available =
             body && eem_metadata_server_has_extension(body, len, EEM_KSERVE_BINARY_EXTENSION);
@@ -550,14 +303,15 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
     }
     if (!ep->metadata_url)
         goto done;
-    if ((st = http_get(ep->metadata_url, headers, &body, &len, err)) != EEM_OK || !body)
+    if ((st = http_get(ep, ep->metadata_url, headers, &body, &len, err)) != EEM_OK || !body)
         goto done;
-    if (ep->protocol == EEM_PROTO_TFSERVING)
-        st = eem_metadata_parse_tfserving(body, len, spec->signature_name, &md, err);
-    else
-        st = eem_metadata_parse_kserve(body, len, &md, err);
+    if (!ep->backend || !ep->backend->parse_metadata)
+        goto done;
+    st = ep->backend->parse_metadata(body, len, spec, &md, err);
     if (st != EEM_OK) {
-        eem_error_prefix(err, "model metadata from %s", ep->metadata_url);
+        char shown[512];
+        eem_url_for_display(ep->metadata_url, shown, sizeof shown);
+        eem_error_prefix(err, "model metadata from %s", shown);
         goto done;
     }
     in = calloc((size_t)(src->n_keys > 0 ? src->n_keys : 1), sizeof *in);
@@ -575,6 +329,10 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
     st = eem_metadata_check(md, where, spec, ep->payload_format, in, src->n_keys,
                             spec->tile_h + 2 * spec->overlap_y, spec->tile_w + 2 * spec->overlap_x,
                             err);
+    /* what the descriptor sends agrees with the model: can the protocol carry it? */
+    if (st == EEM_OK && ep->backend->check_metadata &&
+        (st = ep->backend->check_metadata(ep, md, err)) != EEM_OK)
+        eem_error_prefix(err, "model metadata from %s", where);
 done:
     free(in);
     free(body);

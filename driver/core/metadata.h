@@ -18,6 +18,7 @@
 #include "dtype.h"
 #include "endpoint.h"
 #include "error.h"
+#include "model_metadata.h"
 #include "source.h"
 #include "spec.h"
 #include "tensor.h"
@@ -34,32 +35,6 @@ extern "C" {
 #define EEM_METADATA_TIMEOUT_S 30.0
 /* Longest wait before its retry (a Retry-After of 300 s is not waited at open). */
 #define EEM_METADATA_MAX_WAIT_S 5.0
-#define EEM_METADATA_DEFAULT_SIGNATURE "serving_default"
-#define EEM_KSERVE_BINARY_EXTENSION "binary_tensor_data"
-
-typedef struct eem_tensor_info {
-    char *name;
-    char *type_text;  /* as published: "DT_FLOAT", "FP32" */
-    eem_dtype type;   /* EEM_DT_NONE when not numeric (strings, bool) */
-    int is_string;    /* DT_STRING / BYTES */
-    int ndim;         /* -1: unknown rank */
-    int64_t dims[EEM_TENSOR_MAX_DIMS]; /* -1: variable */
-} eem_tensor_info;
-
-typedef struct eem_model_metadata {
-    eem_tensor_info *inputs;
-    int n_inputs;
-    eem_tensor_info *outputs;
-    int n_outputs;
-} eem_model_metadata;
-
-eem_status eem_metadata_parse_tfserving(const char *body, size_t len, const char *signature,
-                                        eem_model_metadata **out, eem_error *err);
-eem_status eem_metadata_parse_kserve(const char *body, size_t len, eem_model_metadata **out,
-                                     eem_error *err);
-/* 1 if a KServe v2 server metadata body lists extension ext. */
-int eem_metadata_server_has_extension(const char *body, size_t len, const char *ext);
-void eem_metadata_free(eem_model_metadata *md);
 
 /* One input key as the driver sends it. */
 typedef struct eem_sent_input {

@@ -11,13 +11,17 @@
 #include "predictor.h"
 
 #include "auth.h"
+#include "backend.h"
 #include "buf.h"
 #include "cache.h"
 #include "datamemo.h"
 #include "http.h"
+#include "http_config.h"
 #include "metadata.h"
+#include "oip_binary.h"
 #include "payload.h"
-#include "cost.h"
+#include "cost_guard.h"
+#include "request_headers.h"
 #include "str.h"
 #include "tileoutput.h"
 
@@ -59,13 +63,9 @@ struct eem_predictor {
     eem_cache *cache;     /* persistent prediction cache, NULL when not configured */
     char *cache_context;  /* backend identity + output layout, hashed into every key */
     size_t *cache_sizes;  /* bytes of one tile of each band: the parts of a cache entry */
-    /* Static header lines (HEADERS, then EEMODEL_HEADERS), read once at open so
-     * that every request sends what the cache key was made of. */
-    char *header_text;          /* backing store of header_lines (secret) */
-    size_t header_text_len;     /* its length before the split put NULs at commas */
-    const char **header_lines;  /* NULL-terminated */
-    int n_header_lines;
-    char headers_digest[2 * EEM_CACHE_KEY_BYTES + 1]; /* hex SHA-256, "" when none */
+    /* Static header lines (request_headers.h), read once at open so that every
+     * request sends what the cache key was made of. */
+    eem_static_headers headers;
     eem_datamemo memo; /* tiles, failures, budget spent, refusal (datamemo.h) */
     int answered;      /* a request was answered 2xx: the next ones go at full concurrency */
 };
@@ -137,75 +137,6 @@ static eem_status predictor_setup_grids(eem_predictor *p, eem_error *err)
     return EEM_OK;
 }
 
-/* Split the static header lists, HEADERS then EEMODEL_HEADERS ("Name: value,
- * Name: value"), into p->header_lines, once for the predictor's life.  A
- * comma starts a new header only when a "Name:" follows it; otherwise it
- * belongs to the previous header's value (same rule as spec.c).  The lists
- * take part in the cache key (a gateway may pick the model by header); their
- * values may be API keys, so only a SHA-256 digest of them is kept for it,
- * and none when there are no lists, which keeps the keys of such caches as
- * they were. */
-static eem_status predictor_setup_headers(eem_predictor *p, eem_error *err)
-{
-    const char *lists[2] = {p->spec->headers, CPLGetConfigOption("EEMODEL_HEADERS", NULL)};
-    if (!(lists[0] && *lists[0]) && !(lists[1] && *lists[1])) {
-        p->header_lines = calloc(1, sizeof *p->header_lines);
-        return p->header_lines ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    }
-    eem_buf keyed = {0}, all = {0};
-    for (int k = 0; k < 2; k++) {
-        eem_buf_printf(&keyed, "%s\n", lists[k] ? lists[k] : "");
-        if (lists[k] && *lists[k])
-            eem_buf_printf(&all, "%s%s", all.len ? "," : "", lists[k]);
-    }
-    char *key_text = eem_buf_take(&keyed);
-    p->header_text_len = all.len;
-    p->header_text = eem_buf_take(&all);
-    eem_cache_key digest;
-    eem_status st = EEM_OK;
-    if (!key_text || !p->header_text)
-        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    if (st == EEM_OK)
-        st = eem_cache_key_compute("eemodel-headers-1", key_text, strlen(key_text), &digest, err);
-    eem_secret_free(key_text);
-    if (st != EEM_OK)
-        return st;
-    for (size_t i = 0; i < sizeof digest.bytes; i++)
-        snprintf(p->headers_digest + 2 * i, 3, "%02x", digest.bytes[i]);
-    size_t n = 1;
-    for (const char *c = p->header_text; *c; c++)
-        n += *c == ',';
-    p->header_lines = calloc(n + 1, sizeof *p->header_lines);
-    if (!p->header_lines)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    char *s = p->header_text;
-    char *start = s;
-    while (s && *s) {
-        char *comma = strchr(s, ',');
-        char *next = comma ? comma + 1 : NULL;
-        if (next) {
-            const char *q = next;
-            while (*q == ' ' || *q == '\t')
-                q++;
-            const char *name = q;
-            while (*q && (isalnum((unsigned char)*q) || *q == '-' || *q == '_'))
-                q++;
-            if (q == name || *q != ':') {
-                s = next; /* part of the current value */
-                continue;
-            }
-            *comma = '\0';
-        }
-        while (*start == ' ' || *start == '\t')
-            start++;
-        if (*start && strchr(start, ':'))
-            p->header_lines[p->n_header_lines++] = start;
-        start = next;
-        s = next;
-    }
-    return EEM_OK;
-}
-
 /* The persistent cache (CACHE_DIR / EEMODEL_CACHE_DIR) and the text hashed
  * into its keys with each encoded instance: the backend identity (URL, model
  * version, payload format, outputs) and what shapes a cached value (tile
@@ -223,8 +154,8 @@ static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
                    g->tw, g->th, g->ox, g->oy, g->uw, g->uh);
     for (int b = 0; b < p->n_bands; b++)
         eem_buf_printf(&ctx, "%s,", eem_dtype_name(p->band_types[b]));
-    if (p->headers_digest[0])
-        eem_buf_printf(&ctx, "|headers=%s", p->headers_digest);
+    if (p->headers.digest[0])
+        eem_buf_printf(&ctx, "|headers=%s", p->headers.digest);
     p->cache_context = eem_buf_take(&ctx);
     p->cache_sizes = calloc((size_t)p->n_bands, sizeof *p->cache_sizes);
     if (!p->cache_context || !p->cache_sizes)
@@ -259,7 +190,7 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
     eem_status st = eem_spec_clone(spec, &p->spec, err);
     if (st == EEM_OK) {
         spec = p->spec; /* from here on, only our own copy is read or written */
-        st = predictor_setup_headers(p, err);
+        st = eem_static_headers_load(spec->headers, &p->headers, err);
     }
     if (st == EEM_OK)
         st = eem_source_open(spec, &p->src, err);
@@ -322,12 +253,7 @@ void eem_predictor_close(eem_predictor *p)
     free(p->band_nodata);
     free(p->band_output);
     free(p->band_channel);
-    /* undo the split so that the whole text is wiped, not its first line */
-    for (size_t i = 0; p->header_text && i < p->header_text_len; i++)
-        if (!p->header_text[i])
-            p->header_text[i] = ',';
-    eem_secret_free(p->header_text);
-    free(p->header_lines);
+    eem_static_headers_free(&p->headers);
     eem_spec_free(p->spec);
     free(p);
 }
@@ -389,7 +315,7 @@ typedef struct pending_request {
     eem_http_request http;
     eem_buf body;
     eem_payload_batch *batch; /* the encoded instances, until the body is built */
-    const char **own_headers; /* request headers: shared lines + the body's own */
+    const char *own_headers[3]; /* protocol lines of its body (NULL-terminated) */
     char body_headers[2][96]; /* Content-Type and Inference-Header-Content-Length */
     pending_tile *tiles;
     int n_tiles, cap_tiles;
@@ -441,7 +367,6 @@ static void pending_request_free(pending_request *r)
     eem_http_request_clear(&r->http);
     eem_buf_free(&r->body);
     eem_payload_batch_free(r->batch);
-    free(r->own_headers);
     for (int k = 0; k < r->n_tiles; k++)
         free(r->tiles[k].mask);
     free(r->tiles);
@@ -452,23 +377,16 @@ static void pending_request_free(pending_request *r)
  * says its Content-Type and the length of its JSON header). */
 static eem_status request_set_headers(const compute_state *cs, pending_request *r, eem_error *err)
 {
-    free(r->own_headers);
-    r->own_headers = NULL;
-    r->http.headers = cs->headers;
+    (void)err;
+    r->http.secret_headers = cs->headers;
+    r->http.headers = NULL;
     if (!r->body_headers[0][0])
         return EEM_OK;
-    size_t n = 0;
-    while (cs->headers && cs->headers[n])
-        n++;
-    r->own_headers = calloc(n + 3, sizeof *r->own_headers);
-    if (!r->own_headers)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     size_t i = 0;
-    for (size_t k = 0; k < n; k++)
-        r->own_headers[i++] = cs->headers[k];
     for (int k = 0; k < 2; k++)
         if (r->body_headers[k][0])
             r->own_headers[i++] = r->body_headers[k];
+    r->own_headers[i] = NULL;
     r->http.headers = r->own_headers;
     return EEM_OK;
 }
@@ -497,7 +415,7 @@ static void compute_state_free(compute_state *cs)
 static eem_status compute_build_headers(compute_state *cs, eem_error *err)
 {
     const eem_predictor *p = cs->p;
-    cs->headers = calloc((size_t)p->n_header_lines + 3, sizeof *cs->headers);
+    cs->headers = calloc((size_t)p->headers.n + 3, sizeof *cs->headers);
     if (!cs->headers)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     size_t i = 0;
@@ -505,8 +423,8 @@ static eem_status compute_build_headers(compute_state *cs, eem_error *err)
         cs->headers[i++] = cs->auth.authorization;
     if (cs->auth.user_project)
         cs->headers[i++] = cs->auth.user_project;
-    for (int k = 0; k < p->n_header_lines; k++)
-        cs->headers[i++] = p->header_lines[k];
+    for (int k = 0; k < p->headers.n; k++)
+        cs->headers[i++] = p->headers.lines[k];
     return EEM_OK;
 }
 
@@ -528,8 +446,10 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
     if (st != EEM_OK)
         return st;
     st = compute_build_headers(cs, err);
-    if (st == EEM_OK)
-        st = eem_auth_check_header_transport(p->ep->predict_url, cs->headers, err);
+    if (st == EEM_OK) { /* the door checks every request; fail before any work */
+        eem_request_lines wire = {p->ep->predict_url, NULL, cs->headers, 0, NULL};
+        st = eem_request_check_transport(&wire, err);
+    }
     if (st != EEM_OK)
         return st;
     st = eem_http_multi_new(&opts, &cs->multi, err);
@@ -703,8 +623,8 @@ static void compute_explain_no_credentials(const compute_state *cs, eem_error *e
 {
     size_t len = strlen(err->msg);
     const eem_predictor *p = cs->p;
-    for (int k = 0; k < p->n_header_lines; k++)
-        if (eem_http_header_is_secret(p->header_lines[k], strlen(p->header_lines[k])))
+    for (int k = 0; k < p->headers.n; k++)
+        if (eem_header_is_secret(p->headers.lines[k], strlen(p->headers.lines[k])))
             return; /* HEADERS carried them: the server refused those */
     if (cs->auth.looked_for[0])
         snprintf(err->msg + len, sizeof err->msg - len,
@@ -972,6 +892,7 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     }
     r->auth_generation = cs->auth_generation;
     r->http.user = r;
+    r->http.error_message = cs->p->ep->backend ? cs->p->ep->backend->error_message : NULL;
     if (cs->in_flight == cs->cap_flying) {
         int cap = cs->cap_flying ? 2 * cs->cap_flying : 16;
         pending_request **nf = realloc(cs->flying, (size_t)cap * sizeof *nf);
@@ -996,7 +917,11 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
 static eem_status payload_limit_error(const compute_state *cs, const eem_payload_fragment *frag,
                                       size_t single, eem_error *err)
 {
-    return eem_cost_payload_limit_error(cs->p, frag->data.len, single, err);
+    const eem_predictor *p = cs->p;
+    long max_payload = p->ep->max_payload_bytes > 0 ? p->ep->max_payload_bytes
+                                                    : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
+    return eem_cost_payload_limit_error(&p->grids[0], max_payload, p->ops->name, frag->data.len,
+                                        single, err);
 }
 
 /* Requests kept in flight before encoding more: one during the slow start. */
@@ -1279,25 +1204,27 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     eem_status st = EEM_OK;
     int binary_available = 0;
     const char *check = CPLGetConfigOption("EEMODEL_CHECK_METADATA", "YES");
-    if ((p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check)) {
-        compute_state cs;
-        memset(&cs, 0, sizeof cs);
-        cs.p = p;
+    const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
+    int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check);
+    /* AUTO decides from the server metadata (or a probe): not without metadata */
+    int oip_auto = p->ep->payload_format == EEM_PAYLOAD_OIP_V2 && EQUAL(bin, "AUTO") && metadata;
+    compute_state cs; /* only its credentials and header lines */
+    memset(&cs, 0, sizeof cs);
+    cs.p = p;
+    if (metadata || oip_auto) {
         st = eem_auth_lines_for(p->ep, &cs.auth, err);
         if (st == EEM_OK)
             st = compute_build_headers(&cs, err);
-        if (st == EEM_OK)
-            st = eem_metadata_check_at_open(p->spec, p->src, p->ep, cs.headers,
-                                            &binary_available, err);
-        compute_auth_free(&cs);
-        free(cs.headers);
     }
-    if (st != EEM_OK)
-        return st;
-    if (p->ep->payload_format == EEM_PAYLOAD_OIP_V2) {
-        const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
-        p->payload.binary = EQUAL(bin, "AUTO") ? binary_available : config_says_yes(bin);
-    }
+    if (st == EEM_OK && metadata)
+        st = eem_metadata_check_at_open(p->spec, p->src, p->ep, cs.headers, &binary_available,
+                                        err);
+    if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
+        st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
+                                            cs.headers, binary_available, &p->payload.binary, err)
+                      : (p->payload.binary = !EQUAL(bin, "AUTO") && config_says_yes(bin), EEM_OK);
+    compute_auth_free(&cs);
+    free(cs.headers);
     for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
         st = eem_payload_check_input_type(p->ops, &p->payload, p->src->keys[k].key,
                                           p->src->keys[k].send_type, err);

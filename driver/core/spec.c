@@ -9,6 +9,9 @@
 #include "spec.h"
 
 #include "nodata.h"
+#include "buf.h"
+#include "request_headers.h"
+#include "url.h"
 #include "str.h"
 
 #include <ctype.h>
@@ -108,7 +111,10 @@
       "What a tile that still fails after retries becomes")                                   \
     X(CACHE_DIR, "CACHE_DIR", NULL, "string", "", "", "Persistent prediction cache folder")   \
     X(HEADERS, "HEADERS", NULL, "string", "", "",                                             \
-      "Extra HTTP headers: Name: value, Name: value")
+      "Extra HTTP headers: Name: value, Name: value (prefer EEMODEL_HEADERS or "              \
+      "GDAL_HTTP_HEADER_FILE for secrets)")                                                   \
+    X(GOOGLE_CREDENTIALS_HOST, "GOOGLE_CREDENTIALS_HOST", NULL, "string", "", "",             \
+      "Host of a private gateway that may receive Google credentials (not from a file)")
 
 typedef enum spec_key {
 #define EEM_X_ENUM(id, name, alias, type, attrs, values, desc) K_##id,
@@ -223,24 +229,25 @@ typedef struct shown {
 
 static const char *show(shown *buf, const char *s)
 {
+    /* any URL in the value loses its user-info and query values */
+    char clean[4 * EEM_SPEC_SHOW_MAX + 64];
+    size_t n = s ? strlen(s) : 0;
+    eem_url_redact_in_text(s ? s : "", n < 2 * EEM_SPEC_SHOW_MAX ? n : 2 * EEM_SPEC_SHOW_MAX,
+                           clean, sizeof clean);
     size_t i = 0;
-    for (; s && s[i] && i < EEM_SPEC_SHOW_MAX; i++)
-        buf->text[i] = iscntrl((unsigned char)s[i]) ? '?' : s[i];
-    if (s && s[i])
+    for (; clean[i] && i < EEM_SPEC_SHOW_MAX; i++)
+        buf->text[i] = iscntrl((unsigned char)clean[i]) ? '?' : clean[i];
+    if (clean[i] || n > 2 * EEM_SPEC_SHOW_MAX)
         memcpy(buf->text + i, "...", 4);
     else
         buf->text[i] = '\0';
     return buf->text;
 }
 
-/* URLs are shown without their query string (which may carry an API key). */
+/* URLs are shown without their user-info and query values (API keys). */
 static const char *show_url(shown *buf, const char *url)
 {
-    show(buf, url);
-    char *q = strchr(buf->text, '?');
-    if (q)
-        memcpy(q, "?...", 5);
-    return buf->text;
+    return show(buf, url);
 }
 
 /* ---- key canonicalisation and suggestions ------------------------------ */
@@ -532,6 +539,112 @@ static eem_status collect_inline(spec_raw *raw, const char *text, eem_error *err
             p++;
     }
     return EEM_OK;
+}
+
+/* ---- a name safe to show ------------------------------------------------ */
+
+/* value with the user-info and query values of URLs in it redacted. */
+static void put_redacted(eem_buf *b, const char *v, size_t n)
+{
+    size_t cap = n * 4 + 64;
+    char *t = malloc(cap);
+    if (!t) {
+        b->failed = 1;
+        return;
+    }
+    eem_url_redact_in_text(v, n, t, cap);
+    eem_buf_puts(b, t);
+    free(t);
+}
+
+static int key_is_headers(const char *k, size_t n)
+{
+    char canon[EEM_SPEC_KEY_MAX];
+    return canonical_key(k, n, canon) && key_lookup(canon) == K_HEADERS;
+}
+
+/* key=value;... with HEADERS values and URL secrets redacted. */
+static void display_inline(eem_buf *b, const char *p)
+{
+    while (*p) {
+        const char *seg = p;
+        int quoted = 0;
+        while (*p && (quoted || *p != ';')) {
+            if (quoted && *p == '\\' && p[1])
+                p++;
+            else if (*p == '"')
+                quoted = !quoted;
+            p++;
+        }
+        const char *eq = memchr(seg, '=', (size_t)(p - seg));
+        if (eq) {
+            const char *kb = seg, *ke = eq;
+            trim_range(&kb, &ke);
+            eem_buf_append(b, seg, (size_t)(eq + 1 - seg));
+            if (key_is_headers(kb, (size_t)(ke - kb)))
+                eem_buf_puts(b, EEM_URL_REDACTED);
+            else
+                put_redacted(b, eq + 1, (size_t)(p - eq - 1));
+        } else {
+            put_redacted(b, seg, (size_t)(p - seg));
+        }
+        if (*p == ';')
+            eem_buf_puts(b, ";"), p++;
+    }
+}
+
+/* An inline JSON object with HEADERS values and URL secrets redacted; the
+ * text as a whole (redacted) when it does not parse. */
+static void display_json(eem_buf *b, const char *text)
+{
+    json_object *o = json_tokener_parse(text);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        put_redacted(b, text, strlen(text));
+        return;
+    }
+    json_object_object_foreach(o, key, val)
+    {
+        if (key_is_headers(key, strlen(key))) {
+            json_object_object_add(o, key, json_object_new_string(EEM_URL_REDACTED));
+        } else if (json_object_is_type(val, json_type_string)) {
+            const char *v = json_object_get_string(val);
+            size_t cap = strlen(v) * 4 + 64;
+            char *t = malloc(cap);
+            if (t) {
+                eem_url_redact_in_text(v, strlen(v), t, cap);
+                json_object_object_add(o, key, json_object_new_string(t));
+                free(t);
+            }
+        }
+    }
+    eem_buf_puts(b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                          JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+}
+
+size_t eem_spec_name_for_display(const char *name, char *buf, size_t buflen)
+{
+    if (!name)
+        name = "";
+    if (!starts_with_ci(name, EEM_PREFIX))
+        return eem_name_for_display(name, buf, buflen);
+    eem_buf b = {0};
+    const char *rest = name + strlen(EEM_PREFIX);
+    eem_buf_append(&b, name, strlen(EEM_PREFIX));
+    const char *t = rest;
+    while (isspace((unsigned char)*t))
+        t++;
+    if (*t == '{')
+        display_json(&b, rest);
+    else
+        display_inline(&b, rest);
+    int failed = b.failed || !b.data;
+    size_t n = failed ? strlen(EEM_PREFIX) : b.len;
+    if (buf && buflen)
+        snprintf(buf, buflen, "%s", failed ? EEM_PREFIX : b.data);
+    eem_buf_free(&b);
+    return n;
 }
 
 static eem_status collect_options(spec_raw *raw, const char *const *options, eem_error *err)
@@ -1696,40 +1809,6 @@ static int is_header_token_char(char c)
     return isalnum((unsigned char)c) || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-/* "Name: value, Name: value".  A comma piece that does not start with
- * "token:" continues the previous value (values may contain commas).
- * Header values may be secrets: messages name headers, never values. */
-static eem_status check_headers(const char *text, eem_error *err)
-{
-    static const char accepted[] = "expected Name: value, Name: value (values are not shown)";
-    int entry = 0;
-    const char *p = text;
-    for (const char *c = text; *c; c++)
-        if (*c == '\r' || *c == '\n' || (iscntrl((unsigned char)*c) && *c != '\t'))
-            return eem_error_set(err, EEM_ERR_INVALID,
-                                 "HEADERS: contains a line break or control character; %s", accepted);
-    while (*p) {
-        while (isspace((unsigned char)*p))
-            p++;
-        const char *name = p;
-        while (is_header_token_char(*p))
-            p++;
-        int is_header = p > name && *p == ':';
-        if (!is_header && entry == 0)
-            return eem_error_set(err, EEM_ERR_INVALID,
-                                 "HEADERS: the first entry has no header name followed by ':'; %s",
-                                 accepted);
-        entry += is_header;
-        p = strchr(p, ',');
-        if (!p)
-            break;
-        p++;
-    }
-    if (entry == 0)
-        return eem_error_set(err, EEM_ERR_INVALID, "HEADERS: is empty; %s", accepted);
-    return EEM_OK;
-}
-
 /* JSON {"Name": "value"} into "Name: value, Name: value". */
 static eem_status headers_from_json(json_object *j, char **out, eem_error *err)
 {
@@ -1813,7 +1892,26 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
         } else if (!(spec->headers = eem_strdup(v->text))) {
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         }
-        if ((st = check_headers(spec->headers, err)))
+        if (strstr(spec->headers, EEM_URL_REDACTED))
+            return eem_error_set(err, EEM_ERR_INVALID,
+                                 "HEADERS: holds " EEM_URL_REDACTED ": this name comes from a "
+                                 "dataset description, where secrets are removed; give the "
+                                 "headers with the EEMODEL_HEADERS or GDAL_HTTP_HEADER_FILE "
+                                 "config option");
+        if ((st = eem_header_list_check("HEADERS", spec->headers, err)))
+            return st;
+    }
+    if (present(raw, K_GOOGLE_CREDENTIALS_HOST)) {
+        /* a shared descriptor file must not send the user's token elsewhere */
+        if (raw->v[K_GOOGLE_CREDENTIALS_HOST].origin == ORIGIN_JSON)
+            return eem_error_set(err, EEM_ERR_INVALID,
+                                 "GOOGLE_CREDENTIALS_HOST: not accepted from a descriptor file "
+                                 "(it would send your Google credentials to the host the file "
+                                 "names); give it as an open option (-oo "
+                                 "GOOGLE_CREDENTIALS_HOST=host), in the connection string or "
+                                 "in the EEMODEL_GOOGLE_CREDENTIALS_HOSTS config option");
+        if ((st = take_string(raw, K_GOOGLE_CREDENTIALS_HOST, "a host name",
+                              &spec->google_credentials_host, err)))
             return st;
     }
     return EEM_OK;
@@ -1968,6 +2066,7 @@ void eem_spec_free(eem_spec *spec)
     free(spec->outputs);
     free(spec->cache_dir);
     free(spec->headers);
+    free(spec->google_credentials_host);
     free(spec->signature_name);
     free(spec->nodata_text);
     free(spec);
@@ -2069,7 +2168,8 @@ eem_status eem_spec_clone(const eem_spec *spec, eem_spec **out, eem_error *err)
     char **texts[] = {&c->input,  &c->input_array, &c->project,   &c->model,
                       &c->version, &c->region,     &c->endpoint,  &c->url,
                       &c->api_root, &c->proj,      &c->resampling, &c->cache_dir,
-                      &c->headers, &c->signature_name, &c->nodata_text};
+                      &c->headers, &c->signature_name, &c->nodata_text,
+                      &c->google_credentials_host};
     const size_t n_texts = sizeof texts / sizeof texts[0];
     char *borrowed[sizeof texts / sizeof texts[0]];
     for (size_t i = 0; i < n_texts; i++) {

@@ -98,6 +98,7 @@ typedef struct eem_spec {
     eem_on_error on_error;
     char *cache_dir;           /* NULL = not set */
     char *headers;             /* "Name: value, Name: value" or NULL */
+    char *google_credentials_host; /* GOOGLE_CREDENTIALS_HOST (never from a file) or NULL */
     int columnar;              /* REQUEST_LAYOUT=COLUMNAR: TF Serving "inputs" instead of "instances" */
     char *signature_name;      /* SIGNATURE_NAME or NULL */
 } eem_spec;
@@ -123,6 +124,10 @@ const char *eem_spec_output_band_name(const eem_spec *spec, int k, char *buf, si
 
 /* The open option list XML advertised by the driver (static string). */
 const char *eem_spec_open_option_list_xml(void);
+/* A descriptor name safe to show (dataset description, messages): HEADERS
+ * values and the user-info and query values of URLs replaced by
+ * "[redacted]".  Written into buf like snprintf; returns the full length. */
+size_t eem_spec_name_for_display(const char *name, char *buf, size_t buflen);
 
 const char *eem_protocol_name(eem_protocol p);
 const char *eem_payload_format_name(eem_payload_format f);

@@ -8,7 +8,7 @@
 
 #include "token_cache.h"
 
-#include "auth.h"
+#include "secret.h"
 #include "str.h"
 
 #include <pthread.h>

@@ -9,9 +9,10 @@
 
 #include "token_http.h"
 
-#include "auth.h"
+#include "secret.h"
 #include "buf.h"
 #include "http.h"
+#include "request_headers.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -25,7 +26,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define EEM_TOKEN_HTTP_USER_AGENT "EEMODEL/0.1 GDAL-driver auth"
 #define EEM_TOKEN_HTTP_RETRY_DELAY_S 0.25
 #define EEM_TOKEN_HTTP_MAX_ATTEMPTS 5
 
@@ -84,18 +84,6 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *user)
-{
-    (void)h, (void)user;
-    const char *prefix = type == CURLINFO_TEXT        ? "* "
-                         : type == CURLINFO_HEADER_IN  ? "< "
-                         : type == CURLINFO_HEADER_OUT ? "> "
-                                                       : NULL;
-    if (prefix) /* bodies (assertions, tokens) and TLS data are never printed */
-        eem_http_print_debug("EEMODEL auth curl", prefix, data, size);
-    return 0;
-}
-
 static int status_is_retryable(long s)
 {
     return s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
@@ -119,22 +107,17 @@ static eem_status attempt(const eem_token_http *req, eem_token_http_answer *ans,
 {
     eem_status st = EEM_OK;
     transfer t = {0};
-    struct curl_slist *headers = NULL, *tmp;
+    struct curl_slist *headers = NULL;
     char errbuf[CURL_ERROR_SIZE] = "";
     CURL *e = curl_easy_init();
     if (!e)
         return eem_error_set(err, EEM_ERR_NOMEM, "cannot create a libcurl handle");
     const char *lines[] = {"Accept: application/json", "Expect:",
                            req->metadata ? "Metadata-Flavor: Google" : NULL, NULL};
-    for (int i = 0; lines[i]; i++) {
-        if (!(tmp = curl_slist_append(headers, lines[i]))) {
-            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory building HTTP headers");
-            goto done;
-        }
-        headers = tmp;
-    }
-    int unsafe = CPLTestBool(CPLGetConfigOption("GDAL_HTTP_UNSAFESSL", "NO"));
-    int verbose = CPLTestBool(CPLGetConfigOption("CPL_CURL_VERBOSE", "NO"));
+    /* the one door: the form (credentials) only over https or to loopback */
+    eem_request_lines wire = {req->url, lines, NULL, req->form != NULL, "EEMODEL auth curl"};
+    if ((st = eem_request_prepare(e, &wire, &headers, err)) != EEM_OK)
+        goto done;
     CURLcode c = CURLE_OK;
 #define SET(opt, val)                                                                      \
     do {                                                                                   \
@@ -153,22 +136,14 @@ static eem_status attempt(const eem_token_http *req, eem_token_http_answer *ans,
     }
     if (req->metadata)
         SET(CURLOPT_NOPROXY, "*"); /* the metadata server is never behind a proxy */
-    SET(CURLOPT_HTTPHEADER, headers);
-    SET(CURLOPT_USERAGENT, EEM_TOKEN_HTTP_USER_AGENT);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, (long)(req->timeout_s * 1000.0));
     SET(CURLOPT_CONNECTTIMEOUT_MS, (long)(req->connect_timeout_s * 1000.0));
-    SET(CURLOPT_SSL_VERIFYPEER, unsafe ? 0L : 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, unsafe ? 0L : 2L);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, &t);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, &t);
     SET(CURLOPT_ERRORBUFFER, errbuf);
-    if (verbose) {
-        SET(CURLOPT_DEBUGFUNCTION, on_debug);
-        SET(CURLOPT_VERBOSE, 1L);
-    }
 #undef SET
     if (c != CURLE_OK) {
         st = eem_error_set(err, EEM_ERR_HTTP, "cannot configure the credentials request: %s",

@@ -8,6 +8,8 @@
 extern "C" {
 #include "notice.h"
 }
+#include <cstring>
+#include <string>
 
 extern "C" void CPL_DLL GDALRegister_EEMODEL();
 extern "C" void CPL_DLL GDALRegisterMe();
@@ -38,7 +40,13 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
         return nullptr;
     }
     auto *poDS = new EEModelDataset(shared, 0, nullptr);
-    poDS->SetDescription(poOpenInfo->pszFilename);
+    /* the description is shown and saved (gdalinfo, VRT SourceFilename, QGIS
+     * projects): HEADERS values and URL secrets are redacted in it */
+    const char *pszName = poOpenInfo->pszFilename;
+    std::string osShown(eem_spec_name_for_display(pszName, nullptr, 0) + 1, '\0');
+    eem_spec_name_for_display(pszName, &osShown[0], osShown.size());
+    osShown.resize(strlen(osShown.c_str()));
+    poDS->SetDescription(osShown.c_str());
     return poDS;
 }
 

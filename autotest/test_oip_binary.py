@@ -1,0 +1,84 @@
+"""EEMODEL_OIP_BINARY=AUTO uses Triton's binary tensor extension wherever the
+KServe v2 server accepts it (issue 12 item 7): listed in GET /v2, or accepted
+by a one-time probe; JSON where the server refuses it; the verdict remembered
+per server.  Each test starts its own stand-in: the verdict is remembered per
+server URL for the life of the process."""
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from conftest import config_options
+from predictor.harness import StandIn
+
+
+@pytest.fixture
+def server():
+    s = StandIn.start()
+    yield s
+    s.stop()
+
+
+def _name(url, src, model="identity"):
+    return ("EEMODEL:input=%s;url=%s/v2/models/%s/infer;input_tile_size=8,8;"
+            "output_bands=output:float32:2" % (src, url, model))
+
+
+def _read(name):
+    ds = gdal.Open(name)
+    got = ds.ReadAsArray()
+    ds = None
+    return got
+
+
+@pytest.fixture
+def src(make_raster):
+    return make_raster(np.arange(2 * 16 * 24, dtype=np.uint16).reshape(2, 16, 24) % 251)
+
+
+def test_unlisted_but_accepted_extension_is_used_after_one_probe(server, src):
+    server.config(binary_extension="unlisted")
+    with config_options(EEMODEL_OIP_BINARY=None):
+        got = _read(_name(server.url, src))
+        again = _read(_name(server.url, src))
+    assert np.array_equal(got, again)
+    log = server.log()
+    probes = [r for r in log if r["n_instances"] == 1 and r["binary"]]
+    reads = [r for r in log if r not in probes]
+    assert len(probes) == 1, log          # once per server, not per dataset
+    assert reads and all(r["binary"] for r in reads) and all(r["status"] == 200 for r in reads)
+    assert sum(r["n_instances"] for r in reads) == 2 * 6
+
+
+def test_refused_extension_falls_back_to_json_and_is_remembered(server, src):
+    server.config(binary_extension=False)
+    with config_options(EEMODEL_OIP_BINARY=None):
+        got = _read(_name(server.url, src))
+        again = _read(_name(server.url, src))
+    assert np.array_equal(got, again)
+    assert np.array_equal(got[0], gdal.Open(src).GetRasterBand(1).ReadAsArray().astype(np.float32))
+    log = server.log()
+    refused = [r for r in log if r["status"] != 200]
+    assert len(refused) == 1 and refused[0]["n_instances"] in (0, 1)   # the probe, once
+    reads = [r for r in log if r["status"] == 200]
+    assert reads and not any(r["binary"] for r in reads)
+
+
+def test_listed_extension_needs_no_probe(server, src):
+    with config_options(EEMODEL_OIP_BINARY=None):
+        _read(_name(server.url, src))
+    log = server.log()
+    assert log and all(r["binary"] and r["status"] == 200 for r in log)
+    assert sum(r["n_instances"] for r in log) == 6
+
+
+def test_no_probe_when_forced_or_metadata_check_off(server, src):
+    server.config(binary_extension="unlisted")
+    for options in ({"EEMODEL_OIP_BINARY": "NO"}, {"EEMODEL_CHECK_METADATA": "NO"}):
+        server.reset()
+        server.config(binary_extension="unlisted")
+        with config_options(**options):
+            _read(_name(server.url, src))
+        log = server.log()
+        assert log and not any(r["binary"] for r in log)
+        assert sum(r["n_instances"] for r in log) == 6

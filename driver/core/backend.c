@@ -1,0 +1,162 @@
+/* backend.c — the backend table and the helpers its entries share (see
+ * backend.h): URL path segments, path surgery for metadata URLs, and reading
+ * the message out of a JSON error body. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "backend.h"
+
+#include "url.h"
+
+#include <ctype.h>
+#include <json-c/json.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#define EEM_BACKEND_ERROR_EXCERPT 300
+
+static const eem_backend_ops *const backends[] = {&eem_backend_aiplatform, &eem_backend_vertex,
+                                                  &eem_backend_tfserving, &eem_backend_kserve_v2};
+#define N_BACKENDS (sizeof backends / sizeof backends[0])
+
+const eem_backend_ops *eem_backend_for(eem_protocol p)
+{
+    for (size_t i = 0; i < N_BACKENDS; i++)
+        if (backends[i]->protocol == p)
+            return backends[i];
+    return NULL;
+}
+
+eem_protocol eem_backend_protocol_of_url(const char *url)
+{
+    eem_path_segments ps;
+    eem_path_segments_of(url, &ps);
+    int best = -1;
+    eem_protocol proto = EEM_PROTO_NONE;
+    for (size_t i = 0; i < N_BACKENDS; i++) { /* the layout that starts first wins */
+        int at = backends[i]->recognises ? backends[i]->recognises(&ps) : -1;
+        if (at >= 0 && (best < 0 || at < best)) {
+            best = at;
+            proto = backends[i]->protocol;
+        }
+    }
+    return proto;
+}
+
+/* ---- URL paths ------------------------------------------------------------ */
+
+void eem_path_segments_of(const char *url, eem_path_segments *ps)
+{
+    const char *p;
+    size_t len = eem_url_path_len(url, &p);
+    const char *end = p + len;
+    ps->n = 0;
+    while (p < end && ps->n < EEM_BACKEND_MAX_SEGMENTS) {
+        while (p < end && *p == '/')
+            p++;
+        const char *q = p;
+        while (q < end && *q != '/')
+            q++;
+        if (q > p) {
+            ps->s[ps->n] = p;
+            ps->len[ps->n] = (size_t)(q - p);
+            ps->n++;
+        }
+        p = q;
+    }
+}
+
+int eem_path_segment_is(const eem_path_segments *ps, int i, const char *word)
+{
+    size_t n = strlen(word);
+    return i >= 0 && i < ps->n && ps->len[i] == n && strncmp(ps->s[i], word, n) == 0;
+}
+
+int eem_path_segment_ends_with(const eem_path_segments *ps, int i, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return i >= 0 && i < ps->n && ps->len[i] > n &&
+           strncmp(ps->s[i] + ps->len[i] - n, suffix, n) == 0;
+}
+
+int eem_url_path_ends_with(const char *url, const char *suffix)
+{
+    const char *path;
+    size_t n = eem_url_path_len(url, &path), k = strlen(suffix);
+    return n >= k && strncmp(path + n - k, suffix, k) == 0;
+}
+
+char *eem_url_with_path_end(const char *url, size_t cut, const char *add)
+{
+    const char *path;
+    size_t path_len = eem_url_path_len(url, &path);
+    size_t path_end = (size_t)(path - url) + path_len;
+    eem_buf b = {0};
+    eem_buf_append(&b, url, path_end - cut);
+    eem_buf_puts(&b, add);
+    eem_buf_puts(&b, url + path_end);
+    return eem_buf_take(&b);
+}
+
+/* ---- error bodies ----------------------------------------------------------- */
+
+static void clean_excerpt(const char *s, size_t n, size_t max, char *buf, size_t buflen)
+{
+    size_t o = 0;
+    int truncated = n > max;
+    if (truncated)
+        n = max;
+    while (n > 0 && isspace((unsigned char)*s))
+        s++, n--;
+    for (size_t i = 0; i < n && o + 1 < buflen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    while (o > 0 && buf[o - 1] == ' ')
+        o--;
+    buf[o] = '\0';
+    if (truncated && o + 4 < buflen)
+        strcat(buf, "...");
+}
+
+int eem_backend_json_error(const char *body, size_t len, int with_status, int with_detail,
+                           char *buf, size_t buflen)
+{
+    int found = 0;
+    json_tokener *tok = json_tokener_new();
+    if (!tok || !body)
+        return 0;
+    json_object *root = json_tokener_parse_ex(tok, body, (int)(len > INT32_MAX ? INT32_MAX : len));
+    json_tokener_free(tok);
+    if (!root || !json_object_is_type(root, json_type_object))
+        goto done;
+    json_object *e = NULL, *v = NULL;
+    if (json_object_object_get_ex(root, "error", &e)) {
+        if (json_object_is_type(e, json_type_string)) {
+            const char *s = json_object_get_string(e);
+            clean_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, buf, buflen);
+            found = 1;
+        } else if (json_object_is_type(e, json_type_object) &&
+                   json_object_object_get_ex(e, "message", &v) &&
+                   json_object_is_type(v, json_type_string)) {
+            const char *s = json_object_get_string(v);
+            char msg[EEM_BACKEND_ERROR_EXCERPT + 8];
+            clean_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, msg, sizeof msg);
+            json_object *status = NULL;
+            if (with_status && json_object_object_get_ex(e, "status", &status) &&
+                json_object_is_type(status, json_type_string))
+                snprintf(buf, buflen, "%s (%.64s)", msg, json_object_get_string(status));
+            else
+                snprintf(buf, buflen, "%s", msg);
+            found = 1;
+        }
+    } else if (with_detail && json_object_object_get_ex(root, "detail", &v) &&
+               json_object_is_type(v, json_type_string)) {
+        const char *s = json_object_get_string(v);
+        clean_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, buf, buflen);
+        found = 1;
+    }
+done:
+    json_object_put(root);
+    return found;
+}

@@ -1,0 +1,41 @@
+/* oip_binary.h — EEMODEL_OIP_BINARY=AUTO: use Triton's binary tensor
+ * extension wherever the KServe v2 server accepts it.
+ *
+ * A server that lists binary_tensor_data in GET /v2 gets binary bodies.  One
+ * that does not (KServe's Python server accepts the extension without listing
+ * it) is probed once: a one-instance request of zeros in the binary form.  A
+ * 2xx answer means binary; a 4xx refusal (400, 415, 422 and the like; not
+ * 401, 403, 404, 408 or 429) means JSON.  The verdict is remembered per
+ * server (its /v2 URL) for the life of the process, so the probe is sent once
+ * per server, whatever the number of datasets.  Any other outcome (no answer,
+ * 5xx, 401) falls back to JSON for this dataset without remembering. */
+#ifndef EEM_OIP_BINARY_H
+#define EEM_OIP_BINARY_H
+
+#include "endpoint.h"
+#include "error.h"
+#include "payload.h"
+#include "source.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The verdict remembered for server_key: 1 binary, 0 JSON, -1 unknown. */
+int eem_oip_binary_remembered(const char *server_key);
+void eem_oip_binary_remember(const char *server_key, int binary);
+/* Forget every verdict (tests). */
+void eem_oip_binary_forget_all(void);
+
+/* Decide binary or JSON for ep (see above).  advertised: GET /v2 listed the
+ * extension.  ctx: the payload context of the dataset (its binary flag is not
+ * read).  secret_headers: credentials and static headers of the requests. */
+eem_status eem_oip_binary_auto(const eem_endpoint *ep, const eem_source *src,
+                               const eem_spec *spec, const eem_payload_ops *ops,
+                               const eem_payload_context *ctx, const char *const *secret_headers,
+                               int advertised, int *binary, eem_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
