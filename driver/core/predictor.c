@@ -59,6 +59,9 @@ struct eem_predictor {
     long max_predictions;
     eem_predictor_stats stats;
     char last_failure[EEM_ERROR_MSG_MAX]; /* message of the last tile masked by ON_ERROR=NODATA */
+    /* A lasting endpoint-wide failure (unreachable, 404/405: failmemo.h): later
+     * reads of this dataset send nothing and report it (ON_ERROR=NODATA: mask) */
+    char endpoint_down[EEM_ERROR_MSG_MAX];
     int delivering_failed;                /* a sink call is delivering a failed tile */
     eem_cache *cache;     /* persistent prediction cache, NULL when not configured */
     char *cache_context;  /* backend identity + output layout, hashed into every key */
@@ -452,6 +455,13 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
     }
     if (st != EEM_OK)
         return st;
+    if (p->endpoint_down[0]) {
+        if (p->spec->on_error != EEM_ON_ERROR_NODATA)
+            return eem_error_set(err, EEM_ERR_HTTP, "%s (an earlier read of this dataset was "
+                                 "answered so; reopen it to ask again)", p->endpoint_down);
+        snprintf(cs->stopped, sizeof cs->stopped, "%s", p->endpoint_down);
+        cs->stopped_lasting = 1;
+    }
     st = eem_http_multi_new(&opts, &cs->multi, err);
     if (st != EEM_OK)
         return st;
@@ -717,6 +727,8 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
     if (eem_failure_is_endpoint_wide(&r->http) && !cs->stopped[0]) {
         snprintf(cs->stopped, sizeof cs->stopped, "%s", err->msg);
         cs->stopped_lasting = lasting;
+        if (lasting && !p->endpoint_down[0])
+            snprintf(p->endpoint_down, sizeof p->endpoint_down, "%s", err->msg);
     }
     for (int i = 0; lasting && i < r->n_tiles; i++) {
         eem_error ignored = {0}; /* out of memory: the tile is asked again, nothing worse */
