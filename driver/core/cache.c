@@ -300,6 +300,16 @@ eem_status eem_cache_open_configured(const char *spec_dir, eem_cache **out, eem_
     }
     if (!dir || !*dir)
         return EEM_OK;
+    if (strncmp(dir, "/vsi", 4) == 0)
+        /* never a local folder named "/vsis3/...": refused until the cache
+         * speaks VSI */
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "%s: \"%s\" is a GDAL virtual file system path; the prediction "
+                             "cache needs a folder of the local file system or of a shared one "
+                             "mounted on every machine (NFS, SMB, a FUSE bucket mount); object "
+                             "storage (/vsis3/, /vsigs/, /vsiaz/) and /vsimem/ are not supported "
+                             "as CACHE_DIR",
+                             key, dir);
     long long max_bytes = EEM_CACHE_DEFAULT_MAX_BYTES;
     const char *size = CPLGetConfigOption("EEMODEL_CACHE_MAX_SIZE", NULL);
     if (size && *size) {
