@@ -280,7 +280,7 @@ eem_status eem_lease_wait_deferred(eem_lease_set *s, int (*cancel)(void *), void
         char path[PATH_MAX];
         if (lease_path(s->dir, &s->deferred[k].key, path, sizeof path) != 0)
             continue;
-        int waited = 0;
+        s->waits++;
         while (lease_is_held(s, path)) {
             if (cancel && cancel(cancel_user))
                 return eem_error_set(err, EEM_ERR_CANCELLED, "interrupted by the caller");
@@ -288,9 +288,7 @@ eem_status eem_lease_wait_deferred(eem_lease_set *s, int (*cancel)(void *), void
             nanosleep(&ts, NULL);
             if (pause < LEASE_POLL_MAX_NS)
                 pause = pause * 2 > LEASE_POLL_MAX_NS ? LEASE_POLL_MAX_NS : pause * 2;
-            waited = 1;
         }
-        s->waits += waited;
     }
     int *out = malloc((size_t)s->n_deferred * 2 * sizeof *out);
     if (!out)

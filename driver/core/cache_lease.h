@@ -38,7 +38,7 @@ typedef struct eem_lease_set {
     int n_held, cap_held;
     eem_lease_tile *deferred; /* tiles claimed by someone else */
     int n_deferred, cap_deferred;
-    long waits;            /* leases waited for */
+    long waits;            /* tiles deferred because another reader held them */
     long broken;           /* stale leases broken */
 } eem_lease_set;
 

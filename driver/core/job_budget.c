@@ -84,9 +84,9 @@ eem_status eem_job_budget_take(const char *dir, long limit, long n, eem_error *e
                            "read: %s", path, strerror(errno));
     } else if (used + n > limit) {
         st = eem_error_set(err, EEM_ERR_LIMIT,
-                           "JOB_MAX_PREDICTIONS: the job has predicted %lld of its %ld tiles "
-                           "(counted in \"%s\" by every process sharing the cache folder); %ld "
-                           "more would pass the budget, so nothing more is sent. Raise "
+                           "JOB_MAX_PREDICTIONS: the job has sent %lld of its %ld predictions "
+                           "(counted in \"%s\" by every process sharing the cache folder); a "
+                           "request of %ld more would pass the budget, so it was not sent. Raise "
                            "JOB_MAX_PREDICTIONS, or delete that file to start a new job",
                            used, limit, path, n);
     } else {

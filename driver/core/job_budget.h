@@ -2,7 +2,9 @@
  * (JOB_MAX_PREDICTIONS / EEMODEL_JOB_MAX_PREDICTIONS): the count of tiles
  * predicted so far is kept in the cache folder, in "job-predictions.count",
  * updated under an fcntl() lock, so Dask workers, job-array tasks and threads
- * sharing the folder draw on one budget.  Deleting the file starts a new job.
+ * sharing the folder draw on one budget: the tiles of each request are
+ * counted before it is sent, and a request that would pass the budget is not
+ * sent.  Deleting the file starts a new job.
  * Tiles served from the cache or skipped as masked cost nothing. */
 #ifndef EEM_JOB_BUDGET_H
 #define EEM_JOB_BUDGET_H

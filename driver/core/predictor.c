@@ -667,12 +667,8 @@ static eem_status compute_cache_lookup(compute_state *cs, int tx, int ty, const 
             return eem_lease_defer(&cs->leases, tx, ty, &cs->next_key, err);
         }
         /* claimed; its previous owner may have stored it just before */
-        if (!eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands)) {
-            st = eem_job_budget_take(eem_cache_dir(p->cache), p->job_max_predictions, 1, err);
-            if (st != EEM_OK)
-                eem_lease_release(&cs->leases, &cs->next_key);
-            return st;
-        }
+        if (!eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands))
+            return EEM_OK;
         eem_lease_release(&cs->leases, &cs->next_key);
     }
     *hit = 1;
@@ -974,7 +970,11 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
         return EEM_OK;
     cs->building = NULL;
     size_t binary_header_len = 0;
-    eem_status st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
+    /* the job budget (job_budget.h) counts the tiles of each request sent */
+    eem_status st = eem_job_budget_take(cs->p->cache ? eem_cache_dir(cs->p->cache) : NULL,
+                                        cs->p->job_max_predictions, r->n_tiles, err);
+    if (st == EEM_OK)
+        st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
     if (st == EEM_OK && binary_header_len > 0) {
         snprintf(r->body_headers[0], sizeof r->body_headers[0], "Content-Type: %s",
                  eem_payload_content_type(cs->p->ops, &cs->p->payload));
