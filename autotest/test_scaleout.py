@@ -361,13 +361,14 @@ def test_tightened_two_process_fill_sees_each_tile_once(predictor, make_raster, 
 
 
 # ---------------------------------------------------------------------------
-# 4. Object storage as a cache: refused, never a local folder of that name
+# 4. Other virtual file systems as a cache: refused, never a local folder of that name
+#    (object storage itself: test_cache_s3.py)
 
 
 @pytest.mark.parametrize("where", ["option", "config"])
-@pytest.mark.parametrize("folder", ["/vsis3/bucket/eemodel", "/vsimem/eemodel-cache",
-                                    "/vsigs/b/c", "/vsiaz/c/d"])
-def test_vsi_cache_folders_are_refused(predictor, make_raster, folder, where):
+@pytest.mark.parametrize("folder", ["/vsimem/eemodel-cache", "/vsizip/a.zip/b",
+                                    "/vsicurl/http://127.0.0.1:1/c"])
+def test_other_vsi_cache_folders_are_refused(predictor, make_raster, folder, where):
     src = make_raster(np.ones((1, 40, 40), dtype=np.uint8))
     top = "/" + folder.split("/")[1]
     assert not os.path.exists(top)
@@ -379,8 +380,23 @@ def test_vsi_cache_folders_are_refused(predictor, make_raster, folder, where):
                 gdal.Open(build_name(predictor.url, src, tile=(32, 32)))
     msg = str(excinfo.value)
     assert ("CACHE_DIR" if where == "option" else "EEMODEL_CACHE_DIR") in msg
-    assert folder in msg and "not supported" in msg
+    assert folder in msg and "not supported" in msg and "/vsis3/" in msg
     assert not os.path.exists(top)
+    assert predictor.log() == []
+
+
+def test_unreachable_bucket_fails_at_open(predictor, make_raster):
+    src = make_raster(np.ones((1, 40, 40), dtype=np.uint8))
+    # an endpoint on a closed local port: nothing listens, nothing leaves the machine
+    with config_options(AWS_S3_ENDPOINT="127.0.0.1:1", AWS_HTTPS="NO",
+                        AWS_VIRTUAL_HOSTING="FALSE", AWS_ACCESS_KEY_ID="x",
+                        AWS_SECRET_ACCESS_KEY="y", GDAL_HTTP_MAX_RETRY="0"):
+        with pytest.raises(RuntimeError) as excinfo:
+            gdal.Open(build_name(predictor.url, src, tile=(32, 32),
+                                 cache_dir="/vsis3/nobucket/cache"))
+    msg = str(excinfo.value)
+    assert "CACHE_DIR" in msg and "/vsis3/nobucket" in msg and "cannot be reached" in msg
+    assert not os.path.exists("/vsis3")
     assert predictor.log() == []
 
 

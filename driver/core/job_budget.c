@@ -66,7 +66,7 @@ eem_status eem_job_budget_take(const char *dir, long limit, long n, eem_error *e
         return eem_error_set(err, EEM_ERR_INVALID,
                              "JOB_MAX_PREDICTIONS: the job's count is kept in the cache folder; "
                              "set CACHE_DIR (or EEMODEL_CACHE_DIR) to a folder every process of "
-                             "the job shares");
+                             "the job shares (a file system, not object storage)");
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
     if (fd < 0)
         return eem_error_set(err, EEM_ERR_IO, "JOB_MAX_PREDICTIONS: counter \"%s\" cannot be "

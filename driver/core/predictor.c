@@ -212,7 +212,8 @@ static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
 {
     eem_status st = eem_cache_open_configured(p->spec->cache_dir, &p->cache, err);
     p->job_max_predictions = eem_job_budget_limit(p->spec->job_max_predictions);
-    if (st == EEM_OK && p->job_max_predictions > 0 && !p->cache)
+    if (st == EEM_OK && p->job_max_predictions > 0 &&
+        (!p->cache || eem_cache_is_object_storage(p->cache)))
         return eem_job_budget_take(NULL, p->job_max_predictions, 1, err);
     if (st != EEM_OK || !p->cache)
         return st;
@@ -503,7 +504,9 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
     memset(cs, 0, sizeof *cs);
     cs->p = p;
     cs->g = &p->grids[level];
-    eem_lease_set_init(&cs->leases, p->cache ? eem_cache_dir(p->cache) : NULL);
+    eem_lease_set_init(&cs->leases, p->cache && !eem_cache_is_object_storage(p->cache)
+                                        ? eem_cache_dir(p->cache)
+                                        : NULL);
     eem_http_options opts;
     eem_http_options_from_config(&opts);
     cs->max_ahead = opts.max_connections * EEM_REQUESTS_AHEAD_PER_CONNECTION;
