@@ -81,8 +81,10 @@ def test_rioxarray_on_a_local_cluster(client, predictor, rgb_byte, tmp_path, sub
     assert np.array_equal(got, want, equal_nan=True)
     seen = digests(predictor)
     assert set(seen) == set(tiles)  # every tile, no other input
-    if shared_cache or chunk % 128 == 0:
-        # a shared cache, or chunks that never share a tile: each tile once
+    if shared_cache:
+        # a shared cache: each tile once, however the chunks fall and whichever worker
+        # reads ahead (without one, a worker's read-ahead of a sequential scan may predict
+        # tiles another worker predicts too)
         assert sorted(seen) == sorted(tiles)
 
 
