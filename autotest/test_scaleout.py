@@ -487,3 +487,33 @@ def test_job_budget_needs_a_cache_folder(predictor, make_raster):
     with pytest.raises(RuntimeError) as excinfo:
         gdal.Open(build_name(predictor.url, src, tile=(32, 32), job_max_predictions=5))
     assert "JOB_MAX_PREDICTIONS" in str(excinfo.value) and "CACHE_DIR" in str(excinfo.value)
+
+
+def test_size_cap_holds_under_concurrent_writers(predictor, make_raster, tmp_path,
+                                                 subprocess_env):
+    """Three processes fill one capped folder at once.  No process scans per write: each
+    re-measures after writing an eighth of the cap (or when its estimate passes it), so the
+    folder ends at most one eighth of the cap per process over it, never unbounded."""
+    cache = tmp_path / "capped"
+    cap = 64 * 1024
+    names = []
+    for k in range(3):
+        rng = np.random.default_rng(100 + k)
+        src = make_raster(rng.integers(1, 255, size=(1, 128, 160)).astype(np.uint8))
+        names.append(build_name(predictor.url, src, tile=(32, 32), cache_dir=str(cache)))
+    script = tmp_path / "reader.py"
+    script.write_text(READER)
+    env = dict(subprocess_env, EEMODEL_CACHE_MAX_SIZE=str(cap))
+    procs = [subprocess.Popen([PYTHON, str(script), n, str(tmp_path / ("p%d.npy" % k))],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for k, n in enumerate(names)]
+    for p in procs:
+        _, err = p.communicate(timeout=WAIT_SECONDS)
+        assert p.returncode == 0, err.decode(errors="replace")
+    sizes = [p.stat().st_size for p in cache.rglob("*") if p.is_file() and len(p.name) == 64]
+    entry = 32 * 32 * 4 + 8 + 4 + 4 + 32 + 8 + 32  # one float32 band, header, checksum
+    assert set(sizes) == {entry}
+    assert 60 * entry > cap  # 60 tiles written in all: far over the cap
+    assert sum(sizes) <= cap + 3 * (cap // 8 + entry)
+    assert sum(sizes) >= cap // 2  # eviction stops at 90 % of the cap, not at zero
+    assert not list(cache.rglob(".tmp-*")) and not list(cache.rglob("*.lease*"))
