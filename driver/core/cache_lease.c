@@ -236,6 +236,22 @@ eem_status eem_lease_defer(eem_lease_set *s, int tx, int ty, const eem_cache_key
     return EEM_OK;
 }
 
+eem_status eem_lease_take_miss(eem_lease_set *s, eem_cache *c, const eem_cache_key *key, int tx,
+                               int ty, void *const *parts, const size_t *sizes, int n_parts,
+                               eem_lease_outcome *out, eem_error *err)
+{
+    *out = EEM_LEASE_PREDICT;
+    if (!eem_lease_claim(s, key)) {
+        *out = EEM_LEASE_DEFERRED;
+        return eem_lease_defer(s, tx, ty, key, err);
+    }
+    if (s->dir && eem_cache_get(c, key, parts, sizes, n_parts)) {
+        eem_lease_release(s, key);
+        *out = EEM_LEASE_STORED_MEANWHILE;
+    }
+    return EEM_OK;
+}
+
 void eem_lease_set_clear(eem_lease_set *s)
 {
     char path[PATH_MAX];

@@ -56,6 +56,19 @@ void eem_lease_release(eem_lease_set *s, const eem_cache_key *key);
 eem_status eem_lease_defer(eem_lease_set *s, int tx, int ty, const eem_cache_key *key,
                            eem_error *err);
 
+typedef enum eem_lease_outcome {
+    EEM_LEASE_PREDICT,           /* claimed: predict it, store it (the store releases) */
+    EEM_LEASE_DEFERRED,          /* another reader holds it: deferred (eem_lease_defer) */
+    EEM_LEASE_STORED_MEANWHILE   /* its previous owner stored it: parts are filled */
+} eem_lease_outcome;
+
+/* After a cache miss of key (tile tx,ty): claim it, else defer it; a claim
+ * looks the entry up once more, as its previous owner may just have stored
+ * it (then the lease is released at once). */
+eem_status eem_lease_take_miss(eem_lease_set *s, eem_cache *c, const eem_cache_key *key, int tx,
+                               int ty, void *const *parts, const size_t *sizes, int n_parts,
+                               eem_lease_outcome *out, eem_error *err);
+
 /* Wait until no live owner holds any deferred tile's lease (polling, 10 ms
  * growing to 250 ms; cancel is polled too).  Then *tiles (owned, tx,ty pairs)
  * and *n get the deferred tiles, and the deferred list is emptied. */

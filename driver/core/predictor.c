@@ -665,14 +665,12 @@ static eem_status compute_cache_lookup(compute_state *cs, int tx, int ty, const 
     cs->next_has_key = 1;
     /* every level has the same output tile size, so the sizes of level 0 hold */
     if (!eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands)) {
-        if (!eem_lease_claim(&cs->leases, &cs->next_key)) {
-            *hit = 1; /* another reader is predicting it: taken up after the wait */
-            return eem_lease_defer(&cs->leases, tx, ty, &cs->next_key, err);
-        }
-        /* claimed; its previous owner may have stored it just before */
-        if (!eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands))
-            return EEM_OK;
-        eem_lease_release(&cs->leases, &cs->next_key);
+        eem_lease_outcome o;
+        st = eem_lease_take_miss(&cs->leases, p->cache, &cs->next_key, tx, ty, cs->band_bufs,
+                                 p->cache_sizes, p->n_bands, &o, err);
+        *hit = o != EEM_LEASE_PREDICT; /* deferred tiles are taken up after the wait */
+        if (st != EEM_OK || o != EEM_LEASE_STORED_MEANWHILE)
+            return st;
     }
     *hit = 1;
     p->stats.tiles_from_cache++;
