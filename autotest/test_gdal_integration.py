@@ -53,10 +53,25 @@ def block_reduce(array, factor, valid=None, how="mean"):
     return out, ok
 
 
-def warp_reference(src, **kw):
-    """gdalwarp to the model grid the driver documents: -tap, -dstalpha, -et 0."""
-    return gdal.Warp("/vsimem/eemodel_ref_%d.tif" % id(kw), src, format="GTiff", dstAlpha=True,
-                     errorThreshold=0, **kw)
+def warp_reference(src, tile=None, **kw):
+    """gdalwarp to the model grid the driver documents: -tap, -dstalpha, -et 0; with
+    tile=(tw, th) (SCALE given, no TILE_ORIGIN) the top-left corner then moves out onto
+    the global tile lattice anchored at 0,0 (issue 14), computed here with numpy floors."""
+    ref = gdal.Warp("/vsimem/eemodel_ref_%d.tif" % id(kw), src, format="GTiff", dstAlpha=True,
+                    errorThreshold=0, **kw)
+    if tile is None:
+        return ref
+    gt = ref.GetGeoTransform()
+    step_x, step_y = tile[0] * gt[1], tile[1] * -gt[5]
+    x0 = np.floor(gt[0] / step_x + 1e-9) * step_x
+    y0 = -np.floor(-gt[3] / step_y + 1e-9) * step_y
+    right, bottom = gt[0] + gt[1] * ref.RasterXSize, gt[3] + gt[5] * ref.RasterYSize
+    w = int(np.ceil((right - x0) / gt[1] - 1e-9))
+    h = int(np.ceil((y0 - bottom) / -gt[5] - 1e-9))
+    kw = {k: v for k, v in kw.items() if k not in ("targetAlignedPixels",)}
+    return gdal.Warp("/vsimem/eemodel_ref_lattice_%d.tif" % id(kw), src, format="GTiff",
+                     dstAlpha=True, errorThreshold=0,
+                     outputBounds=(x0, y0 - h * -gt[5], x0 + w * gt[1], y0), **kw)
 
 
 # ---------------------------------------------------------------------------
@@ -69,15 +84,15 @@ def test_reprojection_utm_to_geographic_matches_gdalwarp(predictor, eem_name, ma
     name = eem_name(src, model="identity", tile=(32, 32), output_bands="output:float32:3",
                     proj="EPSG:4326", scale=scale)
     ds = gdal.Open(name)
-    ref = warp_reference(src, dstSRS="EPSG:4326", xRes=scale, yRes=scale,
+    ref = warp_reference(src, tile=(32, 32), dstSRS="EPSG:4326", xRes=scale, yRes=scale,
                          targetAlignedPixels=True, resampleAlg="near")
-    # the expected grid: gdalwarp's, origin on a multiple of SCALE
+    # the expected grid: gdalwarp's, origin on a multiple of SCALE, then of the tile size
     assert (ds.RasterXSize, ds.RasterYSize) == (ref.RasterXSize, ref.RasterYSize)
     assert np.allclose(ds.GetGeoTransform(), ref.GetGeoTransform(), rtol=0, atol=1e-12)
     gt = ds.GetGeoTransform()
     assert gt[1] == pytest.approx(scale) and gt[5] == pytest.approx(-scale)
     for origin in (gt[0], gt[3]):
-        assert abs(origin / scale - round(origin / scale)) < 1e-6
+        assert abs(origin / (32 * scale) - round(origin / (32 * scale))) < 1e-6
     srs = ds.GetSpatialRef()
     assert srs.IsGeographic() and srs.GetAuthorityCode(None) == "4326"
     md = ds.GetMetadata("EEMODEL")
@@ -99,7 +114,7 @@ def test_reprojection_conv_equals_model_on_gdalwarp_output(predictor, eem_name, 
     name = eem_name(src, model="conv", tile=(24, 24), overlap=(3, 3),
                     output_bands="output:float32", proj="EPSG:4326", scale=0.0005)
     ds = gdal.Open(name)
-    ref = warp_reference(src, dstSRS="EPSG:4326", xRes=0.0005, yRes=0.0005,
+    ref = warp_reference(src, tile=(24, 24), dstSRS="EPSG:4326", xRes=0.0005, yRes=0.0005,
                          targetAlignedPixels=True, resampleAlg="near")
     warped = ref.ReadAsArray()
     valid_in = warped[1] > 0
@@ -117,7 +132,7 @@ def test_reprojection_bilinear_and_scale_only(predictor, eem_name, make_raster):
     name = eem_name(src, model="identity", tile=(16, 16), output_bands="output:float32",
                     scale=45, resampling="bilinear")
     ds = gdal.Open(name)
-    ref = warp_reference(src, xRes=45, yRes=45, targetAlignedPixels=True,
+    ref = warp_reference(src, tile=(16, 16), xRes=45, yRes=45, targetAlignedPixels=True,
                          resampleAlg="bilinear")
     assert (ds.RasterXSize, ds.RasterYSize) == (ref.RasterXSize, ref.RasterYSize)
     assert ds.GetGeoTransform() == pytest.approx(ref.GetGeoTransform())
@@ -137,7 +152,7 @@ def test_reprojection_from_geographic_source(predictor, eem_name, make_raster):
     name = eem_name(src, model="identity", tile=(32, 32), output_bands="output:float32",
                     proj="EPSG:32618", scale=100, out_tile=(16, 16))
     ds = gdal.Open(name)
-    ref = warp_reference(src, dstSRS="EPSG:32618", xRes=100, yRes=100,
+    ref = warp_reference(src, tile=(32, 32), dstSRS="EPSG:32618", xRes=100, yRes=100,
                          targetAlignedPixels=True, resampleAlg="near")
     # output on the model grid scaled by the tile ratio (1/2): 200 m pixels
     assert (ds.RasterXSize, ds.RasterYSize) == (-(-ref.RasterXSize // 2), -(-ref.RasterYSize // 2))

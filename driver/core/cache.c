@@ -13,6 +13,7 @@
 #define _DEFAULT_SOURCE
 
 #include "cache.h"
+#include "cache_vsi.h"
 
 #include <cpl_conv.h>
 #include <openssl/evp.h>
@@ -66,6 +67,7 @@ struct eem_cache {
     long long max_bytes;
     cache_folder *folder; /* borrowed from the registry, lives as long as the process */
     eem_cache_stats stats;
+    int object_storage;   /* /vsis3/, /vsigs/, /vsiaz/: entries through VSI (cache_vsi.h) */
 };
 
 /* ---------------------------------------------------------------- helpers -- */
@@ -208,11 +210,39 @@ static void entry_path(const eem_cache *c, const eem_cache_key *key, char *buf, 
 
 /* ------------------------------------------------------------ open/close -- */
 
+/* A cache on object storage: no folder to create, no size registry. */
+static eem_status cache_open_object_storage(const char *dir, eem_cache **out, eem_error *err)
+{
+    eem_status st = eem_cache_vsi_check(dir, err);
+    if (st != EEM_OK)
+        return st;
+    eem_cache *c = calloc(1, sizeof *c);
+    char *copy = c ? strdup(dir) : NULL;
+    if (!copy) {
+        free(c);
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    }
+    size_t n = strlen(copy);
+    while (n > 1 && copy[n - 1] == '/')
+        copy[--n] = '\0';
+    c->dir = copy;
+    c->object_storage = 1;
+    *out = c;
+    return EEM_OK;
+}
+
+int eem_cache_is_object_storage(const eem_cache *c)
+{
+    return c->object_storage;
+}
+
 eem_status eem_cache_open(const char *dir, long long max_bytes, eem_cache **out, eem_error *err)
 {
     *out = NULL;
     if (!dir || !*dir)
         return eem_error_set(err, EEM_ERR_INVALID, "the cache folder name is empty");
+    if (eem_cache_vsi_is_object_storage(dir))
+        return cache_open_object_storage(dir, out, err);
     if (make_folders(dir) != 0)
         return eem_error_set(err, EEM_ERR_INVALID, "folder \"%s\" cannot be created: %s", dir,
                              strerror(errno));
@@ -300,6 +330,15 @@ eem_status eem_cache_open_configured(const char *spec_dir, eem_cache **out, eem_
     }
     if (!dir || !*dir)
         return EEM_OK;
+    if (strncmp(dir, "/vsi", 4) == 0 && !eem_cache_vsi_is_object_storage(dir))
+        /* never a local folder named "/vsimem/...": only object storage
+         * speaks VSI here */
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "%s: \"%s\" is a GDAL virtual file system path that is not "
+                             "supported as CACHE_DIR; accepted: a folder of the local file "
+                             "system or of a shared one mounted on every machine, or object "
+                             "storage (/vsis3/, /vsigs/, /vsiaz/)",
+                             key, dir);
     long long max_bytes = EEM_CACHE_DEFAULT_MAX_BYTES;
     const char *size = CPLGetConfigOption("EEMODEL_CACHE_MAX_SIZE", NULL);
     if (size && *size) {
@@ -383,6 +422,61 @@ static int entry_read_verified(int fd, const eem_cache_key *key, void *const *pa
     return ok;
 }
 
+/* 1 when the entry bytes data[0..len) hold exactly key with parts of these
+ * sizes; the parts are copied into the caller's buffers once all is checked. */
+static int entry_verified_in_memory(const unsigned char *data, size_t len,
+                                    const eem_cache_key *key, void *const *parts,
+                                    const size_t *sizes, int n_parts)
+{
+    size_t hlen = header_size(n_parts);
+    unsigned long long expected = hlen + CACHE_TRAILER;
+    for (int k = 0; k < n_parts; k++)
+        expected += sizes[k];
+    if ((unsigned long long)len != expected)
+        return 0;
+    int ok = memcmp(data, CACHE_MAGIC, CACHE_MAGIC_LEN) == 0 &&
+             get_u32(data + 8) == CACHE_FORMAT_VERSION && get_u32(data + 12) == (uint32_t)n_parts &&
+             memcmp(data + 16, key->bytes, EEM_CACHE_KEY_BYTES) == 0;
+    for (int k = 0; ok && k < n_parts; k++)
+        ok = get_u64(data + CACHE_FIXED_HEADER + 8 * (size_t)k) == (uint64_t)sizes[k];
+    unsigned char computed[EEM_CACHE_KEY_BYTES];
+    unsigned int clen = 0;
+    ok = ok && EVP_Digest(data, len - CACHE_TRAILER, computed, &clen, EVP_sha256(), NULL) == 1 &&
+         clen == sizeof computed && memcmp(data + len - CACHE_TRAILER, computed, clen) == 0;
+    if (!ok)
+        return 0;
+    const unsigned char *p = data + hlen;
+    for (int k = 0; k < n_parts; k++) {
+        memcpy(parts[k], p, sizes[k]);
+        p += sizes[k];
+    }
+    return 1;
+}
+
+static int cache_get_object(eem_cache *c, const char *path, const eem_cache_key *key,
+                            void *const *parts, const size_t *sizes, int n_parts)
+{
+    size_t max_len = header_size(n_parts) + CACHE_TRAILER;
+    for (int k = 0; k < n_parts; k++)
+        max_len += sizes[k];
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (eem_cache_vsi_read(path, max_len + 1, &data, &len) != 0) {
+        c->stats.misses++;
+        return 0;
+    }
+    int ok = entry_verified_in_memory(data, len, key, parts, sizes, n_parts);
+    free(data);
+    if (!ok) {
+        /* never served; left for the bucket's lifecycle (rewritten never) */
+        c->stats.corrupt++;
+        c->stats.misses++;
+        return 0;
+    }
+    c->stats.hits++;
+    return 1;
+}
+
 int eem_cache_get(eem_cache *c, const eem_cache_key *key, void *const *parts,
                   const size_t *sizes, int n_parts)
 {
@@ -392,6 +486,8 @@ int eem_cache_get(eem_cache *c, const eem_cache_key *key, void *const *parts,
         c->stats.misses++;
         return 0;
     }
+    if (c->object_storage)
+        return cache_get_object(c, path, key, parts, sizes, n_parts);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         c->stats.misses++;
@@ -481,6 +577,12 @@ eem_status eem_cache_trim(eem_cache *c, long long *total_bytes, eem_error *err)
     scanned_entry *list = NULL;
     size_t n = 0, cap = 0;
     eem_status st = EEM_OK;
+    if (c->object_storage) {
+        /* no size cap on object storage: the bucket's lifecycle rules expire it */
+        if (total_bytes)
+            *total_bytes = 0;
+        return EEM_OK;
+    }
     DIR *d = opendir(c->dir);
     if (!d)
         return eem_error_set(err, EEM_ERR_IO, "cache folder \"%s\" cannot be listed: %s", c->dir,
@@ -558,12 +660,55 @@ static eem_status entry_write(int fd, const eem_cache_key *key, const void *cons
     return EEM_OK;
 }
 
+/* The whole entry in memory, uploaded create-if-absent (cache_vsi.h). */
+static eem_status cache_put_object(eem_cache *c, const eem_cache_key *key,
+                                   const void *const *parts, const size_t *sizes, int n_parts,
+                                   eem_error *err)
+{
+    size_t hlen = header_size(n_parts), len = hlen + CACHE_TRAILER;
+    for (int k = 0; k < n_parts; k++)
+        len += sizes[k];
+    unsigned char *data = malloc(len);
+    if (!data) {
+        c->stats.write_failures++;
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    }
+    memcpy(data, CACHE_MAGIC, CACHE_MAGIC_LEN);
+    put_u32(data + 8, CACHE_FORMAT_VERSION);
+    put_u32(data + 12, (uint32_t)n_parts);
+    memcpy(data + 16, key->bytes, EEM_CACHE_KEY_BYTES);
+    unsigned char *p = data + hlen;
+    for (int k = 0; k < n_parts; k++) {
+        put_u64(data + CACHE_FIXED_HEADER + 8 * (size_t)k, (uint64_t)sizes[k]);
+        memcpy(p, parts[k], sizes[k]);
+        p += sizes[k];
+    }
+    unsigned int dlen = 0;
+    eem_status st = EEM_OK;
+    if (EVP_Digest(data, len - CACHE_TRAILER, p, &dlen, EVP_sha256(), NULL) != 1 ||
+        dlen != CACHE_TRAILER)
+        st = eem_error_set(err, EEM_ERR_NOMEM, "SHA-256 of a cache entry failed");
+    char path[PATH_MAX];
+    entry_path(c, key, path, sizeof path);
+    int existed = 0;
+    if (st == EEM_OK)
+        st = eem_cache_vsi_write_if_absent(path, data, len, &existed, err);
+    free(data);
+    if (st != EEM_OK)
+        c->stats.write_failures++;
+    else if (!existed)
+        c->stats.writes++;
+    return st;
+}
+
 eem_status eem_cache_put(eem_cache *c, const eem_cache_key *key, const void *const *parts,
                          const size_t *sizes, int n_parts, eem_error *err)
 {
     if (n_parts < 0 || n_parts > EEM_CACHE_MAX_PARTS)
         return eem_error_set(err, EEM_ERR_INVALID, "a cache entry holds at most %d buffers",
                              EEM_CACHE_MAX_PARTS);
+    if (c->object_storage)
+        return cache_put_object(c, key, parts, sizes, n_parts, err);
     char hex[CACHE_KEY_HEX + 1], sub[PATH_MAX], tmp[PATH_MAX], path[PATH_MAX];
     key_hex(key, hex);
     eem_status st = EEM_OK;

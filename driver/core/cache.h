@@ -10,6 +10,8 @@
  * reported as a miss, never served.  The folder is kept under a size cap by
  * evicting the least recently used entries (a hit touches the entry's mtime);
  * several processes may share a folder — eviction tolerates files vanishing.
+ * On object storage (/vsis3/, /vsigs/, /vsiaz/, cache_vsi.h) entries are
+ * uploaded create-if-absent, with no size cap and no eviction.
  *
  * eem_cache_open() returns a cache freed with eem_cache_close(); one eem_cache
  * is used by one thread at a time, the per-folder size estimate is shared
@@ -81,6 +83,8 @@ eem_status eem_cache_put(eem_cache *c, const eem_cache_key *key, const void *con
 eem_status eem_cache_trim(eem_cache *c, long long *total_bytes, eem_error *err);
 
 const char *eem_cache_dir(const eem_cache *c);
+/* 1 when the cache is on object storage (cache_vsi.h): no leases, no size cap. */
+int eem_cache_is_object_storage(const eem_cache *c);
 void eem_cache_get_stats(const eem_cache *c, eem_cache_stats *st);
 
 #ifdef __cplusplus

@@ -15,6 +15,9 @@
 #include "buf.h"
 #include "cache.h"
 #include "datamemo.h"
+#include "cache_context.h"
+#include "cache_lease.h"
+#include "job_budget.h"
 #include "http.h"
 #include "http_config.h"
 #include "metadata.h"
@@ -57,6 +60,7 @@ struct eem_predictor {
     int *band_output;  /* output index of each band */
     int *band_channel; /* channel within that output */
     long max_predictions;
+    long job_max_predictions; /* JOB_MAX_PREDICTIONS (job_budget.h), 0 = none */
     eem_predictor_stats stats;
     char last_failure[EEM_ERROR_MSG_MAX]; /* message of the last tile masked by ON_ERROR=NODATA */
     /* A lasting endpoint-wide failure (unreachable, 404/405: failmemo.h): later
@@ -149,17 +153,15 @@ static eem_status predictor_setup_grids(eem_predictor *p, eem_error *err)
 static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
 {
     eem_status st = eem_cache_open_configured(p->spec->cache_dir, &p->cache, err);
+    p->job_max_predictions = eem_job_budget_limit(p->spec->job_max_predictions);
+    if (st == EEM_OK && p->job_max_predictions > 0 &&
+        (!p->cache || eem_cache_is_object_storage(p->cache)))
+        return eem_job_budget_take(NULL, p->job_max_predictions, 1, err);
     if (st != EEM_OK || !p->cache)
         return st;
     const eem_grid *g = &p->grids[0];
-    eem_buf ctx = {0};
-    eem_buf_printf(&ctx, "eemodel-cache-1|%s|in=%d,%d+%d,%d|out=%d,%d|bands=", p->ep->identity,
-                   g->tw, g->th, g->ox, g->oy, g->uw, g->uh);
-    for (int b = 0; b < p->n_bands; b++)
-        eem_buf_printf(&ctx, "%s,", eem_dtype_name(p->band_types[b]));
-    if (p->headers.digest[0])
-        eem_buf_printf(&ctx, "|headers=%s", p->headers.digest);
-    p->cache_context = eem_buf_take(&ctx);
+    p->cache_context = eem_cache_context_new(p->spec, p->ep, g, p->band_types, p->n_bands,
+                                             p->headers.digest);
     p->cache_sizes = calloc((size_t)p->n_bands, sizeof *p->cache_sizes);
     if (!p->cache_context || !p->cache_sizes)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
@@ -290,6 +292,11 @@ void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st)
     *st = p->stats;
 }
 
+const eem_cache *eem_predictor_cache(const eem_predictor *p)
+{
+    return p->cache;
+}
+
 const eem_payload_context *eem_predictor_payload_context(const eem_predictor *p)
 {
     return &p->payload;
@@ -361,6 +368,7 @@ typedef struct compute_state {
     double slow_start_until;         /* eem_http_clock() time the slow start ends (0: not begun) */
     char stopped[EEM_ERROR_MSG_MAX]; /* an endpoint-wide failure: the rest is not sent */
     int stopped_lasting;             /* ... and it is remembered for its tiles */
+    eem_lease_set leases; /* tiles this call claimed or waits for (cache_lease.h) */
 } compute_state;
 
 static void pending_request_free(pending_request *r)
@@ -411,6 +419,11 @@ static void compute_state_free(compute_state *cs)
             free(cs->band_bufs[b]);
     free(cs->band_bufs);
     free(cs->nodata_bytes);
+    if (cs->p) {
+        cs->p->stats.tiles_waited += cs->leases.waits;
+        cs->p->stats.leases_broken += cs->leases.broken;
+    }
+    eem_lease_set_clear(&cs->leases);
 }
 
 /* The header lines of the next requests: the credential lines of cs->auth,
@@ -437,6 +450,9 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
     memset(cs, 0, sizeof *cs);
     cs->p = p;
     cs->g = &p->grids[level];
+    eem_lease_set_init(&cs->leases, p->cache && !eem_cache_is_object_storage(p->cache)
+                                        ? eem_cache_dir(p->cache)
+                                        : NULL);
     eem_http_options opts;
     eem_http_options_from_config(&opts);
     cs->max_ahead = opts.max_connections * EEM_REQUESTS_AHEAD_PER_CONNECTION;
@@ -607,8 +623,14 @@ static eem_status compute_cache_lookup(compute_state *cs, int tx, int ty, const 
         return st;
     cs->next_has_key = 1;
     /* every level has the same output tile size, so the sizes of level 0 hold */
-    if (!eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands))
-        return EEM_OK;
+    if (!eem_cache_get(p->cache, &cs->next_key, cs->band_bufs, p->cache_sizes, p->n_bands)) {
+        eem_lease_outcome o;
+        st = eem_lease_take_miss(&cs->leases, p->cache, &cs->next_key, tx, ty, cs->band_bufs,
+                                 p->cache_sizes, p->n_bands, &o, err);
+        *hit = o != EEM_LEASE_PREDICT; /* deferred tiles are taken up after the wait */
+        if (st != EEM_OK || o != EEM_LEASE_STORED_MEANWHILE)
+            return st;
+    }
     *hit = 1;
     p->stats.tiles_from_cache++;
     apply_mask(cs, mask);
@@ -626,6 +648,7 @@ static void compute_cache_store(compute_state *cs, const pending_tile *t)
     eem_error ignored = {0};
     (void)eem_cache_put(p->cache, &t->key, (const void *const *)cs->band_bufs, p->cache_sizes,
                         p->n_bands, &ignored);
+    eem_lease_release(&cs->leases, &t->key);
 }
 
 /* HTTP 401/403 to a request that carried no credentials: say what was looked for. */
@@ -719,6 +742,9 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
 {
     eem_predictor *p = cs->p;
     p->stats.requests++;
+    if (r->http.attempts > 1)
+        p->stats.retries += r->http.attempts - 1;
+    p->stats.bytes_received += (long long)r->http.response_len;
     long delivered = p->stats.tiles_predicted;
     eem_status st = compute_use_answer(cs, r, err);
     if (st == EEM_OK || st == EEM_ERR_CANCELLED || st == EEM_ERR_NOMEM)
@@ -877,7 +903,11 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
         return failed;
     }
     size_t binary_header_len = 0;
-    eem_status st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
+    /* the job budget (job_budget.h) counts the tiles of each request sent */
+    eem_status st = eem_job_budget_take(cs->p->cache ? eem_cache_dir(cs->p->cache) : NULL,
+                                        cs->p->job_max_predictions, r->n_tiles, err);
+    if (st == EEM_OK)
+        st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
     if (st == EEM_OK && binary_header_len > 0) {
         snprintf(r->body_headers[0], sizeof r->body_headers[0], "Content-Type: %s",
                  eem_payload_content_type(cs->p->ops, &cs->p->payload));
@@ -1144,8 +1174,17 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
         st = compute_submit(&cs, err);
     while (st == EEM_OK && cs.in_flight > 0)
         st = compute_drain_one(&cs, cancel, cancel_user, err);
+    /* tiles other readers were predicting: wait for them, then take them from
+     * the cache (or predict them when their owner failed) */
+    int *later = NULL, n_later = 0;
+    if (st == EEM_OK)
+        st = eem_lease_wait_deferred(&cs.leases, cancel, cancel_user, &later, &n_later, err);
     compute_state_free(&cs);
     free(order);
+    if (st == EEM_OK && n_later > 0)
+        st = eem_predictor_compute(p, level, later, n_later, sink, sink_user, cancel, cancel_user,
+                                   err);
+    free(later);
     return st;
 }
 

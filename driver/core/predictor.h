@@ -32,6 +32,10 @@ typedef struct eem_predictor_stats {
     long tiles_failed;    /* tiles masked because their request failed (ON_ERROR=NODATA) */
     long long bytes_sent;
     long tiles_from_cache; /* tiles served by the persistent cache, never sent */
+    long retries;          /* HTTP attempts beyond the first */
+    long long bytes_received; /* response bodies */
+    long tiles_waited;     /* tiles another reader was predicting (cache_lease.h) */
+    long leases_broken;    /* stale leases of dead or expired owners broken */
 } eem_predictor_stats;
 
 typedef eem_status (*eem_tile_sink)(void *user, int level, int tx, int ty, void *const *bands,
@@ -86,6 +90,8 @@ long long eem_predictor_predictions_spent(const eem_predictor *p);
 int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty);
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
+/* The persistent cache, NULL when none is configured (borrowed). */
+const struct eem_cache *eem_predictor_cache(const eem_predictor *p);
 /* The payload settings requests are encoded with (format options, binary). */
 struct eem_payload_context;
 const struct eem_payload_context *eem_predictor_payload_context(const eem_predictor *p);

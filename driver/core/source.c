@@ -35,6 +35,7 @@
  *   the eem_error; this file never calls CPLError. */
 #include "source.h"
 #include "str.h"
+#include "tile_origin.h"
 
 #include <cpl_conv.h>
 #include <cpl_string.h>
@@ -422,15 +423,106 @@ static int source_is_model_grid(GDALDatasetH ds, const eem_spec *spec, OGRSpatia
     return 1;
 }
 
+/* One gdalwarp -of VRT of ds: [-t_srs PROJ] then either -tr SCALE SCALE -tap
+ * (te NULL) or the exact extent te = xmin,ymin,xmax,ymax at resolution tr;
+ * -r resampling -dstalpha -et 0.  *out is the warped VRT (it holds its own
+ * reference to ds). */
+static eem_status warp_once(GDALDatasetH ds, const eem_spec *spec, const char *resampling,
+                            const double *te, const double *tr, gdal_errors *ge,
+                            GDALDatasetH *out, eem_error *err)
+{
+    eem_status st = EEM_OK;
+    char **argv = NULL;
+    char num[64];
+    *out = NULL;
+    argv = CSLAddString(argv, "-of");
+    argv = CSLAddString(argv, "VRT");
+    if (spec->proj) {
+        argv = CSLAddString(argv, "-t_srs");
+        argv = CSLAddString(argv, spec->proj);
+    }
+    if (te) {
+        argv = CSLAddString(argv, "-te");
+        for (int k = 0; k < 4; k++) {
+            snprintf(num, sizeof num, "%.17g", te[k]);
+            argv = CSLAddString(argv, num);
+        }
+        argv = CSLAddString(argv, "-tr");
+        for (int k = 0; k < 2; k++) {
+            snprintf(num, sizeof num, "%.17g", tr[k]);
+            argv = CSLAddString(argv, num);
+        }
+    } else if (spec->scale > 0) {
+        snprintf(num, sizeof num, "%.17g", spec->scale);
+        argv = CSLAddString(argv, "-tr");
+        argv = CSLAddString(argv, num);
+        argv = CSLAddString(argv, num);
+        argv = CSLAddString(argv, "-tap");
+    }
+    argv = CSLAddString(argv, "-r");
+    argv = CSLAddString(argv, warp_resampling_name(resampling));
+    argv = CSLAddString(argv, "-dstalpha");
+    /* exact transformation: the approximate one interpolates across each warp
+     * chunk, so a pixel's value would depend on the window being read */
+    argv = CSLAddString(argv, "-et");
+    argv = CSLAddString(argv, "0");
+    gdal_errors_reset(ge);
+    GDALWarpAppOptions *opts = GDALWarpAppOptionsNew(argv, NULL);
+    if (!opts) {
+        st = eem_error_set(err, EEM_ERR_INVALID, "PROJ/SCALE/RESAMPLING: GDAL refused the warp "
+                           "options: %s", gdal_errors_text(ge, "no reason given"));
+        goto done;
+    }
+    int usage_error = 0;
+    *out = GDALWarp("", NULL, 1, &ds, opts, &usage_error);
+    if (!*out)
+        st = eem_error_set(err, EEM_ERR_INVALID,
+                           "PROJ/SCALE: warping \"%s\" onto PROJ=%s SCALE=%g failed: %s",
+                           spec->input, spec->proj ? spec->proj : "(source CRS)", spec->scale,
+                           gdal_errors_text(ge, "GDAL gave no reason"));
+done:
+    GDALWarpAppOptionsFree(opts);
+    CSLDestroy(argv);
+    return st;
+}
+
+/* The extent of grid ds with its top-left corner moved outward onto the tile
+ * lattice of the spec (tile_origin.h): te = xmin,ymin,xmax,ymax, tr = pixel
+ * size; returns 1 when the corner moved (0: ds already starts on it). */
+static int lattice_extent(GDALDatasetH ds, const eem_spec *spec, double te[4], double tr[2])
+{
+    double gt[6];
+    GDALGetGeoTransform(ds, gt);
+    double ox = spec->tile_origin_mode == EEM_TILE_ORIGIN_AT ? spec->tile_origin_x : 0;
+    double oy = spec->tile_origin_mode == EEM_TILE_ORIGIN_AT ? spec->tile_origin_y : 0;
+    double sx, sy;
+    eem_tile_origin_snap(ox, oy, gt[1], gt[5], spec->tile_w, spec->tile_h, gt[0], gt[3], &sx, &sy);
+    double right = gt[0] + gt[1] * GDALGetRasterXSize(ds);
+    double bottom = gt[3] + gt[5] * GDALGetRasterYSize(ds);
+    double w = ceil((right - sx) / gt[1] - 1e-9), h = ceil((sy - bottom) / -gt[5] - 1e-9);
+    te[0] = sx;
+    te[3] = sy;
+    te[2] = sx + w * gt[1];
+    te[1] = sy + h * gt[5];
+    tr[0] = gt[1];
+    tr[1] = -gt[5];
+    return fabs(sx - gt[0]) > 1e-9 * gt[1] || fabs(sy - gt[3]) > 1e-9 * -gt[5];
+}
+
 /* Replace src->dataset by a warped VRT on G when PROJ or SCALE ask for a grid
- * other than the source's.  The warp is exactly what
+ * other than the source's, or when the tile lattice (TILE_ORIGIN, or SCALE's
+ * default lattice at 0,0) does not start at the source's corner.  The warp is
+ * exactly what
  *   gdalwarp -of VRT [-t_srs PROJ] [-tr SCALE SCALE -tap] -r RESAMPLING -dstalpha -et 0
  * does: G covers the source's footprint in PROJ (GDALSuggestedWarpOutput2);
  * with SCALE the pixel size is SCALE x SCALE and the origin snaps outward to a
- * multiple of SCALE (-tap: x0 = floor(minx/S)*S, y0 = ceil(maxy/S)*S), so two
- * sources with the same PROJ/SCALE share one pixel lattice and one tiling;
- * without SCALE GDAL's suggested resolution and the footprint's top-left are
- * used.  Pixels of G outside the footprint (or masked in the source) are
+ * multiple of SCALE (-tap: x0 = floor(minx/S)*S, y0 = ceil(maxy/S)*S); without
+ * SCALE GDAL's suggested resolution and the footprint's top-left are used.
+ * With a tile lattice, G's top-left corner then moves further out, onto the
+ * nearest lattice point (tile_origin.h), and G is that warp redone with the
+ * exact extent (-te, -tr), so two scenes with the same PROJ/SCALE/tile size
+ * share one tiling; a source already on G is only padded (nearest, pixel for
+ * pixel).  Pixels of G outside the footprint (or masked in the source) are
  * masked through the warped alpha band.  Bands keep their numbers (the alpha
  * band is appended), so keys resolved on the source stay valid.  The VRT holds
  * its own reference to the source dataset and releases it when closed. */
@@ -439,12 +531,11 @@ static eem_status warp_onto_model_grid(eem_source *src, const eem_spec *spec, gd
 {
     eem_status st = EEM_OK;
     OGRSpatialReferenceH target = NULL;
-    char **argv = NULL;
-    GDALWarpAppOptions *opts = NULL;
-    GDALDatasetH ds = src->dataset;
-    char scale_text[64];
+    GDALDatasetH ds = src->dataset, warped = NULL;
+    int lattice = eem_tile_origin_applies((eem_tile_origin_mode)spec->tile_origin_mode,
+                                          spec->scale);
 
-    if (!spec->proj && !(spec->scale > 0))
+    if (!spec->proj && !(spec->scale > 0) && !lattice)
         return EEM_OK;
     if (spec->proj) {
         target = OSRNewSpatialReference(NULL);
@@ -472,49 +563,57 @@ static eem_status warp_onto_model_grid(eem_source *src, const eem_spec *spec, gd
     if (GDALGetGeoTransform(ds, gt) != CE_None) {
         st = eem_error_set(err, EEM_ERR_INVALID,
                            "%s: \"%s\" has no geotransform, so it cannot be warped onto a model "
-                           "grid; georeference it first or leave PROJ and SCALE out",
-                           spec->proj ? "PROJ" : "SCALE", spec->input);
+                           "grid; georeference it first or leave PROJ, SCALE and TILE_ORIGIN out",
+                           spec->proj ? "PROJ" : spec->scale > 0 ? "SCALE" : "TILE_ORIGIN",
+                           spec->input);
         goto done;
     }
-    if (source_is_model_grid(ds, spec, target))
+    int on_grid = source_is_model_grid(ds, spec, target);
+    if (on_grid && lattice) {
+        if (gt[2] != 0 || gt[4] != 0 || gt[1] <= 0 || gt[5] >= 0) {
+            st = eem_error_set(err, EEM_ERR_INVALID,
+                               "TILE_ORIGIN: \"%s\" is not a north-up grid (geotransform "
+                               "%g,%g,%g,%g,%g,%g); give PROJ and SCALE to warp it onto one, "
+                               "or TILE_ORIGIN=SCENE",
+                               spec->input, gt[0], gt[1], gt[2], gt[3], gt[4], gt[5]);
+            goto done;
+        }
+        double ox = spec->tile_origin_mode == EEM_TILE_ORIGIN_AT ? spec->tile_origin_x : 0;
+        double oy = spec->tile_origin_mode == EEM_TILE_ORIGIN_AT ? spec->tile_origin_y : 0;
+        if (!eem_tile_origin_on_pixel_lattice(ox, gt[1], gt[0]) ||
+            !eem_tile_origin_on_pixel_lattice(oy, gt[5], gt[3])) {
+            if (!(spec->scale > 0)) {
+                st = eem_error_set(err, EEM_ERR_INVALID,
+                                   "TILE_ORIGIN: %.17g,%.17g is not on the pixel lattice of "
+                                   "\"%s\" (corner %.17g,%.17g, pixel size %.17g,%.17g); give "
+                                   "an origin a whole number of pixels away from the corner, or "
+                                   "SCALE to resample onto the lattice",
+                                   ox, oy, spec->input, gt[0], gt[3], gt[1], gt[5]);
+                goto done;
+            }
+            on_grid = 0; /* resample onto the lattice */
+        }
+    }
+    if (on_grid && !lattice)
         goto done;
-
-    argv = CSLAddString(argv, "-of");
-    argv = CSLAddString(argv, "VRT");
-    if (spec->proj) {
-        argv = CSLAddString(argv, "-t_srs");
-        argv = CSLAddString(argv, spec->proj);
+    double te[4], tr[2];
+    if (on_grid) {
+        /* only padding to the lattice corner: pixel for pixel */
+        if (!lattice_extent(ds, spec, te, tr))
+            goto done;
+        eem_spec plain = *spec;
+        plain.proj = NULL;
+        st = warp_once(ds, &plain, "nearest", te, tr, ge, &warped, err);
+    } else {
+        st = warp_once(ds, spec, spec->resampling, NULL, NULL, ge, &warped, err);
+        if (st == EEM_OK && lattice && lattice_extent(warped, spec, te, tr)) {
+            GDALClose(warped);
+            warped = NULL;
+            st = warp_once(ds, spec, spec->resampling, te, tr, ge, &warped, err);
+        }
     }
-    if (spec->scale > 0) {
-        snprintf(scale_text, sizeof scale_text, "%.17g", spec->scale);
-        argv = CSLAddString(argv, "-tr");
-        argv = CSLAddString(argv, scale_text);
-        argv = CSLAddString(argv, scale_text);
-        argv = CSLAddString(argv, "-tap");
-    }
-    argv = CSLAddString(argv, "-r");
-    argv = CSLAddString(argv, warp_resampling_name(spec->resampling));
-    argv = CSLAddString(argv, "-dstalpha");
-    /* exact transformation: the approximate one interpolates across each warp
-     * chunk, so a pixel's value would depend on the window being read */
-    argv = CSLAddString(argv, "-et");
-    argv = CSLAddString(argv, "0");
-    gdal_errors_reset(ge);
-    opts = GDALWarpAppOptionsNew(argv, NULL);
-    if (!opts) {
-        st = eem_error_set(err, EEM_ERR_INVALID, "PROJ/SCALE/RESAMPLING: GDAL refused the warp "
-                           "options: %s", gdal_errors_text(ge, "no reason given"));
+    if (st != EEM_OK)
         goto done;
-    }
-    int usage_error = 0;
-    GDALDatasetH warped = GDALWarp("", NULL, 1, &ds, opts, &usage_error);
-    if (!warped) {
-        st = eem_error_set(err, EEM_ERR_INVALID,
-                           "PROJ/SCALE: warping \"%s\" onto PROJ=%s SCALE=%g failed: %s",
-                           spec->input, spec->proj ? spec->proj : "(source CRS)", spec->scale,
-                           gdal_errors_text(ge, "GDAL gave no reason"));
-        goto done;
-    }
     /* the VRT took its own reference to the source: ours stays for the
      * overview levels' warps (warp_level), released by eem_source_close */
     src->input_dataset = ds;
@@ -529,8 +628,6 @@ static eem_status warp_onto_model_grid(eem_source *src, const eem_spec *spec, gd
     src->alpha_band = GDALGetRasterCount(warped);
 
 done:
-    GDALWarpAppOptionsFree(opts);
-    CSLDestroy(argv);
     if (target)
         OSRDestroySpatialReference(target);
     return st;

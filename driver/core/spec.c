@@ -13,6 +13,7 @@
 #include "request_headers.h"
 #include "url.h"
 #include "str.h"
+#include "tile_origin.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -110,6 +111,12 @@
       "<Value>FAIL</Value><Value>NODATA</Value>",                                             \
       "What a tile that still fails after retries becomes")                                   \
     X(CACHE_DIR, "CACHE_DIR", NULL, "string", "", "", "Persistent prediction cache folder")   \
+    X(CACHE_KEY, "CACHE_KEY", NULL, "string", "", "",                                         \
+      "Model identity in cache keys instead of the URL (same model behind other URLs)")       \
+    X(JOB_MAX_PREDICTIONS, "JOB_MAX_PREDICTIONS", NULL, "int", "", "",                         \
+      "Job budget: most tiles all processes sharing CACHE_DIR may predict together")          \
+    X(TILE_ORIGIN, "TILE_ORIGIN", NULL, "string", "", "",                                     \
+      "X,Y anchor of the global tile lattice in the model grid CRS, or SCENE")                \
     X(HEADERS, "HEADERS", NULL, "string", "", "",                                             \
       "Extra HTTP headers: Name: value, Name: value (prefer EEMODEL_HEADERS or "              \
       "GDAL_HTTP_HEADER_FILE for secrets)")                                                   \
@@ -1457,6 +1464,18 @@ static eem_status validate_grid(const spec_raw *raw, eem_spec *spec, eem_error *
                                          "CRS units, such as 10", err);
         spec->scale = v;
     }
+    if (present(raw, K_TILE_ORIGIN)) {
+        if ((st = text_of(raw, K_TILE_ORIGIN, "X,Y or SCENE", &t, err)))
+            return st;
+        eem_tile_origin_mode mode;
+        if ((st = eem_tile_origin_parse(t, &mode, &spec->tile_origin_x, &spec->tile_origin_y,
+                                        err)))
+            return st;
+        spec->tile_origin_mode = (int)mode;
+        if (spec->tile_origin_mode == EEM_TILE_ORIGIN_AT && spec->proj && !(spec->scale > 0))
+            return bad_value(K_TILE_ORIGIN, t, "needs SCALE when PROJ is given: a lattice shared "
+                                               "by scenes needs a fixed pixel size", err);
+    }
     if (present(raw, K_FIX_INPUT_PROJ)) {
         if ((st = text_of(raw, K_FIX_INPUT_PROJ, "a boolean", &t, err)))
             return st;
@@ -1871,6 +1890,17 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
                              err);
         spec->max_predictions = v;
     }
+    if (present(raw, K_JOB_MAX_PREDICTIONS)) {
+        if ((st = text_of(raw, K_JOB_MAX_PREDICTIONS, "a positive integer", &t, err)))
+            return st;
+        long v = 0;
+        if (!parse_count(t, t + strlen(t), &v) || v <= 0 || v >= LONG_MAX / 10)
+            return bad_value(K_JOB_MAX_PREDICTIONS, t,
+                             "is not a positive integer; expected the most tiles the whole job "
+                             "may predict, such as 100000",
+                             err);
+        spec->job_max_predictions = v;
+    }
     if (present(raw, K_ON_ERROR)) {
         if ((st = text_of(raw, K_ON_ERROR, "FAIL or NODATA", &t, err)))
             return st;
@@ -1883,6 +1913,10 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
     }
     if (present(raw, K_CACHE_DIR) &&
         (st = take_string(raw, K_CACHE_DIR, "a folder name", &spec->cache_dir, err)))
+        return st;
+    if (present(raw, K_CACHE_KEY) &&
+        (st = take_string(raw, K_CACHE_KEY, "a model identity such as my-model@v3",
+                          &spec->cache_key, err)))
         return st;
     if (present(raw, K_HEADERS)) {
         const spec_value *v = &raw->v[K_HEADERS];
@@ -2056,6 +2090,7 @@ void eem_spec_free(eem_spec *spec)
     free(spec->api_root);
     free(spec->proj);
     free(spec->resampling);
+    free(spec->cache_key);
     for (int i = 0; i < spec->n_outputs; i++) {
         eem_output *o = &spec->outputs[i];
         for (int k = 0; o->names && k < o->length; k++)
@@ -2169,7 +2204,7 @@ eem_status eem_spec_clone(const eem_spec *spec, eem_spec **out, eem_error *err)
                       &c->version, &c->region,     &c->endpoint,  &c->url,
                       &c->api_root, &c->proj,      &c->resampling, &c->cache_dir,
                       &c->headers, &c->signature_name, &c->nodata_text,
-                      &c->google_credentials_host};
+                      &c->google_credentials_host, &c->cache_key};
     const size_t n_texts = sizeof texts / sizeof texts[0];
     char *borrowed[sizeof texts / sizeof texts[0]];
     for (size_t i = 0; i < n_texts; i++) {

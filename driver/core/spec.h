@@ -81,6 +81,8 @@ typedef struct eem_spec {
     double scale;      /* SCALE: pixel size in CRS units, 0 = source's */
     int fix_input_proj;
     char *resampling;  /* NULL = nearest */
+    int tile_origin_mode;      /* TILE_ORIGIN: eem_tile_origin_mode (tile_origin.h) */
+    double tile_origin_x, tile_origin_y;
 
     int tile_w, tile_h;        /* INPUT_TILE_SIZE */
     int overlap_x, overlap_y;  /* INPUT_OVERLAP_SIZE */
@@ -97,6 +99,8 @@ typedef struct eem_spec {
     long max_predictions;      /* -1 = not set (use config / default) */
     eem_on_error on_error;
     char *cache_dir;           /* NULL = not set */
+    long job_max_predictions;  /* JOB_MAX_PREDICTIONS, 0 = not set (config / none) */
+    char *cache_key;           /* CACHE_KEY: model identity in cache keys, NULL = the URL */
     char *headers;             /* "Name: value, Name: value" or NULL */
     char *google_credentials_host; /* GOOGLE_CREDENTIALS_HOST (never from a file) or NULL */
     int columnar;              /* REQUEST_LAYOUT=COLUMNAR: TF Serving "inputs" instead of "instances" */

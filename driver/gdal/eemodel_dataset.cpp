@@ -234,6 +234,7 @@ void EEModelDataset::SetCostMetadata()
                     "EEMODEL");
     for (int k = 0; k <= OverviewCount(); k++)
         SetLevelCostMetadata(model, k);
+    SetScaleOutMetadata(model);
 }
 
 char **EEModelDataset::GetMetadata(const char *pszDomain)
@@ -244,6 +245,8 @@ char **EEModelDataset::GetMetadata(const char *pszDomain)
      * connection string (HEADERS values included) and mean nothing here */
     if (pszDomain != nullptr && EQUAL(pszDomain, "DERIVED_SUBDATASETS"))
         return nullptr;
+    if (pszDomain != nullptr && EQUAL(pszDomain, "EEMODEL_STATS"))
+        return StatsMetadata();
     return GDALDataset::GetMetadata(pszDomain);
 }
 
@@ -254,13 +257,15 @@ char **EEModelDataset::GetMetadataDomainList()
     const int i = CSLFindString(papszDomains, "DERIVED_SUBDATASETS");
     if (i >= 0)
         papszDomains = CSLRemoveStrings(papszDomains, i, 1, nullptr);
-    return papszDomains;
+    return CSLAddString(papszDomains, "EEMODEL_STATS");
 }
 
 const char *EEModelDataset::GetMetadataItem(const char *pszName, const char *pszDomain)
 {
     if (pszDomain == nullptr || pszDomain[0] == '\0' || EQUAL(pszDomain, "EEMODEL"))
         SetCostMetadata();
+    if (pszName != nullptr && pszDomain != nullptr && EQUAL(pszDomain, "EEMODEL_STATS"))
+        return CSLFetchNameValue(StatsMetadata(), pszName);
     return GDALDataset::GetMetadataItem(pszName, pszDomain);
 }
 

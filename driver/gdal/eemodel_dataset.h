@@ -112,6 +112,11 @@ class EEModelDataset final : public GDALDataset
     void SetMetadataFromCore();
     void SetCostMetadata();
     void SetLevelCostMetadata(const eem_cost_model &model, int level);
+    /* Scaling out (eemodel_scaleout.cpp): the tile lattice and chunk advice in
+     * the EEMODEL domain; the live counters of the EEMODEL_STATS domain. */
+    void SetScaleOutMetadata(const eem_cost_model &model);
+    char **StatsMetadata();
+    CPLStringList m_stats;
     /* eemodel_read.cpp */
     eem_read_level ReadLevel();
     long MaxPredictions() const;
