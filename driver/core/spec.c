@@ -113,7 +113,7 @@
       "Extra HTTP headers: Name: value, Name: value (prefer EEMODEL_HEADERS or "              \
       "GDAL_HTTP_HEADER_FILE for secrets)")                                                   \
     X(GOOGLE_CREDENTIALS_HOST, "GOOGLE_CREDENTIALS_HOST", NULL, "string", "", "",             \
-      "Host of a private gateway that may receive Google credentials (not from a file)")
+      "Host of a private gateway that may receive Google credentials (open option only)")
 
 typedef enum spec_key {
 #define EEM_X_ENUM(id, name, alias, type, attrs, values, desc) K_##id,
@@ -1847,14 +1847,16 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
             return st;
     }
     if (present(raw, K_GOOGLE_CREDENTIALS_HOST)) {
-        /* a shared descriptor file must not send the user's token elsewhere */
-        if (raw->v[K_GOOGLE_CREDENTIALS_HOST].origin == ORIGIN_JSON)
+        /* a shared descriptor file, VRT or project must not send the user's
+         * token elsewhere: names travel with files, open options are given */
+        if (raw->v[K_GOOGLE_CREDENTIALS_HOST].origin != ORIGIN_OPTION)
             return eem_error_set(err, EEM_ERR_INVALID,
-                                 "GOOGLE_CREDENTIALS_HOST: not accepted from a descriptor file "
-                                 "(it would send your Google credentials to the host the file "
+                                 "GOOGLE_CREDENTIALS_HOST: not accepted from %s (a shared file "
+                                 "or name would send your Google credentials to the host it "
                                  "names); give it as an open option (-oo "
-                                 "GOOGLE_CREDENTIALS_HOST=host), in the connection string or "
-                                 "in the EEMODEL_GOOGLE_CREDENTIALS_HOSTS config option");
+                                 "GOOGLE_CREDENTIALS_HOST=host) or in the "
+                                 "EEMODEL_GOOGLE_CREDENTIALS_HOSTS config option",
+                                 origin_name(raw->v[K_GOOGLE_CREDENTIALS_HOST].origin));
         if ((st = take_string(raw, K_GOOGLE_CREDENTIALS_HOST, "a host name",
                               &spec->google_credentials_host, err)))
             return st;
