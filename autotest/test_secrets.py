@@ -107,8 +107,14 @@ def test_gateway_opt_in_is_refused_from_a_descriptor_file(rgb_byte, tmp_path, pr
                                 "google_credentials_host": "evil.example.com"}))
     with pytest.raises(RuntimeError) as e:
         gdal.Open(str(path))
-    assert "GOOGLE_CREDENTIALS_HOST" in str(e.value)
+    assert "GOOGLE_CREDENTIALS_HOST" in str(e.value) and "the JSON descriptor" in str(e.value)
     assert "open option" in str(e.value)
+    # nor from a connection string (VRT SourceFilename, QGIS projects carry them)
+    name = ("EEMODEL:input=%s;url=%s;input_tile_size=64,64;output_bands=output:float32;"
+            "google_credentials_host=evil.example.com" % (rgb_byte, predictor.aiplatform_url("identity")))
+    with pytest.raises(RuntimeError) as e:
+        gdal.Open(name)
+    assert "GOOGLE_CREDENTIALS_HOST" in str(e.value) and "the connection string" in str(e.value)
 
 
 # ---- 2. no secret over plain http, at open or later ----------------------

@@ -12,6 +12,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libjson-c-dev
   clang libclang-rt-14-dev valgrind
   openssl python3-cryptography
+  iproute2 util-linux
   qgis python3-qgis python3-rasterio
   python3-dask python3-distributed python3-rioxarray nodejs
 )

@@ -730,6 +730,10 @@ static void test_secret_headers(void)
     const char text[] = "Authorization: is only text here, https://u:PW@h.example/p?sig=S";
     eem_http_print_debug("TAG", "> ", sent, sizeof sent - 1);
     eem_http_print_debug("TAG", "* ", text, sizeof text - 1);
+    const char proxy[] = "CONNECT h:443 HTTP/1.1\r\nProxy-Authorization: Basic SECRETPX\r\n";
+    eem_http_print_debug("TAG", "> ", proxy, sizeof proxy - 1);
+    const char got[] = "HTTP/1.1 200 OK\r\nSet-Cookie: s=SECRETCK\r\nServer: x\r\n";
+    eem_http_print_debug("TAG", "< ", got, sizeof got - 1);
     fflush(stderr);
     dup2(saved, STDERR_FILENO);
     close(saved);
@@ -743,8 +747,11 @@ static void test_secret_headers(void)
                       "TAG: > Authorization: [redacted]\nTAG: > X-Plain: [redacted]\n"
                       "TAG: > Content-Type: application/json\n"
                       "TAG: * Authorization: is only text here, "
-                      "https://[redacted]@h.example/p?sig=[redacted]\n") == 0);
-    if (strstr(log, "HIDDEN") || strstr(log, "PW"))
+                      "https://[redacted]@h.example/p?sig=[redacted]\n"
+                      "TAG: > CONNECT h:443 HTTP/1.1\nTAG: > Proxy-Authorization: [redacted]\n"
+                      "TAG: < HTTP/1.1 200 OK\nTAG: < Set-Cookie: [redacted]\n"
+                      "TAG: < Server: x\n") == 0);
+    if (strstr(log, "HIDDEN") || strstr(log, "PW") || strstr(log, "SECRET"))
         fprintf(stderr, "%s", log);
 }
 
