@@ -498,6 +498,8 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
         cs->max_ahead = 1;
     cs->max_payload = p->ep->max_payload_bytes > 0 ? p->ep->max_payload_bytes
                                                    : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
+    if (p->spec->output_multiplier > 1) /* EE outputMultiplier: room for the answer */
+        cs->max_payload = (long)((double)cs->max_payload / p->spec->output_multiplier);
     cs->max_instances = p->ep->max_instances;
     eem_status st = eem_auth_lines_for(p->ep, &cs->auth, err);
     if (st != EEM_OK)
