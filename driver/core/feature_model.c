@@ -568,9 +568,13 @@ static eem_status build_tensors(predict_call *c, int f, const eem_feature_value 
     for (int k = 0; k < m->n_inputs; k++) {
         const eem_feature_value *v = &in[k];
         if (v->is_list) {
+            if (v->n == 0)
+                return eem_error_set(err, EEM_ERR_INVALID,
+                                     "feature %lld: property \"%s\" is an empty list",
+                                     c->fids[f], m->inputs[k]);
             if (m->list_length[k] == 0)
                 m->list_length[k] = v->n;
-            if (v->n != m->list_length[k] || v->n == 0)
+            if (v->n != m->list_length[k])
                 return eem_error_set(err, EEM_ERR_INVALID,
                                      "feature %lld: property \"%s\" holds %d value(s); it must "
                                      "hold %d (%s)",

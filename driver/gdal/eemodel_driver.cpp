@@ -4,6 +4,7 @@
 #include "eemodel_dataset.h"
 #include "eemodel_vector.h"
 
+#include "cpl_string.h"
 #include "gdal_priv.h"
 
 extern "C" void CPL_DLL GDALRegister_EEMODEL();
@@ -26,8 +27,13 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
     }
     auto shared = std::make_shared<EEModelShared>();
     eem_error err{};
-    if (eem_spec_parse(poOpenInfo->pszFilename, poOpenInfo->papszOpenOptions, &shared->spec,
-                       &err) != EEM_OK)
+    /* ogr2ogr to GeoJSON asks every source for NATIVE_DATA=YES (OGR's native
+     * data passthrough): nothing the driver has, so it is not a descriptor key */
+    CPLStringList options;
+    for (CSLConstList o = poOpenInfo->papszOpenOptions; o && *o; o++)
+        if (!STARTS_WITH_CI(*o, "NATIVE_DATA="))
+            options.AddString(*o);
+    if (eem_spec_parse(poOpenInfo->pszFilename, options.List(), &shared->spec, &err) != EEM_OK)
     {
         EEModelReportCoreError(err);
         return nullptr;

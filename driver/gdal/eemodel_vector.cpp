@@ -251,14 +251,18 @@ OGRErr EEModelVectorLayer::SetAttributeFilter(const char *pszQuery)
     OGRLayer::SetAttributeFilter(nullptr);
     if (!pszQuery || !*pszQuery)
         return m_src->SetAttributeFilter(nullptr);
+    bool sourceOnly;
     {
+        /* does the query name only source fields? (a source may accept any
+         * query text and fail only when read, as GeoPackage does) */
         CPLErrorStateBackuper state;
         CPLPushErrorHandler(CPLQuietErrorHandler);
-        OGRErr e = m_src->SetAttributeFilter(pszQuery);
+        OGRFeatureQuery query;
+        sourceOnly = query.Compile(m_src->GetLayerDefn(), pszQuery) == OGRERR_NONE;
         CPLPopErrorHandler();
-        if (e == OGRERR_NONE)
-            return OGRERR_NONE;
     }
+    if (sourceOnly)
+        return m_src->SetAttributeFilter(pszQuery);
     m_src->SetAttributeFilter(nullptr);
     OGRErr e = OGRLayer::SetAttributeFilter(pszQuery);
     m_postFilter = e == OGRERR_NONE;

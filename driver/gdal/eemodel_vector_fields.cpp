@@ -146,6 +146,13 @@ bool EEModelVectorLayer::InputsOf(OGRFeature *f, std::vector<double> &values,
                 std::vector<double> tmp;
                 if (f->GetFieldDefnRef(i)->GetType() == OFTRealList)
                     d = f->GetFieldAsDoubleList(i, &n);
+                else if (f->GetFieldDefnRef(i)->GetType() == OFTIntegerList)
+                {
+                    const int *l = f->GetFieldAsIntegerList(i, &n);
+                    for (int j = 0; j < n; j++)
+                        tmp.push_back(static_cast<double>(l[j]));
+                    d = tmp.data();
+                }
                 else
                 {
                     const GIntBig *l = f->GetFieldAsInteger64List(i, &n);
