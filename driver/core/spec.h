@@ -126,6 +126,8 @@ eem_dtype eem_spec_output_type_from_name(const char *name, int *boolean);
  * its dimension count, or -1 when key has none. */
 #define EEM_SPEC_SHAPE_MAX 8
 int eem_spec_input_shape(const eem_spec *spec, const char *key, int64_t *dims);
+/* 1 if name is one of INPUT_PROPERTIES (an entry name:value by its name). */
+int eem_spec_lists_input_property(const eem_spec *spec, const char *name);
 
 /* 1 if name starts with EEMODEL: (case-insensitive) or ends with .eemodel.json. */
 int eem_spec_identify(const char *name);

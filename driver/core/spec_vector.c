@@ -149,8 +149,9 @@ int eem_spec_input_shape(const eem_spec *spec, const char *key, int64_t *dims)
     return q.ndim;
 }
 
-/* 1 if name is one of the comma-separated INPUT_PROPERTIES. */
-static int is_input_property(const eem_spec *spec, const char *name)
+/* 1 if name is one of the comma-separated INPUT_PROPERTIES (an entry
+ * name:value counts by its name). */
+int eem_spec_lists_input_property(const eem_spec *spec, const char *name)
 {
     const char *s = spec->input_properties;
     size_t n = strlen(name);
@@ -161,6 +162,9 @@ static int is_input_property(const eem_spec *spec, const char *name)
         while (*e && *e != ',')
             e++;
         const char *t = e;
+        const char *colon = memchr(s, ':', (size_t)(e - s));
+        if (colon)
+            t = colon;
         while (t > s && t[-1] == ' ')
             t--;
         if ((size_t)(t - s) == n && strncmp(s, name, n) == 0)
@@ -179,7 +183,7 @@ static eem_status check_shape(const char *key, int ndim, const int64_t *dims, vo
 {
     const eem_spec *spec = user;
     if (spec->vector) {
-        if (!is_input_property(spec, key))
+        if (!eem_spec_lists_input_property(spec, key))
             return eem_error_set(err, EEM_ERR_INVALID,
                                  "INPUT_SHAPES: \"%s\" is not one of INPUT_PROPERTIES; give "
                                  "shapes of the properties sent",
@@ -276,11 +280,6 @@ eem_status eem_spec_check_vector_keys(eem_spec *spec, eem_error *err)
             return vector_only("LAYER", err);
         if (spec->null_input_text)
             return vector_only("NULL_INPUT", err);
-        if (spec->input_properties)
-            return eem_error_set(err, EEM_ERR_INVALID,
-                                 "INPUT_PROPERTIES with a raster INPUT (EE inputProperties copied "
-                                 "into every tile instance) is not supported by this version; "
-                                 "it applies to a vector INPUT (OUTPUT_PROPERTIES)");
     }
     if (spec->input_shapes) {
         eem_status st = walk_shapes(spec->input_shapes, check_shape, spec, err);
