@@ -382,12 +382,42 @@ def test_list_and_numeric_string_inputs_and_input_type(predictor, with_nulls):
     assert 'property "hist" holds 3 value(s); it must hold 4 (INPUT_SHAPES)' in errors[0]
 
 
-def test_string_input_that_is_not_a_number_is_named(predictor, points):
-    name = name_for(predictor.url, points, inputs="name")
+@pytest.mark.parametrize("backend,fmt,layout", [("aiplatform", None, None),
+                                                 ("aiplatform", "RAW_JSON", None),
+                                                 ("tfserving", "SERIALIZED_TF_TENSORS", "columnar"),
+                                                 ("tfserving", "RAW_JSON", "columnar")])
+def test_scalar_string_inputs(predictor, points, backend, fmt, layout):
+    """A string field is sent as a scalar string (EE predictProperties); the stand-in's
+    logreg counts a string as its length."""
+    extra = {"request_layout": layout} if layout else {}
+    name = name_for(predictor.url, points, backend, fmt, inputs="elev,name,slope", **extra)
+    ds, lyr = open_layer(name)
+    got = [f for f in lyr]
+    assert len(got) == N_FEATURES
+    for i, f in enumerate(got):
+        want = float(np.float32(models.logreg_float64(
+            [float(np.float32(elev_of(i))), len("p%d" % i), slope_of(i)])[0]))
+        assert f["prob"] == pytest.approx(want, rel=1e-6)
+    log = predictor.log()
+    assert log[0]["keys"] == ["elev", "name", "slope"]
+    assert log[0]["dtypes"]["name"] == "object"
+    assert sum(r["n_instances"] for r in log) == N_FEATURES
+
+
+@pytest.mark.parametrize("backend,fmt", [("aiplatform", "ND_ARRAYS"), ("kserve", None)])
+def test_string_inputs_need_a_format_that_carries_strings(predictor, points, backend, fmt):
+    got = open_failure(name_for(predictor.url, points, backend, fmt, inputs="elev,name"))
+    assert 'INPUT_PROPERTIES: "name" is a string field' in got
+    assert "INPUT_TYPE=name:float32" in got
+    assert predictor.log() == []
+
+
+def test_string_input_typed_as_a_number_must_hold_one(predictor, points):
+    name = name_for(predictor.url, points, inputs="name", input_type="name:float32")
     ds, lyr = open_layer(name)
     with gdaltest_error() as errors:
         assert [f for f in lyr] == []
-    assert 'property "name" is "p0", not a number' in errors[0]
+    assert 'property "name" is "p0", not a number (INPUT_TYPE gives it a numeric type)' in errors[0]
     assert predictor.log() == []
 
 

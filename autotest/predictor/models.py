@@ -180,6 +180,15 @@ def logreg(x):
 TABULAR = {"logreg": logreg}
 
 
+def tabular_values(array):
+    """One input of a tabular instance as float64 values: numbers as they are, a string
+    (scalar string input) as its length in characters."""
+    array = np.asarray(array)
+    if array.dtype.kind in "OUS":
+        return np.array([float(len(str(v))) for v in array.reshape(-1)], dtype=np.float64)
+    return array.astype(np.float64).reshape(-1)
+
+
 MODELS = {
     "identity": _single(identity),
     "ndi": _single(ndi),

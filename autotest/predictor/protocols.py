@@ -167,6 +167,13 @@ def _numbers_array(value, what, config, key):
 
 
 def _value_kind(value, tabular=False):
+    if isinstance(value, str) and tabular:
+        # a tabular RAW_JSON instance may hold plain strings: base64 TensorProto only if it parses
+        try:
+            wire.decode_tensor_b64(value)
+            return "tf"
+        except wire.WireError:
+            return "raw"
     if isinstance(value, str):
         return "tf"
     if isinstance(value, list):
@@ -182,6 +189,8 @@ def _decode_value(kind, value, what, config, key):
             return wire.decode_tensor_b64(value)
         except wire.WireError as e:
             raise ProtocolError("%s: %s" % (what, e))
+    if isinstance(value, str):
+        return np.array(value, dtype=object)   # a plain string (tabular RAW_JSON)
     return _numbers_array(value, what, config, key)
 
 
@@ -375,7 +384,7 @@ def parse_request(api, body, headers, config, tabular=False):
                 raise ProtocolError("input %r is not an input of the signature (inputs: %s)"
                                     % (key, ", ".join(t["name"] for t in meta.get("inputs", []))))
             if tabular:
-                if array.dtype.kind not in "biuf":
+                if array.dtype.kind not in "biufO":
                     raise ProtocolError("instance %d key %r: element type %s is not supported" % (n, key, array.dtype.name))
                 continue
             if array.ndim != 3:
@@ -407,8 +416,14 @@ def summarize(req, record):
             record["dtypes"][key or ""] = array.dtype.name
     record["instance_shapes"] = [list(tensors[0][1].shape) for tensors in req.instances]
     # identifies a tile across retries (same input, same digest)
-    record["instance_digests"] = [hashlib.sha1(np.ascontiguousarray(tensors[0][1]).tobytes()).hexdigest()[:16]
+    record["instance_digests"] = [hashlib.sha1(_digest_bytes(tensors[0][1])).hexdigest()[:16]
                                   for tensors in req.instances]
+
+
+def _digest_bytes(array):
+    if array.dtype.kind == "O":   # strings of a tabular instance
+        return repr(array.tolist()).encode("utf-8")
+    return np.ascontiguousarray(array).tobytes()
 
 
 # ---------------------------------------------------------------------------
@@ -421,7 +436,7 @@ def run(models, model, tensors):
         arrays = [a for _, a in tensors]
         return {"output": np.concatenate(arrays, axis=2) if len(arrays) > 1 else arrays[0]}
     if model in models.TABULAR:
-        x = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for _, a in tensors])
+        x = np.concatenate([models.tabular_values(a) for _, a in tensors])
         return models.run(model, x)
     x = np.concatenate([a.astype(np.float64) for _, a in tensors], axis=2)
     return models.run(model, x)

@@ -35,6 +35,8 @@ struct eem_feature_model {
     char **inputs;          /* INPUT_PROPERTIES names */
     eem_dtype *input_types; /* element type sent for each */
     int *list_length;       /* fixed length of a list input (0: not known yet) */
+    int *is_string;         /* input k is a scalar string */
+    int n_strings;
     int n_values;           /* output values per feature */
     int *value_offset;      /* first value of output k */
     long max_predictions;
@@ -99,7 +101,8 @@ static eem_status setup_input_types(eem_feature_model *m, eem_error *err)
     const eem_spec *s = m->spec;
     m->input_types = calloc((size_t)m->n_inputs, sizeof *m->input_types);
     m->list_length = calloc((size_t)m->n_inputs, sizeof *m->list_length);
-    if (!m->input_types || !m->list_length)
+    m->is_string = calloc((size_t)m->n_inputs, sizeof *m->is_string);
+    if (!m->input_types || !m->list_length || !m->is_string)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     for (int i = 0; i < s->n_input_types; i++) {
         const char *key = s->input_types[i].key;
@@ -290,6 +293,7 @@ void eem_feature_model_close(eem_feature_model *m)
     free(m->inputs);
     free(m->input_types);
     free(m->list_length);
+    free(m->is_string);
     free(m->value_offset);
     eem_cache_close(m->cache);
     free(m->cache_context);
@@ -312,6 +316,22 @@ int eem_feature_model_input_count(const eem_feature_model *m) { return m->n_inpu
 const char *eem_feature_model_input_name(const eem_feature_model *m, int k) { return m->inputs[k]; }
 int eem_feature_model_value_count(const eem_feature_model *m) { return m->n_values; }
 long eem_feature_model_max_predictions(const eem_feature_model *m) { return m->max_predictions; }
+
+eem_status eem_feature_model_set_string_input(eem_feature_model *m, int k, eem_error *err)
+{
+    eem_payload_format f = m->ops->format;
+    if (f != EEM_PAYLOAD_SERIALIZED_TF_TENSORS && f != EEM_PAYLOAD_RAW_JSON)
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "INPUT_PROPERTIES: \"%s\" is a string field; %s carries numbers "
+                             "only: use PAYLOAD_FORMAT=SERIALIZED_TF_TENSORS or RAW_JSON, or send "
+                             "a string holding numbers with INPUT_TYPE=%s:float32",
+                             m->inputs[k], m->ops->name, m->inputs[k]);
+    if (!m->is_string[k]) {
+        m->is_string[k] = 1;
+        m->n_strings++;
+    }
+    return EEM_OK;
+}
 void eem_feature_model_get_stats(const eem_feature_model *m, eem_feature_stats *st) { *st = m->stats; }
 const char *eem_feature_model_last_failure(const eem_feature_model *m) { return m->last_failure; }
 
@@ -567,6 +587,8 @@ static eem_status build_tensors(predict_call *c, int f, const eem_feature_value 
     size_t total = 0;
     for (int k = 0; k < m->n_inputs; k++) {
         const eem_feature_value *v = &in[k];
+        if (m->is_string[k])
+            continue; /* sent by encode_feature(); its tensor only names the key */
         if (v->is_list) {
             if (v->n == 0)
                 return eem_error_set(err, EEM_ERR_INVALID,
@@ -608,6 +630,13 @@ static eem_status build_tensors(predict_call *c, int f, const eem_feature_value 
     }
     for (int k = 0; k < m->n_inputs; k++) {
         int64_t dims[1] = {in[k].n};
+        if (m->is_string[k]) {
+            tensors[k] = eem_tensor_new(EEM_DT_UINT8, 0, dims);
+            if (!tensors[k])
+                return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+            *n_tensors = k + 1;
+            continue;
+        }
         eem_tensor *t = eem_tensor_new(m->input_types[k], in[k].is_list ? 1 : 0, dims);
         if (!t)
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
@@ -616,6 +645,89 @@ static eem_status build_tensors(predict_call *c, int f, const eem_feature_value 
         *n_tensors = k + 1;
     }
     return EEM_OK;
+}
+
+/* Base64 of a DT_STRING TensorProto holding the scalar string s, quoted. */
+static void put_string_tensorproto(eem_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+    eem_buf proto = {0};
+    static const uint8_t head[] = {0x08, 0x07 /* DT_STRING */, 0x12, 0x00 /* shape [] */,
+                                   0x42 /* string_val */};
+    eem_buf_append(&proto, head, sizeof head);
+    for (size_t v = n; ; v >>= 7) {
+        uint8_t byte = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+        eem_buf_append(&proto, &byte, 1);
+        if (v < 0x80)
+            break;
+    }
+    eem_buf_append(&proto, s, n);
+    eem_buf_puts(b, "\"");
+    eem_buf_base64(b, proto.data, proto.len);
+    eem_buf_puts(b, "\"");
+    eem_buf_free(&proto);
+}
+
+/* Encode one feature.  With string inputs, the numbers are encoded by the
+ * format one key per part (its columnar encoding) and the instance is
+ * assembled here, strings in their place: the same body the format would
+ * write if it carried strings. */
+static eem_status encode_feature(predict_call *c, const eem_instance *inst,
+                                 const eem_feature_value *in, eem_payload_fragment *frag,
+                                 eem_error *err)
+{
+    eem_feature_model *m = c->m;
+    eem_payload_fragment_reset(frag);
+    if (!m->n_strings)
+        return eem_payload_encode(m->ops, &m->payload, inst, frag, err);
+    eem_payload_context ctx = m->payload;
+    ctx.columnar = 1;
+    const char **keys = calloc((size_t)m->n_inputs, sizeof *keys);
+    const eem_tensor **ts = calloc((size_t)m->n_inputs, sizeof *ts);
+    eem_payload_fragment nums = {0};
+    eem_status st = keys && ts ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    int nn = 0;
+    for (int k = 0; st == EEM_OK && k < m->n_inputs; k++)
+        if (!m->is_string[k]) {
+            keys[nn] = inst->keys[k];
+            ts[nn++] = inst->inputs[k];
+        }
+    eem_instance sub = {nn, keys, ts};
+    if (st == EEM_OK && nn > 0)
+        st = eem_payload_encode(m->ops, &ctx, &sub, &nums, err);
+    eem_buf *b = &frag->data;
+    int columnar = m->payload.columnar, j = 0;
+    if (st == EEM_OK && !columnar)
+        eem_buf_puts(b, "{");
+    for (int k = 0; st == EEM_OK && k < m->n_inputs; k++) {
+        if (!columnar) {
+            eem_buf_puts(b, k ? "," : "");
+            eem_buf_json_string(b, inst->keys[k]);
+            eem_buf_puts(b, ":");
+        }
+        if (m->is_string[k] && m->ops->format == EEM_PAYLOAD_SERIALIZED_TF_TENSORS) {
+            put_string_tensorproto(b, in[k].text);
+        } else if (m->is_string[k]) {
+            eem_buf_json_string(b, in[k].text);
+        } else {
+            size_t start = j ? nums.ends[j - 1] : 0;
+            eem_buf_append(b, nums.data.data + start, nums.ends[j] - start);
+            j++;
+        }
+        if (columnar && eem_payload_fragment_end_part(frag) != 0)
+            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
+    }
+    if (st == EEM_OK && !columnar) {
+        eem_buf_puts(b, "}");
+        if (eem_payload_fragment_end_part(frag) != 0)
+            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
+    }
+    if (st == EEM_OK && b->failed)
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
+    eem_payload_fragment_free(&nums);
+    free(keys);
+    free(ts);
+    return st;
 }
 
 static eem_status cache_lookup(predict_call *c, int f, const eem_payload_fragment *frag, int *hit,
@@ -740,10 +852,8 @@ eem_status eem_feature_model_predict(eem_feature_model *m, int n, const long lon
                                          ? nd_key
                                          : (const char *const *)m->inputs,
                              (const eem_tensor *const *)tensors};
-        if (st == EEM_OK) {
-            eem_payload_fragment_reset(&frag);
-            st = eem_payload_encode(m->ops, &m->payload, &inst, &frag, err);
-        }
+        if (st == EEM_OK)
+            st = encode_feature(&c, &inst, in, &frag, err);
         if (st == EEM_OK)
             st = cache_lookup(&c, f, &frag, &hit, err);
         if (st == EEM_OK && !hit)

@@ -5,7 +5,8 @@
  * answer gives the OUTPUT_PROPERTIES values of its feature.
  *
  * Instances: one key per property (SERIALIZED_TF_TENSORS, RAW_JSON, OIP_V2),
- * a scalar property as a rank-0 tensor, a list property as a rank-1 tensor;
+ * a scalar property as a rank-0 tensor, a list property as a rank-1 tensor, a
+ * string property (SERIALIZED_TF_TENSORS, RAW_JSON) as a scalar string;
  * ND_ARRAYS (keyless) sends one flat list, the properties concatenated in
  * INPUT_PROPERTIES order.  Element types: INPUT_TYPE per property, else
  * float32.  A list property's length is INPUT_SHAPES' [n] when given, else
@@ -26,13 +27,15 @@ extern "C" {
 
 typedef struct eem_feature_model eem_feature_model;
 
-/* One input property of one feature: null, or n values (a scalar when
+/* One input property of one feature: null, a string (text, for an input
+ * marked with eem_feature_model_set_string_input), or n values (a scalar when
  * is_list is 0, then n is 1). */
 typedef struct eem_feature_value {
     int is_null;
     int is_list;
     int n;
     const double *values;
+    const char *text;
 } eem_feature_value;
 
 /* What became of one feature in a predict call. */
@@ -61,6 +64,11 @@ int eem_feature_model_input_count(const eem_feature_model *m);
 const char *eem_feature_model_input_name(const eem_feature_model *m, int k);
 /* Output values per feature: sum over outputs of (dims 1 ? length : 1). */
 int eem_feature_model_value_count(const eem_feature_model *m);
+/* Input k is a scalar string (EE predictProperties' string properties):
+ * sent as a JSON string (RAW_JSON) or a DT_STRING TensorProto
+ * (SERIALIZED_TF_TENSORS); other formats carry numbers only (an error naming
+ * the property and what to do). */
+eem_status eem_feature_model_set_string_input(eem_feature_model *m, int k, eem_error *err);
 /* The cost guard: most features one read pass may send. */
 long eem_feature_model_max_predictions(const eem_feature_model *m);
 

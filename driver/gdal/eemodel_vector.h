@@ -42,6 +42,7 @@ class EEModelVectorLayer final : public OGRLayer
     OGRFeatureDefn *m_defn = nullptr;
     int m_srcFieldCount = 0;
     std::vector<int> m_inputFields;  /* source field index of each input */
+    std::vector<bool> m_stringInputs; /* input sent as a scalar string */
     std::vector<EEModelOutputField> m_outputs;
     std::deque<OGRFeature *> m_ready; /* predicted, not yet returned */
     bool m_postFilter = false;       /* attribute filter on predicted fields */

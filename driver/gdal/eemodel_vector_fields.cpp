@@ -80,6 +80,14 @@ bool EEModelVectorLayer::SetupFields(eem_error &err)
             return false;
         }
         m_inputFields.push_back(i);
+        /* a string field is a scalar string input, unless INPUT_TYPE says which
+         * number it holds (EE: inputTypeOverride) */
+        bool typed = false;
+        for (int o = 0; o < spec->n_input_types; o++)
+            typed |= !spec->input_types[o].key || EQUAL(spec->input_types[o].key, name);
+        m_stringInputs.push_back(t == OFTString && !typed);
+        if (m_stringInputs.back() && eem_feature_model_set_string_input(m_model, k, &err) != EEM_OK)
+            return false;
     }
 
     for (int k = 0; k < spec->n_outputs; k++)
@@ -168,6 +176,12 @@ bool EEModelVectorLayer::InputsOf(OGRFeature *f, std::vector<double> &values,
             case OFTString:
             {
                 const char *s = f->GetFieldAsString(i);
+                if (m_stringInputs[k])
+                {
+                    v.n = 1;
+                    v.text = s; /* lives as long as the source feature */
+                    break;
+                }
                 char *end = nullptr;
                 double d = CPLStrtod(s, &end);
                 while (end && *end == ' ')
@@ -176,7 +190,7 @@ bool EEModelVectorLayer::InputsOf(OGRFeature *f, std::vector<double> &values,
                 {
                     CPLError(CE_Failure, CPLE_AppDefined,
                              "EEMODEL: feature " CPL_FRMT_GIB ": property \"%s\" is \"%.80s\", "
-                             "not a number; a string field is sent only when it holds a number",
+                             "not a number (INPUT_TYPE gives it a numeric type)",
                              f->GetFID(), f->GetFieldDefnRef(i)->GetNameRef(), s);
                     return false;
                 }
