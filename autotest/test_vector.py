@@ -425,7 +425,15 @@ def test_faults_on_error_nodata_gives_null_fields(predictor, points):
     predictor.fault(kind="status", status=400, count=1)
     name = name_for(predictor.url, points, on_error="NODATA")
     ds, lyr = open_layer(name)
-    got = [f for f in lyr]
+    warnings = []
+    gdal.PushErrorHandler(lambda cls, num, msg: warnings.append((cls, msg)))
+    try:
+        got = [f for f in lyr]
+    finally:
+        gdal.PopErrorHandler()
+    assert [c for c, _ in warnings] == [gdal.CE_Warning]
+    assert "16 feature(s) of layer \"points\" have null predicted fields (ON_ERROR=NODATA)" in warnings[0][1]
+    assert "400" in warnings[0][1]
     assert len(got) == N_FEATURES
     # the first request (16 features) failed: null predictions, source fields kept
     for i, f in enumerate(got):

@@ -129,17 +129,21 @@ bool EEModelVectorLayer::Predict(std::vector<OGRFeature *> &src, std::vector<OGR
         EEModelReportCoreError(err);
         return false;
     }
+    int failed = 0;
     for (size_t f = 0; f < n; f++)
     {
+        failed += results[f] == EEM_FEATURE_FAILED;
         if (results[f] == EEM_FEATURE_SKIPPED)
             continue;
         out.push_back(EEModelVectorLayerOutput(m_defn, src[f], m_srcFieldCount, m_outputs,
                                                outputs.data() + f * nv,
                                                results[f] == EEM_FEATURE_PREDICTED));
     }
-    if (eem_feature_model_last_failure(m_model)[0])
-        CPLDebug("EEMODEL", "a prediction request failed (ON_ERROR=NODATA): %s",
-                 eem_feature_model_last_failure(m_model));
+    if (failed > 0)
+        CPLError(CE_Warning, CPLE_AppDefined,
+                 "EEMODEL: %d feature(s) of layer \"%s\" have null predicted fields "
+                 "(ON_ERROR=NODATA): %s",
+                 failed, m_defn->GetName(), eem_feature_model_last_failure(m_model));
     return true;
 }
 
