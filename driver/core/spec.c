@@ -42,7 +42,8 @@
  * name canonicalises (lowercase, no underscores) to the same as UPPER_SNAKE. */
 #define EEM_SPEC_KEYS(X)                                                                      \
     X(INPUT, "INPUT", NULL, "string", "", "",                                                 \
-      "Source raster: any GDAL dataset name (required)")                                      \
+      "Source dataset: a raster (OUTPUT_BANDS) or a vector source (OUTPUT_PROPERTIES), "      \
+      "required")                                                                             \
     X(BANDS, "BANDS", NULL, "string", "", "",                                                 \
       "Source bands in order: descriptions or 1-based indices, comma-separated")              \
     X(INPUT_ARRAY, "INPUT_ARRAY", NULL, "string", "", "",                                     \

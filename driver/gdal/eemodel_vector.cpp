@@ -92,15 +92,16 @@ bool EEModelVectorLayer::Predict(std::vector<OGRFeature *> &src, std::vector<OGR
     const size_t n = src.size();
     std::vector<double> values;
     std::vector<eem_feature_value> in(n * ni);
+    std::vector<size_t> offsets(n * ni);
     std::vector<long long> fids(n);
     for (size_t f = 0; f < n; f++)
     {
         fids[f] = src[f]->GetFID();
-        if (!InputsOf(src[f], values, in, f * ni))
+        if (!InputsOf(src[f], values, offsets, in, f * ni))
             return false;
     }
-    for (auto &v : in) /* offsets into values become pointers */
-        v.values = values.data() + reinterpret_cast<uintptr_t>(v.values);
+    for (size_t k = 0; k < in.size(); k++) /* values no longer grows */
+        in[k].values = values.data() + offsets[k];
     long limit = eem_feature_model_max_predictions(m_model);
     long sending = 0;
     for (size_t f = 0; f < n; f++)

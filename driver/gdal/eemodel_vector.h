@@ -55,8 +55,8 @@ class EEModelVectorLayer final : public OGRLayer
     bool CheckCost();
     bool FillBatch();
     bool Predict(std::vector<OGRFeature *> &src, std::vector<OGRFeature *> &out);
-    bool InputsOf(OGRFeature *f, std::vector<double> &values, std::vector<eem_feature_value> &in,
-                  size_t first);
+    bool InputsOf(OGRFeature *f, std::vector<double> &values, std::vector<size_t> &offsets,
+                  std::vector<eem_feature_value> &in, size_t first);
     void ClearReady();
 
   public:

@@ -126,9 +126,11 @@ bool EEModelVectorLayer::SetupFields(eem_error &err)
 }
 
 /* Append feature f's inputs: values into `values` (doubles), one
- * eem_feature_value per input into in[first..].  Pointers into `values` are
- * set by the caller once `values` stops growing (offsets kept in n/values). */
+ * eem_feature_value per input into in[first..] and the offset of its first
+ * value into offsets[first..]; the caller points each value into `values`
+ * once it stops growing. */
 bool EEModelVectorLayer::InputsOf(OGRFeature *f, std::vector<double> &values,
+                                  std::vector<size_t> &offsets,
                                   std::vector<eem_feature_value> &in, size_t first)
 {
     for (size_t k = 0; k < m_inputFields.size(); k++)
@@ -136,8 +138,7 @@ bool EEModelVectorLayer::InputsOf(OGRFeature *f, std::vector<double> &values,
         int i = m_inputFields[k];
         eem_feature_value &v = in[first + k];
         v = eem_feature_value{};
-        /* the offset of the first value, made a pointer later */
-        v.values = reinterpret_cast<const double *>(static_cast<uintptr_t>(values.size()));
+        offsets[first + k] = values.size();
         if (!f->IsFieldSetAndNotNull(i))
         {
             v.is_null = 1;
