@@ -591,3 +591,23 @@ def test_qgis_opens_the_layer(predictor, points, tmp_path, subprocess_env):
     for i, f in enumerate(report["features"]):
         assert f["prob"] == pytest.approx(expected([elev_of(i), slope_of(i)])["prob"], rel=1e-6)
     assert report["filtered"] == ["p%d" % i for i in range(N_FEATURES) if slope_of(i) == 2]
+
+
+def test_requests_of_a_batch_are_in_flight_together(predictor, points):
+    """The requests of one batch are sent over concurrent connections: the first two (the
+    first batch, 16 features, needs two bodies of at most 1024 / 4 bytes) wait for one
+    another at the stand-in (a barrier), so both complete only if the driver has them in
+    flight at once."""
+    name = name_for(predictor.url, points, fmt="RAW_JSON", max_payload_bytes=1024, output_multiplier=4)
+    predictor.fault(kind="gate", count=2)
+    with config_options(EEMODEL_MAX_CONNECTIONS="4"):
+        ds, lyr = open_layer(name)
+        got = [f for f in lyr]
+    assert len(got) == N_FEATURES
+    check_feature(got[20], 20)
+    log = predictor.log()
+    assert not any((r["error"] or "").startswith("gate broken") for r in log)
+    assert all(r["body_bytes"] <= 256 for r in log)
+    first_batch = [r for r in log if r.get("fault") == "gate"]
+    assert len(first_batch) == 2 and sum(r["n_instances"] for r in first_batch) == 16
+    assert sum(r["n_instances"] for r in log) == N_FEATURES
