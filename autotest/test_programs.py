@@ -174,7 +174,7 @@ def test_format_lists_open_options(subprocess_env):
 
 def test_formats_list_driver(subprocess_env):
     out = run(["gdalinfo", "--formats"], subprocess_env).stdout
-    assert re.search(r"^\s*EEMODEL -raster- \(ro", out, re.MULTILINE), out
+    assert re.search(r"^\s*EEMODEL -raster,vector- \(ro", out, re.MULTILINE), out
 
 
 def test_stats_write_no_aux_xml(predictor, eem_name, tmp_path, subprocess_env):

@@ -731,7 +731,10 @@ static void test_open_option_xml(void)
         "REQUEST_LAYOUT", "SIGNATURE_NAME", "PROJ",
         "SCALE", "FIX_INPUT_PROJ", "INPUT_TILE_SIZE", "INPUT_OVERLAP_SIZE", "OUTPUT_TILE_SIZE",
         "OUTPUT_BANDS", "NODATA", "RESAMPLING", "MAX_PREDICTIONS", "ON_ERROR", "CACHE_DIR", "HEADERS",
-        "GOOGLE_CREDENTIALS_HOST", "CACHE_KEY", "JOB_MAX_PREDICTIONS", "TILE_ORIGIN"};
+        "GOOGLE_CREDENTIALS_HOST", "CACHE_KEY", "JOB_MAX_PREDICTIONS", "TILE_ORIGIN",
+        /* the vector side and the other ee.Model parameters (spec_vector.c) */
+        "INPUT_PROPERTIES", "OUTPUT_PROPERTIES", "LAYER", "NULL_INPUT", "OUTPUT_MULTIPLIER",
+        "INPUT_SHAPES", "PROJECT_NAME"};
     int n_options = 0;
     for (CPLXMLNode *o = root->psChild; o; o = o->psNext) {
         if (o->eType != CXT_Element)

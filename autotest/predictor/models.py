@@ -146,6 +146,49 @@ def _single(function):
     return model
 
 
+# ----------------------------------------------------------------------------
+# Tabular models (EE predictProperties): one instance = one feature's properties,
+# flattened in the order sent (x: 1-D float64).
+
+LOGREG_WEIGHTS = (0.8, -0.5, 0.25, 0.125)   # cycled over the values of an instance
+LOGREG_BIAS = -0.2
+
+
+def logreg_float64(x):
+    """Logistic regression z = sum(w_i x_i) + b, in a fixed order; sigmoid(z)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    if x.size == 0:
+        raise ModelError("logreg needs at least one value")
+    z = LOGREG_BIAS
+    for i, v in enumerate(x):
+        z = z + LOGREG_WEIGHTS[i % len(LOGREG_WEIGHTS)] * v
+    return 1.0 / (1.0 + np.exp(-z)), z
+
+
+def logreg(x):
+    """{"prob": float32 scalar, "label": int32 scalar (z > 0), "scores": float32 [1-p, p],
+    "positive": uint8 scalar 0/1 (a bool output), "big": int64 scalar (label * 2**40 + 7)}."""
+    p, z = logreg_float64(x)
+    label = int(z > 0)
+    return {"prob": np.float32(p).reshape(()),
+            "label": np.int32(label).reshape(()),
+            "scores": np.array([1.0 - p, p], dtype=np.float32),
+            "positive": np.uint8(label).reshape(()),
+            "big": np.int64(label * 2 ** 40 + 7).reshape(())}
+
+
+TABULAR = {"logreg": logreg}
+
+
+def tabular_values(array):
+    """One input of a tabular instance as float64 values: numbers as they are, a string
+    (scalar string input) as its length in characters."""
+    array = np.asarray(array)
+    if array.dtype.kind in "OUS":
+        return np.array([float(len(str(v))) for v in array.reshape(-1)], dtype=np.float64)
+    return array.astype(np.float64).reshape(-1)
+
+
 MODELS = {
     "identity": _single(identity),
     "ndi": _single(ndi),
@@ -157,8 +200,13 @@ MODELS = {
 }
 
 
+MODELS.update(TABULAR)
+
+
 def run(name, x):
-    """Apply model `name` to one instance x (H, W, C); {output_name: array}."""
+    """Apply model `name` to one instance x (H, W, C; a flat vector for a tabular model)."""
     if name not in MODELS:
         raise KeyError(name)
+    if name in TABULAR:
+        return TABULAR[name](x)
     return MODELS[name](_as_hwc(x))

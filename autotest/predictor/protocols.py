@@ -135,6 +135,7 @@ class Request:
         self.binary = False       # OIP request body with binary data
         self.binary_output = False
         self.instances = []       # [[(key or None, array (H, W, C))]]
+        self.tabular = False      # a tabular model: any rank (scalars, vectors), ND_ARRAYS flat
 
 
 def _json(body):
@@ -168,11 +169,20 @@ def _numbers_array(value, what, config, key):
         raise ProtocolError("%s: %s" % (what, e))
 
 
-def _value_kind(value):
+def _value_kind(value, tabular=False):
+    if isinstance(value, str) and tabular:
+        # a tabular RAW_JSON instance may hold plain strings: base64 TensorProto only if it parses
+        try:
+            wire.decode_tensor_b64(value)
+            return "tf"
+        except wire.WireError:
+            return "raw"
     if isinstance(value, str):
         return "tf"
     if isinstance(value, list):
         return "raw"
+    if tabular and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "raw"   # a scalar property sent as a bare JSON number
     return None
 
 
@@ -182,6 +192,8 @@ def _decode_value(kind, value, what, config, key):
             return wire.decode_tensor_b64(value)
         except wire.WireError as e:
             raise ProtocolError("%s: %s" % (what, e))
+    if isinstance(value, str):
+        return np.array(value, dtype=object)   # a plain string (tabular RAW_JSON)
     return _numbers_array(value, what, config, key)
 
 
@@ -212,7 +224,7 @@ def parse_tf_envelope(req, doc, config):
         if all(isinstance(i, list) for i in instances):
             req.format = "nd"
             for n, value in enumerate(instances):
-                req.instances.append([(None, _nd_instance(value, "instances[%d]" % n, config))])
+                req.instances.append([(None, _nd_instance(value, "instances[%d]" % n, config, req.tabular))])
             return
         first_keys = None
         for n, instance in enumerate(instances):
@@ -224,7 +236,7 @@ def parse_tf_envelope(req, doc, config):
                 raise ProtocolError("instance %d has keys %s; instance 0 has %s" % (n, list(instance), first_keys))
             tensors = []
             for key, value in instance.items():
-                kind = _value_kind(value)
+                kind = _value_kind(value, req.tabular)
                 if kind is None:
                     raise ProtocolError("instance %d key %r: expected a base64 string or a nested list, got %s"
                                         % (n, key, type(value).__name__))
@@ -241,7 +253,7 @@ def parse_tf_envelope(req, doc, config):
         if not inputs:
             raise ProtocolError('"inputs" is an empty list')
         for n, value in enumerate(inputs):
-            req.instances.append([(None, _nd_instance(value, "inputs[%d]" % n, config))])
+            req.instances.append([(None, _nd_instance(value, "inputs[%d]" % n, config, req.tabular))])
         return
     if not isinstance(inputs, dict) or not inputs:
         raise ProtocolError('"inputs" must be a non-empty object {key: [per instance]} or a list')
@@ -253,7 +265,7 @@ def parse_tf_envelope(req, doc, config):
         if count not in (None, len(column)):
             raise ProtocolError("inputs.%s has %d entries; the other inputs have %d" % (key, len(column), count))
         count = len(column)
-        kind = _value_kind(column[0])
+        kind = _value_kind(column[0], req.tabular)
         if kind is None:
             raise ProtocolError("inputs.%s[0]: expected a base64 string or a nested list" % key)
         if req.format not in (None, kind):
@@ -265,8 +277,13 @@ def parse_tf_envelope(req, doc, config):
         req.instances.append([(key, arrays[n]) for key, arrays in columns])
 
 
-def _nd_instance(value, what, config):
+def _nd_instance(value, what, config, tabular=False):
     array = _numbers_array(value, what, config, None)
+    if tabular:
+        if array.ndim != 1:
+            raise ProtocolError("%s: tabular ND_ARRAYS instance of shape %s; expected a flat list"
+                                % (what, list(array.shape)))
+        return array
     if array.ndim != 3:
         raise ProtocolError("%s: ND_ARRAYS instance of shape %s; expected (C, H, W)" % (what, list(array.shape)))
     return np.ascontiguousarray(np.moveaxis(array, 0, -1))
@@ -347,9 +364,11 @@ def parse_oip(req, body, headers, config):
         req.instances.append([(key, array[n]) for key, array in columns])
 
 
-def parse_request(api, body, headers, config):
-    """Decode a predict request of any protocol/format into a Request."""
+def parse_request(api, body, headers, config, tabular=False):
+    """Decode a predict request of any protocol/format into a Request (tabular: a model of
+    feature properties, whose tensors may have any rank)."""
     req = Request(api)
+    req.tabular = tabular
     if api == "kserve":
         parse_oip(req, body, headers, config)
     elif api == "vertex-raw" and headers.get(BINARY_HEADER) is not None:
@@ -367,6 +386,10 @@ def parse_request(api, body, headers, config):
             if meta is not None and key is not None and req.format != "oip" and _declared(config, key) is None:
                 raise ProtocolError("input %r is not an input of the signature (inputs: %s)"
                                     % (key, ", ".join(t["name"] for t in meta.get("inputs", []))))
+            if tabular:
+                if array.dtype.kind not in "biufO":
+                    raise ProtocolError("instance %d key %r: element type %s is not supported" % (n, key, array.dtype.name))
+                continue
             if array.ndim != 3:
                 raise ProtocolError("instance %d key %r: tensor of shape %s has rank %d; every tensor must "
                                     "be rank 3 (H, W, C), even for a single band" % (n, key, list(array.shape), array.ndim))
@@ -396,8 +419,14 @@ def summarize(req, record):
             record["dtypes"][key or ""] = array.dtype.name
     record["instance_shapes"] = [list(tensors[0][1].shape) for tensors in req.instances]
     # identifies a tile across retries (same input, same digest)
-    record["instance_digests"] = [hashlib.sha1(np.ascontiguousarray(tensors[0][1]).tobytes()).hexdigest()[:16]
+    record["instance_digests"] = [hashlib.sha1(_digest_bytes(tensors[0][1])).hexdigest()[:16]
                                   for tensors in req.instances]
+
+
+def _digest_bytes(array):
+    if array.dtype.kind == "O":   # strings of a tabular instance
+        return repr(array.tolist()).encode("utf-8")
+    return np.ascontiguousarray(array).tobytes()
 
 
 # ---------------------------------------------------------------------------
@@ -409,6 +438,9 @@ def run(models, model, tensors):
     if model == "echo":
         arrays = [a for _, a in tensors]
         return {"output": np.concatenate(arrays, axis=2) if len(arrays) > 1 else arrays[0]}
+    if model in models.TABULAR:
+        x = np.concatenate([models.tabular_values(a) for _, a in tensors])
+        return models.run(model, x)
     x = np.concatenate([a.astype(np.float64) for _, a in tensors], axis=2)
     return models.run(model, x)
 

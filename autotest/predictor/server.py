@@ -629,7 +629,8 @@ def make_handler(state):
             config = state.config_snapshot()
             parse_error = None
             try:
-                request = protocols.parse_request(api, body, self.headers, config)
+                request = protocols.parse_request(api, body, self.headers, config,
+                                                  tabular=model in models.TABULAR)
                 protocols.summarize(request, record)
             except (RequestError, protocols.ProtocolError) as e:
                 parse_error = str(e)

@@ -209,6 +209,13 @@ def tensor_from_bytes(data):
     code = int(message.dtype)
     if code == DT_BFLOAT16:
         return _bfloat16_from_message(message)
+    if code == DT_STRING:  # scalar strings of tabular models: text array of the shape
+        shape = tuple(int(d.size) for d in message.tensor_shape.dim)
+        values = [v.decode("utf-8", "replace") for v in message.string_val]
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if len(values) != count:
+            raise WireError("string_val holds %d strings; shape %s needs %d" % (len(values), list(shape), count))
+        return np.array(values, dtype=object).reshape(shape)
     if code not in NUMPY_OF_DATATYPE:
         raise WireError("unsupported TensorProto dtype %d" % code)
     dtype = NUMPY_OF_DATATYPE[code]

@@ -5,6 +5,7 @@
  *           from numpy's ndarray.tolist() —
  *           {"instances":[<(C,H,W) list>,...]} (row) or {"inputs":[...]}
  *           (columnar: one (N, C, H, W) tensor), optional signature_name.
+ *           A feature (one rank-1 input, feature_model.c) is one flat list.
  * Answer:   every shape eem_json_walk_answer accepts; each value a nested list,
  *           channels first: (C, H, W), (1, C, H, W) with a batch level, or
  *           (H, W) for a single channel; transposed to (H, W, C) for the
@@ -17,6 +18,16 @@ static eem_status nd_encode_instance(const eem_payload_context *ctx, const eem_i
 {
     (void)ctx;
     eem_buf *b = &frag->data;
+    if (inst->n_inputs == 1 && inst->inputs[0]->ndim == 1) {
+        /* a feature (feature_model.c): its properties as one flat list */
+        const eem_tensor *t = inst->inputs[0];
+        eem_buf_puts(b, "[");
+        eem_json_put_numbers(b, t->data, t->type, 0, (size_t)t->dims[0]);
+        eem_buf_puts(b, "]");
+        if (eem_payload_fragment_end_part(frag) != 0)
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");
+        return EEM_OK;
+    }
     eem_buf_puts(b, "[");
     int first_channel = 1;
     for (int k = 0; k < inst->n_inputs; k++) {

@@ -20,6 +20,7 @@
 #include "job_budget.h"
 #include "http.h"
 #include "http_config.h"
+#include "image_properties.h"
 #include "metadata.h"
 #include "oip_binary.h"
 #include "payload.h"
@@ -48,6 +49,7 @@
 struct eem_predictor {
     eem_spec *spec; /* owned copy of the caller's: metadata fills output lengths here */
     eem_source *src;
+    eem_image_properties *props; /* INPUT_PROPERTIES: constants added to every instance */
     eem_endpoint *ep;
     const eem_payload_ops *ops;
     eem_payload_context payload; /* what the payload format needs besides the spec */
@@ -200,6 +202,8 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
     if (st == EEM_OK)
         st = eem_source_open(spec, &p->src, err);
     if (st == EEM_OK)
+        st = eem_image_properties_resolve(spec, p->src, &p->props, err);
+    if (st == EEM_OK)
         st = eem_endpoint_resolve(spec, &p->ep, err);
     if (st == EEM_OK) {
         p->ops = eem_payload_ops_for(p->ep->payload_format);
@@ -244,6 +248,7 @@ void eem_predictor_close(eem_predictor *p)
     if (!p)
         return;
     eem_source_close(p->src);
+    eem_image_properties_free(p->props);
     eem_endpoint_free(p->ep);
     eem_cache_close(p->cache);
     eem_datamemo_close(&p->memo);
@@ -460,6 +465,8 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
         cs->max_ahead = 1;
     cs->max_payload = p->ep->max_payload_bytes > 0 ? p->ep->max_payload_bytes
                                                    : EEM_DEFAULT_MAX_PAYLOAD_BYTES;
+    if (p->spec->output_multiplier > 1) /* EE outputMultiplier: room for the answer */
+        cs->max_payload = (long)((double)cs->max_payload / p->spec->output_multiplier);
     cs->max_instances = p->ep->max_instances;
     eem_status st = eem_auth_lines_for(p->ep, &cs->auth, err);
     if (st != EEM_OK)
@@ -1060,13 +1067,14 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
     if (st != EEM_OK)
         return st;
     size_t npix = (size_t)g->uw * g->uh;
-    eem_tensor **tensors = calloc((size_t)win->n_keys, sizeof *tensors);
-    const char **keys = calloc((size_t)win->n_keys, sizeof *keys);
+    int n_keys = win->n_keys + cs->p->props->n; /* bands, then INPUT_PROPERTIES */
+    eem_tensor **tensors = calloc((size_t)n_keys, sizeof *tensors);
+    const char **keys = calloc((size_t)n_keys, sizeof *keys);
     eem_payload_fragment frag = {0};
     if (!tensors || !keys)
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    for (int k = 0; st == EEM_OK && k < win->n_keys; k++)
-        keys[k] = src->keys[k].key;
+    for (int k = 0; st == EEM_OK && k < n_keys; k++)
+        keys[k] = k < win->n_keys ? src->keys[k].key : cs->p->props->keys[k - win->n_keys];
     for (int k = 0; st == EEM_OK && k < n; k++) {
         int tx = tiles[2 * k], ty = tiles[2 * k + 1];
         uint8_t *mask = malloc(npix);
@@ -1089,8 +1097,11 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             free(mask);
             continue;
         }
-        eem_instance inst = {win->n_keys, keys, (const eem_tensor *const *)tensors};
+        eem_instance inst = {n_keys, keys, (const eem_tensor *const *)tensors};
         st = tile_slice_instance(cs, win, tx, ty, tensors, err);
+        if (st == EEM_OK)
+            st = eem_image_properties_tensors(cs->p->props, (int)tensors[0]->dims[0],
+                                              (int)tensors[0]->dims[1], tensors + win->n_keys, err);
         if (st == EEM_OK)
             st = eem_payload_encode(cs->p->ops, &cs->p->payload, &inst, &frag, err);
         int cached = 0;
@@ -1101,7 +1112,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             st = compute_add_instance(cs, tx, ty, &inst, &frag, mask, cancel, cancel_user, err);
         else
             free(mask);
-        for (int i = 0; i < win->n_keys; i++) {
+        for (int i = 0; i < n_keys; i++) {
             eem_tensor_free(tensors[i]);
             tensors[i] = NULL;
         }
@@ -1279,5 +1290,8 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
         st = eem_payload_check_input_type(p->ops, &p->payload, p->src->keys[k].key,
                                           p->src->keys[k].send_type, err);
+    for (int k = 0; st == EEM_OK && k < p->props->n; k++)
+        st = eem_payload_check_input_type(p->ops, &p->payload, p->props->keys[k],
+                                          p->props->types[k], err);
     return st;
 }

@@ -364,7 +364,7 @@ static eem_status apply_type_overrides(eem_source *src, const eem_spec *spec, ee
                     hit = 1;
                 }
             }
-            if (!hit) {
+            if (!hit && !eem_spec_lists_input_property(spec, ov->key)) {
                 char keys[1024];
                 list_keys(src, keys, sizeof keys);
                 return eem_error_set(err, EEM_ERR_INVALID,

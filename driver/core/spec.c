@@ -50,7 +50,8 @@
  * name canonicalises (lowercase, no underscores) to the same as UPPER_SNAKE. */
 #define EEM_SPEC_KEYS(X)                                                                      \
     X(INPUT, "INPUT", NULL, "string", "", "",                                                 \
-      "Source raster: any GDAL dataset name (required)")                                      \
+      "Source dataset: a raster (OUTPUT_BANDS) or a vector source (OUTPUT_PROPERTIES), "      \
+      "required")                                                                             \
     X(BANDS, "BANDS", NULL, "string", "", "",                                                 \
       "Source bands in order: descriptions or 1-based indices, comma-separated")              \
     X(INPUT_ARRAY, "INPUT_ARRAY", NULL, "string", "", "",                                     \
@@ -123,7 +124,21 @@
       "Extra HTTP headers: Name: value, Name: value (prefer EEMODEL_HEADERS or "              \
       "GDAL_HTTP_HEADER_FILE for secrets)")                                                   \
     X(GOOGLE_CREDENTIALS_HOST, "GOOGLE_CREDENTIALS_HOST", NULL, "string", "", "",             \
-      "Host of a private gateway that may receive Google credentials (open option only)")
+      "Host of a private gateway that may receive Google credentials (open option only)")     \
+    X(INPUT_PROPERTIES, "INPUT_PROPERTIES", NULL, "string", "", "",                           \
+      "Vector INPUT: the fields sent as the instance of each feature, comma-separated")      \
+    X(OUTPUT_PROPERTIES, "OUTPUT_PROPERTIES", NULL, "string", "", "",                         \
+      "Vector INPUT: the predicted fields, name:type[:length] (opens a vector layer)")       \
+    X(LAYER, "LAYER", NULL, "string", "", "", "Vector INPUT: the source layer (default: the first)") \
+    X(NULL_INPUT, "NULL_INPUT", NULL, "string-select", " default='NULL'",                      \
+      "<Value>NULL</Value><Value>SKIP</Value><Value>ERROR</Value>",                           \
+      "Vector INPUT: a feature with a null input property: null outputs, left out, or an error") \
+    X(OUTPUT_MULTIPLIER, "OUTPUT_MULTIPLIER", NULL, "float", "", "",                          \
+      "EE outputMultiplier: answer bytes per request byte (at least 1), sizes batches")      \
+    X(INPUT_SHAPES, "INPUT_SHAPES", NULL, "string", "", "",                                   \
+      "EE inputShapes: key:[shape] of array inputs (checked against what is sent)")          \
+    X(PROJECT_NAME, "PROJECT_NAME", NULL, "string", "", "",                                   \
+      "EE projectName (deprecated spelling of PROJECT / projectId)")
 
 typedef enum spec_key {
 #define EEM_X_ENUM(id, name, alias, type, attrs, values, desc) K_##id,
@@ -1530,6 +1545,8 @@ static eem_status parse_tile_size(const spec_raw *raw, spec_key k, int *w, int *
 static eem_status validate_tiles(const spec_raw *raw, eem_spec *spec, eem_error *err)
 {
     eem_status st;
+    if (spec->vector && !present(raw, K_INPUT_TILE_SIZE))
+        return EEM_OK; /* a vector layer has no tiles */
     if (!present(raw, K_INPUT_TILE_SIZE))
         return eem_error_set(err, EEM_ERR_INVALID,
                              "INPUT_TILE_SIZE is required: W,H input pixels per tile (EE "
@@ -1664,7 +1681,7 @@ static eem_status parse_output_entry(eem_spec *spec, char *entry, const char *va
     if (!(o->name = eem_strdup(entry)))
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     spec->n_outputs++; /* owned by spec from here on */
-    o->type = eem_dtype_from_name(type);
+    o->type = eem_spec_output_type_from_name(type, &o->boolean);
     if (o->type == EEM_DT_NONE)
         return unknown_type_error(K_OUTPUT_BANDS, value, type, err);
     if (!extra)
@@ -1707,7 +1724,7 @@ static eem_status validate_output_json(eem_spec *spec, const char *name, json_ob
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     spec->n_outputs++;
     if (json_object_is_type(j, json_type_string)) { /* {"name": "float32"} */
-        o->type = eem_dtype_from_name(json_object_get_string(j));
+        o->type = eem_spec_output_type_from_name(json_object_get_string(j), &o->boolean);
         return o->type == EEM_DT_NONE
                    ? unknown_type_error(K_OUTPUT_BANDS, value, json_object_get_string(j), err)
                    : EEM_OK;
@@ -1742,6 +1759,8 @@ static eem_status validate_output_json(eem_spec *spec, const char *name, json_ob
         return output_error(value, problem, err);
     }
     o->type = dtype_from_json(j);
+    if (o->type == EEM_DT_NONE && jtype && json_object_is_type(jtype, json_type_string))
+        o->type = eem_spec_output_type_from_name(json_object_get_string(jtype), &o->boolean);
     if (o->type == EEM_DT_NONE)
         return unknown_type_error(K_OUTPUT_BANDS, value,
                                   jtype ? json_object_get_string(jtype) : "?", err);
@@ -1788,7 +1807,7 @@ static eem_status validate_output_json(eem_spec *spec, const char *name, json_ob
 
 static eem_status validate_outputs(const spec_raw *raw, eem_spec *spec, eem_error *err)
 {
-    const spec_value *v = &raw->v[K_OUTPUT_BANDS];
+    const spec_value *v = &raw->v[spec->vector ? K_OUTPUT_PROPERTIES : K_OUTPUT_BANDS];
     if (v->origin == ORIGIN_NONE)
         return eem_error_set(err, EEM_ERR_INVALID,
                              "OUTPUT_BANDS is required: the model outputs, such as out:float32 or "
@@ -1955,6 +1974,58 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
     return EEM_OK;
 }
 
+/* The keys of the vector side and the other ee.Model parameters, as text:
+ * checked and parsed by spec_vector.c (eem_spec_check_vector_keys). */
+static eem_status take_vector_keys(const spec_raw *raw, eem_spec *spec, eem_error *err)
+{
+    static const struct {
+        spec_key k;
+        size_t field;
+        const char *accepted;
+    } texts[] = {
+        {K_INPUT_PROPERTIES, offsetof(eem_spec, input_properties), "property names, comma-separated"},
+        {K_LAYER, offsetof(eem_spec, layer), "a layer name of the vector INPUT"},
+        {K_NULL_INPUT, offsetof(eem_spec, null_input_text), "NULL, SKIP or ERROR"},
+        {K_OUTPUT_MULTIPLIER, offsetof(eem_spec, output_multiplier_text), "a number >= 1"},
+        {K_INPUT_SHAPES, offsetof(eem_spec, input_shapes), "key:[shape],..."},
+    };
+    spec->vector = present(raw, K_OUTPUT_PROPERTIES);
+    if (spec->vector && present(raw, K_OUTPUT_BANDS))
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "OUTPUT_BANDS and OUTPUT_PROPERTIES are both given; give OUTPUT_BANDS "
+                             "for a raster INPUT (EE predictImage) or OUTPUT_PROPERTIES for a "
+                             "vector INPUT (EE predictProperties)");
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char **field = (char **)((char *)spec + texts[i].field);
+        if (raw->v[texts[i].k].json && texts[i].k == K_INPUT_SHAPES) {
+            const char *j = json_object_to_json_string_ext(raw->v[texts[i].k].json,
+                                                           JSON_C_TO_STRING_PLAIN);
+            if (!(*field = eem_strdup(j)))
+                return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+            continue;
+        }
+        eem_status st;
+        if (present(raw, texts[i].k) &&
+            (st = take_string(raw, texts[i].k, texts[i].accepted, field, err)))
+            return st;
+    }
+    return EEM_OK;
+}
+
+/* EE projectName is the deprecated spelling of projectId (PROJECT). */
+static eem_status fold_project_name(spec_raw *raw, eem_error *err)
+{
+    if (!present(raw, K_PROJECT_NAME))
+        return EEM_OK;
+    if (present(raw, K_PROJECT))
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "PROJECT_NAME (EE projectName) and PROJECT (EE projectId) are both "
+                             "given; give one of them");
+    raw->v[K_PROJECT] = raw->v[K_PROJECT_NAME];
+    memset(&raw->v[K_PROJECT_NAME], 0, sizeof raw->v[K_PROJECT_NAME]);
+    return EEM_OK;
+}
+
 /* A relative INPUT from a JSON file is taken relative to the file's folder.
  * Names with ':' in their first path segment (NETCDF:..., EEMODEL:..., /vsi
  * prefixes are absolute anyway) are GDAL special names and stay as they are,
@@ -1990,6 +2061,8 @@ static eem_status validate(const spec_raw *raw, eem_spec *spec, eem_error *err)
         return st;
     if (present(raw, K_INPUT_ARRAY) &&
         (st = take_string(raw, K_INPUT_ARRAY, "a tensor key name such as array", &spec->input_array, err)))
+        return st;
+    if ((st = take_vector_keys(raw, spec, err)) || (st = eem_spec_check_vector_keys(spec, err)))
         return st;
     if ((st = validate_input_type(raw, spec, err)) || (st = validate_backend(raw, spec, err)) ||
         (st = validate_payload(raw, spec, err)) || (st = validate_grid(raw, spec, err)) ||
@@ -2060,7 +2133,7 @@ eem_status eem_spec_parse(const char *name, const char *const *open_options, eem
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if ((st = validate(&raw, spec, err)))
+    if ((st = fold_project_name(&raw, err)) || (st = validate(&raw, spec, err)))
         goto done;
     *out = spec;
     spec = NULL;

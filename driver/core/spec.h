@@ -13,6 +13,8 @@
 #include "dtype.h"
 #include "error.h"
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -62,6 +64,7 @@ typedef struct eem_output {
     int dims;
     int length;
     char **names; /* length entries or NULL */
+    int boolean;  /* declared "bool": uint8 values 0/1, a boolean field on the vector side */
 } eem_output;
 
 typedef struct eem_spec {
@@ -105,7 +108,33 @@ typedef struct eem_spec {
     char *google_credentials_host; /* GOOGLE_CREDENTIALS_HOST (never from a file) or NULL */
     int columnar;              /* REQUEST_LAYOUT=COLUMNAR: TF Serving "inputs" instead of "instances" */
     char *signature_name;      /* SIGNATURE_NAME or NULL */
+
+    /* The vector side and the other ee.Model parameters (spec_vector.c). */
+    int vector;                   /* OUTPUT_PROPERTIES given: INPUT is a vector source */
+    char *input_properties;       /* INPUT_PROPERTIES text (comma-separated) or NULL */
+    char *layer;                  /* LAYER or NULL */
+    char *null_input_text;        /* NULL_INPUT text or NULL */
+    int null_input;               /* parsed: EEM_NULL_INPUT_* */
+    char *output_multiplier_text; /* OUTPUT_MULTIPLIER text or NULL */
+    double output_multiplier;     /* parsed: 0 = not given, else >= 1 */
+    char *input_shapes;           /* INPUT_SHAPES text (or JSON) or NULL */
 } eem_spec;
+
+/* NULL_INPUT: what a feature with a null or missing input property becomes. */
+enum { EEM_NULL_INPUT_NULL = 0, EEM_NULL_INPUT_SKIP, EEM_NULL_INPUT_ERROR };
+
+/* Check and parse the vector-side keys and the other ee.Model parameters
+ * (spec_vector.c; called by eem_spec_parse). */
+eem_status eem_spec_check_vector_keys(eem_spec *spec, eem_error *err);
+/* An output type name: every eem_dtype name, plus bool/boolean (uint8 with
+ * *boolean set). */
+eem_dtype eem_spec_output_type_from_name(const char *name, int *boolean);
+/* The INPUT_SHAPES shape of key into dims (at most EEM_SPEC_SHAPE_MAX):
+ * its dimension count, or -1 when key has none. */
+#define EEM_SPEC_SHAPE_MAX 8
+int eem_spec_input_shape(const eem_spec *spec, const char *key, int64_t *dims);
+/* 1 if name is one of INPUT_PROPERTIES (an entry name:value by its name). */
+int eem_spec_lists_input_property(const eem_spec *spec, const char *name);
 
 /* 1 if name starts with EEMODEL: (case-insensitive) or ends with .eemodel.json. */
 int eem_spec_identify(const char *name);

@@ -45,6 +45,11 @@ void eem_spec_free(eem_spec *spec)
     free(spec->google_credentials_host);
     free(spec->signature_name);
     free(spec->nodata_text);
+    free(spec->input_properties);
+    free(spec->layer);
+    free(spec->null_input_text);
+    free(spec->output_multiplier_text);
+    free(spec->input_shapes);
     free(spec);
 }
 
@@ -145,7 +150,8 @@ eem_status eem_spec_clone(const eem_spec *spec, eem_spec **out, eem_error *err)
                       &c->version, &c->region,     &c->endpoint,  &c->url,
                       &c->api_root, &c->proj,      &c->resampling, &c->cache_dir,
                       &c->headers, &c->signature_name, &c->google_credentials_host,
-                      &c->nodata_text, &c->cache_key};
+                      &c->nodata_text, &c->cache_key, &c->input_properties, &c->layer,
+                      &c->null_input_text, &c->output_multiplier_text, &c->input_shapes};
     const size_t n_texts = sizeof texts / sizeof texts[0];
     char *borrowed[sizeof texts / sizeof texts[0]];
     for (size_t i = 0; i < n_texts; i++) {

@@ -2,7 +2,9 @@
  * capabilities, connection prefix, open options) and its Identify / Open:
  * the core parses the connection string and opens the predictor. */
 #include "eemodel_dataset.h"
+#include "eemodel_vector.h"
 
+#include "cpl_string.h"
 #include "gdal_priv.h"
 
 extern "C" {
@@ -31,9 +33,40 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
     }
     auto shared = std::make_shared<EEModelShared>();
     eem_error err{};
-    if (eem_spec_parse(poOpenInfo->pszFilename, poOpenInfo->papszOpenOptions, &shared->spec,
-                       &err) != EEM_OK ||
-        eem_predictor_open(shared->spec, &shared->predictor, &err) != EEM_OK ||
+    /* ogr2ogr to GeoJSON asks every source for NATIVE_DATA=YES (OGR's native
+     * data passthrough): nothing the driver has, so it is not a descriptor key */
+    CPLStringList options;
+    for (CSLConstList o = poOpenInfo->papszOpenOptions; o && *o; o++)
+        if (!STARTS_WITH_CI(*o, "NATIVE_DATA="))
+            options.AddString(*o);
+    if (eem_spec_parse(poOpenInfo->pszFilename, options.List(), &shared->spec, &err) != EEM_OK)
+    {
+        EEModelReportCoreError(err);
+        return nullptr;
+    }
+    /* OUTPUT_PROPERTIES (EE predictProperties) makes a vector layer,
+     * OUTPUT_BANDS (predictImage) a raster */
+    const bool wantRaster = (poOpenInfo->nOpenFlags & GDAL_OF_RASTER) != 0;
+    const bool wantVector = (poOpenInfo->nOpenFlags & GDAL_OF_VECTOR) != 0;
+    if (shared->spec->vector)
+    {
+        if (!wantVector)
+        {
+            CPLError(CE_Failure, CPLE_OpenFailed,
+                     "EEMODEL: this descriptor has OUTPUT_PROPERTIES: it opens as a vector "
+                     "layer (ogrinfo, ogr2ogr, gdal.OpenEx(..., gdal.OF_VECTOR))");
+            return nullptr;
+        }
+        return EEModelVectorDataset::Open(shared->spec, poOpenInfo->pszFilename);
+    }
+    if (!wantRaster)
+    {
+        CPLError(CE_Failure, CPLE_OpenFailed,
+                 "EEMODEL: this descriptor has OUTPUT_BANDS: it opens as a raster (gdalinfo, "
+                 "gdal_translate); give OUTPUT_PROPERTIES and INPUT_PROPERTIES for a vector layer");
+        return nullptr;
+    }
+    if (eem_predictor_open(shared->spec, &shared->predictor, &err) != EEM_OK ||
         eem_cost_check_payload(shared->predictor, &err) != EEM_OK)
     {
         EEModelReportCoreError(err);
@@ -68,6 +101,7 @@ extern "C" void GDALRegister_EEMODEL()
     poDriver->SetMetadataItem(GDAL_DCAP_RASTER, "YES");
     /* JSON descriptors and inputs are read through VSI (/vsimem/, /vsicurl/, ...) */
     poDriver->SetMetadataItem(GDAL_DCAP_VIRTUALIO, "YES");
+    poDriver->SetMetadataItem(GDAL_DCAP_VECTOR, "YES");
     poDriver->SetMetadataItem(GDAL_DMD_LONGNAME, "Predictions of a hosted model (Earth Engine "
                                                  "ee.Model style)");
     poDriver->SetMetadataItem(GDAL_DMD_HELPTOPIC, "docs/eemodel.md");
