@@ -13,6 +13,7 @@ PACKAGES=(
   clang libclang-rt-14-dev valgrind
   openssl python3-cryptography
   qgis python3-qgis python3-rasterio
+  python3-grpcio
 )
 
 missing=()
