@@ -20,6 +20,8 @@ extern "C" {
 /* gcloud reads at most 100 instances per call; Google's online predict limit. */
 #define EEM_GOOGLE_MAX_INSTANCES 100
 
+struct eem_grpc_target;
+
 typedef struct eem_endpoint {
     eem_protocol protocol;
     eem_payload_format payload_format;
@@ -32,6 +34,7 @@ typedef struct eem_endpoint {
     int raw_predict;     /* Vertex :rawPredict (body forwarded to the container as is) */
     char *metadata_url;  /* model metadata (TF Serving .../metadata, KServe v2 model), or NULL */
     char *server_metadata_url; /* KServe v2 server metadata (GET /v2: extensions), or NULL */
+    struct eem_grpc_target *grpc; /* gRPC service and model fields (grpc_endpoint.h), or NULL */
 } eem_endpoint;
 
 eem_status eem_endpoint_resolve(const eem_spec *spec, eem_endpoint **out, eem_error *err);

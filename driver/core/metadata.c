@@ -2,6 +2,7 @@
  * transport, parse the TF Serving and KServe v2 forms, and check the
  * descriptor against it at open (see metadata.h). */
 #include "metadata.h"
+#include "grpc_metadata.h"
 
 #include "buf.h"
 #include "http.h"
@@ -516,6 +517,8 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
                                       int *binary_available, eem_error *err)
 {
     *binary_available = 0;
+    if (ep->grpc)
+        return eem_grpc_metadata_check_at_open(spec, src, ep, headers, err);
     char *body = NULL;
     size_t len = 0;
     eem_model_metadata *md = NULL;
