@@ -1242,7 +1242,7 @@ static eem_status validate_payload(const spec_raw *raw, eem_spec *spec, eem_erro
             if (eem_str_equal_ignoring_case(t, eem_payload_format_name(f)))
                 spec->payload_format = f;
         if (spec->payload_format == EEM_PAYLOAD_NONE) {
-            char problem[128];
+            char problem[256];
             snprintf(problem, sizeof problem, "is not a payload format; %s", accepted);
             return bad_value(K_PAYLOAD_FORMAT, t, problem, err);
         }
