@@ -546,7 +546,7 @@ static void test_backend_errors(void)
     expect_fail("EEMODEL:input=a.tif;endpoint=projects/p/locations/l/endpoints/e/x" REST, NULL,
                 "ENDPOINT: \"projects/p/locations/l/endpoints/e/x\"", NULL);
     expect_fail("EEMODEL:input=a.tif;url=ftp://h/x" REST, NULL, "URL: \"ftp://h/x\"",
-                "http(s):// or grpc(s)://");
+                "http:// or https://");
     expect_fail("EEMODEL:input=a.tif;url=http://h/x?key=SECRET1;api_root=http://h" REST, NULL,
                 "API_ROOT only applies", NULL);
     {

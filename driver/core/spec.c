@@ -1186,7 +1186,7 @@ static eem_status validate_backend(const spec_raw *raw, eem_spec *spec, eem_erro
             return st;
         if (!is_http_url(spec->url))
             return eem_error_set(err, EEM_ERR_INVALID,
-                                 "URL: \"%s\" is not an http(s):// or grpc(s):// URL with a host and "
+                                 "URL: \"%s\" is not an http:// or https:// URL (grpc:// or grpcs:// for gRPC) with a host and "
                                  "an optional port 1-65535; expected the model's predict URL",
                                  show_url(&s, spec->url));
     }
