@@ -451,6 +451,8 @@ static void test_predict_response(void)
     }
     e2.key = "renamed";
     len = tensorflow__serving__predict_response__get_packed_size(&resp);
+    free(msg);
+    msg = malloc(len);
     tensorflow__serving__predict_response__pack(&resp, msg);
     CHECK_EQ_INT(eem_grpc_decode_predict_response(spec, msg, len, 2, 16, out, &err),
                  EEM_ERR_PROTOCOL);

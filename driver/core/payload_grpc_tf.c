@@ -208,11 +208,13 @@ static eem_status encode_instance(const eem_payload_context *ctx, const eem_inst
             eem_pb_put_len_header(&entry, 2, list);
             if (count) {
                 eem_pb_put_len_header(&entry, 1, 4 * count);
-                if (eem_buf_reserve(&entry, 4 * count) == 0) {
-                    float *dst = (float *)(entry.data + entry.len);
-                    eem_dtype_convert(t->data, t->type, dst, EEM_DT_FLOAT32, count);
-                    entry.len += 4 * count;
-                    entry.data[entry.len] = '\0';
+                float *values = malloc(4 * count); /* aligned; appended little-endian */
+                if (values) {
+                    eem_dtype_convert(t->data, t->type, values, EEM_DT_FLOAT32, count);
+                    eem_buf_append(&entry, values, 4 * count);
+                    free(values);
+                } else {
+                    entry.failed = 1;
                 }
             }
             eem_pb_put_bytes(&features, 1, entry.data, entry.len);
