@@ -398,3 +398,22 @@ def test_unreachable_server_is_unavailable(scene):
         with pytest.raises(RuntimeError) as excinfo:
             gdal.Open(name).ReadAsArray()
     assert "127.0.0.1:9" in str(excinfo.value)
+
+
+def test_verbose_output_never_shows_the_token(predictor, make_raster):
+    """CPL_CURL_VERBOSE over HTTP/2: libcurl also prints request headers as text lines
+    ("h2h3 [authorization: ...]"); the credential is redacted there too."""
+    import os
+    import subprocess
+    src = make_raster(np.zeros((2, 16, 16), dtype=np.uint16))
+    name = grpc_name(predictor, src, "vertex", "conv", tile=(16, 16), overlap=(0, 0))
+    env = dict(os.environ)
+    proc = subprocess.run(["gdal_translate", "-q", "--config", "CPL_CURL_VERBOSE", "YES", name,
+                           src + ".out.tif"],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    token = env["EEMODEL_ACCESS_TOKEN"]
+    lines = [line for line in proc.stderr.splitlines() if "authorization" in line.lower()]
+    assert any("h2h3 [authorization: [redacted]]" in line for line in lines)
+    assert lines and all(token not in line for line in lines)
+    assert token not in proc.stderr

@@ -365,10 +365,15 @@ void eem_http_print_debug(const char *tag, const char *prefix, const char *data,
         while (e > p && e[-1] == '\r')
             e--;
         size_t n = (size_t)(e - p);
+        /* libcurl's HTTP/2 text lines show request headers as "h2h3 [name: value]" */
+        const char *bracket = headers ? NULL : memchr(p, '[', n);
         if (n > 0) {
             if (headers && eem_http_header_is_secret(p, n)) {
                 const char *colon = memchr(p, ':', n);
                 fprintf(stderr, "%s: %s%.*s: [redacted]\n", tag, prefix, (int)(colon - p), p);
+            } else if (bracket && eem_http_header_is_secret(bracket + 1, (size_t)(e - bracket - 1))) {
+                const char *colon = memchr(bracket, ':', (size_t)(e - bracket));
+                fprintf(stderr, "%s: %s%.*s: [redacted]]\n", tag, prefix, (int)(colon - p), p);
             } else {
                 fprintf(stderr, "%s: %s%.*s\n", tag, prefix, (int)n, p);
             }
