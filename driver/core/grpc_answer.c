@@ -273,7 +273,7 @@ static eem_status parse_oip_output(const named_bytes *e, const char *name, oip_o
             o->datatype[n] = '\0';
         } else if (f.number == 3) {
             /* packed, or one varint per tag */
-            const uint8_t *p = f.data, *end = f.data + f.len;
+            const uint8_t *p = f.data, *end = f.data ? f.data + f.len : NULL;
             int packed = f.wire_type == EEM_PB_LEN;
             if (!packed && f.wire_type != EEM_PB_VARINT)
                 return eem_error_set(err, EEM_ERR_PROTOCOL, "output \"%s\": bad shape field", name);
@@ -366,7 +366,7 @@ static eem_status read_typed_contents(const oip_output *o, const char *name, eem
     while ((rc = eem_pb_next(&r, &f)) == 1) {
         if (f.number != field)
             continue;
-        const uint8_t *p = f.data, *end = f.data + f.len;
+        const uint8_t *p = f.data, *end = f.data ? f.data + f.len : NULL;
         int packed = f.wire_type == EEM_PB_LEN;
         for (;;) {
             double dv = 0;
