@@ -224,6 +224,8 @@ def test_metadata_fills_output_length(predictor, scene, tools, tmp_path):
         assert np.array_equal(tools.read_bands(ds), np.moveaxis(tools.read_hwc(scene), -1, 0).astype(np.float32))
     apis = {r["api"] for r in predictor.log()}
     assert {"tfserving-grpc-metadata", "kserve-grpc-metadata"} <= apis
+    # metadata calls are cheap: their deadline is at most 30 s whatever GDAL_HTTP_TIMEOUT says
+    assert all(0 < r["deadline_s"] <= 30 for r in predictor.log() if r["api"].endswith("-metadata"))
 
 
 @pytest.mark.parametrize("backend", ["tf-tensors", "oip"])

@@ -18,6 +18,7 @@
 typedef struct grpc_call_state {
     eem_grpc_status_lines lines;
     struct curl_slist *headers;
+    double timeout_s; /* > 0: this call's deadline instead of GDAL_HTTP_TIMEOUT */
 } grpc_call_state;
 
 static grpc_call_state *state_of(eem_http_request *req)
@@ -49,7 +50,7 @@ static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *e
     s->headers = NULL;
     eem_http_options o;
     eem_http_options_from_config(&o);
-    long timeout_ms = (long)(o.timeout_s * 1000.0);
+    long timeout_ms = (long)((s->timeout_s > 0 ? s->timeout_s : o.timeout_s) * 1000.0);
     char timeout_line[48] = "";
     if (timeout_ms > 0 && timeout_ms <= 99999999L)
         snprintf(timeout_line, sizeof timeout_line, "grpc-timeout: %ldm", timeout_ms);
@@ -241,6 +242,9 @@ eem_status eem_grpc_call_blocking(const char *url, const uint8_t *msg, size_t le
     req.body_len = framed.len;
     req.headers = headers;
     eem_grpc_request_use(&req);
+    grpc_call_state *s = state_of(&req);
+    if (s)
+        s->timeout_s = o.timeout_s;
     if (st == EEM_OK)
         st = eem_http_multi_add(m, &req, err);
     eem_http_request *done = NULL;
