@@ -14,7 +14,7 @@ PACKAGES=(
   openssl python3-cryptography
   iproute2 util-linux
   qgis python3-qgis python3-rasterio
-  python3-dask python3-distributed python3-rioxarray nodejs
+  python3-dask python3-distributed python3-rioxarray nodejs python3-grpcio
 )
 
 missing=()

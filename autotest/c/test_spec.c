@@ -597,7 +597,7 @@ static void test_backend_errors(void)
 static void test_value_errors(void)
 {
     expect_fail(BASE ";payload_format=protobuf", NULL, "PAYLOAD_FORMAT: \"protobuf\"",
-                "SERIALIZED_TF_TENSORS, RAW_JSON, ND_ARRAYS or OIP_V2");
+                "SERIALIZED_TF_TENSORS, RAW_JSON, ND_ARRAYS, OIP_V2, GRPC_TF_TENSORS");
     expect_fail(BASE ";max_payload_bytes=12", NULL, "MAX_PAYLOAD_BYTES: \"12\" is too small", "1024");
     expect_fail(BASE ";max_payload_bytes=1e6x", NULL, "MAX_PAYLOAD_BYTES: \"1e6x\" is not an integer", NULL);
     expect_fail(BASE ";max_predictions=0", NULL, "MAX_PREDICTIONS: \"0\"", "positive integer");

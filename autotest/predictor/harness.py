@@ -34,10 +34,12 @@ class StandInError(RuntimeError):
 
 
 class StandIn:
-    def __init__(self, process, port, folder, token=None):
+    def __init__(self, process, port, folder, token=None, grpc_port=None):
         self.process = process
         self.port = port
         self.url = "http://127.0.0.1:%d" % port
+        self.grpc_port = grpc_port  # issue 15: grpc_server.py, same state as the HTTP side
+        self.grpc_root = "grpc://127.0.0.1:%d" % grpc_port if grpc_port else None
         self.token = token
         self.folder = folder
         self.log_file = os.path.join(folder, "access.log")
@@ -46,8 +48,9 @@ class StandIn:
     def start(cls, token=None, workers=None, latency=0.0):
         folder = tempfile.mkdtemp(prefix="eemodel-standin-")
         port_file = os.path.join(folder, "port")
+        grpc_port_file = os.path.join(folder, "grpc-port")
         command = [PYTHON, SERVER_SCRIPT, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
-                   "--log-file", os.path.join(folder, "access.log")]
+                   "--log-file", os.path.join(folder, "access.log"), "--grpc-port-file", grpc_port_file]
         if token is not None:
             command += ["--token", token]
         if workers is not None:
@@ -62,8 +65,10 @@ class StandIn:
             if os.path.exists(port_file):
                 with open(port_file) as f:
                     text = f.read().strip()
-                if text:
-                    return cls(process, int(text), folder, token)
+                if text:  # written after the gRPC port file
+                    with open(grpc_port_file) as f:
+                        grpc_port = int(f.read().strip())
+                    return cls(process, int(text), folder, token, grpc_port)
             if process.poll() is not None:
                 break
             time.sleep(0.02)
@@ -106,6 +111,15 @@ class StandIn:
 
     def vertex_url(self, model, project="p", location="us-central1"):
         return self.url + "/v1/projects/%s/locations/%s/endpoints/%s:predict" % (project, location, model)
+
+    def grpc_url(self, model, api="tfserving", version=None, label=None):
+        """grpc://127.0.0.1:PORT/v1/models/M[...] (TF Serving) or /v2/models/M[...] (OIP v2)."""
+        path = "/v1/models/%s" % model if api == "tfserving" else "/v2/models/%s" % model
+        if version:
+            path += "/versions/%s" % version
+        elif label:
+            path += "/labels/%s" % label
+        return self.grpc_root + path
 
     # -- control routes -------------------------------------------------------
 

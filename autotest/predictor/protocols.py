@@ -56,6 +56,8 @@ CONFIG_DEFAULTS = {
     "binary_extension": True,     # KServe: advertise and honour Triton's binary tensor extension;
                                   # "unlisted": honour it without listing it (KServe's Python server)
     "answer_mangle": None,        # a malformed JSON answer (MANGLES), for error-path tests
+    "grpc_typed_answer": False,   # gRPC ModelInfer: typed contents instead of raw_output_contents
+    "grpc_example_hw": None,      # gRPC tf.Example features: [H, W] of each band (null: square)
 }
 # Malformed answers (JSON formats): ragged (a row one entry short), string_value (a number
 # replaced by text), missing_output (the first output renamed), wrong_count (one instance
@@ -83,10 +85,13 @@ def validate_config_key(key, value):
         raise ProtocolError("answer_key: %r is not null, \"predictions\" or \"outputs\"" % (value,))
     if key == "answer_mangle" and value not in MANGLES:
         raise ProtocolError("answer_mangle: %r is not one of %s" % (value, MANGLES))
-    if key == "numbers_as_strings" and not isinstance(value, bool):
+    if key in ("numbers_as_strings", "grpc_typed_answer") and not isinstance(value, bool):
         raise ProtocolError("%s: %r is not true or false" % (key, value))
     if key == "binary_extension" and not isinstance(value, bool) and value != "unlisted":
         raise ProtocolError("%s: %r is not true, false or \"unlisted\"" % (key, value))
+    if key == "grpc_example_hw" and value is not None and not (
+            isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
+        raise ProtocolError("grpc_example_hw: %r is not null or [H, W]" % (value,))
     if key == "metadata" and value is not None:
         if not isinstance(value, dict) or not isinstance(value.get("inputs", []), list) \
                 or not isinstance(value.get("outputs", []), list):

@@ -758,6 +758,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=None, help="most model executions at once")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds of sleep per predict request")
     parser.add_argument("--log-file")
+    parser.add_argument("--grpc-port-file", help="also serve gRPC (grpc_server.py) on an ephemeral port")
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be >= 1")
@@ -770,6 +771,14 @@ def main(argv=None):
     server.epoch = 0
     state.listeners[0] = server
     port = server.server_address[1]
+    grpc_server = None
+    if args.grpc_port_file:  # issue 15: the gRPC services share this state
+        if __package__:
+            from . import grpc_server as grpc_side
+        else:
+            import grpc_server as grpc_side
+        grpc_server, grpc_port = grpc_side.start(state, shape_output, redacted_authorization, args.host)
+        write_port_file(args.grpc_port_file, grpc_port)
     if args.port_file:
         write_port_file(args.port_file, port)
     print("EEMODEL stand-in predictor listening on http://%s:%d" % (args.host, port), flush=True)
@@ -787,6 +796,8 @@ def main(argv=None):
             pass
     finally:
         state.close_all()
+        if grpc_server is not None:
+            grpc_server.stop(0)
     return 0
 
 

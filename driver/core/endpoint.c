@@ -10,6 +10,7 @@
 
 #include "backend.h"
 #include "buf.h"
+#include "grpc_endpoint.h"
 #include "url.h"
 
 #include <cpl_conv.h>
@@ -96,6 +97,7 @@ void eem_endpoint_free(eem_endpoint *ep)
     free(ep->predict_url);
     free(ep->display_url);
     free(ep->identity);
+    eem_grpc_target_free(ep->grpc);
     free(ep);
 }
 
@@ -105,6 +107,8 @@ eem_status eem_endpoint_resolve(const eem_spec *spec, eem_endpoint **out, eem_er
     eem_buf url = {0}, id = {0};
     eem_endpoint *ep = NULL;
     *out = NULL;
+    if (eem_grpc_endpoint_applies(spec))
+        return eem_grpc_endpoint_resolve(spec, out, err);
 
     eem_protocol proto;
     if (has_text(spec->url)) {

@@ -27,6 +27,8 @@ extern "C" {
 
 struct eem_backend_ops;
 
+struct eem_grpc_target;
+
 typedef struct eem_endpoint {
     eem_protocol protocol;
     const struct eem_backend_ops *backend; /* the backend family (backend.h) */
@@ -40,6 +42,7 @@ typedef struct eem_endpoint {
     int raw_predict;     /* Vertex :rawPredict (body forwarded to the container as is) */
     char *metadata_url;  /* model metadata (TF Serving .../metadata, KServe v2 model), or NULL */
     char *server_metadata_url; /* KServe v2 server metadata (GET /v2: extensions), or NULL */
+    struct eem_grpc_target *grpc; /* gRPC service and model fields (grpc_endpoint.h), or NULL */
 } eem_endpoint;
 
 eem_status eem_endpoint_resolve(const eem_spec *spec, eem_endpoint **out, eem_error *err);

@@ -320,6 +320,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
     xfer *x = user;
     size_t n = size * nmemb, len;
     const char *v;
+    if (x->req->hooks && x->req->hooks->header_line)
+        x->req->hooks->header_line(x->req, data, n);
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new response starts */
         x->retry_after_s = -1;
     } else if ((v = header_value(data, n, "Content-Length", &len))) {
@@ -414,6 +416,8 @@ static eem_status setup_easy(xfer *x, eem_error *err)
         return eem_error_set(err, EEM_ERR_HTTP, "cannot configure the request to %s: %s", shown,
                              curl_easy_strerror(c));
     }
+    if (req->hooks && req->hooks->configure)
+        return req->hooks->configure(x->req, e, err);
     return EEM_OK;
 }
 
@@ -583,6 +587,8 @@ static void start_transfer(eem_http_multi *m, xfer *x)
     x->retry_after_s = -1;
     x->errbuf[0] = '\0';
     req->attempts++;
+    if (req->hooks && req->hooks->attempt_start)
+        req->hooks->attempt_start(req);
     CURLMcode mc = curl_multi_add_handle(m->multi, x->easy);
     if (mc != CURLM_OK) {
         snprintf(req->error, sizeof req->error, "cannot start the transfer: %s",
@@ -628,6 +634,8 @@ static void finish_attempt(eem_http_multi *m, xfer *x, CURLcode c)
     int retryable = !req->ok && (c == CURLE_OK ? status_is_retryable(status)
                                                : !x->too_large && !x->out_of_memory &&
                                                      transport_error_is_retryable(c));
+    if (req->hooks && req->hooks->attempt_end && !x->out_of_memory)
+        retryable = req->hooks->attempt_end(req, (int)c, x->body.data, &x->body.len, retryable);
     if (retryable && req->attempts <= m->opts.max_retry) {
         double delay = retry_delay_s(m, x);
         tell_retry(m, x, delay);
@@ -768,6 +776,8 @@ void eem_http_request_clear(eem_http_request *req)
 {
     if (!req)
         return;
+    if (req->hooks && req->hooks->release)
+        req->hooks->release(req);
     free(req->response);
     req->response = NULL;
     req->response_len = 0;

@@ -51,7 +51,24 @@ typedef struct eem_http_options {
 /* Defaults overridden by GDAL config options (read with CPLGetConfigOption). */
 void eem_http_options_from_config(eem_http_options *o);
 
-typedef struct eem_http_request {
+typedef struct eem_http_request eem_http_request;
+
+/* A protocol layered on an HTTP request (gRPC: grpc_call.c); NULL members are
+ * skipped.  configure runs after the easy handle got its defaults (easy is a
+ * CURL *); header_line sees every header and trailer line; attempt_end runs
+ * when an attempt is over, may rewrite the body in place (*len) and
+ * req->ok / status / error, and returns 1 when the attempt may be retried
+ * (retryable: http.c's own verdict); release frees hook_state. */
+typedef struct eem_http_hooks {
+    eem_status (*configure)(eem_http_request *req, void *easy, eem_error *err);
+    void (*attempt_start)(eem_http_request *req);
+    void (*header_line)(eem_http_request *req, const char *line, size_t n);
+    int (*attempt_end)(eem_http_request *req, int curl_code, char *body, size_t *len,
+                       int retryable);
+    void (*release)(eem_http_request *req);
+} eem_http_hooks;
+
+struct eem_http_request {
     /* in: owned by the caller, must outlive the request */
     const char *url;
     const char *body;
@@ -63,6 +80,8 @@ typedef struct eem_http_request {
     void *user;                 /* caller's tag */
     /* the backend's error-body reader (backend.h), NULL: a plain excerpt */
     int (*error_message)(const char *body, size_t len, char *buf, size_t buflen);
+    const eem_http_hooks *hooks; /* layered protocol (gRPC) or NULL */
+    void *hook_state;           /* the hooks' own, freed by their release */
     /* out */
     long status;                /* HTTP status of the last attempt, 0 if none */
     char *response;             /* NUL-terminated body of the last attempt (owned; see clear) */
@@ -74,7 +93,7 @@ typedef struct eem_http_request {
                                    failure (not retried) */
     int retries_exhausted;      /* 1: a retryable failure lasted through every retry */
     void *internal;             /* transport state */
-} eem_http_request;
+};
 
 typedef struct eem_http_multi eem_http_multi;
 

@@ -157,7 +157,17 @@ void eem_http_print_debug(const char *tag, const char *prefix, const char *data,
             int hide = (sent && !sent_header_is_shown(p, n)) ||
                        (received && eem_header_is_secret(p, n));
             const char *colon = memchr(p, ':', n);
-            if (hide && colon && !memchr(p, ' ', (size_t)(colon - p))) {
+            /* over HTTP/2 libcurl also prints each sent header as a text line
+             * "h2h3 [name: value]": its value is hidden like a sent header's */
+            const char *bracket = !sent && !received ? memchr(p, '[', n) : NULL;
+            const char *inner = bracket ? bracket + 1 : NULL;
+            const char *inner_colon =
+                inner ? memchr(inner, ':', (size_t)(e - inner)) : NULL;
+            if (inner_colon && !memchr(inner, ' ', (size_t)(inner_colon - inner)) &&
+                !sent_header_is_shown(inner, (size_t)(e - inner))) {
+                fprintf(stderr, "%s: %s%.*s: " EEM_URL_REDACTED "]\n", tag, prefix,
+                        (int)(inner_colon - p), p);
+            } else if (hide && colon && !memchr(p, ' ', (size_t)(colon - p))) {
                 fprintf(stderr, "%s: %s%.*s: " EEM_URL_REDACTED "\n", tag, prefix, (int)(colon - p), p);
             } else {
                 eem_url_redact_in_text(p, n, line, sizeof line);

@@ -3,6 +3,7 @@
  * request_headers.h), hand the body to the backend's parser (backend.h), and
  * check the descriptor against it at open (see metadata.h). */
 #include "metadata.h"
+#include "grpc_metadata.h"
 
 #include "backend.h"
 #include "buf.h"
@@ -288,6 +289,8 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
                                       int *binary_available, eem_error *err)
 {
     *binary_available = 0;
+    if (ep->grpc)
+        return eem_grpc_metadata_check_at_open(spec, src, ep, headers, err);
     char *body = NULL;
     size_t len = 0;
     eem_model_metadata *md = NULL;

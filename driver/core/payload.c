@@ -19,6 +19,14 @@ const eem_payload_ops *eem_payload_ops_for(eem_payload_format f)
         return &eem_payload_nd_arrays;
     case EEM_PAYLOAD_OIP_V2:
         return &eem_payload_oip_v2;
+    case EEM_PAYLOAD_GRPC_TF_TENSORS:
+        return &eem_payload_grpc_tf_tensors;
+    case EEM_PAYLOAD_GRPC_SERIALIZED_TF_TENSORS:
+        return &eem_payload_grpc_serialized_tf_tensors;
+    case EEM_PAYLOAD_GRPC_SERIALIZED_TF_EXAMPLES:
+        return &eem_payload_grpc_serialized_tf_examples;
+    case EEM_PAYLOAD_GRPC_OIP_V2:
+        return &eem_payload_grpc_oip_v2;
     default:
         return NULL;
     }

@@ -34,12 +34,15 @@ typedef struct eem_instance {
 } eem_instance;
 
 /* What a format needs to know besides the descriptor (filled at open). */
+struct eem_grpc_target;
+
 typedef struct eem_payload_context {
     const eem_spec *spec;
     eem_protocol protocol;
     int columnar;               /* TF Serving columnar body ({"inputs": ...}) */
     const char *signature_name; /* sent as "signature_name" when not NULL */
     int binary;                 /* OIP_V2: Triton binary tensor extension, both ways */
+    const struct eem_grpc_target *grpc; /* gRPC formats: model fields (grpc_endpoint.h) */
 } eem_payload_context;
 
 /* One encoded instance: n_parts byte ranges of data (part k = column k). */
@@ -120,6 +123,11 @@ extern const eem_payload_ops eem_payload_serialized_tf_tensors;
 extern const eem_payload_ops eem_payload_raw_json;
 extern const eem_payload_ops eem_payload_nd_arrays;
 extern const eem_payload_ops eem_payload_oip_v2;
+/* gRPC formats (payload_grpc_tf.c, payload_grpc_oip.c) */
+extern const eem_payload_ops eem_payload_grpc_tf_tensors;
+extern const eem_payload_ops eem_payload_grpc_serialized_tf_tensors;
+extern const eem_payload_ops eem_payload_grpc_serialized_tf_examples;
+extern const eem_payload_ops eem_payload_grpc_oip_v2;
 
 /* OIP v2 datatype names ("FP32", "UINT8", ...) <-> element types; NULL /
  * EEM_DT_NONE for anything else (BOOL, BYTES). */

@@ -18,6 +18,7 @@
 #include "cache_context.h"
 #include "cache_lease.h"
 #include "job_budget.h"
+#include "grpc_call.h"
 #include "http.h"
 #include "http_config.h"
 #include "image_properties.h"
@@ -216,6 +217,7 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         p->payload.protocol = p->ep->protocol;
         p->payload.columnar = spec->columnar;
         p->payload.signature_name = spec->signature_name;
+        p->payload.grpc = p->ep->grpc;
     }
     if (st == EEM_OK) {
         /* Fail at open, not at the first read, when credentials are missing. */
@@ -942,6 +944,8 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     r->auth_generation = cs->auth_generation;
     r->http.user = r;
     r->http.error_message = cs->p->ep->backend ? cs->p->ep->backend->error_message : NULL;
+    if (cs->p->ep->grpc)
+        eem_grpc_request_use(&r->http);
     if (cs->in_flight == cs->cap_flying) {
         int cap = cs->cap_flying ? 2 * cs->cap_flying : 16;
         pending_request **nf = realloc(cs->flying, (size_t)cap * sizeof *nf);

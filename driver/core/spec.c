@@ -66,7 +66,7 @@
       "AI Platform region")                                                                   \
     X(ENDPOINT, "ENDPOINT", NULL, "string", "", "",                                           \
       "Vertex AI endpoint projects/P/locations/L/endpoints/E")                                \
-    X(URL, "URL", NULL, "string", "", "", "Any predict URL (http:// or https://)")            \
+    X(URL, "URL", NULL, "string", "", "", "Any predict URL (http(s):// or grpc(s)://)")      \
     X(PROTOCOL, "PROTOCOL", NULL, "string-select", "",                                        \
       "<Value>aiplatform</Value><Value>vertex</Value><Value>tfserving</Value>"                \
       "<Value>kserve-v2</Value>",                                                             \
@@ -75,7 +75,9 @@
       "Replaces the Google host for ENDPOINT or PROJECT/MODEL (http:// or https:// URL)")     \
     X(PAYLOAD_FORMAT, "PAYLOAD_FORMAT", NULL, "string-select", "",                            \
       "<Value>SERIALIZED_TF_TENSORS</Value><Value>RAW_JSON</Value>"                           \
-      "<Value>ND_ARRAYS</Value><Value>OIP_V2</Value>",                                        \
+      "<Value>ND_ARRAYS</Value><Value>OIP_V2</Value><Value>GRPC_TF_TENSORS</Value>"           \
+      "<Value>GRPC_SERIALIZED_TF_TENSORS</Value><Value>GRPC_SERIALIZED_TF_EXAMPLES</Value>"   \
+      "<Value>GRPC_OIP_V2</Value>",                                                           \
       "Request payload format (default: the backend default)")                                \
     X(MAX_PAYLOAD_BYTES, "MAX_PAYLOAD_BYTES", NULL, "int", " default='1500000'", "",          \
       "Request body limit in bytes (at least 1024)")                                          \
@@ -940,12 +942,15 @@ static int parse_bool(const char *t, int *out)
     return 0;
 }
 
-/* http(s)://[user@]host[:port][/...]: a non-empty host (or [IPv6]) and, when a
+/* http(s)://[user@]host[:port][/...] (or grpc(s)://, gRPC over h2c / TLS):
+ * a non-empty host (or [IPv6]) and, when a
  * colon follows it, a port 1..65535 (an empty or bad port is refused instead
  * of silently meaning port 80/443). */
 static int is_http_url(const char *t)
 {
     const char *rest = starts_with_ci(t, "http://") ? t + 7 : starts_with_ci(t, "https://") ? t + 8 : NULL;
+    if (!rest)
+        rest = starts_with_ci(t, "grpc://") ? t + 7 : starts_with_ci(t, "grpcs://") ? t + 8 : NULL;
     if (!rest || !*rest || *rest == '/')
         return 0;
     for (const char *p = t; *p; p++)
@@ -1372,7 +1377,7 @@ static eem_status validate_backend(const spec_raw *raw, eem_spec *spec, eem_erro
             return st;
         if (!is_http_url(spec->url))
             return eem_error_set(err, EEM_ERR_INVALID,
-                                 "URL: \"%s\" is not an http:// or https:// URL with a host and "
+                                 "URL: \"%s\" is not an http:// or https:// URL (grpc:// or grpcs:// for gRPC) with a host and "
                                  "an optional port 1-65535; expected the model's predict URL",
                                  show_url(&s, spec->url));
     }
@@ -1420,14 +1425,15 @@ static eem_status validate_payload(const spec_raw *raw, eem_spec *spec, eem_erro
     spec->max_payload_bytes = EEM_DEFAULT_MAX_PAYLOAD_BYTES;
     if (present(raw, K_PAYLOAD_FORMAT)) {
         static const char accepted[] =
-            "expected SERIALIZED_TF_TENSORS, RAW_JSON, ND_ARRAYS or OIP_V2";
+            "expected SERIALIZED_TF_TENSORS, RAW_JSON, ND_ARRAYS, OIP_V2, GRPC_TF_TENSORS, "
+            "GRPC_SERIALIZED_TF_TENSORS, GRPC_SERIALIZED_TF_EXAMPLES or GRPC_OIP_V2";
         if ((st = text_of(raw, K_PAYLOAD_FORMAT, accepted, &t, err)))
             return st;
-        for (eem_payload_format f = EEM_PAYLOAD_SERIALIZED_TF_TENSORS; f <= EEM_PAYLOAD_OIP_V2; f++)
+        for (eem_payload_format f = EEM_PAYLOAD_SERIALIZED_TF_TENSORS; f <= EEM_PAYLOAD_LAST; f++)
             if (eem_str_equal_ignoring_case(t, eem_payload_format_name(f)))
                 spec->payload_format = f;
         if (spec->payload_format == EEM_PAYLOAD_NONE) {
-            char problem[128];
+            char problem[256];
             snprintf(problem, sizeof problem, "is not a payload format; %s", accepted);
             return bad_value(K_PAYLOAD_FORMAT, t, problem, err);
         }
@@ -2202,6 +2208,10 @@ const char *eem_payload_format_name(eem_payload_format f)
     case EEM_PAYLOAD_RAW_JSON: return "RAW_JSON";
     case EEM_PAYLOAD_ND_ARRAYS: return "ND_ARRAYS";
     case EEM_PAYLOAD_OIP_V2: return "OIP_V2";
+    case EEM_PAYLOAD_GRPC_TF_TENSORS: return "GRPC_TF_TENSORS";
+    case EEM_PAYLOAD_GRPC_SERIALIZED_TF_TENSORS: return "GRPC_SERIALIZED_TF_TENSORS";
+    case EEM_PAYLOAD_GRPC_SERIALIZED_TF_EXAMPLES: return "GRPC_SERIALIZED_TF_EXAMPLES";
+    case EEM_PAYLOAD_GRPC_OIP_V2: return "GRPC_OIP_V2";
     default: return "none";
     }
 }

@@ -37,8 +37,17 @@ typedef enum eem_payload_format {
     EEM_PAYLOAD_SERIALIZED_TF_TENSORS,
     EEM_PAYLOAD_RAW_JSON,
     EEM_PAYLOAD_ND_ARRAYS,
-    EEM_PAYLOAD_OIP_V2
+    EEM_PAYLOAD_OIP_V2,
+    /* gRPC (grpc_*.c, payload_grpc_*.c) */
+    EEM_PAYLOAD_GRPC_TF_TENSORS,
+    EEM_PAYLOAD_GRPC_SERIALIZED_TF_TENSORS,
+    EEM_PAYLOAD_GRPC_SERIALIZED_TF_EXAMPLES,
+    EEM_PAYLOAD_GRPC_OIP_V2,
+    EEM_PAYLOAD_LAST = EEM_PAYLOAD_GRPC_OIP_V2
 } eem_payload_format;
+
+/* 1 for the formats that travel as gRPC calls. */
+#define EEM_PAYLOAD_IS_GRPC(f) ((f) >= EEM_PAYLOAD_GRPC_TF_TENSORS && (f) <= EEM_PAYLOAD_GRPC_OIP_V2)
 
 typedef enum eem_on_error { EEM_ON_ERROR_FAIL = 0, EEM_ON_ERROR_NODATA } eem_on_error;
 
