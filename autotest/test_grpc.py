@@ -95,7 +95,7 @@ def test_grpc_gives_the_same_pixels_as_rest(predictor, scene, tools, backend, mo
     ds = gdal.Open(grpc_name(predictor, scene, backend, model))
     got = tools.read_bands(ds)
     assert got.dtype == reference.dtype
-    assert np.array_equal(got, reference)
+    assert np.array_equal(got, reference, equal_nan=True)  # masked: NaN in both
     _, _, api, fmt = GRPC_BACKENDS[backend]
     log = [r for r in predictor.log() if r["api"] == api]
     assert log and all(r["grpc_status"] == 0 and r["format"] == fmt for r in log)
@@ -120,14 +120,14 @@ def test_typed_tensorproto_answers(predictor, scene, tools, encoding):
     reference = tools.read_bands(gdal.Open(grpc_name(predictor, scene, "tf-tensors", "classify")))
     predictor.config(tensor_encoding=encoding)
     got = tools.read_bands(gdal.Open(grpc_name(predictor, scene, "tf-tensors", "classify")))
-    assert np.array_equal(got, reference)
+    assert np.array_equal(got, reference, equal_nan=True)  # masked: NaN in both
 
 
 def test_oip_typed_contents_answers(predictor, scene, tools):
     reference = tools.read_bands(gdal.Open(grpc_name(predictor, scene, "oip", "classify")))
     predictor.config(grpc_typed_answer=True)
     got = tools.read_bands(gdal.Open(grpc_name(predictor, scene, "oip", "classify")))
-    assert np.array_equal(got, reference)
+    assert np.array_equal(got, reference, equal_nan=True)  # masked: NaN in both
 
 
 @pytest.mark.parametrize("input_type", ["float16", "bfloat16", "float64", "int8"])
@@ -201,7 +201,7 @@ def test_cache_serves_the_second_read(predictor, scene, tmp_path):
     sent = len([r for r in predictor.log() if r["api"] == "kserve-grpc"])
     assert sent > 0
     second = gdal.Open(name).ReadAsArray()
-    assert np.array_equal(first, second)
+    assert np.array_equal(first, second, equal_nan=True)
     assert len([r for r in predictor.log() if r["api"] == "kserve-grpc"]) == sent
 
 
@@ -263,7 +263,7 @@ def test_retryable_status_codes_are_retried(predictor, scene, tools, code):
     predictor.fault(kind="status", grpc_code=code, count=2)
     with config_options(GDAL_HTTP_RETRY_DELAY="0.01"):
         got = tools.read_bands(gdal.Open(grpc_name(predictor, scene, "tf-tensors", "conv", max_payload_bytes=100000)))
-    assert np.array_equal(got, reference)
+    assert np.array_equal(got, reference, equal_nan=True)  # masked: NaN in both
     log = _predicts(predictor)
     assert [r["grpc_status"] for r in log[:2]] == [code, code]
     assert log[2]["grpc_status"] == 0
