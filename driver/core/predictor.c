@@ -61,6 +61,8 @@ struct eem_predictor {
     const char **header_lines;  /* NULL-terminated */
     int n_header_lines;
     char headers_digest[2 * EEM_CACHE_KEY_BYTES + 1]; /* hex SHA-256, "" when none */
+    eem_instance_filter filter; /* changes instances before encoding (probe), or NULL */
+    void *filter_user;
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -338,6 +340,12 @@ const eem_grid *eem_predictor_grid(const eem_predictor *p, int level)
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st)
 {
     *st = p->stats;
+}
+
+void eem_predictor_set_instance_filter(eem_predictor *p, eem_instance_filter filter, void *user)
+{
+    p->filter = filter;
+    p->filter_user = user;
 }
 
 const eem_payload_context *eem_predictor_payload_context(const eem_predictor *p)
@@ -641,7 +649,7 @@ static eem_status compute_cache_lookup(compute_state *cs, int tx, int ty, const 
     eem_predictor *p = cs->p;
     *hit = 0;
     cs->next_has_key = 0;
-    if (!p->cache)
+    if (!p->cache || p->filter)
         return EEM_OK;
     eem_status st = eem_cache_key_compute(p->cache_context, instance, len, &cs->next_key, err);
     if (st != EEM_OK)
@@ -720,6 +728,7 @@ static eem_status tile_store_output(compute_state *cs, int tx, int ty, int oi, c
         shape_ok = 1;
         off_x = (cs->pw - g->uw) / 2;
         off_y = (cs->ph - g->uh) / 2;
+        cs->p->stats.answers_padded += (cs->pw != g->uw || cs->ph != g->uh) && oi == 0;
     }
     if (!shape_ok) {
         char got[160];
@@ -1133,6 +1142,8 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
         }
         eem_instance inst = {win->n_keys, keys, (const eem_tensor *const *)tensors};
         st = tile_slice_instance(cs, win, tx, ty, tensors, err);
+        if (st == EEM_OK && cs->p->filter)
+            st = cs->p->filter(cs->p->filter_user, tx, ty, tensors, win->n_keys, err);
         if (st == EEM_OK)
             st = eem_payload_encode(cs->p->ops, &cs->p->payload, &inst, &frag, err);
         int cached = 0;

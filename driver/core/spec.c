@@ -104,7 +104,9 @@
       "What a tile that still fails after retries becomes")                                   \
     X(CACHE_DIR, "CACHE_DIR", NULL, "string", "", "", "Persistent prediction cache folder")   \
     X(HEADERS, "HEADERS", NULL, "string", "", "",                                             \
-      "Extra HTTP headers: Name: value, Name: value")
+      "Extra HTTP headers: Name: value, Name: value")                                         \
+    X(PROBE, "PROBE", NULL, "boolean", " default='NO'", "",                                   \
+      "At open, send a few tiles to measure the model (receptive field, determinism)")
 
 typedef enum spec_key {
 #define EEM_X_ENUM(id, name, alias, type, attrs, values, desc) K_##id,
@@ -1743,6 +1745,13 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
             spec->on_error = EEM_ON_ERROR_NODATA;
         else
             return bad_value(K_ON_ERROR, t, "is not an error policy; expected FAIL or NODATA", err);
+    }
+    if (present(raw, K_PROBE)) {
+        if ((st = text_of(raw, K_PROBE, "a boolean", &t, err)))
+            return st;
+        if (!parse_bool(t, &spec->probe))
+            return bad_value(K_PROBE, t,
+                             "is not a boolean; expected YES, NO, TRUE, FALSE, ON, OFF, 1 or 0", err);
     }
     if (present(raw, K_CACHE_DIR) &&
         (st = take_string(raw, K_CACHE_DIR, "a folder name", &spec->cache_dir, err)))

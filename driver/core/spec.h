@@ -98,6 +98,7 @@ typedef struct eem_spec {
     char *headers;             /* "Name: value, Name: value" or NULL */
     int columnar;              /* REQUEST_LAYOUT=COLUMNAR: TF Serving "inputs" instead of "instances" */
     char *signature_name;      /* SIGNATURE_NAME or NULL */
+    int probe;                 /* PROBE=YES: measure the model at open (probe.c) */
 } eem_spec;
 
 /* 1 if name starts with EEMODEL: (case-insensitive) or ends with .eemodel.json. */

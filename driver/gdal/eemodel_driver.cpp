@@ -2,6 +2,7 @@
  * capabilities, connection prefix, open options) and its Identify / Open:
  * the core parses the connection string and opens the predictor. */
 #include "eemodel_dataset.h"
+#include "eemodel_probe.h"
 
 #include "gdal_priv.h"
 
@@ -35,6 +36,11 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
     }
     auto *poDS = new EEModelDataset(shared, 0, nullptr);
     poDS->SetDescription(poOpenInfo->pszFilename);
+    if (shared->spec->probe && !EEModelProbe(poDS, shared->predictor))
+    {
+        delete poDS;
+        return nullptr;
+    }
     return poDS;
 }
 

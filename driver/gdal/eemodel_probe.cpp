@@ -1,0 +1,29 @@
+/* eemodel_probe.cpp — PROBE=YES glue: the core measures (probe.c), this file
+ * only copies its report into the metadata: readable lines in the default
+ * domain (plain gdalinfo shows them), numbers in the EEMODEL domain. */
+#include "eemodel_probe.h"
+
+#include "eemodel_dataset.h"
+
+extern "C" {
+#include "probe.h"
+}
+
+static void EEModelProbeEmit(void *user, const char *domain, const char *key, const char *value)
+{
+    static_cast<GDALDataset *>(user)->SetMetadataItem(key, value, domain);
+}
+
+bool EEModelProbe(GDALDataset *poDS, eem_predictor *pred)
+{
+    eem_probe_result result{};
+    eem_error err{};
+    if (eem_probe_run(pred, &result, &err) != EEM_OK)
+    {
+        EEModelReportCoreError(err);
+        return false;
+    }
+    eem_probe_report(pred, &result, EEModelProbeEmit, poDS);
+    eem_probe_result_clear(&result);
+    return true;
+}
