@@ -730,7 +730,8 @@ static void test_open_option_xml(void)
         "ENDPOINT", "URL", "PROTOCOL", "API_ROOT", "PAYLOAD_FORMAT", "MAX_PAYLOAD_BYTES",
         "REQUEST_LAYOUT", "SIGNATURE_NAME", "PROJ",
         "SCALE", "FIX_INPUT_PROJ", "INPUT_TILE_SIZE", "INPUT_OVERLAP_SIZE", "OUTPUT_TILE_SIZE",
-        "OUTPUT_BANDS", "NODATA", "RESAMPLING", "MAX_PREDICTIONS", "ON_ERROR", "CACHE_DIR", "HEADERS"};
+        "OUTPUT_BANDS", "NODATA", "RESAMPLING", "MAX_PREDICTIONS", "ON_ERROR", "CACHE_DIR", "HEADERS",
+        "PROBE", "OVERLAP_MODE"};
     int n_options = 0;
     for (CPLXMLNode *o = root->psChild; o; o = o->psNext) {
         if (o->eType != CXT_Element)
@@ -745,6 +746,10 @@ static void test_open_option_xml(void)
         CHECK_EQ_INT(strcmp(type, "string-select") == 0, values > 0);
         if (strcmp(name, "PROTOCOL") == 0)
             CHECK_EQ_INT(values, 4);
+        if (strcmp(name, "OVERLAP_MODE") == 0) {
+            CHECK_EQ_INT(values, 2);
+            CHECK(strcmp(CPLGetXMLValue(o, "default", ""), "CROP") == 0);
+        }
         if (strcmp(name, "RESAMPLING") == 0) {
             CHECK_EQ_INT(values, 14);
             CHECK(strcmp(CPLGetXMLValue(o, "default", ""), "nearest") == 0);

@@ -566,7 +566,8 @@ static size_t tile_output_mask(const compute_state *cs, const eem_window *win, i
 {
     const eem_grid *g = cs->g;
     size_t valid = 0;
-    int cx = tx * g->tw - win->x, cy = ty * g->th - win->y; /* core origin in the window */
+    eem_rect in = eem_grid_tile_input_window(g, tx, ty);
+    int cx = in.x + g->ox - win->x, cy = in.y + g->oy - win->y; /* core origin in the window */
     if (g->uw == g->tw && g->uh == g->th) {
         /* same scale: each output pixel covers exactly its input pixel */
         for (int y = 0; y < g->uh; y++) {
@@ -1180,8 +1181,20 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
                                  eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
                                  void *cancel_user, eem_error *err)
 {
+    return eem_predictor_compute_shifted(p, level, 0, 0, tiles, n_tiles, sink, sink_user, cancel,
+                                         cancel_user, err);
+}
+
+eem_status eem_predictor_compute_shifted(eem_predictor *p, int level, int shift_x, int shift_y,
+                                         const int *tiles, int n_tiles, eem_tile_sink sink,
+                                         void *sink_user, int (*cancel)(void *),
+                                         void *cancel_user, eem_error *err)
+{
     if (level < 0 || level >= p->n_levels)
         return eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist", level);
+    eem_grid shifted = p->grids[level];
+    shifted.shift_x = shift_x;
+    shifted.shift_y = shift_y;
     if (n_tiles <= 0)
         return EEM_OK;
     if (n_tiles > p->max_predictions)
@@ -1194,6 +1207,7 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
 
     compute_state cs;
     eem_status st = compute_state_init(&cs, p, level, err);
+    cs.g = &shifted;
     cs.sink = sink;
     cs.sink_user = sink_user;
     const eem_grid *g = cs.g;

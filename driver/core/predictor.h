@@ -58,6 +58,13 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
                                  eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
                                  void *cancel_user, eem_error *err);
 
+/* The same on the level's grid with every tile core moved by shift_x,shift_y
+ * input pixels (OVERLAP_MODE=BLEND's offset sets, blend.c). */
+eem_status eem_predictor_compute_shifted(eem_predictor *p, int level, int shift_x, int shift_y,
+                                         const int *tiles, int n_tiles, eem_tile_sink sink,
+                                         void *sink_user, int (*cancel)(void *),
+                                         void *cancel_user, eem_error *err);
+
 /* Output masks of tiles (pairs as above) from the source alone, never
  * sending a request: the sink gets bands NULL.  For a mask read that finds
  * the tiles' blocks evicted (gdal_translate copies the mask after the bands). */

@@ -106,7 +106,10 @@
     X(HEADERS, "HEADERS", NULL, "string", "", "",                                             \
       "Extra HTTP headers: Name: value, Name: value")                                         \
     X(PROBE, "PROBE", NULL, "boolean", " default='NO'", "",                                   \
-      "At open, send a few tiles to measure the model (receptive field, determinism)")
+      "At open, send a few tiles to measure the model (receptive field, determinism)")       \
+    X(OVERLAP_MODE, "OVERLAP_MODE", NULL, "string-select", " default='CROP'",                 \
+      "<Value>CROP</Value><Value>BLEND</Value>",                                              \
+      "CROP: keep each tile core; BLEND: also predict tiles offset by half a tile and blend")
 
 typedef enum spec_key {
 #define EEM_X_ENUM(id, name, alias, type, attrs, values, desc) K_##id,
@@ -1745,6 +1748,17 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
             spec->on_error = EEM_ON_ERROR_NODATA;
         else
             return bad_value(K_ON_ERROR, t, "is not an error policy; expected FAIL or NODATA", err);
+    }
+    if (present(raw, K_OVERLAP_MODE)) {
+        if ((st = text_of(raw, K_OVERLAP_MODE, "CROP or BLEND", &t, err)))
+            return st;
+        if (eem_str_equal_ignoring_case(t, "CROP"))
+            spec->overlap_mode = EEM_OVERLAP_CROP;
+        else if (eem_str_equal_ignoring_case(t, "BLEND"))
+            spec->overlap_mode = EEM_OVERLAP_BLEND;
+        else
+            return bad_value(K_OVERLAP_MODE, t, "is not an overlap mode; expected CROP or BLEND",
+                             err);
     }
     if (present(raw, K_PROBE)) {
         if ((st = text_of(raw, K_PROBE, "a boolean", &t, err)))

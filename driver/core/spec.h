@@ -40,6 +40,9 @@ typedef enum eem_payload_format {
 
 typedef enum eem_on_error { EEM_ON_ERROR_FAIL = 0, EEM_ON_ERROR_NODATA } eem_on_error;
 
+/* OVERLAP_MODE: keep each tile's core (CROP) or blend with offset tiles (blend.c). */
+typedef enum eem_overlap_mode { EEM_OVERLAP_CROP = 0, EEM_OVERLAP_BLEND } eem_overlap_mode;
+
 /* One selected source band: "ref" is what the user wrote (a 1-based index or a
  * band description), "key" the tensor key (NULL: derived by source.c from the
  * band description, else "b<index>"). */
@@ -99,6 +102,7 @@ typedef struct eem_spec {
     int columnar;              /* REQUEST_LAYOUT=COLUMNAR: TF Serving "inputs" instead of "instances" */
     char *signature_name;      /* SIGNATURE_NAME or NULL */
     int probe;                 /* PROBE=YES: measure the model at open (probe.c) */
+    eem_overlap_mode overlap_mode; /* OVERLAP_MODE */
 } eem_spec;
 
 /* 1 if name starts with EEMODEL: (case-insensitive) or ends with .eemodel.json. */

@@ -6,6 +6,10 @@
 
 #include "gdal_priv.h"
 
+extern "C" {
+#include "blend.h"
+}
+
 extern "C" void CPL_DLL GDALRegister_EEMODEL();
 extern "C" void CPL_DLL GDALRegisterMe();
 
@@ -29,7 +33,9 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
     if (eem_spec_parse(poOpenInfo->pszFilename, poOpenInfo->papszOpenOptions, &shared->spec,
                        &err) != EEM_OK ||
         eem_predictor_open(shared->spec, &shared->predictor, &err) != EEM_OK ||
-        eem_cost_check_payload(shared->predictor, &err) != EEM_OK)
+        eem_cost_check_payload(shared->predictor, &err) != EEM_OK ||
+        (shared->spec->overlap_mode == EEM_OVERLAP_BLEND &&
+         eem_blend_check(eem_predictor_grid(shared->predictor, 0), &err) != EEM_OK))
     {
         EEModelReportCoreError(err);
         return nullptr;

@@ -6,6 +6,10 @@
 
 #include "cpl_error.h"
 
+extern "C" {
+#include "blend.h"
+}
+
 /* Planning figures of this level for the core. */
 eem_read_level EEModelDataset::ReadLevel()
 {
@@ -29,7 +33,9 @@ eem_read_level EEModelDataset::ReadLevel()
 
 long EEModelDataset::MaxPredictions() const
 {
-    return eem_predictor_max_predictions(m_shared->predictor);
+    /* OVERLAP_MODE=BLEND: a block costs up to 4 predictions; plans count blocks */
+    const long n = eem_predictor_max_predictions(m_shared->predictor);
+    return m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND && n >= 4 ? n / 4 : n;
 }
 
 CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
@@ -49,8 +55,11 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
     eem_predictor_get_stats(m_shared->predictor, &before);
     if (m_progress != nullptr)
         m_progress->Start(nTiles);
-    if (eem_predictor_compute(m_shared->predictor, m_level, tiles, nTiles, StoreTile, this,
-                              EEModelReadProgress::CancelCallback, m_progress, &err) != EEM_OK)
+    /* OVERLAP_MODE=BLEND: the core blends offset tiles into each block (blend.c) */
+    auto compute = m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND ? eem_blend_compute
+                                                                      : eem_predictor_compute;
+    if (compute(m_shared->predictor, m_level, tiles, nTiles, StoreTile, this,
+                EEModelReadProgress::CancelCallback, m_progress, &err) != EEM_OK)
     {
         if (bDefer && err.status != EEM_ERR_CANCELLED)
         {
