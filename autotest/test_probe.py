@@ -44,11 +44,12 @@ def probe_open(predictor, src, model, overlap=(0, 0), **extra):
 
 
 def batch_tiles():
-    """The tiles of the batch request: row-major from the probe tile, wrapping."""
-    per_row = SIZE // TILE
-    first = PROBE_TILE[1] * per_row + PROBE_TILE[0]
-    return [((first + k) % (per_row * per_row)) % per_row for k in range(BATCH)], \
-           [((first + k) % (per_row * per_row)) // per_row for k in range(BATCH)]
+    """The tiles of the batch request: the probe tile, then the nearest to the centre tile
+    (squared distance, then row-major) -- every tile of these rasters is valid."""
+    n = SIZE // TILE
+    c = n // 2
+    order = sorted(((tx - c) ** 2 + (ty - c) ** 2, ty, tx) for ty in range(n) for tx in range(n))
+    return [(tx, ty) for _, ty, tx in order][:BATCH]
 
 
 def tile_input(x, tx, ty):
@@ -90,8 +91,7 @@ def test_probe_conv_radius_overlap_and_ranges(predictor, random_rgb):
     assert float(md["PROBE_ADVISED_BYTES_PER_OUTPUT_PIXEL"]) * side * side < payload_limit
     # output ranges: every tile predicted unperturbed (alone, then the batch)
     x = read_hwc(random_rgb)
-    xs, ys = batch_tiles()
-    outs = [models.conv(tile_input(x, tx, ty)) for tx, ty in zip(xs, ys)]
+    outs = [models.conv(tile_input(x, tx, ty)) for tx, ty in batch_tiles()]
     assert float(md["PROBE_BAND_1_MIN"]) == pytest.approx(min(o.min() for o in outs), rel=1e-6)
     assert float(md["PROBE_BAND_1_MAX"]) == pytest.approx(max(o.max() for o in outs), rel=1e-6)
     assert text["EEMODEL_PROBE_OUTPUT_RANGES"].startswith("output ")
@@ -141,8 +141,7 @@ def test_probe_batch_dependent_model(predictor, random_rgb):
     assert md["PROBE_BATCH_INVARIANT"] == "NO"
     assert text["EEMODEL_PROBE_BATCH_INVARIANT"].startswith("no (the tile alone vs in a batch of 8")
     x = read_hwc(random_rgb)
-    xs, ys = batch_tiles()
-    means = [models.channel_mean(tile_input(x, tx, ty)).mean() for tx, ty in zip(xs, ys)]
+    means = [models.channel_mean(tile_input(x, tx, ty)).mean() for tx, ty in batch_tiles()]
     want = abs(sum(means) / len(means) - means[0])
     assert want > 0.01
     assert float(md["PROBE_BATCH_MAX_DIFF"]) == pytest.approx(want, abs=1e-3)
@@ -171,6 +170,22 @@ def test_probe_one_tile_per_request_leaves_batch_untested(predictor, random_rgb)
     assert md["PROBE_RECEPTIVE_RADIUS"] == "3"
     side = int(md["PROBE_ADVISED_TILE_SIZE"].split(",")[0])
     assert side < TILE  # a larger tile would not fit 5000 bytes with the overlap
+
+
+def test_probe_skips_a_masked_centre(predictor, make_raster):
+    rng = np.random.default_rng(19)
+    a = rng.integers(1, 256, (3, SIZE, SIZE), dtype=np.uint8)
+    a[:, 2 * TILE:3 * TILE, 2 * TILE:3 * TILE] = 0   # the centre tile is all nodata
+    a[:, 1 * TILE + 5, 2 * TILE + 7] = 0              # and (2,1) has one nodata pixel
+    src = make_raster(a, nodata=0)
+    ds, md, text = probe_open(predictor, src, "conv")
+    # the nearest wholly valid tile: (1,2) (same distance as (2,1), which has a hole)
+    assert md["PROBE_TILE"] == "1,2"
+    assert md["PROBE_RECEPTIVE_RADIUS"] == "3"
+    log = predictor.log()
+    # the batch leaves the all-nodata centre out, and is still full
+    assert [r["n_instances"] for r in log] == [1, 1, 1, 1, BATCH]
+    assert int(md["PROBE_PREDICTIONS"]) == 4 + BATCH
 
 
 def test_probe_cost_guard_refuses_before_sending(predictor, random_rgb):

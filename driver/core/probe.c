@@ -155,29 +155,108 @@ static double band_max_diff(const probe_capture *c, const double *a, const uint8
     return d;
 }
 
-/* The tile probed: the centre tile of level 0. */
-static void probe_tile(const eem_grid *g, int *tx, int *ty)
+/* Candidate tiles: those within EEM_PROBE_SEARCH_RADIUS tiles (Chebyshev) of
+ * the centre tile, nearest first (squared distance, then row-major). */
+typedef struct probe_candidate {
+    int tx, ty;
+    long long d2;
+    size_t valid; /* valid output pixels (from the source masks) */
+} probe_candidate;
+
+static int compare_candidates(const void *a, const void *b)
 {
-    *tx = g->tiles_x / 2;
-    *ty = g->tiles_y / 2;
+    const probe_candidate *x = a, *y = b;
+    if (x->d2 != y->d2)
+        return x->d2 < y->d2 ? -1 : 1;
+    if (x->ty != y->ty)
+        return x->ty < y->ty ? -1 : 1;
+    return x->tx < y->tx ? -1 : x->tx > y->tx;
 }
 
-eem_status eem_probe_plan_of(const eem_predictor *p, eem_probe_plan *out, eem_error *err)
+typedef struct candidate_masks {
+    probe_candidate *c;
+    int n;
+    size_t npix;
+} candidate_masks;
+
+static eem_status count_valid(void *user, int level, int tx, int ty, void *const *bands,
+                              const uint8_t *mask, eem_error *err)
+{
+    candidate_masks *cm = user;
+    for (int k = 0; k < cm->n; k++) {
+        if (cm->c[k].tx != tx || cm->c[k].ty != ty)
+            continue;
+        size_t v = 0;
+        for (size_t i = 0; i < cm->npix; i++)
+            v += mask[i] != 0;
+        cm->c[k].valid = v;
+    }
+    return EEM_OK;
+}
+
+eem_status eem_probe_plan_of(eem_predictor *p, eem_probe_plan *out, eem_error *err)
 {
     memset(out, 0, sizeof *out);
     const eem_grid *g = eem_predictor_grid(p, 0);
-    probe_tile(g, &out->tx, &out->ty);
     eem_cost_model m;
     eem_status st = eem_cost_model_of(p, &m, err);
     if (st != EEM_OK)
         return st;
-    long long tiles = (long long)g->tiles_x * g->tiles_y;
-    long long batch = m.instances_per_request;
-    if (batch > EEM_PROBE_MAX_BATCH)
-        batch = EEM_PROBE_MAX_BATCH;
-    if (batch > tiles)
-        batch = tiles;
-    out->batch = batch >= 2 ? (int)batch : 1;
+    /* the tiles near the centre, and how much of each is valid (source masks only) */
+    const int R = EEM_PROBE_SEARCH_RADIUS, cx = g->tiles_x / 2, cy = g->tiles_y / 2;
+    probe_candidate c[(2 * EEM_PROBE_SEARCH_RADIUS + 1) * (2 * EEM_PROBE_SEARCH_RADIUS + 1)];
+    int tiles[2 * (2 * EEM_PROBE_SEARCH_RADIUS + 1) * (2 * EEM_PROBE_SEARCH_RADIUS + 1)];
+    int n = 0;
+    for (int ty = cy - R; ty <= cy + R; ty++) {
+        for (int tx = cx - R; tx <= cx + R; tx++) {
+            if (tx < 0 || ty < 0 || tx >= g->tiles_x || ty >= g->tiles_y)
+                continue;
+            c[n].tx = tx;
+            c[n].ty = ty;
+            c[n].d2 = (long long)(tx - cx) * (tx - cx) + (long long)(ty - cy) * (ty - cy);
+            c[n].valid = 0;
+            tiles[2 * n] = tx;
+            tiles[2 * n + 1] = ty;
+            n++;
+        }
+    }
+    qsort(c, (size_t)n, sizeof *c, compare_candidates);
+    candidate_masks cm = {c, n, (size_t)g->uw * g->uh};
+    st = eem_predictor_compute_masks(p, 0, tiles, n, count_valid, &cm, err);
+    if (st != EEM_OK)
+        return st;
+    /* the probe tile: the nearest wholly valid one, else the one with most valid pixels */
+    int best = -1;
+    for (int k = 0; k < n; k++) {
+        if (c[k].valid == cm.npix) {
+            best = k;
+            break;
+        }
+        if (c[k].valid > 0 && (best < 0 || c[k].valid > c[best].valid))
+            best = k;
+    }
+    if (best < 0)
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "no tile within %d tiles of the centre of the raster has valid input "
+                             "pixels; nothing to measure",
+                             R);
+    out->tx = c[best].tx;
+    out->ty = c[best].ty;
+    long long cap = m.instances_per_request;
+    if (cap > EEM_PROBE_MAX_BATCH)
+        cap = EEM_PROBE_MAX_BATCH;
+    /* the batch: the probe tile, then the nearest other tiles with valid pixels */
+    out->batch_tiles[0] = out->tx;
+    out->batch_tiles[1] = out->ty;
+    int batch = 1;
+    for (int k = 0; k < n && batch < cap; k++) {
+        if (k == best || c[k].valid == 0)
+            continue;
+        out->batch_tiles[2 * batch] = c[k].tx;
+        out->batch_tiles[2 * batch + 1] = c[k].ty;
+        batch++;
+    }
+    out->batch = batch;
     /* alone twice, a pixel, a patch; then the batch in one request */
     out->requests = 4 + (out->batch >= 2);
     out->predictions = 4 + (out->batch >= 2 ? out->batch : 0);
@@ -255,8 +334,8 @@ static eem_status probe_measure(eem_predictor *p, eem_probe_result *r, probe_cap
             valid += c->mask[i] != 0;
         if (valid == 0)
             st = eem_error_set(err, EEM_ERR_INVALID,
-                               "the probe tile (%d,%d) at the centre of the raster has no valid "
-                               "input pixels; nothing to measure",
+                               "the probe tile (%d,%d) has no valid output pixels; nothing to "
+                               "measure",
                                c->tx, c->ty);
         memcpy(base, c->values, vbytes);
         memcpy(base_mask, c->mask, c->npix);
@@ -316,12 +395,7 @@ static eem_status probe_measure(eem_predictor *p, eem_probe_result *r, probe_cap
 
     /* the tile within a batch of its neighbours (row-major from it, wrapping) */
     if (st == EEM_OK && r->plan.batch >= 2) {
-        int n_tiles = g->tiles_x * g->tiles_y, first = c->ty * g->tiles_x + c->tx;
-        for (int k = 0; k < r->plan.batch; k++) {
-            int t = (first + k) % n_tiles;
-            tiles[2 * k] = t % g->tiles_x;
-            tiles[2 * k + 1] = t / g->tiles_x;
-        }
+        memcpy(tiles, r->plan.batch_tiles, 2 * sizeof *tiles * (size_t)r->plan.batch);
         st = probe_predict(p, c, tiles, r->plan.batch, err);
         if (st == EEM_OK) {
             r->batch_tested = 1;

@@ -28,9 +28,13 @@ extern "C" {
  * two predictions of the same tile (a noisy model's noise). */
 #define EEM_PROBE_NOISE_FACTOR 4.0
 
+/* Tiles (Chebyshev distance from the centre tile) searched for valid data. */
+#define EEM_PROBE_SEARCH_RADIUS 4
+
 typedef struct eem_probe_plan {
     int tx, ty;              /* the tile probed (level 0) */
     int batch;               /* tiles of the batch-invariance request (1: untested) */
+    int batch_tiles[2 * EEM_PROBE_MAX_BATCH]; /* pairs; the probe tile first */
     long long predictions;   /* every instance sent */
     long long requests;
     long long request_bytes; /* from the cost model (an estimate for JSON formats) */
@@ -55,8 +59,12 @@ typedef struct eem_probe_result {
     long long sent_predictions, sent_requests; /* what was really sent */
 } eem_probe_result;
 
-/* The probe's cost for this predictor, nothing sent. */
-eem_status eem_probe_plan_of(const eem_predictor *p, eem_probe_plan *out, eem_error *err);
+/* The probe's tiles and cost, nothing sent: the probe tile is the tile
+ * nearest the centre of the raster (level 0) whose input is wholly valid
+ * (else the one with most valid pixels within EEM_PROBE_SEARCH_RADIUS tiles),
+ * the batch adds the nearest other tiles with valid pixels (source masks
+ * only, no request). */
+eem_status eem_probe_plan_of(eem_predictor *p, eem_probe_plan *out, eem_error *err);
 
 /* Run the probe (after the cost guard: the plan's predictions against
  * MAX_PREDICTIONS).  Persistent cache bypassed; p's instance filter is

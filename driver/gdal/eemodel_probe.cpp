@@ -18,6 +18,15 @@ bool EEModelProbe(GDALDataset *poDS, eem_predictor *pred)
 {
     eem_probe_result result{};
     eem_error err{};
+    eem_probe_plan plan{};
+    if (eem_probe_plan_of(pred, &plan, &err) != EEM_OK)
+    {
+        EEModelReportCoreError(err);
+        return false;
+    }
+    CPLDebug("EEMODEL", "PROBE=YES: %lld predictions of tile (%d,%d) and its neighbours in %lld "
+             "requests, about %lld request bytes",
+             plan.predictions, plan.tx, plan.ty, plan.requests, plan.request_bytes);
     if (eem_probe_run(pred, &result, &err) != EEM_OK)
     {
         EEModelReportCoreError(err);
