@@ -32,6 +32,7 @@ typedef struct blend_state {
     size_t slot_bytes;
     blend_set sets[BLEND_SETS];
     blend_set *current; /* the set being predicted */
+    double *wx[2], *wy[2]; /* weight of block column x / row y in an unmoved [0] or moved [1] tile */
 } blend_state;
 
 eem_status eem_blend_check(const eem_grid *g, eem_error *err)
@@ -163,7 +164,7 @@ static void blend_block(const blend_state *bs, int i, int j, uint8_t *out)
                 const contribution *k = &c[s][kx][ky];
                 at[s] = (size_t)ly * uw + lx;
                 slot[s] = k->slot && k->mask[at[s]] ? k->slot : NULL;
-                w[s] = slot[s] ? eem_blend_weight(lx, uw) * eem_blend_weight(ly, uh) : 0.0;
+                w[s] = slot[s] ? bs->wx[set->sx][x] * bs->wy[set->sy][y] : 0.0;
             }
             for (int b = 0; b < bs->n_bands; b++) {
                 eem_dtype t = eem_predictor_band_type(bs->p, b);
@@ -198,6 +199,10 @@ static void blend_state_free(blend_state *bs)
         free(bs->sets[s].slots);
     }
     free(bs->band_off);
+    for (int k = 0; k < 2; k++) {
+        free(bs->wx[k]);
+        free(bs->wy[k]);
+    }
 }
 
 eem_status eem_blend_compute(eem_predictor *p, int level, const int *tiles, int n_tiles,
@@ -225,6 +230,23 @@ eem_status eem_blend_compute(eem_predictor *p, int level, const int *tiles, int 
         bs.band_off[b + 1] =
             bs.band_off[b] + bs.npix * eem_dtype_size(eem_predictor_band_type(p, b));
     bs.slot_bytes = bs.band_off[bs.n_bands] + bs.npix;
+    for (int k = 0; k < 2; k++) {
+        bs.wx[k] = malloc((size_t)g->uw * sizeof(double));
+        bs.wy[k] = malloc((size_t)g->uh * sizeof(double));
+        if (!bs.wx[k] || !bs.wy[k]) {
+            blend_state_free(&bs);
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        }
+    }
+    /* a moved tile starts half a tile before the block, or at its middle */
+    for (int x = 0; x < g->uw; x++) {
+        bs.wx[0][x] = eem_blend_weight(x, g->uw);
+        bs.wx[1][x] = eem_blend_weight(x >= g->uw / 2 ? x - g->uw / 2 : x + g->uw / 2, g->uw);
+    }
+    for (int y = 0; y < g->uh; y++) {
+        bs.wy[0][y] = eem_blend_weight(y, g->uh);
+        bs.wy[1][y] = eem_blend_weight(y >= g->uh / 2 ? y - g->uh / 2 : y + g->uh / 2, g->uh);
+    }
 
     long long total = 0;
     for (int s = 0; st == EEM_OK && s < BLEND_SETS; s++) {
