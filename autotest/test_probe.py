@@ -226,3 +226,17 @@ def test_gdalinfo_shows_the_probe_in_plain_text(predictor, random_rgb, subproces
     assert "EEMODEL_PROBE_DETERMINISTIC=yes" in out
     assert "EEMODEL_PROBE_BATCH_INVARIANT=yes" in out
     assert len(predictor.log()) == 5
+
+
+def test_probe_advised_overlap_makes_reads_seam_free(predictor, random_rgb):
+    # what the probe advises, checked against the model applied to the whole image
+    ds, md, text = probe_open(predictor, random_rgb, "conv")
+    overlap = int(md["PROBE_SEAM_FREE_OVERLAP"])
+    ds = None
+    want = models.conv_padded(read_hwc(random_rgb))[:, :, 0]
+    for o, seam_free in ((overlap, True), (overlap - 1, False)):
+        ds = gdal.Open(build_name(predictor.url, random_rgb, model="conv", tile=(TILE, TILE),
+                                  overlap=(o, o)))
+        diff = np.abs(ds.GetRasterBand(1).ReadAsArray() - want).max()
+        assert (diff < 1e-3) == seam_free, (o, diff)
+        ds = None
