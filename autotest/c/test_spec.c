@@ -728,10 +728,9 @@ static void test_open_option_xml(void)
     static const char *const keys[] = {
         "INPUT", "BANDS", "INPUT_ARRAY", "INPUT_TYPE", "PROJECT", "MODEL", "VERSION", "REGION",
         "ENDPOINT", "URL", "PROTOCOL", "API_ROOT", "PAYLOAD_FORMAT", "MAX_PAYLOAD_BYTES",
-        "REQUEST_LAYOUT", "SIGNATURE_NAME", "PROJ",
+        "REQUEST_LAYOUT", "SIGNATURE_NAME", "PROJ", "PROBE", "OVERLAP_MODE",
         "SCALE", "FIX_INPUT_PROJ", "INPUT_TILE_SIZE", "INPUT_OVERLAP_SIZE", "OUTPUT_TILE_SIZE",
-        "OUTPUT_BANDS", "NODATA", "RESAMPLING", "MAX_PREDICTIONS", "ON_ERROR", "CACHE_DIR", "HEADERS",
-        "PROBE", "OVERLAP_MODE"};
+        "OUTPUT_BANDS", "NODATA", "RESAMPLING", "MAX_PREDICTIONS", "ON_ERROR", "CACHE_DIR", "HEADERS"};
     int n_options = 0;
     for (CPLXMLNode *o = root->psChild; o; o = o->psNext) {
         if (o->eType != CXT_Element)

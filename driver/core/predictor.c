@@ -51,6 +51,8 @@ struct eem_predictor {
     eem_predictor_stats stats;
     char last_failure[EEM_ERROR_MSG_MAX]; /* message of the last tile masked by ON_ERROR=NODATA */
     int delivering_failed;                /* a sink call is delivering a failed tile */
+    eem_instance_filter filter;           /* changes instances before encoding (probe), or NULL */
+    void *filter_user;
     eem_cache *cache;     /* persistent prediction cache, NULL when not configured */
     char *cache_context;  /* backend identity + output layout, hashed into every key */
     size_t *cache_sizes;  /* bytes of one tile of each band: the parts of a cache entry */
@@ -61,8 +63,6 @@ struct eem_predictor {
     const char **header_lines;  /* NULL-terminated */
     int n_header_lines;
     char headers_digest[2 * EEM_CACHE_KEY_BYTES + 1]; /* hex SHA-256, "" when none */
-    eem_instance_filter filter; /* changes instances before encoding (probe), or NULL */
-    void *filter_user;
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -342,12 +342,6 @@ void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st)
     *st = p->stats;
 }
 
-void eem_predictor_set_instance_filter(eem_predictor *p, eem_instance_filter filter, void *user)
-{
-    p->filter = filter;
-    p->filter_user = user;
-}
-
 const eem_payload_context *eem_predictor_payload_context(const eem_predictor *p)
 {
     return &p->payload;
@@ -361,6 +355,12 @@ const char *eem_predictor_last_failure(const eem_predictor *p)
 int eem_predictor_tile_failed(const eem_predictor *p)
 {
     return p->delivering_failed;
+}
+
+void eem_predictor_set_instance_filter(eem_predictor *p, eem_instance_filter filter, void *user)
+{
+    p->filter = filter;
+    p->filter_user = user;
 }
 
 /* --------------------------------------------------------------- compute -- */
@@ -1207,9 +1207,9 @@ eem_status eem_predictor_compute_shifted(eem_predictor *p, int level, int shift_
 
     compute_state cs;
     eem_status st = compute_state_init(&cs, p, level, err);
-    cs.g = &shifted;
     cs.sink = sink;
     cs.sink_user = sink_user;
+    cs.g = &shifted;
     const eem_grid *g = cs.g;
     /* bytes of source tensors per input pixel, to size chunks */
     size_t px_bytes = 0;

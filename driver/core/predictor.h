@@ -29,9 +29,9 @@ typedef struct eem_predictor_stats {
     long tiles_predicted; /* tiles whose answer was used */
     long tiles_skipped;   /* all-masked tiles, never sent */
     long tiles_failed;    /* tiles masked because their request failed (ON_ERROR=NODATA) */
+    long answers_padded;  /* tile outputs answered padded by the overlap (then cropped) */
     long long bytes_sent;
     long tiles_from_cache; /* tiles served by the persistent cache, never sent */
-    long answers_padded;   /* tile outputs answered padded by the overlap (then cropped) */
 } eem_predictor_stats;
 
 typedef eem_status (*eem_tile_sink)(void *user, int level, int tx, int ty, void *const *bands,
@@ -65,6 +65,15 @@ eem_status eem_predictor_compute_shifted(eem_predictor *p, int level, int shift_
                                          void *sink_user, int (*cancel)(void *),
                                          void *cancel_user, eem_error *err);
 
+/* An instance filter sees each instance's tensors (one per input key, (h,w,C),
+ * overlap included) after they are cut from the source and before they are
+ * encoded, and may change their values: the probe (probe.c) perturbs pixels.
+ * While one is set the persistent cache is neither read nor written.  NULL
+ * removes it. */
+typedef eem_status (*eem_instance_filter)(void *user, int tx, int ty, eem_tensor **tensors,
+                                          int n_tensors, eem_error *err);
+void eem_predictor_set_instance_filter(eem_predictor *p, eem_instance_filter filter, void *user);
+
 /* Output masks of tiles (pairs as above) from the source alone, never
  * sending a request: the sink gets bands NULL.  For a mask read that finds
  * the tiles' blocks evicted (gdal_translate copies the mask after the bands). */
@@ -82,15 +91,6 @@ eem_status eem_predictor_payload_limit_error(const eem_predictor *p, size_t data
 long eem_predictor_max_predictions(const eem_predictor *p);
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
-
-/* An instance filter sees each instance's tensors (one per input key, (h,w,C),
- * overlap included) after they are cut from the source and before they are
- * encoded, and may change their values: the probe (probe.c) perturbs pixels.
- * While one is set the persistent cache is neither read nor written.  NULL
- * removes it. */
-typedef eem_status (*eem_instance_filter)(void *user, int tx, int ty, eem_tensor **tensors,
-                                          int n_tensors, eem_error *err);
-void eem_predictor_set_instance_filter(eem_predictor *p, eem_instance_filter filter, void *user);
 /* The payload settings requests are encoded with (format options, binary). */
 struct eem_payload_context;
 const struct eem_payload_context *eem_predictor_payload_context(const eem_predictor *p);

@@ -85,6 +85,9 @@
       "W,H input pixels per tile (required)")                                                 \
     X(INPUT_OVERLAP_SIZE, "INPUT_OVERLAP_SIZE", NULL, "string", " default='0,0'", "",         \
       "X,Y extra input pixels sent on each edge of a tile")                                   \
+    X(OVERLAP_MODE, "OVERLAP_MODE", NULL, "string-select", " default='CROP'",                 \
+      "<Value>CROP</Value><Value>BLEND</Value>",                                              \
+      "CROP: keep each tile core; BLEND: also predict tiles offset by half a tile and blend")  \
     X(OUTPUT_TILE_SIZE, "OUTPUT_TILE_SIZE", NULL, "string", "", "",                           \
       "W,H output pixels per tile (default: INPUT_TILE_SIZE)")                                \
     X(OUTPUT_BANDS, "OUTPUT_BANDS", NULL, "string", "", "",                                   \
@@ -99,17 +102,14 @@
       "Resampling when warping the source onto PROJ/SCALE")                                   \
     X(MAX_PREDICTIONS, "MAX_PREDICTIONS", NULL, "int", " default='1024'", "",                 \
       "Cost guard: most tiles one read may predict")                                          \
+    X(PROBE, "PROBE", NULL, "boolean", " default='NO'", "",                                   \
+      "At open, send a few tiles to measure the model (receptive field, determinism)")       \
     X(ON_ERROR, "ON_ERROR", NULL, "string-select", " default='FAIL'",                         \
       "<Value>FAIL</Value><Value>NODATA</Value>",                                             \
       "What a tile that still fails after retries becomes")                                   \
     X(CACHE_DIR, "CACHE_DIR", NULL, "string", "", "", "Persistent prediction cache folder")   \
     X(HEADERS, "HEADERS", NULL, "string", "", "",                                             \
-      "Extra HTTP headers: Name: value, Name: value")                                         \
-    X(PROBE, "PROBE", NULL, "boolean", " default='NO'", "",                                   \
-      "At open, send a few tiles to measure the model (receptive field, determinism)")       \
-    X(OVERLAP_MODE, "OVERLAP_MODE", NULL, "string-select", " default='CROP'",                 \
-      "<Value>CROP</Value><Value>BLEND</Value>",                                              \
-      "CROP: keep each tile core; BLEND: also predict tiles offset by half a tile and blend")
+      "Extra HTTP headers: Name: value, Name: value")
 
 typedef enum spec_key {
 #define EEM_X_ENUM(id, name, alias, type, attrs, values, desc) K_##id,

@@ -97,12 +97,12 @@ typedef struct eem_spec {
 
     long max_predictions;      /* -1 = not set (use config / default) */
     eem_on_error on_error;
+    int probe;                 /* PROBE=YES: measure the model at open (probe.c) */
+    eem_overlap_mode overlap_mode; /* OVERLAP_MODE */
     char *cache_dir;           /* NULL = not set */
     char *headers;             /* "Name: value, Name: value" or NULL */
     int columnar;              /* REQUEST_LAYOUT=COLUMNAR: TF Serving "inputs" instead of "instances" */
     char *signature_name;      /* SIGNATURE_NAME or NULL */
-    int probe;                 /* PROBE=YES: measure the model at open (probe.c) */
-    eem_overlap_mode overlap_mode; /* OVERLAP_MODE */
 } eem_spec;
 
 /* 1 if name starts with EEMODEL: (case-insensitive) or ends with .eemodel.json. */

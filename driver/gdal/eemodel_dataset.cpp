@@ -3,13 +3,13 @@
  * model grid and the cost of full reads, core cost.c), and the IRasterIO /
  * AdviseRead adapters that hand reads to the core's read plans
  * (eemodel_read.cpp). */
+#include "eemodel_probe.h" /* blend.h */
 #include "eemodel_dataset.h"
 
 #include "cpl_error.h"
 #include "cpl_string.h"
 
 extern "C" {
-#include "blend.h"
 #include "endpoint.h"
 }
 

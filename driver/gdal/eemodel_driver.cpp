@@ -6,10 +6,6 @@
 
 #include "gdal_priv.h"
 
-extern "C" {
-#include "blend.h"
-}
-
 extern "C" void CPL_DLL GDALRegister_EEMODEL();
 extern "C" void CPL_DLL GDALRegisterMe();
 

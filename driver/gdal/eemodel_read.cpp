@@ -2,13 +2,10 @@
  * the core's read planner (readplan.h) which tiles a window, a block, a mask
  * or a whole band needs, applies its cost guard, and runs the core predictor
  * on them (answers go to the block cache, eemodel_blockcache.cpp). */
+#include "eemodel_probe.h" /* blend.h */
 #include "eemodel_dataset.h"
 
 #include "cpl_error.h"
-
-extern "C" {
-#include "blend.h"
-}
 
 /* Planning figures of this level for the core. */
 eem_read_level EEModelDataset::ReadLevel()
