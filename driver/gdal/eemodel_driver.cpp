@@ -1,8 +1,8 @@
 /* eemodel_driver.cpp — registration of the EEMODEL driver with GDAL (name,
  * capabilities, connection prefix, open options) and its Identify / Open:
  * the core parses the connection string and opens the predictor. */
+#include "eemodel_probe.h" /* PROBE=YES, OVERLAP_MODE=BLEND */
 #include "eemodel_dataset.h"
-#include "eemodel_probe.h"
 
 #include "gdal_priv.h"
 
@@ -29,16 +29,14 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
     if (eem_spec_parse(poOpenInfo->pszFilename, poOpenInfo->papszOpenOptions, &shared->spec,
                        &err) != EEM_OK ||
         eem_predictor_open(shared->spec, &shared->predictor, &err) != EEM_OK ||
-        eem_cost_check_payload(shared->predictor, &err) != EEM_OK ||
-        (shared->spec->overlap_mode == EEM_OVERLAP_BLEND &&
-         eem_blend_check(eem_predictor_grid(shared->predictor, 0), &err) != EEM_OK))
+        eem_cost_check_payload(shared->predictor, &err) != EEM_OK)
     {
         EEModelReportCoreError(err);
         return nullptr;
     }
     auto *poDS = new EEModelDataset(shared, 0, nullptr);
     poDS->SetDescription(poOpenInfo->pszFilename);
-    if (shared->spec->probe && !EEModelProbe(poDS, shared->predictor))
+    if (!EEModelOpenOverlapAndProbe(poDS, shared->spec, shared->predictor))
     {
         delete poDS;
         return nullptr;

@@ -1,6 +1,7 @@
-/* eemodel_probe.cpp — PROBE=YES glue: the core measures (probe.c), this file
- * only copies its report into the metadata: readable lines in the default
- * domain (plain gdalinfo shows them), numbers in the EEMODEL domain. */
+/* eemodel_probe.cpp — issue 17 glue at open: OVERLAP_MODE=BLEND's check
+ * (core blend.c) and PROBE=YES: the core measures (probe.c), this file only
+ * copies its report into the metadata: readable lines in the default domain
+ * (plain gdalinfo shows them), numbers in the EEMODEL domain. */
 #include "eemodel_probe.h"
 
 #include "eemodel_dataset.h"
@@ -14,10 +15,18 @@ static void EEModelProbeEmit(void *user, const char *domain, const char *key, co
     static_cast<GDALDataset *>(user)->SetMetadataItem(key, value, domain);
 }
 
-bool EEModelProbe(GDALDataset *poDS, eem_predictor *pred)
+bool EEModelOpenOverlapAndProbe(GDALDataset *poDS, const eem_spec *spec, eem_predictor *pred)
 {
     eem_probe_result result{};
     eem_error err{};
+    if (spec->overlap_mode == EEM_OVERLAP_BLEND &&
+        eem_blend_check(eem_predictor_grid(pred, 0), &err) != EEM_OK)
+    {
+        EEModelReportCoreError(err);
+        return false;
+    }
+    if (!spec->probe)
+        return true;
     eem_probe_plan plan{};
     if (eem_probe_plan_of(pred, &plan, &err) != EEM_OK)
     {

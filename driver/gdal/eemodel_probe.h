@@ -11,7 +11,8 @@ extern "C" {
 #include "predictor.h"
 }
 
-/* Runs the probe; on failure reports the core error (CPLError) and returns false. */
-bool EEModelProbe(GDALDataset *poDS, eem_predictor *pred);
+/* At open: OVERLAP_MODE=BLEND's tile-size check, then PROBE=YES when asked;
+ * on failure reports the core error (CPLError) and returns false. */
+bool EEModelOpenOverlapAndProbe(GDALDataset *poDS, const eem_spec *spec, eem_predictor *pred);
 
 #endif
