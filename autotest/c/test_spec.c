@@ -728,7 +728,7 @@ static void test_open_option_xml(void)
     static const char *const keys[] = {
         "INPUT", "BANDS", "INPUT_ARRAY", "INPUT_TYPE", "PROJECT", "MODEL", "VERSION", "REGION",
         "ENDPOINT", "URL", "PROTOCOL", "API_ROOT", "PAYLOAD_FORMAT", "MAX_PAYLOAD_BYTES",
-        "REQUEST_LAYOUT", "SIGNATURE_NAME", "PROJ",
+        "REQUEST_LAYOUT", "SIGNATURE_NAME", "PROJ", "PROBE", "OVERLAP_MODE",
         "SCALE", "FIX_INPUT_PROJ", "INPUT_TILE_SIZE", "INPUT_OVERLAP_SIZE", "OUTPUT_TILE_SIZE",
         "OUTPUT_BANDS", "NODATA", "RESAMPLING", "MAX_PREDICTIONS", "ON_ERROR", "CACHE_DIR", "HEADERS",
         "GOOGLE_CREDENTIALS_HOST", "CACHE_KEY", "JOB_MAX_PREDICTIONS", "TILE_ORIGIN",
@@ -749,6 +749,10 @@ static void test_open_option_xml(void)
         CHECK_EQ_INT(strcmp(type, "string-select") == 0, values > 0);
         if (strcmp(name, "PROTOCOL") == 0)
             CHECK_EQ_INT(values, 4);
+        if (strcmp(name, "OVERLAP_MODE") == 0) {
+            CHECK_EQ_INT(values, 2);
+            CHECK(strcmp(CPLGetXMLValue(o, "default", ""), "CROP") == 0);
+        }
         if (strcmp(name, "RESAMPLING") == 0) {
             CHECK_EQ_INT(values, 14);
             CHECK(strcmp(CPLGetXMLValue(o, "default", ""), "nearest") == 0);

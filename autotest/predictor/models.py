@@ -3,7 +3,7 @@
 Every model takes x = one instance's tensors concatenated along the channel axis
 (H, W, C) in float64 and returns {output_name: array}; outputs are float32 except
 classify's "class" (uint8). The public functions (identity, ndi, conv, up2, pool2,
-classify, tilemean) are the same computations applied to a whole image, so tests can
+classify, tilemean, globalpool) are the same computations applied to a whole image, so tests can
 compare what the driver produced with the model applied to everything at once.
 
 Arithmetic is written as fixed-order sums of whole shifted arrays, so each pixel's
@@ -139,6 +139,32 @@ def tilemean(x):
     return np.array(channel_mean(x).mean(), dtype=np.float64).reshape(1, 1, 1).astype(np.float32)
 
 
+NOISY_AMPLITUDE = 1e-3   # `noisy`: conv plus uniform noise in [-A, A], fresh at every call
+_NOISE = np.random.default_rng()
+
+
+def globalpool(x):
+    """Each pixel's channel mean plus the mean of the whole tile: an unbounded field."""
+    m = channel_mean(x)
+    return (m + m.mean())[:, :, None].astype(np.float32)
+
+
+def noisy(x):
+    """conv plus noise: not deterministic, receptive radius still CONV_RADIUS."""
+    m = conv_float64(x)
+    return (m + _NOISE.uniform(-NOISY_AMPLITUDE, NOISY_AMPLITUDE, m.shape))[:, :, None].astype(np.float32)
+
+
+def batchshift_batch(xs):
+    """A deliberately batch-dependent model: conv of each instance shifted by the batch's
+    mean input minus the instance's own (as batch-norm in training mode leaks batch
+    statistics).  Alone, it is conv (radius CONV_RADIUS); in a batch, every pixel moves."""
+    means = [channel_mean(x).mean() for x in xs]
+    batch_mean = sum(means) / len(means)
+    return [(conv_float64(x) + (batch_mean - own))[:, :, None].astype(np.float32)
+            for x, own in zip(xs, means)]
+
+
 def _single(function):
     def model(x):
         return {SINGLE_OUTPUT_NAME: function(x)}
@@ -197,6 +223,15 @@ MODELS = {
     "pool2": _single(pool2),
     "classify": classify,
     "tilemean": _single(tilemean),
+    "globalpool": _single(globalpool),
+    "noisy": _single(noisy),
+    "batchshift": lambda x: {SINGLE_OUTPUT_NAME: batchshift_batch([x])[0]},
+}
+
+# Models whose answer for one instance depends on the others of its request:
+# name -> function(list of (H, W, C) float64) -> list of {output_name: array}.
+BATCH_MODELS = {
+    "batchshift": lambda xs: [{SINGLE_OUTPUT_NAME: a} for a in batchshift_batch(xs)],
 }
 
 

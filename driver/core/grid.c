@@ -67,6 +67,7 @@ eem_status eem_grid_init(eem_grid *g, int in_w, int in_h, const double gt_in[6],
     g->uw = uw;
     g->uh = uh;
     g->level = 0;
+    g->shift_x = g->shift_y = 0;
     for (int k = 0; k < 6; k++)
         g->gt_in[k] = gt_in[k];
     grid_derive(g);
@@ -102,8 +103,8 @@ int eem_grid_overview_count(const eem_grid *base)
 eem_rect eem_grid_tile_input_window(const eem_grid *g, int i, int j)
 {
     eem_rect r;
-    r.x = i * g->tw - g->ox;
-    r.y = j * g->th - g->oy;
+    r.x = g->shift_x + i * g->tw - g->ox;
+    r.y = g->shift_y + j * g->th - g->oy;
     r.w = g->tw + 2 * g->ox;
     r.h = g->th + 2 * g->oy;
     return r;
@@ -130,7 +131,8 @@ static eem_rect clip_rect(int x, int y, int w, int h, int W, int H)
 
 eem_rect eem_grid_tile_core_window(const eem_grid *g, int i, int j)
 {
-    return clip_rect(i * g->tw, j * g->th, g->tw, g->th, g->in_w, g->in_h);
+    return clip_rect(g->shift_x + i * g->tw, g->shift_y + j * g->th, g->tw, g->th, g->in_w,
+                     g->in_h);
 }
 
 eem_rect eem_grid_tile_output_window(const eem_grid *g, int i, int j)

@@ -23,6 +23,8 @@ typedef struct eem_grid {
     int out_w, out_h; /* output raster size */
     int tiles_x, tiles_y;
     int level;        /* overview level k: G coarsened by 2^k */
+    int shift_x, shift_y; /* tile i's core starts at shift_x + i*tw: 0 for the driver's grid,
+                           * half a tile for OVERLAP_MODE=BLEND's offset sets (blend.c) */
     double gt_in[6];  /* geotransform of G at this level */
     double gt_out[6]; /* geotransform of the output at this level */
 } eem_grid;

@@ -70,6 +70,8 @@ struct eem_predictor {
      * reads of this dataset send nothing and report it (ON_ERROR=NODATA: mask) */
     char endpoint_down[EEM_ERROR_MSG_MAX];
     int delivering_failed;                /* a sink call is delivering a failed tile */
+    eem_instance_filter filter;           /* changes instances before encoding (probe), or NULL */
+    void *filter_user;
     eem_cache *cache;     /* persistent prediction cache, NULL when not configured */
     char *cache_context;  /* backend identity + output layout, hashed into every key */
     size_t *cache_sizes;  /* bytes of one tile of each band: the parts of a cache entry */
@@ -319,6 +321,12 @@ int eem_predictor_tile_failed(const eem_predictor *p)
     return p->delivering_failed;
 }
 
+void eem_predictor_set_instance_filter(eem_predictor *p, eem_instance_filter filter, void *user)
+{
+    p->filter = filter;
+    p->filter_user = user;
+}
+
 /* --------------------------------------------------------------- compute -- */
 
 typedef struct pending_tile {
@@ -540,7 +548,8 @@ static size_t tile_output_mask(const compute_state *cs, const eem_window *win, i
 {
     const eem_grid *g = cs->g;
     size_t valid = 0;
-    int cx = tx * g->tw - win->x, cy = ty * g->th - win->y; /* core origin in the window */
+    eem_rect in = eem_grid_tile_input_window(g, tx, ty);
+    int cx = in.x + g->ox - win->x, cy = in.y + g->oy - win->y; /* core origin in the window */
     if (g->uw == g->tw && g->uh == g->th) {
         /* same scale: each output pixel covers exactly its input pixel */
         for (int y = 0; y < g->uh; y++) {
@@ -605,10 +614,19 @@ static eem_status tile_slice_instance(const compute_state *cs, const eem_window 
     return EEM_OK;
 }
 
+/* 1 when the tiles of this call are the level's own tiles: no probe filter
+ * changes their inputs and no BLEND offset moves them.  Only those are kept in
+ * (and served from) the dataset's tile store and failure memory, which are
+ * keyed by (level, tx, ty). */
+static int compute_is_plain(const compute_state *cs)
+{
+    return !cs->p->filter && cs->g->shift_x == 0 && cs->g->shift_y == 0;
+}
+
 static eem_status compute_deliver(compute_state *cs, int tx, int ty, const uint8_t *mask,
                                   eem_error *err)
 {
-    if (!cs->p->delivering_failed)
+    if (!cs->p->delivering_failed && compute_is_plain(cs))
         eem_tilestore_put(cs->p->memo.store, cs->g->level, tx, ty, cs->band_bufs, mask);
     eem_status st = cs->sink(cs->sink_user, cs->g->level, tx, ty, cs->band_bufs, mask, err);
     if (st != EEM_OK && err && err->status == EEM_OK)
@@ -625,7 +643,7 @@ static eem_status compute_cache_lookup(compute_state *cs, int tx, int ty, const 
     eem_predictor *p = cs->p;
     *hit = 0;
     cs->next_has_key = 0;
-    if (!p->cache)
+    if (!p->cache || p->filter)
         return EEM_OK;
     eem_status st = eem_cache_key_compute(p->cache_context, instance, len, &cs->next_key, err);
     if (st != EEM_OK)
@@ -710,6 +728,8 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
         for (int k = 0; st == EEM_OK && k < no; k++)
             st = eem_tile_output_store(&cs->layout, t->tx, t->ty, k, outs[(size_t)i * no + k],
                                        cs->band_bufs, err);
+        if (st == EEM_OK && no > 0 && eem_tile_output_was_padded(&cs->layout, outs[(size_t)i * no]))
+            p->stats.answers_padded++; /* the probe tells cropped from padded answers */
         if (st == EEM_OK) {
             compute_cache_store(cs, t);
             apply_mask(cs, t->mask);
@@ -765,7 +785,7 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
         if (lasting && !p->endpoint_down[0])
             snprintf(p->endpoint_down, sizeof p->endpoint_down, "%s", err->msg);
     }
-    for (int i = 0; lasting && i < r->n_tiles; i++) {
+    for (int i = 0; lasting && compute_is_plain(cs) && i < r->n_tiles; i++) {
         eem_error ignored = {0}; /* out of memory: the tile is asked again, nothing worse */
         (void)eem_failmemo_add(p->memo.failures, cs->g->level, r->tiles[i].tx, r->tiles[i].ty,
                                err->msg, &ignored);
@@ -1094,7 +1114,9 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             free(mask);
             continue;
         }
-        const char *known = eem_failmemo_find(cs->p->memo.failures, g->level, tx, ty);
+        const char *known = compute_is_plain(cs)
+                                ? eem_failmemo_find(cs->p->memo.failures, g->level, tx, ty)
+                                : NULL;
         if (known || cs->stopped[0]) {
             st = compute_fail_unsent(cs, tx, ty, mask, known ? known : cs->stopped,
                                      !known && cs->stopped_lasting, err);
@@ -1103,6 +1125,8 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
         }
         eem_instance inst = {n_keys, keys, (const eem_tensor *const *)tensors};
         st = tile_slice_instance(cs, win, tx, ty, tensors, err);
+        if (st == EEM_OK && cs->p->filter)
+            st = cs->p->filter(cs->p->filter_user, tx, ty, tensors, win->n_keys, err);
         if (st == EEM_OK)
             st = eem_image_properties_tensors(cs->p->props, (int)tensors[0]->dims[0],
                                               (int)tensors[0]->dims[1], tensors + win->n_keys, err);
@@ -1142,8 +1166,20 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
                                  eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
                                  void *cancel_user, eem_error *err)
 {
+    return eem_predictor_compute_shifted(p, level, 0, 0, tiles, n_tiles, sink, sink_user, cancel,
+                                         cancel_user, err);
+}
+
+eem_status eem_predictor_compute_shifted(eem_predictor *p, int level, int shift_x, int shift_y,
+                                         const int *tiles, int n_tiles, eem_tile_sink sink,
+                                         void *sink_user, int (*cancel)(void *),
+                                         void *cancel_user, eem_error *err)
+{
     if (level < 0 || level >= p->n_levels)
         return eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist", level);
+    eem_grid shifted = p->grids[level];
+    shifted.shift_x = shift_x;
+    shifted.shift_y = shift_y;
     if (n_tiles <= 0)
         return EEM_OK;
     int *order = malloc((size_t)n_tiles * 2 * sizeof *order);
@@ -1151,10 +1187,17 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     memcpy(order, tiles, (size_t)n_tiles * 2 * sizeof *order);
     qsort(order, (size_t)n_tiles, 2 * sizeof *order, compare_tiles);
-    /* what this dataset holds or knows has failed is not sent; the cost guard */
-    eem_status st = eem_datamemo_serve(&p->memo, level, order, &n_tiles,
-                                       p->spec->on_error != EEM_ON_ERROR_NODATA,
-                                       p->max_predictions, p->n_bands, sink, sink_user, err);
+    /* what this dataset holds or knows has failed is not sent; the cost guard.
+     * Probe-filtered or BLEND-offset tiles are not the level's tiles: only the
+     * budget applies to them (compute_is_plain) */
+    eem_status st;
+    if (!p->filter && shift_x == 0 && shift_y == 0)
+        st = eem_datamemo_serve(&p->memo, level, order, &n_tiles,
+                                p->spec->on_error != EEM_ON_ERROR_NODATA, p->max_predictions,
+                                p->n_bands, sink, sink_user, err);
+    else
+        st = eem_cost_check_budget(p->max_predictions, p->memo.tiles_sent, n_tiles, "this read",
+                                   err);
     if (st != EEM_OK || n_tiles == 0) {
         free(order);
         return st;
@@ -1164,6 +1207,7 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
     st = compute_state_init(&cs, p, level, err);
     cs.sink = sink;
     cs.sink_user = sink_user;
+    cs.g = &shifted;
     const eem_grid *g = cs.g;
     /* bytes of source tensors per input pixel, to size chunks */
     size_t px_bytes = 0;
@@ -1197,8 +1241,8 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
     compute_state_free(&cs);
     free(order);
     if (st == EEM_OK && n_later > 0)
-        st = eem_predictor_compute(p, level, later, n_later, sink, sink_user, cancel, cancel_user,
-                                   err);
+        st = eem_predictor_compute_shifted(p, level, shift_x, shift_y, later, n_later, sink,
+                                           sink_user, cancel, cancel_user, err);
     free(later);
     return st;
 }

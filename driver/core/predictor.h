@@ -30,6 +30,7 @@ typedef struct eem_predictor_stats {
     long tiles_predicted; /* tiles whose answer was used */
     long tiles_skipped;   /* all-masked tiles, never sent */
     long tiles_failed;    /* tiles masked because their request failed (ON_ERROR=NODATA) */
+    long answers_padded;  /* tile outputs answered padded by the overlap (then cropped) */
     long long bytes_sent;
     long tiles_from_cache; /* tiles served by the persistent cache, never sent */
     long retries;          /* HTTP attempts beyond the first */
@@ -63,6 +64,22 @@ const char *eem_predictor_band_name(const eem_predictor *p, int band);
 eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, int n_tiles,
                                  eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
                                  void *cancel_user, eem_error *err);
+
+/* The same on the level's grid with every tile core moved by shift_x,shift_y
+ * input pixels (OVERLAP_MODE=BLEND's offset sets, blend.c). */
+eem_status eem_predictor_compute_shifted(eem_predictor *p, int level, int shift_x, int shift_y,
+                                         const int *tiles, int n_tiles, eem_tile_sink sink,
+                                         void *sink_user, int (*cancel)(void *),
+                                         void *cancel_user, eem_error *err);
+
+/* An instance filter sees each instance's tensors (one per input key, (h,w,C),
+ * overlap included) after they are cut from the source and before they are
+ * encoded, and may change their values: the probe (probe.c) perturbs pixels.
+ * While one is set the persistent cache is neither read nor written.  NULL
+ * removes it. */
+typedef eem_status (*eem_instance_filter)(void *user, int tx, int ty, eem_tensor **tensors,
+                                          int n_tensors, eem_error *err);
+void eem_predictor_set_instance_filter(eem_predictor *p, eem_instance_filter filter, void *user);
 
 /* Output masks of tiles (pairs as above) from the source alone, never
  * sending a request: the sink gets bands NULL.  For a mask read that finds

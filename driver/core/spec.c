@@ -96,6 +96,9 @@
       "W,H input pixels per tile (required)")                                                 \
     X(INPUT_OVERLAP_SIZE, "INPUT_OVERLAP_SIZE", NULL, "string", " default='0,0'", "",         \
       "X,Y extra input pixels sent on each edge of a tile")                                   \
+    X(OVERLAP_MODE, "OVERLAP_MODE", NULL, "string-select", " default='CROP'",                 \
+      "<Value>CROP</Value><Value>BLEND</Value>",                                              \
+      "CROP: keep each tile core; BLEND: also predict tiles offset by half a tile and blend")  \
     X(OUTPUT_TILE_SIZE, "OUTPUT_TILE_SIZE", NULL, "string", "", "",                           \
       "W,H output pixels per tile (default: INPUT_TILE_SIZE)")                                \
     X(OUTPUT_BANDS, "OUTPUT_BANDS", NULL, "string", "", "",                                   \
@@ -112,6 +115,8 @@
       "Resampling when warping the source onto PROJ/SCALE")                                   \
     X(MAX_PREDICTIONS, "MAX_PREDICTIONS", NULL, "int", " default='1024'", "",                 \
       "Cost guard: most tiles one read may predict")                                          \
+    X(PROBE, "PROBE", NULL, "boolean", " default='NO'", "",                                   \
+      "At open, send a few tiles to measure the model (receptive field, determinism)")       \
     X(ON_ERROR, "ON_ERROR", NULL, "string-select", " default='FAIL'",                         \
       "<Value>FAIL</Value><Value>NODATA</Value>",                                             \
       "What a tile that still fails after retries becomes")                                   \
@@ -1937,6 +1942,24 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
             spec->on_error = EEM_ON_ERROR_NODATA;
         else
             return bad_value(K_ON_ERROR, t, "is not an error policy; expected FAIL or NODATA", err);
+    }
+    if (present(raw, K_OVERLAP_MODE)) {
+        if ((st = text_of(raw, K_OVERLAP_MODE, "CROP or BLEND", &t, err)))
+            return st;
+        if (eem_str_equal_ignoring_case(t, "CROP"))
+            spec->overlap_mode = EEM_OVERLAP_CROP;
+        else if (eem_str_equal_ignoring_case(t, "BLEND"))
+            spec->overlap_mode = EEM_OVERLAP_BLEND;
+        else
+            return bad_value(K_OVERLAP_MODE, t, "is not an overlap mode; expected CROP or BLEND",
+                             err);
+    }
+    if (present(raw, K_PROBE)) {
+        if ((st = text_of(raw, K_PROBE, "a boolean", &t, err)))
+            return st;
+        if (!parse_bool(t, &spec->probe))
+            return bad_value(K_PROBE, t,
+                             "is not a boolean; expected YES, NO, TRUE, FALSE, ON, OFF, 1 or 0", err);
     }
     if (present(raw, K_CACHE_DIR) &&
         (st = take_string(raw, K_CACHE_DIR, "a folder name", &spec->cache_dir, err)))

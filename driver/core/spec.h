@@ -51,6 +51,9 @@ typedef enum eem_payload_format {
 
 typedef enum eem_on_error { EEM_ON_ERROR_FAIL = 0, EEM_ON_ERROR_NODATA } eem_on_error;
 
+/* OVERLAP_MODE: keep each tile's core (CROP) or blend with offset tiles (blend.c). */
+typedef enum eem_overlap_mode { EEM_OVERLAP_CROP = 0, EEM_OVERLAP_BLEND } eem_overlap_mode;
+
 /* One selected source band: "ref" is what the user wrote (a 1-based index or a
  * band description), "key" the tensor key (NULL: derived by source.c from the
  * band description, else "b<index>"). */
@@ -110,6 +113,8 @@ typedef struct eem_spec {
 
     long max_predictions;      /* -1 = not set (use config / default) */
     eem_on_error on_error;
+    int probe;                 /* PROBE=YES: measure the model at open (probe.c) */
+    eem_overlap_mode overlap_mode; /* OVERLAP_MODE */
     char *cache_dir;           /* NULL = not set */
     long job_max_predictions;  /* JOB_MAX_PREDICTIONS, 0 = not set (config / none) */
     char *cache_key;           /* CACHE_KEY: model identity in cache keys, NULL = the URL */

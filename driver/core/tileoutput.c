@@ -105,3 +105,14 @@ void eem_tile_output_explain_size(const eem_tile_layout *l, eem_error *err)
         snprintf(err->msg + len, sizeof err->msg - len,
                  "; each output must be [%d,%d,C] (output tile)", g->uh, g->uw);
 }
+
+int eem_tile_output_was_padded(const eem_tile_layout *l, const eem_tensor *t)
+{
+    const eem_grid *g = l->grid;
+    if (!l->has_padded || (l->pw == g->uw && l->ph == g->uh))
+        return 0;
+    for (int i = 0; i + 1 < t->ndim; i++) /* (H,W[,C]) after an optional batch of 1 */
+        if (t->dims[i] == l->ph && t->dims[i + 1] == l->pw)
+            return 1;
+    return 0;
+}

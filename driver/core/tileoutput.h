@@ -35,6 +35,9 @@ eem_status eem_tile_output_store(const eem_tile_layout *l, int tx, int ty, int o
 /* Append to err's message the output shapes that are accepted (after a
  * decoder refused an answer for its size). */
 void eem_tile_output_explain_size(const eem_tile_layout *l, eem_error *err);
+/* 1 when tensor t (stored by eem_tile_output_store) was the output tile
+ * padded by the overlap rather than the output tile itself. */
+int eem_tile_output_was_padded(const eem_tile_layout *l, const eem_tensor *t);
 
 #ifdef __cplusplus
 }

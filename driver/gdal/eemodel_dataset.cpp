@@ -3,6 +3,7 @@
  * model grid and the cost of full reads, core cost.c), and the IRasterIO /
  * AdviseRead adapters that hand reads to the core's read plans
  * (eemodel_read.cpp). */
+#include "eemodel_probe.h" /* blend.h */
 #include "eemodel_dataset.h"
 
 #include "cpl_error.h"
@@ -191,7 +192,11 @@ void EEModelDataset::SetLevelCostMetadata(const eem_cost_model &model, int level
     const EEModelDataset *ds = level == 0 ? this : m_overviews[level - 1].get();
     const eem_grid *g = eem_predictor_grid(pred, ds->m_reduced ? 0 : level);
     eem_cost cost{};
-    eem_cost_of_tiles(&model, static_cast<long long>(g->tiles_x) * g->tiles_y, &cost);
+    eem_cost_of_tiles(&model,
+                      m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND
+                          ? eem_blend_full_read_tiles(g)
+                          : static_cast<long long>(g->tiles_x) * g->tiles_y,
+                      &cost);
     const char *D = "EEMODEL";
     SetMetadataItem(CPLSPrintf("LEVEL_%d_SIZE", level),
                     CPLSPrintf("%d,%d", ds->nRasterXSize, ds->nRasterYSize), D);
@@ -203,10 +208,13 @@ void EEModelDataset::SetLevelCostMetadata(const eem_cost_model &model, int level
     char text[EEM_COST_TEXT_MAX];
     eem_cost_text(&cost, ds->nRasterXSize, ds->nRasterYSize, level, ds->m_reduced,
                   eem_predictor_max_predictions(pred), text, sizeof text);
+    const char *blend =
+        m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND ? " (OVERLAP_MODE=BLEND: 4 tile sets)" : "";
     if (level == 0)
-        SetMetadataItem("EEMODEL_COST", CPLSPrintf("%s at full resolution", text));
+        SetMetadataItem("EEMODEL_COST", CPLSPrintf("%s at full resolution%s", text, blend));
     else
-        SetMetadataItem(CPLSPrintf("EEMODEL_COST_OVERVIEW_%d", level), text);
+        SetMetadataItem(CPLSPrintf("EEMODEL_COST_OVERVIEW_%d", level),
+                        CPLSPrintf("%s%s", text, blend));
 }
 
 /* Cost figures, computed on first use (they encode one instance): the default

@@ -1,6 +1,7 @@
 /* eemodel_driver.cpp — registration of the EEMODEL driver with GDAL (name,
  * capabilities, connection prefix, open options) and its Identify / Open:
  * the core parses the connection string and opens the predictor. */
+#include "eemodel_probe.h" /* PROBE=YES, OVERLAP_MODE=BLEND */
 #include "eemodel_dataset.h"
 #include "eemodel_vector.h"
 
@@ -80,6 +81,11 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
     eem_spec_name_for_display(pszName, &osShown[0], osShown.size());
     osShown.resize(strlen(osShown.c_str()));
     poDS->SetDescription(osShown.c_str());
+    if (!EEModelOpenOverlapAndProbe(poDS, shared->spec, shared->predictor))
+    {
+        delete poDS;
+        return nullptr;
+    }
     return poDS;
 }
 

@@ -2,6 +2,7 @@
  * the core's read planner (readplan.h) which tiles a window, a block, a mask
  * or a whole band needs, applies its cost guard, and runs the core predictor
  * on them (answers go to the block cache, eemodel_blockcache.cpp). */
+#include "eemodel_probe.h" /* blend.h */
 #include "eemodel_dataset.h"
 
 #include "cpl_error.h"
@@ -32,7 +33,9 @@ eem_read_level EEModelDataset::ReadLevel()
 
 long EEModelDataset::MaxPredictions() const
 {
-    return eem_predictor_max_predictions(m_shared->predictor);
+    /* OVERLAP_MODE=BLEND: a block costs up to 4 predictions; plans count blocks */
+    const long n = eem_predictor_max_predictions(m_shared->predictor);
+    return m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND && n >= 4 ? n / 4 : n;
 }
 
 CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
@@ -52,8 +55,11 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
     eem_predictor_get_stats(m_shared->predictor, &before);
     if (m_progress != nullptr)
         m_progress->Start(nTiles);
-    if (eem_predictor_compute(m_shared->predictor, m_level, tiles, nTiles, StoreTile, this,
-                              EEModelReadProgress::CancelCallback, m_progress, &err) != EEM_OK)
+    /* OVERLAP_MODE=BLEND: the core blends offset tiles into each block (blend.c) */
+    auto compute = m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND ? eem_blend_compute
+                                                                      : eem_predictor_compute;
+    if (compute(m_shared->predictor, m_level, tiles, nTiles, StoreTile, this,
+                EEModelReadProgress::CancelCallback, m_progress, &err) != EEM_OK)
     {
         if (bDefer && err.status != EEM_ERR_CANCELLED)
         {
