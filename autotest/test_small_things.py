@@ -10,8 +10,10 @@ def test_translate_progress_moves_while_predicting(predictor, eem_name, rgb_byte
     """gdal_translate (GDALDatasetCopyWholeRaster) reports progress between its swaths and
     gives the source no progress function: predictions must be spread over the swaths,
     not all made before the first report."""
+    # one tile per request: a read-ahead step (a tenth of the raster, at least a few full
+    # requests per connection) is then a small part of the raster
     name = eem_name(rgb_byte, model="identity", tile=(64, 64), output_bands="output:float32:3",
-                    max_payload_bytes=60000)
+                    max_payload_bytes=20000)
     seen = []
 
     def progress(fraction, message, data):

@@ -35,6 +35,7 @@
 
 extern "C" {
 #include "cost.h"
+#include "http.h"
 #include "predictor.h"
 #include "readplan.h"
 #include "spec.h"
@@ -121,8 +122,10 @@ class EEModelDataset final : public GDALDataset
     eem_read_level ReadLevel();
     long MaxPredictions() const;
     /* Most tiles a read-ahead predicts beyond the read's own: a tenth of the
-     * level's, so that a copy's progress moves in steps. */
-    int ReadAheadTiles() const;
+     * level's (at least a few full requests per connection), so that a copy's
+     * progress moves in steps. */
+    int ReadAheadTiles();
+    int m_readAheadTiles = 0;
     /* bDefer: keep a failure for the next read to report (AdviseRead is a
      * hint: its failure is reported once, by the read that follows, which
      * then sends nothing more for it) */

@@ -8,6 +8,7 @@
 #include "cpl_error.h"
 
 #include <algorithm>
+#include <climits>
 
 /* Planning figures of this level for the core. */
 eem_read_level EEModelDataset::ReadLevel()
@@ -83,14 +84,28 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
  * level's tiles beyond what the read itself needs: GDAL's copy loops
  * (gdal_translate) report progress only between their swaths and pass the
  * source no progress function, so a read-ahead of the whole raster would hold
- * their progress at 0 until every tile is answered. */
+ * their progress at 0 until every tile is answered.  A step is never smaller
+ * than EEMODEL_READ_AHEAD_ROUNDS full requests on every connection: each step
+ * ends by draining the connections, which costs throughput when steps are
+ * short (bench/). */
 static constexpr int EEMODEL_READ_AHEAD_STEPS = 10;
+static constexpr int EEMODEL_READ_AHEAD_ROUNDS = 4;
 
-int EEModelDataset::ReadAheadTiles() const
+int EEModelDataset::ReadAheadTiles()
 {
+    if (m_readAheadTiles > 0)
+        return m_readAheadTiles;
     const long long nTiles = static_cast<long long>(m_grid->tiles_x) * m_grid->tiles_y;
-    return static_cast<int>(
-        std::max(1LL, (nTiles + EEMODEL_READ_AHEAD_STEPS - 1) / EEMODEL_READ_AHEAD_STEPS));
+    long long nStep = (nTiles + EEMODEL_READ_AHEAD_STEPS - 1) / EEMODEL_READ_AHEAD_STEPS;
+    eem_cost_model model{};
+    eem_error err{};
+    eem_http_options opts{};
+    eem_http_options_from_config(&opts);
+    if (eem_cost_model_of(m_shared->predictor, &model, &err) == EEM_OK)
+        nStep = std::max(nStep, EEMODEL_READ_AHEAD_ROUNDS * model.instances_per_request *
+                                    std::max(1, opts.max_connections));
+    m_readAheadTiles = static_cast<int>(std::min<long long>(std::max(1LL, nStep), INT_MAX));
+    return m_readAheadTiles;
 }
 
 CPLErr EEModelDataset::PrefetchWindow(int nXOff, int nYOff, int nXSize, int nYSize)
