@@ -49,6 +49,10 @@ def _job(name, tls=None, **config):
 def _env(subprocess_env):
     env = dict(subprocess_env)
     env.pop("EEMODEL_ACCESS_TOKEN", None)
+    # the jobs set the CA options they test; one inherited from the environment (rasterio,
+    # imported by an earlier test, points GDAL_CURL_CA_BUNDLE at its own bundle) would win
+    for name in ("GDAL_CURL_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        env.pop(name, None)
     return env
 
 

@@ -25,9 +25,10 @@ def source_with_marked_overviews(tmp_path, value=77):
 
 def test_warped_overview_reads_source_overviews(predictor, eem_name, tmp_path):
     path = source_with_marked_overviews(tmp_path)
-    # G: 60 m pixels (257x257); overview 1: 120 m, the source's 4x overview
+    # G: 60 m pixels (257x257: TILE_ORIGIN=SCENE keeps the scene's own corner rather than
+    # the global lattice); overview 1: 120 m, the source's 4x overview
     name = eem_name(path, model="identity", tile=(64, 64), output_bands="output:float32",
-                    proj="EPSG:32618", scale=60)
+                    proj="EPSG:32618", scale=60, tile_origin="SCENE")
     ds = gdal.Open(name)
     assert ds.GetMetadataItem("MODEL_GRID_WARPED", "EEMODEL") == "YES"
     band = ds.GetRasterBand(1)

@@ -87,6 +87,17 @@ typedef struct probe_perturbation {
     int x0, y0, x1, y1;
 } probe_perturbation;
 
+/* The probe's unperturbed tiles go through a filter that changes nothing: a
+ * filtered call bypasses the dataset's tile store, failure memory and the
+ * persistent cache (predictor.c), so asking the same tile twice reaches the
+ * model twice (determinism, batch invariance). */
+static eem_status probe_unchanged(void *user, int tx, int ty, eem_tensor **tensors, int n,
+                                 eem_error *err)
+{
+    (void)user, (void)tx, (void)ty, (void)tensors, (void)n, (void)err;
+    return EEM_OK;
+}
+
 static eem_status probe_perturb(void *user, int tx, int ty, eem_tensor **tensors, int n,
                                 eem_error *err)
 {
@@ -374,7 +385,7 @@ static eem_status probe_measure(eem_predictor *p, eem_probe_result *r, probe_cap
         c->perturbed = 1;
         st = probe_predict(p, c, one, 1, err);
         c->perturbed = 0;
-        eem_predictor_set_instance_filter(p, NULL, NULL);
+        eem_predictor_set_instance_filter(p, probe_unchanged, NULL);
         if (st != EEM_OK)
             break;
         int rad = changed_radius(g, c, base, base_mask, tol, nb, &q[k]);
@@ -453,6 +464,7 @@ eem_status eem_probe_run(eem_predictor *p, eem_probe_result *out, eem_error *err
         out->band_min[b] = INFINITY;
         out->band_max[b] = -INFINITY;
     }
+    eem_predictor_set_instance_filter(p, probe_unchanged, NULL);
     if (st == EEM_OK)
         st = probe_measure(p, out, &c, err);
     free(c.values);
