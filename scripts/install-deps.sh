@@ -16,6 +16,9 @@ PACKAGES=(
   qgis python3-qgis python3-rasterio
   python3-dask python3-distributed python3-rioxarray nodejs python3-grpcio
 )
+# npm (the S3 cache test installs s3rver with it): Debian's package, unless the nodejs
+# installed already brings its own npm (NodeSource's does, and conflicts with Debian's)
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
