@@ -83,6 +83,27 @@ def config_options(**options):
             gdal.SetConfigOption(key, value)
 
 
+class Messages:
+    """Collect GDAL errors and warnings raised inside a block."""
+
+    def __enter__(self):
+        self.items = []
+
+        def handler(level, number, text):
+            self.items.append((level, text))
+
+        self.handler = handler  # kept: GDAL holds no reference to it
+        gdal.PushErrorHandler(handler)
+        return self
+
+    def __exit__(self, *exc):
+        gdal.PopErrorHandler()
+        return False
+
+    def warnings(self):
+        return [t for level, t in self.items if level == gdal.CE_Warning]
+
+
 # ---------------------------------------------------------------------------
 # The stand-in predictor
 

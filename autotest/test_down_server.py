@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import build_name, config_options
+from conftest import Messages, build_name, config_options
 
 TILE = 32
 JITTER = 0.25  # http.c: retry delays vary by +-25 %
@@ -50,27 +50,6 @@ def run(program, args, env, config=None):
 def float_raster(make_raster, tiles_x, tiles_y, bands=1, seed=1):
     rng = np.random.default_rng(seed)
     return make_raster((rng.random((bands, tiles_y * TILE, tiles_x * TILE)) * 100).astype(np.float32))
-
-
-class Messages:
-    """GDAL errors, warnings and debug lines raised inside a block."""
-
-    def __enter__(self):
-        self.items = []
-
-        def handler(level, number, text):
-            self.items.append((level, text))
-
-        self.handler = handler  # kept: GDAL holds no reference to it
-        gdal.PushErrorHandler(handler)
-        return self
-
-    def __exit__(self, *exc):
-        gdal.PopErrorHandler()
-        return False
-
-    def warnings(self):
-        return [t for level, t in self.items if level == gdal.CE_Warning]
 
 
 @pytest.fixture

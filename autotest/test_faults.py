@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import build_name, config_options
+from conftest import Messages, build_name, config_options
 
 # A grid of 16 x 16 = 256 tiles of 32x32 pixels, two tiles per request.
 GRID_TILES = 16
@@ -54,27 +54,6 @@ HOSTILE = {
     "status_400": ({"kind": "status", "status": 400}, r"HTTP 400 from http://127\.0\.0\.1:\d+/v1/projects/p/models/identity:predict: stand-in: injected HTTP 400"),
     "status_403": ({"kind": "status", "status": 403}, r"HTTP 403 .*injected HTTP 403 \(PERMISSION_DENIED\)"),
 }
-
-
-class Messages:
-    """Collect GDAL errors and warnings raised inside a block."""
-
-    def __enter__(self):
-        self.items = []
-
-        def handler(level, number, text):
-            self.items.append((level, text))
-
-        self.handler = handler
-        gdal.PushErrorHandler(handler)
-        return self
-
-    def __exit__(self, *exc):
-        gdal.PopErrorHandler()
-        return False
-
-    def warnings(self):
-        return [t for level, t in self.items if level == gdal.CE_Warning]
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@
 
 #include "backend.h"
 
+#include "str.h"
 #include "url.h"
 
 #include <ctype.h>
@@ -100,25 +101,6 @@ char *eem_url_with_path_end(const char *url, size_t cut, const char *add)
 
 /* ---- error bodies ----------------------------------------------------------- */
 
-static void clean_excerpt(const char *s, size_t n, size_t max, char *buf, size_t buflen)
-{
-    size_t o = 0;
-    int truncated = n > max;
-    if (truncated)
-        n = max;
-    while (n > 0 && isspace((unsigned char)*s))
-        s++, n--;
-    for (size_t i = 0; i < n && o + 1 < buflen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        buf[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-    }
-    while (o > 0 && buf[o - 1] == ' ')
-        o--;
-    buf[o] = '\0';
-    if (truncated && o + 4 < buflen)
-        strcat(buf, "...");
-}
-
 int eem_backend_json_error(const char *body, size_t len, int with_status, int with_detail,
                            char *buf, size_t buflen)
 {
@@ -134,14 +116,14 @@ int eem_backend_json_error(const char *body, size_t len, int with_status, int wi
     if (json_object_object_get_ex(root, "error", &e)) {
         if (json_object_is_type(e, json_type_string)) {
             const char *s = json_object_get_string(e);
-            clean_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, buf, buflen);
+            eem_str_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, buf, buflen);
             found = 1;
         } else if (json_object_is_type(e, json_type_object) &&
                    json_object_object_get_ex(e, "message", &v) &&
                    json_object_is_type(v, json_type_string)) {
             const char *s = json_object_get_string(v);
             char msg[EEM_BACKEND_ERROR_EXCERPT + 8];
-            clean_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, msg, sizeof msg);
+            eem_str_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, msg, sizeof msg);
             json_object *status = NULL;
             if (with_status && json_object_object_get_ex(e, "status", &status) &&
                 json_object_is_type(status, json_type_string))
@@ -153,7 +135,7 @@ int eem_backend_json_error(const char *body, size_t len, int with_status, int wi
     } else if (with_detail && json_object_object_get_ex(root, "detail", &v) &&
                json_object_is_type(v, json_type_string)) {
         const char *s = json_object_get_string(v);
-        clean_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, buf, buflen);
+        eem_str_excerpt(s, strlen(s), EEM_BACKEND_ERROR_EXCERPT, buf, buflen);
         found = 1;
     }
 done:

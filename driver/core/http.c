@@ -20,6 +20,7 @@
 #include "http.h"
 
 #include "buf.h"
+#include "str.h"
 #include "endpoint.h"
 #include "notice.h"
 #include "request_headers.h"
@@ -785,26 +786,6 @@ void eem_http_request_clear(eem_http_request *req)
 
 /* ---- failure descriptions ----------------------------------------------- */
 
-/* Copy at most max chars of s into buf, control characters as spaces, trimmed. */
-static void clean_excerpt(const char *s, size_t n, size_t max, char *buf, size_t buflen)
-{
-    size_t o = 0;
-    int truncated = n > max;
-    if (truncated)
-        n = max;
-    while (n > 0 && isspace((unsigned char)*s))
-        s++, n--;
-    for (size_t i = 0; i < n && o + 1 < buflen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        buf[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
-    }
-    while (o > 0 && buf[o - 1] == ' ')
-        o--;
-    buf[o] = '\0';
-    if (truncated && o + 4 < buflen)
-        strcat(buf, "...");
-}
-
 void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t buflen)
 {
     if (!buf || buflen == 0)
@@ -830,7 +811,7 @@ void eem_http_describe_failure(const eem_http_request *req, char *buf, size_t bu
     const char *body = req->response ? req->response : "";
     size_t len = req->response ? req->response_len : 0;
     if (!req->error_message || !req->error_message(body, len, msg, sizeof msg))
-        clean_excerpt(body, len, EEM_HTTP_BODY_EXCERPT, msg, sizeof msg);
+        eem_str_excerpt(body, len, EEM_HTTP_BODY_EXCERPT, msg, sizeof msg);
     snprintf(buf, buflen, "HTTP %ld from %s: %s%s", req->status, url,
              msg[0] ? msg : "(empty body)", attempts);
 }

@@ -1,6 +1,8 @@
 /* str.c — owned string copies and ASCII case-insensitive comparison (see str.h). */
 #include "str.h"
 
+#include <ctype.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,4 +31,23 @@ int eem_str_equal_ignoring_case(const char *a, const char *b)
         if (ca == 0)
             return 1;
     }
+}
+
+void eem_str_excerpt(const char *s, size_t n, size_t max, char *buf, size_t buflen)
+{
+    size_t o = 0;
+    int truncated = n > max;
+    if (truncated)
+        n = max;
+    while (n > 0 && isspace((unsigned char)*s))
+        s++, n--;
+    for (size_t i = 0; i < n && o + 1 < buflen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[o++] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    while (o > 0 && buf[o - 1] == ' ')
+        o--;
+    buf[o] = '\0';
+    if (truncated && o + 4 < buflen)
+        strcat(buf, "...");
 }
