@@ -15,6 +15,8 @@
  *   eemodel_blockcache.cpp predicted tiles into / out of GDAL's block cache
  *   eemodel_band.cpp       raster band and mask band
  *   eemodel_stats.cpp      statistics / histograms over the mask (no nodata)
+ *   eemodel_remembered_stats.cpp  statistics kept across runs (PAM .aux.xml,
+ *                          persistent cache)
  *   eemodel_progress.cpp   progress and cancellation of one read
  *   eemodel_convert.cpp    core errors and data types in GDAL's terms
  *
@@ -38,12 +40,14 @@ extern "C" {
 #include "http.h"
 #include "predictor.h"
 #include "readplan.h"
+#include "remembered_stats.h"
 #include "spec.h"
 #include "tilelist.h"
 }
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 /* ---- core to GDAL (eemodel_convert.cpp) ---- */
@@ -151,6 +155,18 @@ class EEModelDataset final : public GDALDataset
     static eem_status StoreMaskTile(void *user, int level, int tx, int ty, void *const *bands,
                                     const uint8_t *mask, eem_error *err);
     void DropFailedTiles();
+    /* eemodel_remembered_stats.cpp: the statistics of level 0's bands
+     * remembered across runs (exact and approximate apart), under the digest
+     * of everything that shapes the pixels (remembered_stats.h). */
+    std::string m_statsDigest;
+    std::vector<eem_band_stats_pair> m_remembered;
+    /* the PAM file's name without ".aux.xml": "<input>.eemodel-<digest>";
+     * empty when the input is not a file */
+    std::string m_pamName;
+    bool m_pamBeside = false; /* the input is a local (or /vsimem/) file */
+    std::string PamPathToRead();
+    bool WritePam();
+    void WriteCache();
     /* eemodel_reduce.cpp */
     CPLErr ReduceWindow(int nXOff, int nYOff, int nXSize, int nYSize);
     CPLErr ReduceBlock(int bx, int by);
@@ -184,6 +200,14 @@ class EEModelDataset final : public GDALDataset
     /* Prepare a whole-band computation (statistics, histogram): refuse it with
      * the cost guard before anything is sent, then predict in one go. */
     CPLErr PrepareWholeRead();
+    /* Statistics remembered across runs (eemodel_remembered_stats.cpp): put
+     * those a PAM .aux.xml or the persistent cache holds for this descriptor
+     * on the bands (at open); remember poBand's current STATISTICS_* items
+     * (after ComputeStatistics / SetStatistics; bTrusted false: some tiles
+     * failed, nothing is remembered). */
+    void RecallStatistics();
+    void RememberStatistics(GDALRasterBand *poBand, bool bTrusted);
+    long TilesFailed();
     EEModelMaskBand *MaskBand() { return m_mask.get(); }
     int OverviewCount() const { return static_cast<int>(m_overviews.size()); }
     EEModelDataset *Overview(int i) { return m_overviews[i].get(); }
@@ -242,7 +266,11 @@ class EEModelBand : public GDALRasterBand
 class EEModelRasterBand final : public EEModelBand
 {
     int m_index; /* 0-based band of the core */
+    bool m_bComputingStatistics = false;
     CPLErr PrepareWholeBandRead(int bApproxOK);
+    CPLErr ComputeStatisticsOverMask(int bApproxOK, double *pdfMin, double *pdfMax,
+                                     double *pdfMean, double *pdfStdDev,
+                                     GDALProgressFunc pfnProgress, void *pProgressData);
     /* eemodel_stats.cpp: the band statistics scan (the sample overview when
      * approximate) */
     GDALRasterBand *StatisticsBand(int bApproxOK);
@@ -258,6 +286,7 @@ class EEModelRasterBand final : public EEModelBand
     CPLErr ComputeStatistics(int bApproxOK, double *pdfMin, double *pdfMax, double *pdfMean,
                              double *pdfStdDev, GDALProgressFunc pfnProgress,
                              void *pProgressData) override;
+    CPLErr SetStatistics(double dfMin, double dfMax, double dfMean, double dfStdDev) override;
     CPLErr ComputeRasterMinMax(int bApproxOK, double *adfMinMax) override;
     CPLErr GetHistogram(double dfMin, double dfMax, int nBuckets, GUIntBig *panHistogram,
                         int bIncludeOutOfRange, int bApproxOK, GDALProgressFunc pfnProgress,

@@ -86,6 +86,8 @@ GDALDataset *EEModelDataset::Open(GDALOpenInfo *poOpenInfo)
         delete poDS;
         return nullptr;
     }
+    /* statistics of an earlier run (PAM .aux.xml, persistent cache) */
+    poDS->RecallStatistics();
     return poDS;
 }
 

@@ -119,9 +119,37 @@ GDALRasterBand *EEModelRasterBand::StatisticsBand(int bApproxOK)
     return poBand != nullptr ? poBand : this;
 }
 
+/* Computed statistics are remembered across runs (eemodel_remembered_stats.cpp)
+ * unless a tile failed meanwhile (ON_ERROR=NODATA masked it). */
 CPLErr EEModelRasterBand::ComputeStatistics(int bApproxOK, double *pdfMin, double *pdfMax,
                                             double *pdfMean, double *pdfStdDev,
                                             GDALProgressFunc pfnProgress, void *pProgressData)
+{
+    EEModelDataset *poEEDS = EEDataset();
+    const long nFailedBefore = poEEDS->TilesFailed();
+    m_bComputingStatistics = true;
+    const CPLErr eErr = ComputeStatisticsOverMask(bApproxOK, pdfMin, pdfMax, pdfMean, pdfStdDev,
+                                                  pfnProgress, pProgressData);
+    m_bComputingStatistics = false;
+    if (eErr == CE_None)
+        poEEDS->RememberStatistics(this, poEEDS->TilesFailed() == nFailedBefore);
+    return eErr;
+}
+
+CPLErr EEModelRasterBand::SetStatistics(double dfMin, double dfMax, double dfMean,
+                                        double dfStdDev)
+{
+    const CPLErr eErr = GDALRasterBand::SetStatistics(dfMin, dfMax, dfMean, dfStdDev);
+    if (eErr == CE_None && !m_bComputingStatistics)
+        EEDataset()->RememberStatistics(this, true);
+    return eErr;
+}
+
+CPLErr EEModelRasterBand::ComputeStatisticsOverMask(int bApproxOK, double *pdfMin,
+                                                    double *pdfMax, double *pdfMean,
+                                                    double *pdfStdDev,
+                                                    GDALProgressFunc pfnProgress,
+                                                    void *pProgressData)
 {
     if (PrepareWholeBandRead(bApproxOK) != CE_None)
         return CE_Failure;
