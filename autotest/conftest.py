@@ -4,12 +4,14 @@ GDAL_DRIVER_PATH is set before osgeo is imported so that GDAL loads the plugin
 from the build folder (EEM_BUILD_DIR, default <repo>/build; plugin in
 <build>/gdalplugins).  A missing EEMODEL driver stops the run loudly: these suites
 never skip.  PAM is left at GDAL's default on purpose (a test checks the driver
-writes no .aux.xml file by itself).
+writes no .aux.xml file by itself: only explicitly computed statistics are
+remembered, test_remembered_stats.py).
 """
 
 import contextlib
 import os
 import pathlib
+import shutil
 import sys
 
 AUTOTEST_DIR = pathlib.Path(__file__).resolve().parent
@@ -145,20 +147,26 @@ def token():
 
 
 @pytest.fixture(scope="session")
-def data_dir():
-    return DATA_DIR
+def data_dir(tmp_path_factory):
+    """A session copy of autotest/data: statistics computed over the samples are remembered
+    in .aux.xml files beside them, never in the source tree."""
+    folder = tmp_path_factory.mktemp("data")
+    for p in DATA_DIR.iterdir():
+        if p.is_file() and not p.name.endswith(".aux.xml"):
+            shutil.copyfile(p, folder / p.name)
+    return folder
 
 
 @pytest.fixture(scope="session")
-def rgb_byte():
+def rgb_byte(data_dir):
     """791x718, 3 Byte bands, nodata 0 around the scene."""
-    return str(DATA_DIR / "RGB.byte.tif")
+    return str(data_dir / "RGB.byte.tif")
 
 
 @pytest.fixture(scope="session")
-def rgba_uint16():
+def rgba_uint16(data_dir):
     """634x411, 4 UInt16 bands (the 4th is alpha)."""
-    return str(DATA_DIR / "RGBA.uint16.tif")
+    return str(data_dir / "RGBA.uint16.tif")
 
 
 @pytest.fixture(scope="session")

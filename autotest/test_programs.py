@@ -177,7 +177,10 @@ def test_formats_list_driver(subprocess_env):
     assert re.search(r"^\s*EEMODEL -raster,vector- \(ro", out, re.MULTILINE), out
 
 
-def test_stats_write_no_aux_xml(predictor, eem_name, tmp_path, subprocess_env):
+def test_stats_write_aux_xml_beside_input_only(predictor, eem_name, tmp_path, subprocess_env):
+    """Computed statistics are remembered in one PAM file named after the input and the
+    descriptor's digest (test_remembered_stats.py): nothing in cwd, nothing named after the
+    connection string."""
     work = tmp_path / "work"
     work.mkdir()
     src = random_rgb(tmp_path / "src.tif", seed=44)
@@ -189,16 +192,17 @@ def test_stats_write_no_aux_xml(predictor, eem_name, tmp_path, subprocess_env):
     assert mean == pytest.approx(float(read_all(name)[0].astype(np.float64).mean()), rel=1e-5)
     assert predictor.log()
     assert sorted(os.listdir(work)) == before
-    assert aux_files(tmp_path) == []
+    aux = aux_files(tmp_path)
+    assert len(aux) == 1 and aux[0].startswith("src.tif.eemodel-"), aux
     # nothing named after the connection string anywhere near
-    assert not any("EEMODEL" in p for p in os.listdir(work))
+    assert not any("EEMODEL" in p for p in os.listdir(work) + os.listdir(tmp_path))
 
-    # in process too, on close
+    # in process too: the same file
     ds = gdal.Open(name)
     ds.GetRasterBand(1).ComputeStatistics(False)
     ds = None
     assert sorted(os.listdir(work)) == before
-    assert aux_files(tmp_path) == []
+    assert aux_files(tmp_path) == aux
 
 
 def test_bad_descriptor_fails_at_open(eem_name, rgb_byte, subprocess_env):
