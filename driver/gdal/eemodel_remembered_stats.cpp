@@ -164,8 +164,11 @@ void EEModelDataset::RecallStatistics()
     m_statsDigest = szDigest;
     m_remembered.assign(nBands, eem_band_stats_pair{});
     /* a file of the input's own name; only plain local files (and /vsimem/)
-     * take a side file: never a network name that may carry a query */
-    if (bInputIsFile && strchr(spec->input, '?') == nullptr)
+     * take a side file.  A name that may carry a secret (a URL query or
+     * user-info) is never written, not even into the proxy database's index */
+    const bool bNameMayHoldSecret = strchr(spec->input, '?') != nullptr ||
+                                    (strstr(spec->input, "://") && strchr(spec->input, '@'));
+    if (bInputIsFile && !bNameMayHoldSecret)
     {
         m_pamName = std::string(spec->input) + ".eemodel-" + m_statsDigest.substr(0, 16);
         m_pamBeside = !STARTS_WITH_CI(spec->input, "/vsi") ||
