@@ -3,11 +3,27 @@
 
 #include "payload.h"
 
+#include <cpl_conv.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* JSON numbers vary in length: the suggested tile size keeps this margin. */
 #define EEM_PAYLOAD_FIT_MARGIN 1.03
+
+long eem_cost_max_predictions(const eem_spec *s)
+{
+    if (s->max_predictions > 0)
+        return s->max_predictions;
+    const char *v = CPLGetConfigOption("EEMODEL_MAX_PREDICTIONS", NULL);
+    if (v) {
+        char *end = NULL;
+        long n = strtol(v, &end, 10);
+        if (end && *end == '\0' && n > 0)
+            return n;
+    }
+    return EEM_DEFAULT_MAX_PREDICTIONS;
+}
 
 eem_status eem_cost_check_limit(long max, long long n_tiles, const char *what, eem_error *err)
 {

@@ -6,12 +6,18 @@
 
 #include "error.h"
 #include "grid.h"
+#include "spec.h"
 
 #include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The MAX_PREDICTIONS a descriptor allows: its own when set, else the config
+ * option EEMODEL_MAX_PREDICTIONS (a positive integer), else
+ * EEM_DEFAULT_MAX_PREDICTIONS.  The raster and the vector side share it. */
+long eem_cost_max_predictions(const eem_spec *spec);
 
 /* EEM_OK when n_tiles <= max_predictions, else EEM_ERR_LIMIT with the count
  * and how to raise the limit.  what names the read for the message ("this

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "cache.h"
+#include "cost_guard.h"
 #include "endpoint.h"
 #include "http.h"
 #include "payload.h"
@@ -161,20 +162,6 @@ static eem_status setup_cache(eem_feature_model *m, eem_error *err)
     return m->cache_context ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
 }
 
-static long configured_max_predictions(const eem_spec *s)
-{
-    if (s->max_predictions > 0)
-        return s->max_predictions;
-    const char *v = CPLGetConfigOption("EEMODEL_MAX_PREDICTIONS", NULL);
-    if (v) {
-        char *end = NULL;
-        long n = strtol(v, &end, 10);
-        if (end && *end == '\0' && n > 0)
-            return n;
-    }
-    return EEM_DEFAULT_MAX_PREDICTIONS;
-}
-
 eem_status eem_feature_model_open(const eem_spec *spec, eem_feature_model **out, eem_error *err)
 {
     *out = NULL;
@@ -220,7 +207,7 @@ eem_status eem_feature_model_open(const eem_spec *spec, eem_feature_model **out,
         eem_feature_model_close(m);
         return st;
     }
-    m->max_predictions = configured_max_predictions(m->spec);
+    m->max_predictions = eem_cost_max_predictions(m->spec);
     *out = m;
     return EEM_OK;
 }

@@ -175,20 +175,6 @@ static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
     return EEM_OK;
 }
 
-static long configured_max_predictions(const eem_spec *s)
-{
-    if (s->max_predictions > 0)
-        return s->max_predictions;
-    const char *v = CPLGetConfigOption("EEMODEL_MAX_PREDICTIONS", NULL);
-    if (v) {
-        char *end = NULL;
-        long n = strtol(v, &end, 10);
-        if (end && *end == '\0' && n > 0)
-            return n;
-    }
-    return EEM_DEFAULT_MAX_PREDICTIONS;
-}
-
 static eem_status predictor_check_model(eem_predictor *p, eem_error *err);
 
 eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_error *err)
@@ -242,7 +228,7 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         eem_predictor_close(p);
         return st;
     }
-    p->max_predictions = configured_max_predictions(spec);
+    p->max_predictions = eem_cost_max_predictions(spec);
     *out = p;
     return EEM_OK;
 }
