@@ -1,5 +1,5 @@
 /* backend.c — the backend table and the helpers its entries share (see
- * backend.h): URL path segments, path surgery for metadata URLs, and reading
+ * backend.h): path surgery for metadata URLs, and reading
  * the message out of a JSON error body. */
 #define _POSIX_C_SOURCE 200809L
 
@@ -45,40 +45,6 @@ eem_protocol eem_backend_protocol_of_url(const char *url)
 }
 
 /* ---- URL paths ------------------------------------------------------------ */
-
-void eem_path_segments_of(const char *url, eem_path_segments *ps)
-{
-    const char *p;
-    size_t len = eem_url_path_len(url, &p);
-    const char *end = p + len;
-    ps->n = 0;
-    while (p < end && ps->n < EEM_BACKEND_MAX_SEGMENTS) {
-        while (p < end && *p == '/')
-            p++;
-        const char *q = p;
-        while (q < end && *q != '/')
-            q++;
-        if (q > p) {
-            ps->s[ps->n] = p;
-            ps->len[ps->n] = (size_t)(q - p);
-            ps->n++;
-        }
-        p = q;
-    }
-}
-
-int eem_path_segment_is(const eem_path_segments *ps, int i, const char *word)
-{
-    size_t n = strlen(word);
-    return i >= 0 && i < ps->n && ps->len[i] == n && strncmp(ps->s[i], word, n) == 0;
-}
-
-int eem_path_segment_ends_with(const eem_path_segments *ps, int i, const char *suffix)
-{
-    size_t n = strlen(suffix);
-    return i >= 0 && i < ps->n && ps->len[i] > n &&
-           strncmp(ps->s[i] + ps->len[i] - n, suffix, n) == 0;
-}
 
 int eem_url_path_ends_with(const char *url, const char *suffix)
 {

@@ -17,6 +17,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "spec.h"
+#include "url.h" /* eem_path_segments */
 
 #include <stddef.h>
 
@@ -26,14 +27,6 @@ extern "C" {
 
 struct eem_endpoint;
 struct eem_model_metadata;
-
-/* Path segments of a URL (without query string), up to EEM_BACKEND_MAX_SEGMENTS. */
-#define EEM_BACKEND_MAX_SEGMENTS 64
-typedef struct eem_path_segments {
-    const char *s[EEM_BACKEND_MAX_SEGMENTS];
-    size_t len[EEM_BACKEND_MAX_SEGMENTS];
-    int n;
-} eem_path_segments;
 
 typedef struct eem_backend_ops {
     eem_protocol protocol;
@@ -73,9 +66,6 @@ eem_protocol eem_backend_protocol_of_url(const char *url);
 
 /* ---- helpers shared by the backend files -------------------------------- */
 
-void eem_path_segments_of(const char *url, eem_path_segments *ps);
-int eem_path_segment_is(const eem_path_segments *ps, int i, const char *word);
-int eem_path_segment_ends_with(const eem_path_segments *ps, int i, const char *suffix);
 /* 1 when url's path (before any query string) ends with suffix. */
 int eem_url_path_ends_with(const char *url, const char *suffix);
 /* url with the last `cut` bytes of its path replaced by `add` (query kept);

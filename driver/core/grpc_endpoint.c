@@ -6,6 +6,7 @@
 #include "buf.h"
 #include "grpc_call.h"
 #include "str.h"
+#include "url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,6 @@
 #include <strings.h>
 
 #define EEM_VERTEX_GRPC_ROOT_FMT "https://%s-aiplatform.googleapis.com"
-#define MAX_SEGMENTS 32
 
 static int is_grpc_scheme(const char *url)
 {
@@ -46,47 +46,20 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
-typedef struct segments {
-    const char *s[MAX_SEGMENTS];
-    size_t len[MAX_SEGMENTS];
-    int n;
-} segments;
-
-/* Path segments of url (after the authority, before ? or #); *root_len = the
- * length of scheme://authority. */
-static void split(const char *url, segments *sg, size_t *root_len)
+static int seg_is(const eem_path_segments *sg, int i, const char *w)
 {
-    const char *a = strstr(url, "://");
-    a = a ? a + 3 : url;
-    const char *p = a + strcspn(a, "/?#");
-    *root_len = (size_t)(p - url);
-    const char *end = p + strcspn(p, "?#");
-    sg->n = 0;
-    while (p < end && sg->n < MAX_SEGMENTS) {
-        while (p < end && *p == '/')
-            p++;
-        const char *q = p;
-        while (q < end && *q != '/')
-            q++;
-        if (q > p) {
-            sg->s[sg->n] = p;
-            sg->len[sg->n++] = (size_t)(q - p);
-        }
-        p = q;
-    }
-}
-
-static int seg_is(const segments *sg, int i, const char *w)
-{
-    return i < sg->n && sg->len[i] == strlen(w) && strncmp(sg->s[i], w, sg->len[i]) == 0;
+    return eem_path_segment_is(sg, i, w);
 }
 
 /* Model, version and label from .../v1/models/M[/versions/V|/labels/L][:predict]
  * or .../v2/models/M[/versions/V][/infer]; the protocol found, or NONE. */
 static eem_protocol parse_model_path(const char *url, eem_grpc_target *t, size_t *root_len)
 {
-    segments sg;
-    split(url, &sg, root_len);
+    eem_path_segments sg;
+    eem_path_segments_of(url, &sg);
+    const char *authority, *authority_end;
+    eem_url_authority(url, &authority, &authority_end);
+    *root_len = (size_t)(authority_end - url); /* scheme://authority */
     for (int i = 0; i + 2 < sg.n; i++) {
         int v1 = seg_is(&sg, i, "v1"), v2 = seg_is(&sg, i, "v2");
         if (!(v1 || v2) || !seg_is(&sg, i + 1, "models") || i + 2 >= sg.n)

@@ -219,3 +219,39 @@ void eem_url_redact_in_text(const char *line, size_t n, char *buf, size_t buflen
 #undef PUT
 #undef PUTS
 }
+
+/* ---- path segments ------------------------------------------------------ */
+
+void eem_path_segments_of(const char *url, eem_path_segments *ps)
+{
+    const char *p;
+    size_t len = eem_url_path_len(url, &p);
+    const char *end = p + len;
+    ps->n = 0;
+    while (p < end && ps->n < EEM_URL_MAX_SEGMENTS) {
+        while (p < end && *p == '/')
+            p++;
+        const char *q = p;
+        while (q < end && *q != '/')
+            q++;
+        if (q > p) {
+            ps->s[ps->n] = p;
+            ps->len[ps->n] = (size_t)(q - p);
+            ps->n++;
+        }
+        p = q;
+    }
+}
+
+int eem_path_segment_is(const eem_path_segments *ps, int i, const char *word)
+{
+    size_t n = strlen(word);
+    return i >= 0 && i < ps->n && ps->len[i] == n && strncmp(ps->s[i], word, n) == 0;
+}
+
+int eem_path_segment_ends_with(const eem_path_segments *ps, int i, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return i >= 0 && i < ps->n && ps->len[i] > n &&
+           strncmp(ps->s[i] + ps->len[i] - n, suffix, n) == 0;
+}

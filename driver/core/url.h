@@ -21,6 +21,20 @@ typedef enum eem_url_kind {
     EEM_URL_GOOGLE_API
 } eem_url_kind;
 
+/* The path segments of a URL (between the authority and any query string or
+ * fragment; empty segments skipped), up to EEM_URL_MAX_SEGMENTS, pointing
+ * into the URL. */
+#define EEM_URL_MAX_SEGMENTS 64
+typedef struct eem_path_segments {
+    const char *s[EEM_URL_MAX_SEGMENTS];
+    size_t len[EEM_URL_MAX_SEGMENTS];
+    int n;
+} eem_path_segments;
+void eem_path_segments_of(const char *url, eem_path_segments *ps);
+/* 1 when segment i is word, or ends with suffix (and is longer). */
+int eem_path_segment_is(const eem_path_segments *ps, int i, const char *word);
+int eem_path_segment_ends_with(const eem_path_segments *ps, int i, const char *suffix);
+
 /* Lower-case host of url (no user-info, port or IPv6 brackets) into buf;
  * 0 when the URL has no host or it does not fit. */
 int eem_url_host(const char *url, char *buf, size_t buflen);
