@@ -114,7 +114,7 @@
       "<Value>q1</Value><Value>q3</Value><Value>sum</Value><Value>rms</Value>",                \
       "Resampling when warping the source onto PROJ/SCALE")                                   \
     X(MAX_PREDICTIONS, "MAX_PREDICTIONS", NULL, "int", " default='1024'", "",                 \
-      "Cost guard: most tiles one read may predict")                                          \
+      "Cost guard: most tiles one opened dataset may predict")                                          \
     X(PROBE, "PROBE", NULL, "boolean", " default='NO'", "",                                   \
       "At open, send a few tiles to measure the model (receptive field, determinism)")       \
     X(ON_ERROR, "ON_ERROR", NULL, "string-select", " default='FAIL'",                         \
@@ -1894,6 +1894,27 @@ static eem_status headers_from_json(json_object *j, char **out, eem_error *err)
     return EEM_OK;
 }
 
+/* A prediction limit (MAX_PREDICTIONS, JOB_MAX_PREDICTIONS) into *out when
+ * key k is given: a positive integer; expected says what it bounds. */
+static eem_status parse_prediction_limit(const spec_raw *raw, spec_key k, const char *expected,
+                                         long *out, eem_error *err)
+{
+    if (!present(raw, k))
+        return EEM_OK;
+    const char *t;
+    eem_status st = text_of(raw, k, "a positive integer", &t, err);
+    if (st)
+        return st;
+    long v = 0;
+    if (!parse_count(t, t + strlen(t), &v) || v <= 0 || v >= LONG_MAX / 10) {
+        char problem[256];
+        snprintf(problem, sizeof problem, "is not a positive integer; expected %s", expected);
+        return bad_value(k, t, problem, err);
+    }
+    *out = v;
+    return EEM_OK;
+}
+
 static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *err)
 {
     eem_status st;
@@ -1911,28 +1932,14 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
         if (!(spec->nodata_text = eem_strdup(t)))
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     }
-    if (present(raw, K_MAX_PREDICTIONS)) {
-        if ((st = text_of(raw, K_MAX_PREDICTIONS, "a positive integer", &t, err)))
-            return st;
-        long v = 0;
-        if (!parse_count(t, t + strlen(t), &v) || v <= 0 || v >= LONG_MAX / 10)
-            return bad_value(K_MAX_PREDICTIONS, t,
-                             "is not a positive integer; expected the most tiles one read may "
-                             "predict, such as 1024",
-                             err);
-        spec->max_predictions = v;
-    }
-    if (present(raw, K_JOB_MAX_PREDICTIONS)) {
-        if ((st = text_of(raw, K_JOB_MAX_PREDICTIONS, "a positive integer", &t, err)))
-            return st;
-        long v = 0;
-        if (!parse_count(t, t + strlen(t), &v) || v <= 0 || v >= LONG_MAX / 10)
-            return bad_value(K_JOB_MAX_PREDICTIONS, t,
-                             "is not a positive integer; expected the most tiles the whole job "
-                             "may predict, such as 100000",
-                             err);
-        spec->job_max_predictions = v;
-    }
+    if ((st = parse_prediction_limit(raw, K_MAX_PREDICTIONS,
+                                     "the most tiles one opened dataset may predict from open to "
+                                     "close, such as 1024",
+                                     &spec->max_predictions, err)) ||
+        (st = parse_prediction_limit(raw, K_JOB_MAX_PREDICTIONS,
+                                     "the most tiles the whole job may predict, such as 100000",
+                                     &spec->job_max_predictions, err)))
+        return st;
     if (present(raw, K_ON_ERROR)) {
         if ((st = text_of(raw, K_ON_ERROR, "FAIL or NODATA", &t, err)))
             return st;
