@@ -105,6 +105,9 @@ class Messages:
     def warnings(self):
         return [t for level, t in self.items if level == gdal.CE_Warning]
 
+    def texts(self):
+        return [t for level, t in self.items]
+
 
 # ---------------------------------------------------------------------------
 # The stand-in predictor

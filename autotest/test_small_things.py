@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
+from conftest import Messages
+
 
 def test_translate_progress_moves_while_predicting(predictor, eem_name, rgb_byte, tmp_path):
     """gdal_translate (GDALDatasetCopyWholeRaster) reports progress between its swaths and
@@ -86,18 +88,6 @@ def test_descriptor_in_vsimem(predictor, rgb_byte):
         gdal.Unlink(path)
 
 
-class Messages:
-    def __init__(self):
-        self.items = []
-
-    def __enter__(self):
-        gdal.PushErrorHandler(lambda c, n, m: self.items.append(m))
-        return self
-
-    def __exit__(self, *exc):
-        gdal.PopErrorHandler()
-
-
 @pytest.mark.parametrize("option", ["inputTileSize=128,128", "outputBands=output:float32:3",
                                     "maxPredictions=64", "projectId=p", "InputTileSize=128,128",
                                     "input_tile_size=128,128", "inputTypeOverride=float32"])
@@ -110,7 +100,7 @@ def test_camel_case_open_options_not_warned(predictor, eem_name, rgb_byte, optio
     finally:
         gdal.UseExceptions()
     assert ds is not None, m.items
-    assert not any("does not support open option" in x for x in m.items), m.items
+    assert not any("does not support open option" in x for x in m.texts()), m.items
     # an unknown option is still warned about by GDAL
     gdal.DontUseExceptions()
     try:
@@ -118,7 +108,7 @@ def test_camel_case_open_options_not_warned(predictor, eem_name, rgb_byte, optio
             gdal.OpenEx(name, gdal.OF_RASTER, open_options=["bogusKey=1"])
     finally:
         gdal.UseExceptions()
-    assert any("does not support open option bogusKey" in x for x in m.items), m.items
+    assert any("does not support open option bogusKey" in x for x in m.texts()), m.items
 
 
 @pytest.mark.parametrize("key,suggested", [("projection", "PROJ"), ("crs", "PROJ"),
