@@ -175,3 +175,44 @@ def test_docs_gdalwarp_keeps_masked_area_masked(predictor, eem_name, rgb_byte, t
     assert abs((~masked).sum() - valid) < 0.1 * valid
     # the masked area is not class 0: a warp that ignored the mask would count it
     assert (data[3][~masked] == 0).sum() < 0.5 * (~masked).sum()
+
+
+@pytest.mark.parametrize("url_path", ["/v1/models/m:predict", "/v2/models/m/infer"])
+def test_bad_nodata_fails_before_any_request(rgb_byte, url_path):
+    """A NODATA no band can hold fails the open before the model-metadata check (TF Serving,
+    KServe v2) sends anything: a server of the test's own counts every request."""
+    import http.server
+    import threading
+
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.path)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = "http://127.0.0.1:%d%s" % (server.server_address[1], url_path)
+        name = "EEMODEL:input=%s;url=%s;input_tile_size=64,64;output_bands=class:uint8;" \
+               "nodata=-1" % (rgb_byte, url)
+        with pytest.raises(RuntimeError) as info:
+            gdal.Open(name)
+        assert "NODATA: -1 is not a value of band 1" in str(info.value)
+        assert seen == []
+        # the same descriptor with a good NODATA does reach the server at open (its
+        # metadata check; a 404 skips it)
+        assert gdal.Open(name.replace("nodata=-1", "nodata=255")) is not None
+        assert seen
+    finally:
+        server.shutdown()
+        server.server_close()

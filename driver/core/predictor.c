@@ -177,6 +177,16 @@ static eem_status predictor_open_cache(eem_predictor *p, eem_error *err)
 
 static eem_status predictor_check_model(eem_predictor *p, eem_error *err);
 
+/* 1 when every output's band count is declared (the metadata check fills in
+ * only an undeclared length). */
+static int outputs_declared(const eem_spec *s)
+{
+    for (int k = 0; k < s->n_outputs; k++)
+        if (s->outputs[k].dims == 1 && s->outputs[k].length <= 0)
+            return 0;
+    return 1;
+}
+
 eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_error *err)
 {
     *out = NULL;
@@ -213,9 +223,14 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         st = eem_auth_header_for(p->ep, &header, err);
         eem_secret_free(header);
     }
+    /* the bands (and NODATA against their types) before any request, unless
+     * the server's metadata gives an output's band count */
+    int bands_known = outputs_declared(spec);
+    if (st == EEM_OK && bands_known)
+        st = predictor_setup_bands(p, err);
     if (st == EEM_OK)
         st = predictor_check_model(p, err);
-    if (st == EEM_OK)
+    if (st == EEM_OK && !bands_known)
         st = predictor_setup_bands(p, err);
     if (st == EEM_OK)
         st = predictor_setup_grids(p, err);
