@@ -611,3 +611,35 @@ def test_requests_of_a_batch_are_in_flight_together(predictor, points):
     first_batch = [r for r in log if r.get("fault") == "gate"]
     assert len(first_batch) == 2 and sum(r["n_instances"] for r in first_batch) == 16
     assert sum(r["n_instances"] for r in log) == N_FEATURES
+
+
+def test_refused_token_is_refreshed_once(predictor, points, tmp_path):
+    """A 401 makes the vector side read its token again and resend the request once, as the
+    raster side does; a fixed token (EEMODEL_ACCESS_TOKEN) is not sent again."""
+    from conftest import TOKEN, _set_token
+
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(TOKEN)
+    predictor.fault(kind="status", status=401, count=1)
+    _set_token(None)
+    try:
+        with config_options(EEMODEL_ACCESS_TOKEN_FILE=str(token_file)):
+            ds, lyr = open_layer(name_for(predictor.url, points))
+            got = [f for f in lyr]
+            ds = None
+    finally:
+        _set_token(TOKEN)
+    assert len(got) == N_FEATURES
+    for i, f in enumerate(got):
+        check_feature(f, i)
+    statuses = [r["status"] for r in predictor.log()]
+    assert statuses[:2] == [401, 200] and statuses.count(401) == 1, statuses
+
+    # a fixed token cannot change: the 401 is the answer, sent once, and the error says so
+    predictor.reset()
+    predictor.fault(kind="status", status=401, count=1)
+    ds, lyr = open_layer(name_for(predictor.url, points))
+    with gdaltest_error() as errors:
+        assert [f for f in lyr] == []
+    assert errors and "401" in errors[0]
+    assert [r["status"] for r in predictor.log()] == [401]
