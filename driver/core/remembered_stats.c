@@ -41,8 +41,7 @@ static void put_outputs(eem_buf *b, const eem_spec *s)
     for (int i = 0; i < s->n_outputs; i++) {
         const eem_output *o = &s->outputs[i];
         put_text(b, "name", o->name);
-        eem_buf_printf(b, ":%s:%d:%d:%d", eem_dtype_name(o->type), o->dims, o->length,
-                       o->boolean);
+        eem_buf_printf(b, ":%s:%d:%d:%d", eem_dtype_name(o->type), o->dims, o->length, o->boolean);
         for (int k = 0; o->names && k < o->length; k++)
             put_text(b, "n", o->names[k]);
     }

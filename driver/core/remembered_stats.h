@@ -16,7 +16,7 @@ extern "C" {
 
 /* One set of band statistics (GDAL's STATISTICS_* items). */
 typedef struct eem_band_stats {
-    int has;              /* 0: none remembered */
+    int has; /* 0: none remembered */
     double min, max, mean, stddev;
     double valid_percent; /* < 0: not known */
 } eem_band_stats;
