@@ -221,3 +221,22 @@ def test_reading_pixels_writes_nothing(predictor, eem_name, tmp_path, subprocess
     ds = None
     assert predictor.log()
     assert sorted(os.listdir(tmp_path)) == ["src.tif"]
+
+
+def test_datasets_open_together_keep_each_others_statistics(predictor, eem_name, tmp_path,
+                                                             subprocess_env):
+    """Two datasets of the same descriptor (two processes, two QGIS threads) each compute
+    some bands: the file keeps all of them, not only the last writer's."""
+    src = random_rgb(tmp_path / "src.tif", seed=15)
+    name = eem_name(src, model="identity", tile=(32, 32), output_bands="output:float32:3")
+    first = gdal.Open(name)
+    second = gdal.Open(name)
+    second.GetRasterBand(1).ComputeStatistics(False)
+    second = None
+    first.GetRasterBand(2).ComputeStatistics(False)
+    first.GetRasterBand(3).ComputeStatistics(False)
+    first = None
+    predictor.reset()
+    out = gdalinfo(["-stats", name], subprocess_env, tmp_path).stdout
+    assert len([f for f in statistics(out) if f.startswith("STATISTICS_MEAN=")]) == 3
+    assert predictor.log() == []

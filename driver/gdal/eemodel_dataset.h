@@ -165,6 +165,8 @@ class EEModelDataset final : public GDALDataset
     std::string m_pamName;
     bool m_pamBeside = false; /* the input is a local (or /vsimem/) file */
     std::string PamPathToRead();
+    bool FillFromPam(std::vector<eem_band_stats_pair> &pairs);
+    bool FillFromCache(std::vector<eem_band_stats_pair> &pairs);
     bool WritePam();
     void WriteCache();
     /* eemodel_reduce.cpp */

@@ -137,6 +137,62 @@ std::string EEModelDataset::PamPathToRead()
     return m_pamBeside ? m_pamName + ".aux.xml" : std::string();
 }
 
+/* Fill the empty sets of pairs from the PAM file (another run's, or another
+ * process's since this one opened): true when it had any. */
+bool EEModelDataset::FillFromPam(std::vector<eem_band_stats_pair> &pairs)
+{
+    const std::string osPam = PamPathToRead();
+    VSIStatBufL sPamStat;
+    if (osPam.empty() || VSIStatL(osPam.c_str(), &sPamStat) != 0)
+        return false;
+    bool bFound = false;
+    CPLXMLNode *psTree = CPLParseXMLFile(osPam.c_str());
+    CPLXMLNode *psRoot = psTree ? CPLGetXMLNode(psTree, "=PAMDataset") : nullptr;
+    for (CPLXMLNode *ps = psRoot ? psRoot->psChild : nullptr; ps; ps = ps->psNext)
+    {
+        if (ps->eType != CXT_Element || !EQUAL(ps->pszValue, "PAMRasterBand"))
+            continue;
+        const int iBand = atoi(CPLGetXMLValue(ps, "band", "0"));
+        if (iBand < 1 || iBand > static_cast<int>(pairs.size()))
+            continue;
+        for (CPLXMLNode *psMD = ps->psChild; psMD; psMD = psMD->psNext)
+        {
+            if (psMD->eType != CXT_Element || !EQUAL(psMD->pszValue, "Metadata"))
+                continue;
+            const eem_band_stats st =
+                StatsFromItems([psMD](const char *k) { return PamItem(psMD, k); });
+            if (!st.has)
+                continue;
+            const char *pszApprox = PamItem(psMD, "STATISTICS_APPROXIMATE");
+            eem_band_stats_pair &pair = pairs[iBand - 1];
+            eem_band_stats &slot = pszApprox && CPLTestBool(pszApprox) ? pair.approx : pair.exact;
+            if (!slot.has)
+                slot = st;
+            bFound = true;
+        }
+    }
+    CPLDestroyXMLNode(psTree);
+    return bFound;
+}
+
+/* The same from the persistent cache's entry, when a cache is configured. */
+bool EEModelDataset::FillFromCache(std::vector<eem_band_stats_pair> &pairs)
+{
+    ConfiguredCache cache(eem_predictor_spec(m_shared->predictor));
+    std::vector<eem_band_stats_pair> cached(pairs.size());
+    if (!cache.c || !eem_remembered_stats_get(cache.c, m_statsDigest.c_str(), cached.data(),
+                                              static_cast<int>(cached.size())))
+        return false;
+    for (size_t i = 0; i < pairs.size(); i++)
+    {
+        if (!pairs[i].exact.has)
+            pairs[i].exact = cached[i].exact;
+        if (!pairs[i].approx.has)
+            pairs[i].approx = cached[i].approx;
+    }
+    return true;
+}
+
 void EEModelDataset::RecallStatistics()
 {
     const eem_spec *spec = eem_predictor_spec(m_shared->predictor);
@@ -175,42 +231,9 @@ void EEModelDataset::RecallStatistics()
                       STARTS_WITH_CI(spec->input, "/vsimem/");
     }
 
-    bool bFound = false;
-    const std::string osPam = PamEnabled() ? PamPathToRead() : std::string();
-    VSIStatBufL sPamStat;
-    if (!osPam.empty() && VSIStatL(osPam.c_str(), &sPamStat) == 0)
-    {
-        CPLXMLNode *psTree = CPLParseXMLFile(osPam.c_str());
-        CPLXMLNode *psRoot = psTree ? CPLGetXMLNode(psTree, "=PAMDataset") : nullptr;
-        for (CPLXMLNode *ps = psRoot ? psRoot->psChild : nullptr; ps; ps = ps->psNext)
-        {
-            if (ps->eType != CXT_Element || !EQUAL(ps->pszValue, "PAMRasterBand"))
-                continue;
-            const int iBand = atoi(CPLGetXMLValue(ps, "band", "0"));
-            if (iBand < 1 || iBand > nBands)
-                continue;
-            for (CPLXMLNode *psMD = ps->psChild; psMD; psMD = psMD->psNext)
-            {
-                if (psMD->eType != CXT_Element || !EQUAL(psMD->pszValue, "Metadata"))
-                    continue;
-                const eem_band_stats st =
-                    StatsFromItems([psMD](const char *k) { return PamItem(psMD, k); });
-                if (!st.has)
-                    continue;
-                const char *pszApprox = PamItem(psMD, "STATISTICS_APPROXIMATE");
-                eem_band_stats_pair &pair = m_remembered[iBand - 1];
-                (pszApprox && CPLTestBool(pszApprox) ? pair.approx : pair.exact) = st;
-                bFound = true;
-            }
-        }
-        CPLDestroyXMLNode(psTree);
-    }
+    bool bFound = PamEnabled() && FillFromPam(m_remembered);
     if (!bFound)
-    {
-        ConfiguredCache cache(spec);
-        bFound = cache.c && eem_remembered_stats_get(cache.c, m_statsDigest.c_str(),
-                                                     m_remembered.data(), nBands);
-    }
+        bFound = FillFromCache(m_remembered);
     if (!bFound)
         return;
     for (int i = 0; i < nBands; i++)
@@ -247,8 +270,14 @@ void EEModelDataset::RememberStatistics(GDALRasterBand *poBand, bool bTrusted)
         pair.approx = st;
     else
         pair.exact = st;
+    /* keep what another process remembered meanwhile (the other set, other
+     * bands): this band's new set wins */
     if (PamEnabled())
+    {
+        FillFromPam(m_remembered);
         WritePam();
+    }
+    FillFromCache(m_remembered);
     WriteCache();
 }
 
