@@ -6,8 +6,12 @@
 #include "request_headers.h"
 
 #include "buf.h"
+#include "grpc_endpoint.h"
 #include "grpc_frame.h"
+#include "grpc_h2c.h"
 
+#include <cpl_conv.h>
+#include <cpl_string.h>
 #include <curl/curl.h>
 
 #include <stdio.h>
@@ -17,10 +21,21 @@
 
 #define EEM_GRPC_DEADLINE_MARGIN_MS 1000L
 
+/* Uncounted retries of one call after its connection was found gone: the
+ * first may join a connection another call opened meanwhile, the second
+ * opens its own. */
+#define EEM_GRPC_MAX_RECONNECTS 2
+
 typedef struct grpc_call_state {
     eem_grpc_status_lines lines;
     struct curl_slist *headers;
     double timeout_s; /* > 0: this call's deadline instead of GDAL_HTTP_TIMEOUT */
+    const char *routing; /* x-goog-request-params line (Vertex) or NULL, not owned */
+    void *easy;          /* the call's CURL handle (set by configure) */
+    int h2c_shared;      /* http:// with connection reuse (grpc_h2c.h) */
+    int opened;          /* this attempt opened its connection (prior knowledge) */
+    unsigned long generation; /* the h2c connection this attempt opened or used */
+    int reconnects;      /* uncounted retries so far */
 } grpc_call_state;
 
 static grpc_call_state *state_of(eem_http_request *req)
@@ -62,7 +77,7 @@ static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *e
         snprintf(timeout_line, sizeof timeout_line, "grpc-timeout: %ldS",
                  timeout_ms / 1000 > 99999999L ? 99999999L : timeout_ms / 1000);
     const char *fixed[] = {"Content-Type: application/grpc", "TE: trailers", "Accept:", "Expect:",
-                           timeout_line[0] ? timeout_line : NULL};
+                           timeout_line[0] ? timeout_line : NULL, s->routing};
     /* the protocol lines, then through the one door (request_headers.h): it
      * checks where the credentials may go, adds them and sets the list */
     const char *lines[EEM_GRPC_MAX_LINES + 8];
@@ -79,14 +94,20 @@ static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *e
     if (st != EEM_OK)
         return st;
     int tls = strncasecmp(req->url, "https://", 8) == 0;
+    /* libcurl 7.88.1 breaks reused prior-knowledge connections (curl #10634):
+     * over h2c either one connection shared as grpc_h2c.h says (the version
+     * is chosen per attempt), or, with EEMODEL_GRPC_CONNECTION_REUSE=NO, a
+     * connection of its own for every call (CURLOPT_FORBID_REUSE) */
+    s->easy = easy;
+    s->h2c_shared = !tls && CPLTestBool(CPLGetConfigOption("EEMODEL_GRPC_CONNECTION_REUSE", "YES"));
+    int alone = !tls && !s->h2c_shared;
     CURLcode c = curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
                              tls ? (long)CURL_HTTP_VERSION_2TLS
                                  : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    /* libcurl 7.88.1 breaks reused prior-knowledge connections (curl #10634) */
     if (c == CURLE_OK)
-        c = curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, tls ? 0L : 1L);
+        c = curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, alone ? 1L : 0L);
     if (c == CURLE_OK)
-        c = curl_easy_setopt(easy, CURLOPT_PIPEWAIT, tls ? 1L : 0L);
+        c = curl_easy_setopt(easy, CURLOPT_PIPEWAIT, alone ? 0L : 1L);
     if (c == CURLE_OK)
         c = curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, NULL);
     if (c == CURLE_OK && timeout_ms > 0)
@@ -100,8 +121,20 @@ static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *e
 static void grpc_attempt_start(eem_http_request *req)
 {
     grpc_call_state *s = state_of(req);
-    if (s)
-        eem_grpc_status_lines_reset(&s->lines);
+    if (!s)
+        return;
+    eem_grpc_status_lines_reset(&s->lines);
+    if (!s->h2c_shared || !s->easy)
+        return;
+    /* open the connection with prior knowledge (never reusing one), or join
+     * the known one as an HTTP/2 stream */
+    const void *pool = eem_http_request_connection_cache(req);
+    s->opened = eem_grpc_h2c_call_opens(pool, req->url, s->reconnects >= EEM_GRPC_MAX_RECONNECTS,
+                                        &s->generation);
+    curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION,
+                     s->opened ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                               : (long)CURL_HTTP_VERSION_2_0);
+    curl_easy_setopt(s->easy, CURLOPT_FRESH_CONNECT, s->opened ? 1L : 0L);
 }
 
 static void grpc_header_line(eem_http_request *req, const char *line, size_t n)
@@ -115,6 +148,16 @@ static int grpc_attempt_end(eem_http_request *req, int curl_code, char *body, si
                             int retryable)
 {
     grpc_call_state *s = state_of(req);
+    if (s && s->h2c_shared && curl_code != CURLE_OK) {
+        eem_grpc_h2c_forget(eem_http_request_connection_cache(req), req->url, s->generation);
+        /* HTTP/2 without prior knowledge finds no connection: libcurl tried an
+         * HTTP/1.1 upgrade, which gRPC servers refuse before any call */
+        if (curl_code == CURLE_UNSUPPORTED_PROTOCOL && !s->opened &&
+            s->reconnects < EEM_GRPC_MAX_RECONNECTS) {
+            s->reconnects++;
+            return EEM_HTTP_RETRY_AT_ONCE;
+        }
+    }
     if (curl_code != CURLE_OK || !s) {
         req->ok = 0;
         if (!s)
@@ -183,6 +226,14 @@ const eem_http_hooks eem_grpc_hooks = {grpc_configure, grpc_attempt_start, grpc_
 void eem_grpc_request_use(eem_http_request *req)
 {
     req->hooks = &eem_grpc_hooks;
+}
+
+void eem_grpc_request_use_for(eem_http_request *req, const eem_endpoint *ep)
+{
+    req->hooks = &eem_grpc_hooks;
+    grpc_call_state *s = state_of(req);
+    if (s && ep && ep->grpc)
+        s->routing = ep->grpc->request_params;
 }
 
 char *eem_grpc_http_url(const char *root, const char *path)

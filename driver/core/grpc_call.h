@@ -15,10 +15,13 @@
  * req->error says "gRPC status N NAME: message" and req->status is 401 for
  * UNAUTHENTICATED (so the credential refresh path applies), 0 otherwise.
  *
- * Debian 12's libcurl 7.88.1 cannot reuse a prior-knowledge h2c connection
- * (curl issue #10634): over http:// every call gets its own connection
- * (CURLOPT_FORBID_REUSE); over https:// calls are multiplexed as streams of
- * one connection (CURLOPT_PIPEWAIT). */
+ * Calls are multiplexed as streams of one connection per server
+ * (CURLOPT_PIPEWAIT).  Debian 12's libcurl 7.88.1 cannot reuse a
+ * prior-knowledge h2c connection (curl issue #10634): over http:// the call
+ * that opens the connection uses prior knowledge and the others join it with
+ * plain HTTP/2 (grpc_h2c.h); a call that finds the connection gone is retried
+ * at once, uncounted.  EEMODEL_GRPC_CONNECTION_REUSE=NO gives every h2c call
+ * a connection of its own instead (CURLOPT_FORBID_REUSE). */
 #ifndef EEM_GRPC_CALL_H
 #define EEM_GRPC_CALL_H
 
@@ -36,6 +39,10 @@ extern const eem_http_hooks eem_grpc_hooks;
 
 /* Turn req into a unary gRPC call (before eem_http_multi_add). */
 void eem_grpc_request_use(eem_http_request *req);
+/* The same, with the call metadata of endpoint ep (Vertex: the
+ * x-goog-request-params routing line); ep must outlive the request. */
+struct eem_endpoint;
+void eem_grpc_request_use_for(eem_http_request *req, const struct eem_endpoint *ep);
 
 /* "http://host:port" + path for grpc://host:port[/...] (grpcs:// -> https://);
  * http(s):// roots are kept.  Malloc'ed, caller frees; NULL on allocation
