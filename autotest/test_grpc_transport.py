@@ -231,7 +231,10 @@ def run_grpc_in_netns(scheme, name, certificates, subprocess_env):
         env.pop(key, None)
     job = {"scheme": scheme, "host": NETNS_ADDRESS, "name": name, "chain": certificates["chain"],
            "key": certificates["key"],
-           "config": {"GDAL_CURL_CA_BUNDLE": certificates["ca"], "GDAL_HTTP_MAX_RETRY": "0",
+           # the header through a config option (GDAL's own CPL_DEBUG line of GDALOpen would
+           # print a HEADERS key of the connection string)
+           "config": {"EEMODEL_HEADERS": "authorization: Bearer %s" % SECRET,
+                      "GDAL_CURL_CA_BUNDLE": certificates["ca"], "GDAL_HTTP_MAX_RETRY": "0",
                       "GDAL_HTTP_UNSAFESSL": "NO", "EEMODEL_CHECK_METADATA": "NO"}}
     try:
         return run_in_netns(job, env, script=script)
@@ -241,7 +244,7 @@ def run_grpc_in_netns(scheme, name, certificates, subprocess_env):
 
 def test_bearer_goes_over_grpcs_to_a_non_loopback_host(make_raster, certificates, subprocess_env):
     src = make_raster(np.zeros((2, 16, 16), dtype=np.uint16))
-    name = grpc_name("{ROOT}", src, headers="authorization: Bearer %s" % SECRET)
+    name = grpc_name("{ROOT}", src)
     result = run_grpc_in_netns("grpcs", name, certificates, subprocess_env)
     assert result["root"].startswith("grpcs://%s:" % NETNS_ADDRESS)
     assert result["read"], result
@@ -252,7 +255,7 @@ def test_bearer_goes_over_grpcs_to_a_non_loopback_host(make_raster, certificates
 
 def test_bearer_never_goes_over_h2c_to_a_non_loopback_host(make_raster, certificates, subprocess_env):
     src = make_raster(np.zeros((2, 16, 16), dtype=np.uint16))
-    name = grpc_name("{ROOT}", src, headers="authorization: Bearer %s" % SECRET)
+    name = grpc_name("{ROOT}", src)
     result = run_grpc_in_netns("grpc", name, certificates, subprocess_env)
     assert result["root"].startswith("grpc://%s:" % NETNS_ADDRESS)
     assert not result["read"]

@@ -148,7 +148,13 @@ static int grpc_attempt_end(eem_http_request *req, int curl_code, char *body, si
                             int retryable)
 {
     grpc_call_state *s = state_of(req);
-    if (s && s->h2c_shared && curl_code != CURLE_OK) {
+    int connection_lost = curl_code == CURLE_UNSUPPORTED_PROTOCOL ||
+                          curl_code == CURLE_COULDNT_CONNECT || curl_code == CURLE_HTTP2 ||
+                          curl_code == CURLE_GOT_NOTHING || curl_code == CURLE_SEND_ERROR ||
+                          curl_code == CURLE_RECV_ERROR;
+    if (s && s->h2c_shared && connection_lost) {
+        /* the next call opens a new connection (a stalled or oversized
+         * answer says nothing of the connection: it stays known) */
         eem_grpc_h2c_forget(eem_http_request_connection_cache(req), req->url, s->generation);
         /* HTTP/2 without prior knowledge finds no connection: libcurl tried an
          * HTTP/1.1 upgrade, which gRPC servers refuse before any call */

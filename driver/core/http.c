@@ -641,8 +641,7 @@ static void finish_attempt(eem_http_multi *m, xfer *x, CURLcode c)
     if (retryable == EEM_HTTP_RETRY_AT_ONCE) { /* never reached the server */
         CPLDebug("EEMODEL", "connection gone; attempt %d starts again at once", req->attempts);
         req->attempts--;
-        x->due = 0;
-        x->state = XFER_WAITING;
+        start_transfer(m, x);
         return;
     }
     if (retryable && req->attempts <= m->opts.max_retry) {
