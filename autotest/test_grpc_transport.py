@@ -179,18 +179,44 @@ def test_grpcs_predicts_with_the_ca_trusted(tls, many_tiles, certificates, optio
         assert len(peers(log)) == 1
 
 
-def test_grpcs_untrusted_certificate_fails_fast(tls, many_tiles):
+@pytest.mark.parametrize("check_metadata", ["YES", "NO"])
+def test_grpcs_untrusted_certificate_fails_fast(tls, many_tiles, check_metadata):
     """Without the private CA the handshake fails once, with an error naming TLS and the
-    certificate; no retry (10 by default, 600 s apart here), no call reaches the server."""
+    certificate: at open by the model-metadata call, else on the first read; no retry (10 by
+    default, 600 s apart here), no call reaches the server."""
     with config_options(GDAL_HTTP_UNSAFESSL="NO", GDAL_CURL_CA_BUNDLE="/etc/ssl/certs/ca-certificates.crt",
-                        CURL_CA_BUNDLE=None, GDAL_HTTP_RETRY_DELAY="600"):
+                        CURL_CA_BUNDLE=None, GDAL_HTTP_RETRY_DELAY="600", EEMODEL_CHECK_METADATA=check_metadata):
         with pytest.raises(RuntimeError) as excinfo:
-            read(grpc_name(tls.grpc_root, many_tiles))
+            ds = gdal.Open(grpc_name(tls.grpc_root, many_tiles))
+            assert check_metadata == "NO"  # the open fails when the check runs
+            ds.ReadAsArray()
     message = str(excinfo.value)
+    assert ("model metadata check at open" in message) == (check_metadata == "YES")
     assert "certificate" in message.lower() and "TLS" in message
     assert "not retried" in message and "attempts" not in message
     assert tls.grpc_root.replace("grpcs://", "") in message
     assert not [r for r in tls.log() if r.get("grpc")]
+
+
+def test_metadata_call_at_open_fails_fast_when_nothing_listens(many_tiles):
+    """As over REST: a refused connection fails the open, once."""
+    with config_options(GDAL_HTTP_RETRY_DELAY="600"):
+        with pytest.raises(RuntimeError) as excinfo:
+            gdal.Open(grpc_name("grpc://127.0.0.1:9", many_tiles))
+    message = str(excinfo.value)
+    assert "model metadata check at open" in message and "127.0.0.1:9" in message
+    assert "not retried" in message and "attempts" not in message
+
+
+def test_metadata_not_published_is_skipped_silently(fresh, many_tiles):
+    """NOT_FOUND (the stand-in without a `metadata` config, like a server without the
+    method) is the gRPC 404: the descriptor is used as written, without a warning."""
+    from conftest import Messages
+    with Messages() as messages:
+        got = read(grpc_name(fresh.grpc_root, many_tiles))
+    assert got.shape == (96, 128)
+    assert not messages.warnings()
+    assert [r["grpc_status"] for r in fresh.log() if r["api"] == "tfserving-grpc-metadata"] == [5]
 
 
 # ---------------------------------------------------------------------------

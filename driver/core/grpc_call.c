@@ -263,10 +263,13 @@ char *eem_grpc_http_url(const char *root, const char *path)
 
 eem_status eem_grpc_call_blocking(const char *url, const uint8_t *msg, size_t len,
                                   const char *const *headers, int max_retry, double timeout_s,
-                                  char **answer, size_t *answer_len, eem_error *err)
+                                  char **answer, size_t *answer_len,
+                                  eem_grpc_call_failure *failure, eem_error *err)
 {
     *answer = NULL;
     *answer_len = 0;
+    if (failure)
+        memset(failure, 0, sizeof *failure);
     eem_buf framed = {0};
     uint8_t hdr[EEM_GRPC_FRAME_HEADER];
     eem_grpc_frame_header(hdr, len);
@@ -301,6 +304,10 @@ eem_status eem_grpc_call_blocking(const char *url, const uint8_t *msg, size_t le
     if (st == EEM_OK && !done)
         st = eem_error_set(err, EEM_ERR_HTTP, "gRPC call to %s was lost", url);
     if (st == EEM_OK && !req.ok) {
+        if (failure) {
+            failure->unreachable = req.unreachable;
+            failure->grpc_code = s && s->lines.status > 0 ? s->lines.status : 0;
+        }
         char what[1024];
         eem_http_describe_failure(&req, what, sizeof what);
         st = eem_error_set(err, EEM_ERR_HTTP, "%s", what);

@@ -49,12 +49,20 @@ void eem_grpc_request_use_for(eem_http_request *req, const struct eem_endpoint *
  * failure. */
 char *eem_grpc_http_url(const char *root, const char *path);
 
+/* How a blocking call failed (either may be 0). */
+typedef struct eem_grpc_call_failure {
+    int unreachable; /* refused, name not resolved, TLS failure (http.h) */
+    int grpc_code;   /* the grpc-status answered, 0 if none */
+} eem_grpc_call_failure;
+
 /* One blocking unary call (model metadata at open): msg is the bare request
  * message; *answer (malloc'ed, caller frees) the bare answer message.
- * headers: NULL-terminated lines (credentials) or NULL. */
+ * headers: NULL-terminated lines (credentials) or NULL; failure (may be NULL)
+ * says how a failed call failed. */
 eem_status eem_grpc_call_blocking(const char *url, const uint8_t *msg, size_t len,
                                   const char *const *headers, int max_retry, double timeout_s,
-                                  char **answer, size_t *answer_len, eem_error *err);
+                                  char **answer, size_t *answer_len,
+                                  eem_grpc_call_failure *failure, eem_error *err);
 
 #ifdef __cplusplus
 }
