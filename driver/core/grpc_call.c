@@ -196,6 +196,12 @@ static int grpc_attempt_end(eem_http_request *req, int curl_code, char *body, si
         else
             snprintf(req->error, sizeof req->error, "gRPC status %d %s%s%s", code,
                      eem_grpc_status_name(code), msg[0] ? ": " : "", msg);
+        /* libcurl 7.88.1 now and then ends a multiplexed stream without
+         * handing over its trailers (seen with 8 streams on one connection):
+         * a gRPC server's 200 without grpc-status is that, not a proxy's
+         * answer, so the call is asked again (counted as a retry) */
+        if (s->lines.status == -1 && s->lines.http_status == 200 && s->lines.grpc_content_type)
+            return 1;
         return eem_grpc_status_is_retryable(code, msg);
     }
     eem_error e;
