@@ -20,8 +20,10 @@
  * prior-knowledge h2c connection (curl issue #10634): over http:// the call
  * that opens the connection uses prior knowledge and the others join it with
  * plain HTTP/2 (grpc_h2c.h); a call that finds the connection gone is retried
- * at once, uncounted.  EEMODEL_GRPC_CONNECTION_REUSE=NO gives every h2c call
- * a connection of its own instead (CURLOPT_FORBID_REUSE). */
+ * at once, uncounted.  Shared h2c connections are the default only with
+ * libcurl >= 8 (7.88.1 also loses the trailers of concurrent h2c streams);
+ * otherwise, or with EEMODEL_GRPC_CONNECTION_REUSE=NO, every h2c call has a
+ * connection of its own (CURLOPT_FORBID_REUSE); =YES forces sharing. */
 #ifndef EEM_GRPC_CALL_H
 #define EEM_GRPC_CALL_H
 
