@@ -26,9 +26,11 @@ NETNS_ADDRESS = "10.213.0.1"
 PYTHON = "/usr/bin/python3"
 
 
-def run_in_netns(job, env, timeout=120):
-    """Run job (a dict, see module doc) in a fresh network namespace; returns the JSON result."""
-    script = os.path.abspath(__file__)
+def run_in_netns(job, env, timeout=120, script=None):
+    """Run job (a dict, see module doc) in a fresh network namespace; returns the JSON result.
+    script: another Python file to run there instead (reads the job on stdin, prints one JSON
+    document as its last line)."""
+    script = script or os.path.abspath(__file__)
     shell = ("ip link set lo up && ip addr add %s/32 dev lo && exec %s %s"
              % (NETNS_ADDRESS, PYTHON, script))
     proc = subprocess.run(["unshare", "-n", "sh", "-c", shell], input=json.dumps(job).encode(),

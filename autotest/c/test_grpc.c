@@ -2,13 +2,15 @@
  * trailer lines, the retry decision, the protobuf wire reader, request bodies
  * of every gRPC payload format (decoded back with protoc-c's code; the exact
  * size the batcher predicts equals what is built), answer decoders and
- * endpoint resolution from grpc:// URLs and Vertex endpoints. */
+ * endpoint resolution from grpc:// URLs and Vertex endpoints, Vertex's routing
+ * metadata line, and the table of shared h2c connections. */
 #include "check.h"
 
 #include "endpoint.h"
 #include "grpc_answer.h"
 #include "grpc_endpoint.h"
 #include "grpc_frame.h"
+#include "grpc_h2c.h"
 #include "oip_v2.pb-c.h"
 #include "payload.h"
 #include "pb_wire.h"
@@ -606,6 +608,36 @@ static void test_endpoints(void)
     eem_spec_free(s2);
 }
 
+/* ------------------------------------------------ routing, h2c table -- */
+
+static void test_request_params_line(void)
+{
+    char *line = eem_grpc_request_params_line("endpoint", "projects/p-1/locations/us-central1/endpoints/42");
+    CHECK(line && strcmp(line, "x-goog-request-params: endpoint=projects/p-1/locations/"
+                               "us-central1/endpoints/42") == 0);
+    free(line);
+    line = eem_grpc_request_params_line("endpoint", "a b&c=d%\xc3\xa9~_.");
+    CHECK(line && strcmp(line, "x-goog-request-params: endpoint=a%20b%26c%3Dd%25%C3%A9~_.") == 0);
+    free(line);
+}
+
+static void test_h2c_table(void)
+{
+    int pool_a, pool_b; /* two connection caches, named by address */
+    unsigned long g1, g2, g3, g4;
+    const char *url = "http://127.0.0.1:8500/tensorflow.serving.PredictionService/Predict";
+    const char *same_server = "http://127.0.0.1:8500/tensorflow.serving.PredictionService/GetModelMetadata";
+    CHECK(eem_grpc_h2c_call_opens(&pool_a, url, 0, &g1) == 1);      /* empty: opens */
+    CHECK(eem_grpc_h2c_call_opens(&pool_a, same_server, 0, &g2) == 0 && g2 == g1); /* joins */
+    CHECK(eem_grpc_h2c_call_opens(&pool_b, url, 0, &g3) == 1 && g3 != g1); /* another cache */
+    CHECK(eem_grpc_h2c_call_opens(&pool_a, "http://127.0.0.1:8501/x", 0, &g4) == 1);
+    eem_grpc_h2c_forget(&pool_a, url, g1);                           /* gone: the next opens */
+    CHECK(eem_grpc_h2c_call_opens(&pool_a, url, 0, &g2) == 1 && g2 > g1);
+    eem_grpc_h2c_forget(&pool_a, url, g1);                           /* stale: keeps the new one */
+    CHECK(eem_grpc_h2c_call_opens(&pool_a, url, 0, &g3) == 0 && g3 == g2);
+    CHECK(eem_grpc_h2c_call_opens(&pool_a, url, 1, &g4) == 1 && g4 > g2); /* forced */
+}
+
 int main(void)
 {
     test_framing();
@@ -619,5 +651,7 @@ int main(void)
     test_predict_response();
     test_model_infer_response();
     test_endpoints();
+    test_request_params_line();
+    test_h2c_table();
     return check_report();
 }

@@ -24,7 +24,11 @@ gRPC code of its HTTP `status`: 429 -> RESOURCE_EXHAUSTED, 503/502 -> UNAVAILABL
 that are not the answer message; "wrong_shape" crops each output by one row and column;
 "huge" answers a message of `bytes` bytes (default 16 MiB); "drop" aborts with UNAVAILABLE.
 
-Log records are the HTTP ones plus `grpc_status` (the code answered) and `format`; `status` is
+Over TLS (--grpc-tls-cert / --grpc-tls-key of server.py) the same services are served with
+grpc.ssl_server_credentials (ALPN h2).
+
+Log records are the HTTP ones plus `grpc_status` (the code answered), `format` and `peer` (the
+client's address:port, one per TCP connection); `status` is
 200 for an OK call and the fault's HTTP status (or 400 for a refused request) otherwise.
 """
 
@@ -368,6 +372,8 @@ class GrpcStandIn:
             "authorization": self.redacted(authorization), "auth_ok": True, "headers": metadata,
             "t_start": time.time(), "t_end": None, "fault": None, "error": None, "format": None,
             "signature_name": None, "grpc": True, "_authorization": authorization,
+            # the client's address and port ("ipv4:127.0.0.1:PORT"): one per TCP connection
+            "peer": context.peer(),
             # seconds left of the call's deadline (grpc-timeout) on arrival, None without one
             "deadline_s": context.time_remaining(),
             # the epoch the call arrived in (server.py): a call still in flight from an
@@ -640,8 +646,9 @@ def _identity(data):
     return data
 
 
-def start(state, shape_output, redacted_authorization, host="127.0.0.1", port=0):
-    """Start the gRPC server on host:port (0 = ephemeral); returns (server, port)."""
+def start(state, shape_output, redacted_authorization, host="127.0.0.1", port=0, tls=None):
+    """Start the gRPC server on host:port (0 = ephemeral), over TLS when tls is (certificate
+    chain file, private key file), both PEM; returns (server, port)."""
     for name in ("tf_serving_pb2", "oip_v2_pb2", "vertex_direct_pb2", "tf_example_pb2"):
         pb(name)
     servicer = GrpcStandIn(state, shape_output, redacted_authorization)
@@ -662,7 +669,14 @@ def start(state, shape_output, redacted_authorization, host="127.0.0.1", port=0)
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.so_reuseport", 0)])
-    bound = server.add_insecure_port("%s:%d" % (host, port))
+    if tls:
+        with open(tls[0], "rb") as f:
+            chain = f.read()
+        with open(tls[1], "rb") as f:
+            key = f.read()
+        bound = server.add_secure_port("%s:%d" % (host, port), grpc.ssl_server_credentials([(key, chain)]))
+    else:
+        bound = server.add_insecure_port("%s:%d" % (host, port))
     if not bound:
         raise RuntimeError("cannot listen for gRPC on %s:%d" % (host, port))
     server.start()

@@ -34,23 +34,30 @@ class StandInError(RuntimeError):
 
 
 class StandIn:
-    def __init__(self, process, port, folder, token=None, grpc_port=None):
+    def __init__(self, process, port, folder, token=None, grpc_port=None, host="127.0.0.1", grpc_tls=False):
         self.process = process
         self.port = port
-        self.url = "http://127.0.0.1:%d" % port
+        self.host = host
+        self.url = "http://%s:%d" % (host, port)
         self.grpc_port = grpc_port  # issue 15: grpc_server.py, same state as the HTTP side
-        self.grpc_root = "grpc://127.0.0.1:%d" % grpc_port if grpc_port else None
+        self.grpc_root = ("%s://%s:%d" % ("grpcs" if grpc_tls else "grpc", host, grpc_port)
+                          if grpc_port else None)
         self.token = token
         self.folder = folder
         self.log_file = os.path.join(folder, "access.log")
 
     @classmethod
-    def start(cls, token=None, workers=None, latency=0.0):
+    def start(cls, token=None, workers=None, latency=0.0, host="127.0.0.1", grpc_port=0, grpc_tls=None):
+        """grpc_port: the gRPC port (0: ephemeral; a port of a stopped stand-in: a restarted
+        server); grpc_tls: (certificate chain, key) PEM files to serve gRPC over TLS."""
         folder = tempfile.mkdtemp(prefix="eemodel-standin-")
         port_file = os.path.join(folder, "port")
         grpc_port_file = os.path.join(folder, "grpc-port")
-        command = [PYTHON, SERVER_SCRIPT, "--host", "127.0.0.1", "--port", "0", "--port-file", port_file,
-                   "--log-file", os.path.join(folder, "access.log"), "--grpc-port-file", grpc_port_file]
+        command = [PYTHON, SERVER_SCRIPT, "--host", host, "--port", "0", "--port-file", port_file,
+                   "--log-file", os.path.join(folder, "access.log"), "--grpc-port-file", grpc_port_file,
+                   "--grpc-port", str(int(grpc_port))]
+        if grpc_tls:
+            command += ["--grpc-tls-cert", grpc_tls[0], "--grpc-tls-key", grpc_tls[1]]
         if token is not None:
             command += ["--token", token]
         if workers is not None:
@@ -68,7 +75,7 @@ class StandIn:
                 if text:  # written after the gRPC port file
                     with open(grpc_port_file) as f:
                         grpc_port = int(f.read().strip())
-                    return cls(process, int(text), folder, token, grpc_port)
+                    return cls(process, int(text), folder, token, grpc_port, host, bool(grpc_tls))
             if process.poll() is not None:
                 break
             time.sleep(0.02)
@@ -148,7 +155,7 @@ class StandIn:
         test that renews first sees only its own requests."""
         answer = self._call("POST", "/_reset", {"new_port": True})
         self.port = int(answer["port"])
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "http://%s:%d" % (self.host, self.port)
         return self
 
     def config(self, **settings):

@@ -762,6 +762,9 @@ def main(argv=None):
     parser.add_argument("--latency", type=float, default=0.0, help="seconds of sleep per predict request")
     parser.add_argument("--log-file")
     parser.add_argument("--grpc-port-file", help="also serve gRPC (grpc_server.py) on an ephemeral port")
+    parser.add_argument("--grpc-port", type=int, default=0, help="the gRPC port (default: ephemeral)")
+    parser.add_argument("--grpc-tls-cert", help="serve gRPC over TLS with this PEM certificate chain")
+    parser.add_argument("--grpc-tls-key", help="the PEM private key of --grpc-tls-cert")
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be >= 1")
@@ -780,7 +783,9 @@ def main(argv=None):
             from . import grpc_server as grpc_side
         else:
             import grpc_server as grpc_side
-        grpc_server, grpc_port = grpc_side.start(state, shape_output, redacted_authorization, args.host)
+        tls = (args.grpc_tls_cert, args.grpc_tls_key) if args.grpc_tls_cert else None
+        grpc_server, grpc_port = grpc_side.start(state, shape_output, redacted_authorization, args.host,
+                                                 args.grpc_port, tls)
         write_port_file(args.grpc_port_file, grpc_port)
     if args.port_file:
         write_port_file(args.port_file, port)

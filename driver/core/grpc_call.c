@@ -6,8 +6,12 @@
 #include "request_headers.h"
 
 #include "buf.h"
+#include "grpc_endpoint.h"
 #include "grpc_frame.h"
+#include "grpc_h2c.h"
 
+#include <cpl_conv.h>
+#include <cpl_string.h>
 #include <curl/curl.h>
 
 #include <stdio.h>
@@ -17,10 +21,21 @@
 
 #define EEM_GRPC_DEADLINE_MARGIN_MS 1000L
 
+/* Uncounted retries of one call after its connection was found gone: the
+ * first may join a connection another call opened meanwhile, the second
+ * opens its own. */
+#define EEM_GRPC_MAX_RECONNECTS 2
+
 typedef struct grpc_call_state {
     eem_grpc_status_lines lines;
     struct curl_slist *headers;
     double timeout_s; /* > 0: this call's deadline instead of GDAL_HTTP_TIMEOUT */
+    const char *routing; /* x-goog-request-params line (Vertex) or NULL, not owned */
+    void *easy;          /* the call's CURL handle (set by configure) */
+    int h2c_shared;      /* http:// with connection reuse (grpc_h2c.h) */
+    int opened;          /* this attempt opened its connection (prior knowledge) */
+    unsigned long generation; /* the h2c connection this attempt opened or used */
+    int reconnects;      /* uncounted retries so far */
 } grpc_call_state;
 
 static grpc_call_state *state_of(eem_http_request *req)
@@ -45,6 +60,22 @@ static int header_is_ours(const char *line)
     return 0;
 }
 
+/* EEMODEL_GRPC_CONNECTION_REUSE: YES, NO, or AUTO (the default): shared h2c
+ * connections only with libcurl 8 or later.  libcurl 7.88.1 (Debian 12) loses
+ * the trailers of h2c streams that run at once on one connection (measured:
+ * 33 to 38 of 80 calls, 8 at a time; none over TLS), and each such call is
+ * asked again (grpc_attempt_end), so there a connection per call is the
+ * cheaper default. */
+static int h2c_connection_reuse(void)
+{
+    const char *v = CPLGetConfigOption("EEMODEL_GRPC_CONNECTION_REUSE", "AUTO");
+    if (!v || !*v || EQUAL(v, "AUTO")) {
+        const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
+        return info && info->version_num >= 0x080000;
+    }
+    return CPLTestBool(v);
+}
+
 static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *err)
 {
     grpc_call_state *s = state_of(req);
@@ -62,7 +93,7 @@ static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *e
         snprintf(timeout_line, sizeof timeout_line, "grpc-timeout: %ldS",
                  timeout_ms / 1000 > 99999999L ? 99999999L : timeout_ms / 1000);
     const char *fixed[] = {"Content-Type: application/grpc", "TE: trailers", "Accept:", "Expect:",
-                           timeout_line[0] ? timeout_line : NULL};
+                           timeout_line[0] ? timeout_line : NULL, s->routing};
     /* the protocol lines, then through the one door (request_headers.h): it
      * checks where the credentials may go, adds them and sets the list */
     const char *lines[EEM_GRPC_MAX_LINES + 8];
@@ -79,14 +110,20 @@ static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *e
     if (st != EEM_OK)
         return st;
     int tls = strncasecmp(req->url, "https://", 8) == 0;
+    /* libcurl 7.88.1 breaks reused prior-knowledge connections (curl #10634):
+     * over h2c either one connection shared as grpc_h2c.h says (the version
+     * is chosen per attempt), or, with EEMODEL_GRPC_CONNECTION_REUSE=NO, a
+     * connection of its own for every call (CURLOPT_FORBID_REUSE) */
+    s->easy = easy;
+    s->h2c_shared = !tls && h2c_connection_reuse();
+    int alone = !tls && !s->h2c_shared;
     CURLcode c = curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
                              tls ? (long)CURL_HTTP_VERSION_2TLS
                                  : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    /* libcurl 7.88.1 breaks reused prior-knowledge connections (curl #10634) */
     if (c == CURLE_OK)
-        c = curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, tls ? 0L : 1L);
+        c = curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, alone ? 1L : 0L);
     if (c == CURLE_OK)
-        c = curl_easy_setopt(easy, CURLOPT_PIPEWAIT, tls ? 1L : 0L);
+        c = curl_easy_setopt(easy, CURLOPT_PIPEWAIT, alone ? 0L : 1L);
     if (c == CURLE_OK)
         c = curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, NULL);
     if (c == CURLE_OK && timeout_ms > 0)
@@ -100,8 +137,20 @@ static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *e
 static void grpc_attempt_start(eem_http_request *req)
 {
     grpc_call_state *s = state_of(req);
-    if (s)
-        eem_grpc_status_lines_reset(&s->lines);
+    if (!s)
+        return;
+    eem_grpc_status_lines_reset(&s->lines);
+    if (!s->h2c_shared || !s->easy)
+        return;
+    /* open the connection with prior knowledge (never reusing one), or join
+     * the known one as an HTTP/2 stream */
+    const void *pool = eem_http_request_connection_cache(req);
+    s->opened = eem_grpc_h2c_call_opens(pool, req->url, s->reconnects >= EEM_GRPC_MAX_RECONNECTS,
+                                        &s->generation);
+    curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION,
+                     s->opened ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                               : (long)CURL_HTTP_VERSION_2_0);
+    curl_easy_setopt(s->easy, CURLOPT_FRESH_CONNECT, s->opened ? 1L : 0L);
 }
 
 static void grpc_header_line(eem_http_request *req, const char *line, size_t n)
@@ -115,6 +164,22 @@ static int grpc_attempt_end(eem_http_request *req, int curl_code, char *body, si
                             int retryable)
 {
     grpc_call_state *s = state_of(req);
+    int connection_lost = curl_code == CURLE_UNSUPPORTED_PROTOCOL ||
+                          curl_code == CURLE_COULDNT_CONNECT || curl_code == CURLE_HTTP2 ||
+                          curl_code == CURLE_GOT_NOTHING || curl_code == CURLE_SEND_ERROR ||
+                          curl_code == CURLE_RECV_ERROR;
+    if (s && s->h2c_shared && connection_lost) {
+        /* the next call opens a new connection (a stalled or oversized
+         * answer says nothing of the connection: it stays known) */
+        eem_grpc_h2c_forget(eem_http_request_connection_cache(req), req->url, s->generation);
+        /* HTTP/2 without prior knowledge finds no connection: libcurl tried an
+         * HTTP/1.1 upgrade, which gRPC servers refuse before any call */
+        if (curl_code == CURLE_UNSUPPORTED_PROTOCOL && !s->opened &&
+            s->reconnects < EEM_GRPC_MAX_RECONNECTS) {
+            s->reconnects++;
+            return EEM_HTTP_RETRY_AT_ONCE;
+        }
+    }
     if (curl_code != CURLE_OK || !s) {
         req->ok = 0;
         if (!s)
@@ -147,6 +212,12 @@ static int grpc_attempt_end(eem_http_request *req, int curl_code, char *body, si
         else
             snprintf(req->error, sizeof req->error, "gRPC status %d %s%s%s", code,
                      eem_grpc_status_name(code), msg[0] ? ": " : "", msg);
+        /* libcurl 7.88.1 ends h2c streams that share a connection without
+         * handing over their trailers (h2c_connection_reuse): a gRPC
+         * server's 200 without grpc-status is that, not a proxy's answer, so
+         * the call is asked again (counted as a retry) */
+        if (s->lines.status == -1 && s->lines.http_status == 200 && s->lines.grpc_content_type)
+            return 1;
         return eem_grpc_status_is_retryable(code, msg);
     }
     eem_error e;
@@ -185,6 +256,14 @@ void eem_grpc_request_use(eem_http_request *req)
     req->hooks = &eem_grpc_hooks;
 }
 
+void eem_grpc_request_use_for(eem_http_request *req, const eem_endpoint *ep)
+{
+    req->hooks = &eem_grpc_hooks;
+    grpc_call_state *s = state_of(req);
+    if (s && ep && ep->grpc)
+        s->routing = ep->grpc->request_params;
+}
+
 char *eem_grpc_http_url(const char *root, const char *path)
 {
     eem_buf b = {0};
@@ -206,10 +285,13 @@ char *eem_grpc_http_url(const char *root, const char *path)
 
 eem_status eem_grpc_call_blocking(const char *url, const uint8_t *msg, size_t len,
                                   const char *const *headers, int max_retry, double timeout_s,
-                                  char **answer, size_t *answer_len, eem_error *err)
+                                  char **answer, size_t *answer_len,
+                                  eem_grpc_call_failure *failure, eem_error *err)
 {
     *answer = NULL;
     *answer_len = 0;
+    if (failure)
+        memset(failure, 0, sizeof *failure);
     eem_buf framed = {0};
     uint8_t hdr[EEM_GRPC_FRAME_HEADER];
     eem_grpc_frame_header(hdr, len);
@@ -244,6 +326,10 @@ eem_status eem_grpc_call_blocking(const char *url, const uint8_t *msg, size_t le
     if (st == EEM_OK && !done)
         st = eem_error_set(err, EEM_ERR_HTTP, "gRPC call to %s was lost", url);
     if (st == EEM_OK && !req.ok) {
+        if (failure) {
+            failure->unreachable = req.unreachable;
+            failure->grpc_code = s && s->lines.status > 0 ? s->lines.status : 0;
+        }
         char what[1024];
         eem_http_describe_failure(&req, what, sizeof what);
         st = eem_error_set(err, EEM_ERR_HTTP, "%s", what);

@@ -33,7 +33,26 @@ void eem_grpc_target_free(eem_grpc_target *t)
     free(t->version);
     free(t->label);
     free(t->vertex_endpoint);
+    free(t->request_params);
     free(t);
+}
+
+char *eem_grpc_request_params_line(const char *field, const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    eem_buf b = {0};
+    eem_buf_printf(&b, "x-goog-request-params: %s=", field);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        int keep = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                   (*p >= '0' && *p <= '9') || strchr("-._~/", *p);
+        if (keep) {
+            eem_buf_append(&b, p, 1);
+        } else {
+            char esc[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            eem_buf_append(&b, esc, 3);
+        }
+    }
+    return eem_buf_take(&b);
 }
 
 static char *dup_n(const char *s, size_t n)
@@ -165,10 +184,13 @@ static eem_status from_vertex_endpoint(const eem_spec *spec, eem_endpoint *ep,
     ep->protocol = EEM_PROTO_VERTEX;
     t->service = EEM_GRPC_SERVICE_VERTEX;
     t->vertex_endpoint = eem_strdup(e);
+    /* the URL variable of DirectRawPredict's HTTP rule (POST
+     * /v1/{endpoint}:directRawPredict) is its routing parameter */
+    t->request_params = eem_grpc_request_params_line("endpoint", e);
     ep->predict_url = eem_grpc_http_url(r, EEM_GRPC_VERTEX_DIRECT_RAW);
     free(r);
     ep->google_auth = 1;
-    return ep->predict_url && t->vertex_endpoint
+    return ep->predict_url && t->vertex_endpoint && t->request_params
                ? EEM_OK
                : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
 }

@@ -39,7 +39,14 @@ typedef struct eem_grpc_target {
     char *version;         /* numeric version or NULL */
     char *label;           /* TF Serving version label or NULL */
     char *vertex_endpoint; /* projects/P/locations/L/endpoints/E (Vertex) */
+    char *request_params;  /* "x-goog-request-params: endpoint=..." (Vertex) or NULL */
 } eem_grpc_target;
+
+/* The routing metadata line Google's client libraries send for resource
+ * `name` under request field `field` (AIP-4222): "x-goog-request-params:
+ * field=name" with name percent-encoded except unreserved characters and '/'.
+ * Malloc'ed, caller frees; NULL on allocation failure. */
+char *eem_grpc_request_params_line(const char *field, const char *name);
 
 /* 1 when spec asks for gRPC: a grpc(s):// URL or a GRPC_* PAYLOAD_FORMAT. */
 int eem_grpc_endpoint_applies(const eem_spec *spec);

@@ -3,6 +3,8 @@
 
 #include "grpc_call.h"
 #include "grpc_endpoint.h"
+#include "grpc_frame.h"
+#include "notice.h"
 #include "oip_v2.pb-c.h"
 #include "payload.h"
 #include "str.h"
@@ -236,13 +238,25 @@ eem_status eem_grpc_metadata_check_at_open(eem_spec *spec, const eem_source *src
     char *answer = NULL;
     size_t answer_len = 0;
     eem_error call_err;
+    eem_grpc_call_failure failure;
     eem_status st = eem_grpc_call_blocking(ep->metadata_url, msg, len, headers,
                                            EEM_METADATA_MAX_RETRY, EEM_METADATA_TIMEOUT_S,
-                                           &answer, &answer_len, &call_err);
+                                           &answer, &answer_len, &failure, &call_err);
     free(msg);
-    if (st != EEM_OK)
-        return st == EEM_ERR_NOMEM ? eem_error_set(err, st, "%s", call_err.msg)
-                                   : EEM_OK; /* publishes nothing: not checked */
+    /* as over REST (metadata.c): a server that cannot be reached fails the
+     * open; one without the metadata method (NOT_FOUND, UNIMPLEMENTED: the
+     * gRPC forms of 404/405) is not checked, silently; any other failure
+     * skips the check with a notice saying why */
+    if (st == EEM_ERR_NOMEM || (st != EEM_OK && failure.unreachable))
+        return eem_error_set(err, st, "%s%s", st == EEM_ERR_NOMEM ? "" : "model metadata check at open: ",
+                             call_err.msg);
+    if (st != EEM_OK) {
+        if (failure.grpc_code != EEM_GRPC_NOT_FOUND && failure.grpc_code != EEM_GRPC_UNIMPLEMENTED)
+            eem_notice("model metadata check skipped: %s; the descriptor is used as written "
+                       "(EEMODEL_CHECK_METADATA=NO skips the check)",
+                       call_err.msg);
+        return EEM_OK;
+    }
     eem_model_metadata *md = NULL;
     if (t->service == EEM_GRPC_SERVICE_TFSERVING)
         st = eem_grpc_metadata_parse_tfserving((const uint8_t *)answer, answer_len,

@@ -461,6 +461,7 @@ eem_status eem_http_multi_new(const eem_http_options *opts, eem_http_multi **out
     long idle = m->opts.max_connections > EEM_HTTP_MIN_IDLE_CONNECTIONS
                     ? m->opts.max_connections
                     : EEM_HTTP_MIN_IDLE_CONNECTIONS;
+    curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)m->opts.max_connections);
     curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, idle);
     *out = m;
@@ -637,6 +638,12 @@ static void finish_attempt(eem_http_multi *m, xfer *x, CURLcode c)
                                                      transport_error_is_retryable(c));
     if (req->hooks && req->hooks->attempt_end && !x->out_of_memory)
         retryable = req->hooks->attempt_end(req, (int)c, x->body.data, &x->body.len, retryable);
+    if (retryable == EEM_HTTP_RETRY_AT_ONCE) { /* never reached the server */
+        CPLDebug("EEMODEL", "connection gone; attempt %d starts again at once", req->attempts);
+        req->attempts--;
+        start_transfer(m, x);
+        return;
+    }
     if (retryable && req->attempts <= m->opts.max_retry) {
         double delay = retry_delay_s(m, x);
         tell_retry(m, x, delay);
@@ -771,6 +778,12 @@ void eem_http_multi_free(eem_http_multi *m)
     abandon_all(m, "abandoned");
     multi_handle_give_back(m->multi);
     free(m);
+}
+
+const void *eem_http_request_connection_cache(const eem_http_request *req)
+{
+    const xfer *x = req ? req->internal : NULL;
+    return x && x->m ? x->m->multi : NULL;
 }
 
 void eem_http_request_clear(eem_http_request *req)

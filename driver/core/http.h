@@ -58,7 +58,11 @@ typedef struct eem_http_request eem_http_request;
  * CURL *); header_line sees every header and trailer line; attempt_end runs
  * when an attempt is over, may rewrite the body in place (*len) and
  * req->ok / status / error, and returns 1 when the attempt may be retried
- * (retryable: http.c's own verdict); release frees hook_state. */
+ * (retryable: http.c's own verdict), or EEM_HTTP_RETRY_AT_ONCE for an
+ * attempt the server never saw (a connection found gone): it starts again at
+ * once and is not counted against GDAL_HTTP_MAX_RETRY; release frees
+ * hook_state. */
+#define EEM_HTTP_RETRY_AT_ONCE 2
 typedef struct eem_http_hooks {
     eem_status (*configure)(eem_http_request *req, void *easy, eem_error *err);
     void (*attempt_start)(eem_http_request *req);
@@ -115,6 +119,9 @@ eem_status eem_http_multi_next_until(eem_http_multi *m, eem_http_request **done,
 double eem_http_clock(void);
 /* Abandon everything in flight and free the multi handle. */
 void eem_http_multi_free(eem_http_multi *m);
+/* The connection cache a queued request's transfers go through (an opaque
+ * key: the curl multi handle), NULL before eem_http_multi_add. */
+const void *eem_http_request_connection_cache(const eem_http_request *req);
 /* Free what a finished request owns (response); the struct itself is the caller's. */
 void eem_http_request_clear(eem_http_request *req);
 

@@ -966,7 +966,7 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     r->http.user = r;
     r->http.error_message = cs->p->ep->backend ? cs->p->ep->backend->error_message : NULL;
     if (cs->p->ep->grpc)
-        eem_grpc_request_use(&r->http);
+        eem_grpc_request_use_for(&r->http, cs->p->ep);
     if (cs->in_flight == cs->cap_flying) {
         int cap = cs->cap_flying ? 2 * cs->cap_flying : 16;
         pending_request **nf = realloc(cs->flying, (size_t)cap * sizeof *nf);
