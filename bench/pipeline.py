@@ -21,7 +21,6 @@ import math
 import os
 import pathlib
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -455,7 +454,7 @@ def waste(src, size, digests, work, args):
         print()
         print("== waste: tiles predicted that the reader's windows do not contain (server shape "
               "%s; target 0)" % WASTE_SHAPE)
-        print("%-46s %7s %9s %6s %10s %8s %7s" % ("reader", "needed", "predicted", "waste",
+        print("%-58s %7s %9s %6s %10s %8s %7s" % ("reader", "needed", "predicted", "waste",
                                                  "duplicates", "requests", "wall s"))
         cases = [
             ("gdal_translate (whole raster)", "translate", (0, 0, size, size)),
@@ -463,7 +462,7 @@ def waste(src, size, digests, work, args):
             ("strips of %d rows, %d^2 chunk at %d,%d" % (STRIP_ROWS, WINDOW, aligned[0], aligned[1]),
              "strips", aligned),
             ("same strips after AdviseRead of the chunk", "strips-advised", aligned),
-            ("chunked: 2x2 chunks of %d px at %d,%d" % (DASK_CHUNK, DASK_CHUNK, DASK_CHUNK), "chunks",
+            ("2x2 chunks of %d px at %d,%d" % (DASK_CHUNK, DASK_CHUNK, DASK_CHUNK), "chunks",
              chunks),
         ]
         for label, kind, window in cases:
@@ -481,7 +480,7 @@ def waste(src, size, digests, work, args):
             tiles = [digests.get(d) for r in log if r["status"] == 200 for d in r["instance_digests"]]
             outside = sum(1 for t in tiles if t not in needed)
             dup = s["predicted"] - len(s["distinct"])
-            print("%-46s %7d %9d %6d %10d %8d %7s" % (label, len(needed), s["predicted"], outside,
+            print("%-58s %7d %9d %6d %10d %8d %7s" % (label, len(needed), s["predicted"], outside,
                                                       dup, s["requests"], fmt(wall)))
             missing = needed - s["distinct"]
             if missing:
@@ -520,10 +519,10 @@ def memory(src, size, digests, work, args):
             (small, s1, n1), (large, s2, n2) = runs
             growth = large["rss"] / small["rss"] - 1
             growths.append(growth)
-            print("%-30s %d tiles: %s MB (%ss)   %d tiles (4x): %s MB (%ss)   growth: %s%%   "
-                  "(target < 10%%)   predicted %d and %d"
-                  % (label, n1, fmt(small["rss"], 1), fmt(small["wall"]), n2, fmt(large["rss"], 1),
-                     fmt(large["wall"]), fmt(100 * growth, 1), s1["predicted"], s2["predicted"]))
+            print("%-30s %d tiles: %s MB (%s tiles/s)   %d tiles (4x): %s MB (%s tiles/s)   "
+                  "growth: %s%%   (target < 10%%)   predicted %d and %d"
+                  % (label, n1, fmt(small["rss"], 1), fmt(n1 / small["wall"], 0), n2, fmt(large["rss"], 1),
+                     fmt(n2 / large["wall"], 0), fmt(100 * growth, 1), s1["predicted"], s2["predicted"]))
         return growths
     finally:
         server.stop()
