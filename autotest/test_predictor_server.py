@@ -712,6 +712,51 @@ def test_workers_and_latency_bound_throughput():
         assert burst(s, 4) < 4 * 2.0 * 0.75   # overlapped (serial would take 8 s)
 
 
+def test_latency_per_instance_holds_the_worker_and_is_logged():
+    with StandIn.start(workers=1, latency=0.05, latency_per_instance=0.04) as s:
+        c = Client(s)
+        c.predict("conv", instance() * 5)
+        c.predict("conv", instance())
+        held = [r["t_worker_end"] - r["t_worker_start"] for r in s.log()]
+        assert held[0] >= 0.05 + 5 * 0.04 - 0.005   # sleeps never end early
+        assert held[1] >= 0.05 + 0.04 - 0.005
+        for r in s.log():
+            assert r["t_start"] <= r["t_worker_start"] <= r["t_worker_end"] <= r["t_end"]
+
+
+def test_fail_share_is_seeded_restarts_at_reset_and_yields_to_queued_faults():
+    import random
+
+    def statuses(s, n):
+        c = Client(s)
+        for _ in range(n):
+            c.request("/v1/projects/p/models/conv:predict", {"instances": instance()})
+        return [r["status"] for r in s.log()]
+
+    draws = random.Random(11)
+    expected = [503 if draws.random() < 0.5 else 200 for _ in range(12)]
+    assert 503 in expected and 200 in expected
+    with StandIn.start(workers=2, fail_share=0.5, fail_seed=11) as s:
+        assert statuses(s, 12) == expected
+        assert all(r["t_worker_start"] is None for r in s.log() if r["status"] == 503)  # no worker held
+        s.reset()
+        assert statuses(s, 12) == expected
+        s.renew()
+        s.fault(kind="status", status=429, count=2)   # the queue comes first
+        assert statuses(s, 14)[:2] == [429, 429]
+        assert s.in_flight() == 0
+    with StandIn.start(fail_share=1.0) as s:
+        assert statuses(s, 3) == [503, 503, 503]
+
+
+def test_fail_share_and_latency_options_are_checked(tmp_path):
+    for bad in (["--fail-share", "1.5"], ["--latency-per-instance", "-1"]):
+        proc = subprocess.run(["/usr/bin/python3", str(AUTOTEST_DIR / "predictor" / "server.py"),
+                               "--port-file", str(tmp_path / "p")] + bad,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and bad[0] in proc.stderr
+
+
 # ---------------------------------------------------------------------------
 # wire.py round trips (the server's own encoder against this file's decoder)
 

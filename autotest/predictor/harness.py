@@ -47,9 +47,13 @@ class StandIn:
         self.log_file = os.path.join(folder, "access.log")
 
     @classmethod
-    def start(cls, token=None, workers=None, latency=0.0, host="127.0.0.1", grpc_port=0, grpc_tls=None):
+    def start(cls, token=None, workers=None, latency=0.0, host="127.0.0.1", grpc_port=0,
+              grpc_tls=None, latency_per_instance=0.0, fail_share=0.0, fail_seed=None):
         """grpc_port: the gRPC port (0: ephemeral; a port of a stopped stand-in: a restarted
-        server); grpc_tls: (certificate chain, key) PEM files to serve gRPC over TLS."""
+        server); grpc_tls: (certificate chain, key) PEM files to serve gRPC over TLS;
+        latency_per_instance: seconds per instance added to latency (the worker is held
+        for both); fail_share: share of predict requests answered 503 at once, drawn with
+        fail_seed (the draws restart at each reset)."""
         folder = tempfile.mkdtemp(prefix="eemodel-standin-")
         port_file = os.path.join(folder, "port")
         grpc_port_file = os.path.join(folder, "grpc-port")
@@ -64,6 +68,12 @@ class StandIn:
             command += ["--workers", str(int(workers))]
         if latency:
             command += ["--latency", repr(float(latency))]
+        if latency_per_instance:
+            command += ["--latency-per-instance", repr(float(latency_per_instance))]
+        if fail_share:
+            command += ["--fail-share", repr(float(fail_share))]
+        if fail_seed is not None:
+            command += ["--fail-seed", str(int(fail_seed))]
         stderr_path = os.path.join(folder, "stderr.txt")
         with open(stderr_path, "wb") as stderr, open(os.devnull, "wb") as devnull:
             process = subprocess.Popen(command, stdout=devnull, stderr=stderr, stdin=subprocess.DEVNULL)
@@ -143,6 +153,11 @@ class StandIn:
     def log(self):
         """Request records of predict requests, in arrival order."""
         return self._call("GET", "/_log")
+
+    def in_flight(self):
+        """Predict requests the server has begun and not yet put in its log (0: the log
+        holds every request that reached the server)."""
+        return self._call("GET", "/_inflight")["in_flight"]
 
     def reset(self):
         """Clear the log, the fault queue and the config (same port: names built earlier in

@@ -5,8 +5,10 @@ models.py, with a request log and fault injection for the tests (DESIGN.md secti
 
     /usr/bin/python3 autotest/predictor/server.py [--host 127.0.0.1] [--port 0]
         [--port-file PATH] [--token TOKEN] [--workers N] [--latency SECONDS] [--log-file PATH]
+        [--latency-per-instance SECONDS] [--fail-share FRACTION] [--fail-seed N]
 
-Control routes: GET /_log, POST /_reset, POST /_config, POST /_fault (see README.md).
+Control routes: GET /_log, GET /_inflight, POST /_reset, POST /_config, POST /_fault
+(see README.md).
 """
 
 import argparse
@@ -234,9 +236,17 @@ def validate_fault(fault):
 class State:
     """Everything shared between request threads, under one lock."""
 
-    def __init__(self, token=None, workers=None, latency=0.0, log_file=None):
+    def __init__(self, token=None, workers=None, latency=0.0, log_file=None,
+                 latency_per_instance=0.0, fail_share=0.0, fail_seed=0):
         self.token = token
         self.latency = float(latency or 0.0)
+        # server shapes for the benchmarks (issue 13): a request holds its worker for
+        # latency + latency_per_instance x instances; a share of predict requests is
+        # answered 503 at once (no worker held), drawn from a generator reseeded by reset()
+        self.latency_per_instance = float(latency_per_instance or 0.0)
+        self.fail_share = float(fail_share or 0.0)
+        self.fail_seed = int(fail_seed or 0)
+        self.in_flight = 0
         self.slots = threading.BoundedSemaphore(workers) if workers else None
         self.lock = threading.Lock()
         self.log_lock = threading.Lock()
@@ -259,6 +269,7 @@ class State:
             self.config = dict(DEFAULT_CONFIG)
             self.faults = []
             self.random_faults = None  # issue 6: faults at a rate (validate_random_faults)
+            self.fail_rng = random.Random(self.fail_seed)
 
     def open_listener(self):
         """A new listening port for a new epoch; the older ports stop accepting. Returns the port."""
@@ -287,6 +298,14 @@ class State:
             self.listeners = {}
         for listener in old:
             close_listener(listener)
+
+    def count_in_flight(self, step):
+        with self.lock:
+            self.in_flight += step
+
+    def in_flight_count(self):
+        with self.lock:
+            return self.in_flight
 
     def next_seq(self):
         with self.lock:
@@ -335,12 +354,19 @@ class State:
             rf["left"] -= 1
         return dict(rf["rng"].choice(rf["kinds"]))
 
+    def take_fail_share(self):
+        """A 503 for a share --fail-share of the requests (caller holds the lock)."""
+        if self.fail_share <= 0 or self.fail_rng.random() >= self.fail_share:
+            return None
+        return {"kind": "status", "status": DEFAULT_FAULT_STATUS, "count": 1, "retry_after": None,
+                "body": None, "fail_share": True}
+
     def take_fault(self, epoch):
         with self.lock:
             if epoch != self.epoch:
                 return None
             if not self.faults:
-                return self.take_random_fault()
+                return self.take_random_fault() or self.take_fail_share()
             fault = self.faults[0]
             fault["remaining"] -= 1
             if fault["remaining"] <= 0:
@@ -522,6 +548,8 @@ def make_handler(state):
                 body = self.read_body()
                 if self.command == "GET" and path == "/_log":
                     return self.send_json(200, state.log_records())
+                if self.command == "GET" and path == "/_inflight":
+                    return self.send_json(200, {"in_flight": state.in_flight_count()})
                 if self.command == "POST" and path in ("/_reset", "/_config", "/_fault"):
                     return self.control(path, body)
                 return self.send_json(404, {"error": "no route for %s %s" % (self.command, path)})
@@ -572,7 +600,9 @@ def make_handler(state):
                 "status": None, "body_bytes": 0, "n_instances": 0, "keys": [], "shapes": {},
                 "dtypes": {}, "instance_shapes": [], "authorization": None, "auth_ok": False,
                 "headers": {}, "t_start": time.time(), "t_end": None, "fault": None, "error": None,
+                "t_worker_start": None, "t_worker_end": None,
             }
+            state.count_in_flight(1)
             try:
                 self.predict_with_record(api, route, record)
             finally:
@@ -583,6 +613,7 @@ def make_handler(state):
             if record["t_end"] is None:
                 record["t_end"] = time.time()
                 state.add_record(record, self.server.epoch)
+                state.count_in_flight(-1)
 
         def answer(self, record, status, document=None, body=None, headers=None):
             record["status"] = status
@@ -687,7 +718,7 @@ def make_handler(state):
                 return self.answer(record, 400, {"error": parse_error})
 
             try:
-                results = self.run_model(model, request.instances)
+                results = self.run_model(model, request.instances, record)
             except models.ModelError as e:
                 return self.answer(record, 400, {"error": "model %s: %s" % (model, e)})
             document, binary, extra = protocols.encode_answer(request, results, config, shape_output, wrong_shape)
@@ -715,14 +746,18 @@ def make_handler(state):
             self.wfile.write(body[:len(body) // 2])
             self.wfile.flush()
 
-        def run_model(self, model, instances):
-            """[(input shape, {output: array})] per instance."""
+        def run_model(self, model, instances, record=None):
+            """[(input shape, {output: array})] per instance.  record: its t_worker_start and
+            t_worker_end say when the request held a worker (the server's timeline)."""
             outputs = []
             if state.slots is not None:
                 state.slots.acquire()
+            if record is not None:
+                record["t_worker_start"] = time.time()
             try:
-                if state.latency > 0:
-                    time.sleep(state.latency)
+                delay = state.latency + state.latency_per_instance * len(instances)
+                if delay > 0:
+                    time.sleep(delay)
                 if model in models.BATCH_MODELS and instances:
                     xs = [np.concatenate([a.astype(np.float64) for _, a in t], axis=2) for t in instances]
                     return [(t[0][1].shape, out) for t, out in zip(instances, models.BATCH_MODELS[model](xs))]
@@ -732,6 +767,8 @@ def make_handler(state):
                     except models.ModelError as e:
                         raise models.ModelError("instance %d: %s" % (index, e))
             finally:
+                if record is not None:
+                    record["t_worker_end"] = time.time()
                 if state.slots is not None:
                     state.slots.release()
             return outputs
@@ -760,6 +797,11 @@ def main(argv=None):
     parser.add_argument("--token")
     parser.add_argument("--workers", type=int, default=None, help="most model executions at once")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds of sleep per predict request")
+    parser.add_argument("--latency-per-instance", type=float, default=0.0,
+                        help="seconds of sleep per instance, added to --latency")
+    parser.add_argument("--fail-share", type=float, default=0.0,
+                        help="share of predict requests answered 503 at once (0 to 1)")
+    parser.add_argument("--fail-seed", type=int, default=0, help="seed of the --fail-share draws")
     parser.add_argument("--log-file")
     parser.add_argument("--grpc-port-file", help="also serve gRPC (grpc_server.py) on an ephemeral port")
     parser.add_argument("--grpc-port", type=int, default=0, help="the gRPC port (default: ephemeral)")
@@ -768,9 +810,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.workers is not None and args.workers < 1:
         parser.error("--workers must be >= 1")
+    if args.latency < 0 or args.latency_per_instance < 0:
+        parser.error("--latency and --latency-per-instance must be >= 0")
+    if not 0 <= args.fail_share <= 1:
+        parser.error("--fail-share must be a number in [0, 1]")
 
     wire.tensor_pb2()  # generate and import the protobuf code before accepting requests
-    state = State(token=args.token, workers=args.workers, latency=args.latency, log_file=args.log_file)
+    state = State(token=args.token, workers=args.workers, latency=args.latency, log_file=args.log_file,
+                  latency_per_instance=args.latency_per_instance, fail_share=args.fail_share,
+                  fail_seed=args.fail_seed)
     state.bind_host = args.host
     state.handler_class = make_handler(state)
     server = StandInServer((args.host, args.port), state.handler_class)
