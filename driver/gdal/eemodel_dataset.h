@@ -36,6 +36,7 @@
 extern "C" {
 #include "cost.h"
 #include "http.h"
+#include "pipeline.h"
 #include "predictor.h"
 #include "readplan.h"
 #include "spec.h"
@@ -103,7 +104,6 @@ class EEModelDataset final : public GDALDataset
     EEModelReadProgress *m_progress = nullptr;
     EEModelTileList m_failedTiles;
     int m_readDepth = 0;
-    eem_seq_scan m_seq = EEM_SEQ_SCAN_INIT; /* sequential scans read ahead */
     /* tiles dropped by DropFailedTiles: their mask comes from a new
      * prediction, not from the source (ComputeMasks, ReadMaskBlock) */
     EEModelTileList m_retryTiles;
@@ -121,11 +121,6 @@ class EEModelDataset final : public GDALDataset
     /* eemodel_read.cpp */
     eem_read_level ReadLevel();
     long MaxPredictions() const;
-    /* Most tiles a read-ahead predicts beyond the read's own: a tenth of the
-     * level's (at least a few full requests per connection), so that a copy's
-     * progress moves in steps. */
-    int ReadAheadTiles();
-    int m_readAheadTiles = 0;
     /* bDefer: keep a failure for the next read to report (AdviseRead is a
      * hint: its failure is reported once, by the read that follows, which
      * then sends nothing more for it) */
