@@ -11,6 +11,7 @@
 
 #include "cost.h"
 #include "http.h"
+#include "notice.h"
 #include "str.h"
 #include "tileindex.h"
 #include "tilestore.h"
@@ -60,6 +61,7 @@ struct eem_pipeline {
     unsigned abort_gen, ack_gen; /* work dropped by the reader / acknowledged by the worker */
     char **config;               /* thread-local config options of the last caller */
     unsigned config_gen;
+    char **notices; /* the worker's notices, for the next read to hand on */
 };
 
 /* ------------------------------------------------------------ settings -- */
@@ -284,9 +286,41 @@ static int has_work(const eem_pipeline *pl)
            (pl->scanned < pl->n_ann && pl->ahead < pl->bound);
 }
 
+/* The worker's notices (notice.h) wait for the next read. */
+static void worker_keep_notice(void *user, const char *message)
+{
+    eem_pipeline *pl = user;
+    CPLAcquireMutex(pl->mu, 1000.0);
+    if (CSLCount(pl->notices) < 16) /* a few are enough to tell what happens */
+        pl->notices = CSLAddString(pl->notices, message);
+    CPLReleaseMutex(pl->mu);
+}
+
+/* GDAL messages in the worker (reading the source): debug lines as usual;
+ * failures come back as an eem_error to the read, reported there. */
+static void CPL_STDCALL worker_gdal_messages(CPLErr level, CPLErrorNum num, const char *msg)
+{
+    if (level == CE_Debug)
+        CPLDefaultErrorHandler(level, num, msg);
+}
+
+/* Hand the worker's notices on in the calling thread. */
+static void hand_on_notices(eem_pipeline *pl)
+{
+    CPLAcquireMutex(pl->mu, 1000.0);
+    char **notices = pl->notices;
+    pl->notices = NULL;
+    CPLReleaseMutex(pl->mu);
+    for (int k = 0; notices && notices[k]; k++)
+        eem_notice("%s", notices[k]);
+    CSLDestroy(notices);
+}
+
 static void worker_main(void *user)
 {
     eem_pipeline *pl = user;
+    eem_notice_keep_in_this_thread(worker_keep_notice, pl);
+    CPLPushErrorHandler(worker_gdal_messages);
     unsigned config_gen = 0;
     const eem_tile_feed feed = {feed_next, pl};
     CPLAcquireMutex(pl->mu, 1000.0);
@@ -330,6 +364,8 @@ static void worker_main(void *user)
     }
     recs_end_taken(pl, NULL);
     CPLReleaseMutex(pl->mu);
+    CPLPopErrorHandler();
+    eem_notice_keep_in_this_thread(NULL, NULL);
     CPLSetThreadLocalConfigOptions(NULL);
 }
 
@@ -377,6 +413,7 @@ void eem_pipeline_free(eem_pipeline *pl)
     free(pl->needed);
     free(pl->ann);
     CSLDestroy(pl->config);
+    CSLDestroy(pl->notices);
     if (pl->changed)
         CPLDestroyCond(pl->changed);
     if (pl->mu)
@@ -637,6 +674,7 @@ eem_status eem_pipeline_predict(eem_pipeline *pl, int level, const int *tiles, i
                 break;
         }
         CPLReleaseMutex(pl->mu);
+        hand_on_notices(pl);
         if (st == EEM_OK && n_ready > 0)
             st = deliver(pl, level, ready, outcome, n_ready, sink, sink_user, cancel, cancel_user,
                          err);

@@ -121,15 +121,10 @@ class EEModelDataset final : public GDALDataset
     /* eemodel_read.cpp */
     eem_read_level ReadLevel();
     long MaxPredictions() const;
-    /* bDefer: keep a failure for the next read to report (AdviseRead is a
-     * hint: its failure is reported once, by the read that follows, which
-     * then sends nothing more for it) */
-    CPLErr PredictTiles(const int *tiles, int nTiles, bool bDefer = false);
-    CPLErr PredictTiles(const eem_tile_list &tiles, bool bDefer = false)
-    {
-        return PredictTiles(tiles.xy, tiles.n, bDefer);
-    }
-    eem_error m_deferredError{}; /* status EEM_OK: none */
+    /* Predict tiles of this level for the read in progress (the pipeline
+     * with READ_AHEAD=AUTO, else synchronously); failures reported here. */
+    CPLErr PredictTiles(const int *tiles, int nTiles);
+    CPLErr PredictTiles(const eem_tile_list &tiles) { return PredictTiles(tiles.xy, tiles.n); }
     void SetPendingBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
     /* eemodel_blockcache.cpp */
     static int IsTileCachedCallback(void *user, int tx, int ty);

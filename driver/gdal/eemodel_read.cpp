@@ -39,16 +39,8 @@ long EEModelDataset::MaxPredictions() const
     return m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND && n >= 4 ? n / 4 : n;
 }
 
-CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
+CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles)
 {
-    if (m_deferredError.status != EEM_OK)
-    {
-        if (bDefer)
-            return CE_Failure; /* still waiting for a read to report it */
-        const eem_error deferred = m_deferredError;
-        eem_error_clear(&m_deferredError);
-        return EEModelFail(deferred);
-    }
     if (nTiles <= 0)
         return CE_None;
     eem_error err{};
@@ -69,16 +61,10 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
                                                                  : eem_predictor_compute)(
             pred, m_level, tiles, nTiles, StoreTile, this, EEModelReadProgress::CancelCallback,
             m_progress, &err);
+    /* a failure of the pipeline's worker comes back here, to the read that
+     * needs the failed tiles, and is reported in this (the calling) thread */
     if (st != EEM_OK)
-    {
-        if (bDefer && err.status != EEM_ERR_CANCELLED)
-        {
-            CPLDebug("EEMODEL", "read-ahead failed; the next read reports it");
-            m_deferredError = err;
-            return CE_Failure;
-        }
         return EEModelFail(err);
-    }
     if (m_failedTiles.n > nFailedBefore)
         CPLError(CE_Warning, CPLE_AppDefined,
                  "EEMODEL: %d tile(s) masked because their prediction failed "
