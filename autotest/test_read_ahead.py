@@ -107,9 +107,10 @@ def test_predictions_continue_between_reads(predictor, source, make_raster):
     predictor.fault(kind="gate", count=2, seconds=120)
     assert ds.AdviseRead(0, 0, 320, 256) == gdal.CE_None  # announces; sends nothing itself
     assert np.array_equal(other.ReadAsArray(), np.ones((32, 32), np.float32))
-    log = predictor.log()
-    assert not [r for r in log if r["error"]], log
-    assert [r for r in log if r["fault"] == "gate" and r["api"] != "vertex"], log
+    # our request passed the gate, so another met it there: the pipeline's (until a first
+    # answer the driver sends one request at a time, so it took the other place)
+    ours = [r for r in predictor.log() if r["api"] == "vertex"]
+    assert len(ours) == 1 and ours[0]["fault"] == "gate" and not ours[0]["error"], ours
     # the reads then take what the pipeline predicted: every tile once, right pixels
     assert np.array_equal(ds.ReadAsArray(), array.astype(np.float32))
     assert instances(predictor, "aiplatform") == 80
@@ -192,6 +193,8 @@ def test_close_during_pipeline_keeps_cache_consistent(predictor, source, make_ra
     predictor.fault(kind="gate", count=1000, seconds=120)  # then every request waits
     assert ds.AdviseRead(0, 0, 320, 256) == gdal.CE_None
     other.ReadAsArray()
+    # tile (0,0) was in the pipeline's first request: once read, that request is logged
+    assert np.array_equal(ds.ReadAsArray(0, 0, TILE, TILE), array[:, :TILE, :TILE].astype(np.float32))
     first = [r for r in predictor.log() if r["api"] == "aiplatform"]
     assert len(first) == 1 and first[0]["status"] == 200, first
     k = first[0]["n_instances"]

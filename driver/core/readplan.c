@@ -3,6 +3,7 @@
 #include "readplan.h"
 
 #include "cost.h"
+#include "worklock.h"
 
 #include <stdio.h>
 
@@ -38,6 +39,13 @@ static int tile_costs(const eem_read_level *l, int i, int j)
     return !l->predictor || !eem_predictor_tile_costs_nothing(l->predictor, l->grid->level, i, j);
 }
 
+/* The predictor's work lock, held once around a loop over tiles rather than
+ * once per tile (its pipeline's worker gives it up only at its polls). */
+static struct eem_worklock *lock_of(const eem_read_level *l)
+{
+    return l->predictor ? eem_predictor_worklock(l->predictor) : NULL;
+}
+
 /* Predictions the dataset has sent since open. */
 static long long spent_of(const eem_read_level *l)
 {
@@ -51,16 +59,18 @@ static long long collect_missing(const eem_read_level *l, int i0, int j0, int i1
 {
     long long n = 0;
     *st = EEM_OK;
-    for (int j = j0; j < j1; j++)
+    eem_worklock_enter(lock_of(l));
+    for (int j = j0; j < j1 && *st == EEM_OK; j++)
         for (int i = i0; i < i1; i++) {
             if (l->is_cached(l->user, i, j))
                 continue;
             n += tile_costs(l, i, j);
             if (out && eem_tile_list_add(out, i, j) != 0) {
                 *st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory listing the tiles to read");
-                return n;
+                break;
             }
         }
+    eem_worklock_leave(lock_of(l));
     return n;
 }
 
@@ -68,18 +78,22 @@ static long long collect_missing(const eem_read_level *l, int i0, int j0, int i1
 static void truncate_to_cost(const eem_read_level *l, eem_tile_list *out, int start, long long cap)
 {
     long long n = 0;
+    eem_worklock_enter(lock_of(l));
     for (int k = start; k < out->n; k++)
         if ((n += tile_costs(l, out->xy[2 * k], out->xy[2 * k + 1])) > cap) {
             eem_tile_list_truncate(out, k);
-            return;
+            break;
         }
+    eem_worklock_leave(lock_of(l));
 }
 
 static long long cost_of(const eem_read_level *l, const eem_tile_list *out, int start)
 {
     long long n = 0;
+    eem_worklock_enter(lock_of(l));
     for (int k = start; k < out->n; k++)
         n += tile_costs(l, out->xy[2 * k], out->xy[2 * k + 1]);
+    eem_worklock_leave(lock_of(l));
     return n;
 }
 
