@@ -379,7 +379,7 @@ eem_status eem_pipeline_new(eem_predictor *p, eem_pipeline **out, eem_error *err
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     pl->p = p;
     pl->lock = eem_predictor_worklock(p);
-    pl->mu = CPLCreateMutexEx(CPL_MUTEX_REGULAR);
+    pl->mu = CPLCreateMutexEx(CPL_MUTEX_RECURSIVE); /* eem_pipeline_has_tile inside the feed */
     if (pl->mu)
         CPLReleaseMutex(pl->mu);
     pl->changed = CPLCreateCond();
@@ -516,6 +516,15 @@ void eem_pipeline_stop_work(eem_pipeline *pl)
     CPLReleaseMutex(pl->mu);
 }
 
+int eem_pipeline_has_tile(eem_pipeline *pl, int level, int tx, int ty)
+{
+    CPLAcquireMutex(pl->mu, 1000.0);
+    const int k = eem_tile_index_get(&pl->index, level, tx, ty);
+    const int has = k >= 0 && pl->recs[k].state != REC_NONE;
+    CPLReleaseMutex(pl->mu);
+    return has;
+}
+
 long eem_pipeline_ahead_unread(eem_pipeline *pl)
 {
     CPLAcquireMutex(pl->mu, 1000.0);
@@ -620,16 +629,36 @@ eem_status eem_pipeline_predict(eem_pipeline *pl, int level, const int *tiles, i
     }
     memcpy(order, tiles, (size_t)n * 2 * sizeof *order);
     qsort(order, (size_t)n, 2 * sizeof *order, compare_tiles);
-    /* tiles finished ahead are taken from the tile store with the held ones */
+    /* tiles finished ahead are taken from the tile store with the held ones;
+     * tiles the pipeline is working on are waited for (they were paid for:
+     * the checks and the cost guard are for the others, the fresh ones first
+     * in order) */
+    int fresh = 0;
     CPLAcquireMutex(pl->mu, 1000.0);
     for (int k = 0; k < n; k++) {
         const int i = eem_tile_index_get(&pl->index, level, order[2 * k], order[2 * k + 1]);
         if (i >= 0 && pl->recs[i].state == REC_DONE)
             rec_clear(pl, &pl->recs[i]);
+        if (i >= 0 && pl->recs[i].state != REC_NONE) {
+            rec_unahead(pl, &pl->recs[i]); /* a read waits for it now */
+            continue;
+        }
+        const int tx = order[2 * k], ty = order[2 * k + 1];
+        order[2 * k] = order[2 * fresh];
+        order[2 * k + 1] = order[2 * fresh + 1];
+        order[2 * fresh] = tx;
+        order[2 * fresh + 1] = ty;
+        fresh++;
     }
     CPLReleaseMutex(pl->mu);
-    int pending = n;
-    eem_status st = eem_predictor_serve_held(pl->p, level, order, &pending, sink, sink_user, err);
+    int left = fresh;
+    eem_status st = eem_predictor_serve_held(pl->p, level, order, &left, sink, sink_user, err);
+    /* the fresh tiles not served, then the ones in the pipeline */
+    int pending = left;
+    for (int k = fresh; k < n; k++, pending++) {
+        order[2 * pending] = order[2 * k];
+        order[2 * pending + 1] = order[2 * k + 1];
+    }
     if (st == EEM_OK && pending > 0) {
         CPLAcquireMutex(pl->mu, 1000.0);
         take_config(pl);

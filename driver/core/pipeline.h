@@ -68,6 +68,11 @@ eem_status eem_pipeline_predict(eem_pipeline *pl, int level, const int *tiles, i
  * and return once the worker has stopped working on it. */
 void eem_pipeline_stop_work(eem_pipeline *pl);
 
+/* 1 when the pipeline has tile (tx,ty) of a level queued, in the works or
+ * finished and not read yet: it costs a read nothing more (the cost guard
+ * counted it when it was taken). */
+int eem_pipeline_has_tile(eem_pipeline *pl, int level, int tx, int ty);
+
 /* Tiles predicted ahead and not read yet (for tests and statistics). */
 long eem_pipeline_ahead_unread(eem_pipeline *pl);
 

@@ -314,7 +314,8 @@ void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err)
 int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty)
 {
     eem_worklock_enter(p->lock);
-    const int free_tile = eem_datamemo_costs_nothing(&p->memo, level, tx, ty);
+    const int free_tile = eem_datamemo_costs_nothing(&p->memo, level, tx, ty) ||
+                          (p->pipeline && eem_pipeline_has_tile(p->pipeline, level, tx, ty));
     eem_worklock_leave(p->lock);
     return free_tile;
 }

@@ -103,7 +103,9 @@ void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err);
 long long eem_predictor_predictions_spent(const eem_predictor *p);
 /* 1 when tile (tx,ty) of a level needs no request: held by the tile store
  * (decoded tiles already predicted through this predictor, never predicted
- * twice while memory allows) or remembered as failed (failmemo.h). */
+ * twice while memory allows), in the prediction pipeline's hands (paid for
+ * when the pipeline took it: pipeline.h) or remembered as failed
+ * (failmemo.h). */
 int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty);
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
