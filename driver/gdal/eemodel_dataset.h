@@ -45,6 +45,7 @@ extern "C" {
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 /* ---- core to GDAL (eemodel_convert.cpp) ---- */
@@ -103,6 +104,7 @@ class EEModelDataset final : public GDALDataset
      * ON_ERROR=NODATA kept out of the cache: see eemodel_progress.h */
     EEModelReadProgress *m_progress = nullptr;
     EEModelTileList m_failedTiles;
+    std::string m_lastFailure; /* message of the last of them */
     int m_readDepth = 0;
     /* tiles dropped by DropFailedTiles: their mask comes from a new
      * prediction, not from the source (ComputeMasks, ReadMaskBlock) */

@@ -69,7 +69,7 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles)
         CPLError(CE_Warning, CPLE_AppDefined,
                  "EEMODEL: %d tile(s) masked because their prediction failed "
                  "(ON_ERROR=NODATA): %s",
-                 m_failedTiles.n - nFailedBefore, eem_predictor_last_failure(pred));
+                 m_failedTiles.n - nFailedBefore, m_lastFailure.c_str());
     return CE_None;
 }
 
