@@ -204,7 +204,7 @@ static int feed_ahead(eem_pipeline *pl, int *level, int *tiles, int max)
 }
 
 /* eem_tile_feed.next: tiles reads wait for first, then the announcement. */
-static int feed_next(void *user, int *level, int *tiles, int max)
+static int feed_next(void *user, int *level, int *urgent, int *tiles, int max)
 {
     eem_pipeline *pl = user;
     int n = 0, row = 0, x0 = 0, x1 = 0;
@@ -236,6 +236,7 @@ static int feed_next(void *user, int *level, int *tiles, int max)
     }
     if (pl->head == pl->n_needed)
         pl->head = pl->n_needed = 0;
+    *urgent = n > 0;
     if (n == 0)
         n = feed_ahead(pl, level, tiles, max);
     CPLReleaseMutex(pl->mu);

@@ -1358,11 +1358,17 @@ eem_status eem_predictor_run_feed(eem_predictor *p, const eem_tile_feed *feed, e
     if (!tiles)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     compute_state cs;
-    int open = 0;
+    int open = 0, building_urgent = 0;
     eem_status st = EEM_OK;
     while (st == EEM_OK) {
-        int level = 0;
-        const int n = feed->next(feed->user, &level, tiles, max);
+        int level = 0, urgent = 0;
+        const int n = feed->next(feed->user, &level, &urgent, tiles, max);
+        if (open && building_urgent && !urgent) {
+            /* the tiles a read waits for leave now, not with the next ones */
+            if ((st = compute_submit(&cs, err)) != EEM_OK)
+                break;
+        }
+        building_urgent = urgent && n > 0;
         if (n > 0 && open && level != cs.g->level) {
             /* another level: finish this session first */
             st = compute_submit(&cs, err);

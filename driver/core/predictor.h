@@ -135,9 +135,11 @@ struct eem_pipeline *eem_predictor_pipeline(eem_predictor *p);
 
 /* Where a feed session takes its tiles: up to max tiles (tx,ty pairs) of one
  * tile row of one level (*level) to predict next, at most max columns apart;
- * 0 when there is nothing to do now.  Called with the work lock held. */
+ * 0 when there is nothing to do now.  *urgent: a read waits for them (a
+ * request holding such tiles is sent as soon as the feed has no more urgent
+ * ones, not topped up with others).  Called with the work lock held. */
 typedef struct eem_tile_feed {
-    int (*next)(void *user, int *level, int *tiles, int max);
+    int (*next)(void *user, int *level, int *urgent, int *tiles, int max);
     void *user;
 } eem_tile_feed;
 /* Predict tiles pulled from feed, keeping the connections busy across

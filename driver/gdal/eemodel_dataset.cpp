@@ -312,6 +312,8 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
     eem_pipeline *pipeline = eem_predictor_pipeline(m_shared->predictor);
     if (pipeline == nullptr || m_reduced)
         return CE_None;
+    CPLDebug("EEMODEL", "AdviseRead %d,%d %dx%d of level %d: %d tile(s) to predict ahead", nXOff,
+             nYOff, nXSize, nYSize, m_level, tiles.n);
     if (eem_pipeline_announce(pipeline, m_level, tiles.xy, tiles.n, GDALGetCacheMax64(), &err) !=
         EEM_OK)
         return EEModelFail(err);
