@@ -298,6 +298,13 @@ const OGRSpatialReference *EEModelDataset::GetSpatialRef() const
 CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize,
                                   int nBufYSize, GDALDataType, int, int *, char **)
 {
+    /* GDAL's copy announces the same window more than once (CreateCopy, then
+     * the copy loop): the first announcement stands, guard included */
+    const bool bSame = m_announced[0] == nXOff && m_announced[1] == nYOff &&
+                       m_announced[2] == nXSize && m_announced[3] == nYSize &&
+                       nBufXSize == nXSize && nBufYSize == nYSize;
+    if (bSame)
+        return CE_None;
     eem_read_level level = ReadLevel();
     EEModelTileList tiles;
     eem_error err{};
@@ -314,6 +321,13 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
         return CE_None;
     CPLDebug("EEMODEL", "AdviseRead %d,%d %dx%d of level %d: %d tile(s) to predict ahead", nXOff,
              nYOff, nXSize, nYSize, m_level, tiles.n);
+    if (nBufXSize == nXSize && nBufYSize == nYSize)
+    {
+        m_announced[0] = nXOff;
+        m_announced[1] = nYOff;
+        m_announced[2] = nXSize;
+        m_announced[3] = nYSize;
+    }
     if (eem_pipeline_announce(pipeline, m_level, tiles.xy, tiles.n, GDALGetCacheMax64(), &err) !=
         EEM_OK)
         return EEModelFail(err);

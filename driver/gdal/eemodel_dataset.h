@@ -105,6 +105,8 @@ class EEModelDataset final : public GDALDataset
     EEModelReadProgress *m_progress = nullptr;
     EEModelTileList m_failedTiles;
     std::string m_lastFailure; /* message of the last of them */
+    /* the window of the last announcement the pipeline took (AdviseRead) */
+    int m_announced[4] = {-1, -1, -1, -1};
     int m_readDepth = 0;
     /* tiles dropped by DropFailedTiles: their mask comes from a new
      * prediction, not from the source (ComputeMasks, ReadMaskBlock) */

@@ -64,7 +64,11 @@ CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles)
     /* a failure of the pipeline's worker comes back here, to the read that
      * needs the failed tiles, and is reported in this (the calling) thread */
     if (st != EEM_OK)
+    {
+        if (st == EEM_ERR_CANCELLED) /* the pipeline forgot the announcement */
+            m_announced[0] = m_announced[1] = m_announced[2] = m_announced[3] = -1;
         return EEModelFail(err);
+    }
     if (m_failedTiles.n > nFailedBefore)
         CPLError(CE_Warning, CPLE_AppDefined,
                  "EEMODEL: %d tile(s) masked because their prediction failed "
@@ -174,7 +178,11 @@ CPLErr EEModelDataset::ReadMaskBlock(int nBlockX, int nBlockY, void *pImage)
                                                       StoreMaskTile, this, &err);
     SetPendingBlock(nullptr, -1, -1, nullptr);
     if (st != EEM_OK)
+    {
+        if (st == EEM_ERR_CANCELLED) /* the pipeline forgot the announcement */
+            m_announced[0] = m_announced[1] = m_announced[2] = m_announced[3] = -1;
         return EEModelFail(err);
+    }
     return CE_None;
 }
 
