@@ -1,6 +1,6 @@
 /* test_readplan.c — read planning (driver/core/readplan.c) and tile lists
  * (tilelist.c): missing tiles, strips that fit the cache share, read-ahead of
- * sequential scans, AdviseRead and whole-band plans with the cost guard, mask
+ * AdviseRead and whole-band plans with the cost guard, mask
  * plans with retried tiles, and the plans of FIX_INPUT_PROJ=true overviews. */
 #include "check.h"
 #include "readplan.h"
@@ -117,46 +117,6 @@ static void test_strip_rows_and_cache_fit(void)
     CHECK_EQ_INT(eem_readplan_strip_rows(&l, all, 1), 70);
 }
 
-static void test_sequential_scan_reads_ahead(void)
-{
-    eem_grid g = make_grid();
-    cached_set c;
-    memset(&c, 0, sizeof c);
-    eem_read_level l = make_level(&g, &c);
-    eem_seq_scan seq = EEM_SEQ_SCAN_INIT;
-    eem_tile_list out = {0};
-    eem_error err = {0};
-    eem_rect first = {0, 0, 100, 10}, next = {0, 10, 100, 10};
-    /* first swath: its own tiles only */
-    CHECK_EQ_INT(eem_readplan_prefetch(&l, &seq, first, 1000, 1000000, &out, &err), EEM_OK);
-    CHECK_EQ_INT(out.n, 4);
-    eem_tile_list_clear(&out);
-    /* the next swath continues the scan: every remaining tile row (cache is large) */
-    CHECK_EQ_INT(eem_readplan_prefetch(&l, &seq, next, 1000, 1000000, &out, &err), EEM_OK);
-    CHECK_EQ_INT(out.n, 12);
-    eem_tile_list_clear(&out);
-    /* ... capped by MAX_PREDICTIONS, but never below the window's own tiles */
-    eem_rect third = {0, 20, 100, 10};
-    CHECK_EQ_INT(eem_readplan_prefetch(&l, &seq, third, 6, 1000000, &out, &err), EEM_OK);
-    CHECK_EQ_INT(out.n, 6);
-    CHECK(has_tile(&out, 3, 0) && has_tile(&out, 1, 1) && !has_tile(&out, 2, 1));
-    eem_tile_list_clear(&out);
-    eem_rect fourth = {0, 30, 100, 10};
-    CHECK_EQ_INT(eem_readplan_prefetch(&l, &seq, fourth, 1, 1000000, &out, &err), EEM_OK);
-    CHECK_EQ_INT(out.n, 8); /* rows 0 and 1 of tiles: the window's own */
-    eem_tile_list_clear(&out);
-    /* other columns: not a continuation */
-    eem_rect other = {0, 40, 50, 10};
-    CHECK_EQ_INT(eem_readplan_prefetch(&l, &seq, other, 1000, 1000000, &out, &err), EEM_OK);
-    CHECK_EQ_INT(out.n, 2);
-    /* a window reaching the last row does not read ahead */
-    eem_seq_scan s2 = {0, 100, 60};
-    eem_rect last = {0, 60, 100, 10};
-    CHECK_EQ_INT(eem_seq_scan_follows(&s2, last, 70), 0);
-    CHECK_EQ_INT(s2.end, 70);
-    eem_tile_list_free(&out);
-}
-
 static void test_advise_and_guard(void)
 {
     eem_grid g = make_grid();
@@ -167,24 +127,35 @@ static void test_advise_and_guard(void)
     eem_error err = {0};
     eem_rect all = {0, 0, 100, 70};
     /* downsampled: nothing */
-    CHECK_EQ_INT(eem_readplan_advise(&l, all, 50, 35, 1000, 1000000, &out, &err), EEM_OK);
+    CHECK_EQ_INT(eem_readplan_advise(&l, all, 50, 35, 1000, &out, &err), EEM_OK);
     CHECK_EQ_INT(out.n, 0);
-    /* full resolution: the first strip (one tile row at cache 16000), capped */
-    CHECK_EQ_INT(eem_readplan_advise(&l, all, 100, 70, 1000, 16000, &out, &err), EEM_OK);
-    CHECK_EQ_INT(out.n, 4);
+    /* full resolution: the whole announced window in reading order, never more */
+    c.cached[1][0] = 1;
+    CHECK_EQ_INT(eem_readplan_advise(&l, all, 100, 70, 1000, &out, &err), EEM_OK);
+    CHECK_EQ_INT(out.n, 11);
+    CHECK(out.xy[0] == 0 && out.xy[1] == 0 && out.xy[6] == 3 && out.xy[7] == 0);
+    CHECK(out.xy[8] == 1 && out.xy[9] == 1); /* (0,1) is cached */
     eem_tile_list_clear(&out);
+    /* a window inside the raster: its tiles only */
+    eem_rect inner = {40, 20, 40, 30};
+    CHECK_EQ_INT(eem_readplan_advise(&l, inner, 40, 30, 1000, &out, &err), EEM_OK);
+    CHECK_EQ_INT(out.n, 4);
+    CHECK(has_tile(&out, 1, 0) && has_tile(&out, 2, 1) && !has_tile(&out, 0, 0) &&
+          !has_tile(&out, 3, 0));
+    eem_tile_list_clear(&out);
+    c.cached[1][0] = 0;
     /* the whole announced window is guarded first (issue 12 item 4): 12 tiles
      * over a budget of 3 are refused, nothing listed */
-    CHECK_EQ_INT(eem_readplan_advise(&l, all, 100, 70, 3, 1000000, &out, &err), EEM_ERR_LIMIT);
+    CHECK_EQ_INT(eem_readplan_advise(&l, all, 100, 70, 3, &out, &err), EEM_ERR_LIMIT);
     CHECK_EQ_INT(out.n, 0);
     CHECK_CONTAINS(err.msg, "this copy of the whole raster");
     CHECK_CONTAINS(err.msg, "needs 12 predictions, more than MAX_PREDICTIONS=3; nothing was sent");
     CHECK_CONTAINS(err.msg, "|option:MAX_PREDICTIONS=12");
     /* a part of it within the budget: its first strip, capped by the budget */
     eem_rect part = {0, 0, 100, 40};
-    CHECK_EQ_INT(eem_readplan_advise(&l, part, 100, 40, 3, 1000000, &out, &err), EEM_ERR_LIMIT);
+    CHECK_EQ_INT(eem_readplan_advise(&l, part, 100, 40, 3, &out, &err), EEM_ERR_LIMIT);
     CHECK_CONTAINS(err.msg, "this read (announced with AdviseRead) needs 8 predictions");
-    CHECK_EQ_INT(eem_readplan_advise(&l, part, 100, 40, 8, 1000000, &out, &err), EEM_OK);
+    CHECK_EQ_INT(eem_readplan_advise(&l, part, 100, 40, 8, &out, &err), EEM_OK);
     CHECK_EQ_INT(out.n, 8);
     eem_tile_list_clear(&out);
     /* the guard over a window read in parts counts the missing tiles */
@@ -329,7 +300,6 @@ int main(void)
     test_tile_list();
     test_missing_tiles();
     test_strip_rows_and_cache_fit();
-    test_sequential_scan_reads_ahead();
     test_advise_and_guard();
     test_whole_band_plan();
     test_mask_plan_with_retries();

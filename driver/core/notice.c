@@ -16,6 +16,15 @@ void eem_notice_set_handler(eem_notice_fn fn)
     atomic_store(&g_handler, fn);
 }
 
+static _Thread_local eem_notice_keep_fn t_keep;
+static _Thread_local void *t_keep_user;
+
+void eem_notice_keep_in_this_thread(eem_notice_keep_fn keep, void *user)
+{
+    t_keep = keep;
+    t_keep_user = user;
+}
+
 void eem_notice(const char *fmt, ...)
 {
     char msg[EEM_ERROR_MSG_MAX];
@@ -23,6 +32,10 @@ void eem_notice(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    if (t_keep) {
+        t_keep(t_keep_user, msg); /* counted when it is handed on */
+        return;
+    }
     atomic_fetch_add(&g_count, 1);
     eem_notice_fn fn = atomic_load(&g_handler);
     if (fn)

@@ -5,7 +5,8 @@
  * The core never calls CPLError: it hands each notice to the handler that the
  * GDAL glue installs once at driver registration, which reports it with
  * CPLError(CE_Warning) in the calling thread (every core call runs in the
- * thread of its caller).  Without a handler (C tests) notices go nowhere
+ * thread of its caller; the pipeline's worker keeps its notices for the next
+ * read, eem_notice_keep_in_this_thread).  Without a handler (C tests) notices go nowhere
  * except the counter tests read. */
 #ifndef EEM_NOTICE_H
 #define EEM_NOTICE_H
@@ -24,6 +25,12 @@ void eem_notice(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)))
 #endif
     ;
+/* Notices given in the calling thread from now on go to keep(user, message)
+ * instead of the handler (keep NULL: back to the handler).  The prediction
+ * pipeline's worker (pipeline.c) keeps them for the next read, which hands
+ * them to the handler in its own thread. */
+typedef void (*eem_notice_keep_fn)(void *user, const char *message);
+void eem_notice_keep_in_this_thread(eem_notice_keep_fn keep, void *user);
 /* Notices given since the process started (for tests). */
 long eem_notice_count(void);
 

@@ -24,11 +24,13 @@
 #include "image_properties.h"
 #include "metadata.h"
 #include "oip_binary.h"
+#include "pipeline.h"
 #include "payload.h"
 #include "cost_guard.h"
 #include "request_headers.h"
 #include "str.h"
 #include "tileoutput.h"
+#include "worklock.h"
 
 #include <cpl_conv.h>
 
@@ -46,6 +48,9 @@
 #define EEM_SLOW_START_S 5.0
 /* Requests kept in flight or queued per connection before we stop encoding. */
 #define EEM_REQUESTS_AHEAD_PER_CONNECTION 2
+/* A feed session (eem_predictor_run_feed) waits for answers at most this
+ * long before it looks at its feed (and offers the work lock) again. */
+#define EEM_FEED_SLICE_S 0.02
 
 struct eem_predictor {
     eem_spec *spec; /* owned copy of the caller's: metadata fills output lengths here */
@@ -80,6 +85,9 @@ struct eem_predictor {
     eem_static_headers headers;
     eem_datamemo memo; /* tiles, failures, budget spent, refusal (datamemo.h) */
     int answered;      /* a request was answered 2xx: the next ones go at full concurrency */
+    eem_worklock *lock;      /* one thread at a time in this state (worklock.h) */
+    int read_ahead;          /* READ_AHEAD resolved: 1 AUTO, 0 NO */
+    eem_pipeline *pipeline;  /* started on first use when read_ahead (pipeline.h) */
 };
 
 /* ------------------------------------------------------------------ open -- */
@@ -236,6 +244,10 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         st = predictor_setup_grids(p, err);
     if (st == EEM_OK)
         st = predictor_open_cache(p, err);
+    if (st == EEM_OK && !(p->lock = eem_worklock_new()))
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    if (st == EEM_OK)
+        st = eem_pipeline_configured(spec->read_ahead, &p->read_ahead, err);
     if (st == EEM_OK)
         st = eem_datamemo_open(&p->memo, p->n_bands, p->band_types,
                                (size_t)p->grids[0].uw * p->grids[0].uh, err);
@@ -252,6 +264,7 @@ void eem_predictor_close(eem_predictor *p)
 {
     if (!p)
         return;
+    eem_pipeline_free(p->pipeline); /* stops and joins its worker first */
     eem_source_close(p->src);
     eem_image_properties_free(p->props);
     eem_endpoint_free(p->ep);
@@ -270,6 +283,7 @@ void eem_predictor_close(eem_predictor *p)
     free(p->band_channel);
     eem_static_headers_free(&p->headers);
     eem_spec_free(p->spec);
+    eem_worklock_free(p->lock);
     free(p);
 }
 
@@ -282,12 +296,46 @@ eem_dtype eem_predictor_band_type(const eem_predictor *p, int band) { return p->
 eem_band_nodata eem_predictor_band_nodata(const eem_predictor *p, int band) { return p->band_nodata[band]; }
 const char *eem_predictor_band_name(const eem_predictor *p, int band) { return p->band_names[band]; }
 long eem_predictor_max_predictions(const eem_predictor *p) { return p->max_predictions; }
-long long eem_predictor_predictions_spent(const eem_predictor *p) { return p->memo.tiles_sent; }
-void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err) { p->memo.refusal = *err; }
+
+long long eem_predictor_predictions_spent(const eem_predictor *p)
+{
+    eem_worklock_enter(p->lock);
+    const long long n = p->memo.tiles_sent;
+    eem_worklock_leave(p->lock);
+    return n;
+}
+
+void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err)
+{
+    eem_worklock_enter(p->lock);
+    p->memo.refusal = *err;
+    eem_worklock_leave(p->lock);
+}
 
 int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty)
 {
-    return eem_datamemo_costs_nothing(&p->memo, level, tx, ty);
+    eem_worklock_enter(p->lock);
+    const int free_tile = eem_datamemo_costs_nothing(&p->memo, level, tx, ty) ||
+                          (p->pipeline && eem_pipeline_has_tile(p->pipeline, level, tx, ty));
+    eem_worklock_leave(p->lock);
+    return free_tile;
+}
+
+eem_worklock *eem_predictor_worklock(const eem_predictor *p) { return p->lock; }
+
+eem_pipeline *eem_predictor_pipeline(eem_predictor *p)
+{
+    /* read-ahead needs the tile store (it delivers there) and plain tiles */
+    if (!p->read_ahead || !p->memo.store || p->spec->overlap_mode == EEM_OVERLAP_BLEND ||
+        p->filter)
+        return NULL;
+    if (!p->pipeline) {
+        eem_error err = {0};
+        if (eem_pipeline_new(p, &p->pipeline, &err) != EEM_OK)
+            CPLDebug("EEMODEL", "no prediction pipeline (%s): reads predict synchronously",
+                     err.msg);
+    }
+    return p->pipeline;
 }
 
 const eem_grid *eem_predictor_grid(const eem_predictor *p, int level)
@@ -299,7 +347,9 @@ const eem_grid *eem_predictor_grid(const eem_predictor *p, int level)
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st)
 {
+    eem_worklock_enter(p->lock);
     *st = p->stats;
+    eem_worklock_leave(p->lock);
 }
 
 const eem_cache *eem_predictor_cache(const eem_predictor *p)
@@ -385,6 +435,7 @@ typedef struct compute_state {
     char stopped[EEM_ERROR_MSG_MAX]; /* an endpoint-wide failure: the rest is not sent */
     int stopped_lasting;             /* ... and it is remembered for its tiles */
     eem_lease_set leases; /* tiles this call claimed or waits for (cache_lease.h) */
+    double slice; /* > 0: a wait for answers returns after this many seconds (run_feed) */
 } compute_state;
 
 static void pending_request_free(pending_request *r)
@@ -895,6 +946,8 @@ static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), vo
         if (eem_http_clock() < cs->slow_start_until)
             until = cs->slow_start_until;
     }
+    if (cs->slice > 0 && eem_http_clock() + cs->slice < until)
+        until = eem_http_clock() + cs->slice;
     eem_status st = eem_http_multi_next_until(cs->multi, &done, until, cancel, cancel_user, err);
     if (st != EEM_OK || !done)
         return st;
@@ -1171,10 +1224,27 @@ eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, 
                                          cancel_user, err);
 }
 
+static eem_status compute_shifted(eem_predictor *p, int level, int shift_x, int shift_y,
+                                  const int *tiles, int n_tiles, eem_tile_sink sink,
+                                  void *sink_user, int (*cancel)(void *), void *cancel_user,
+                                  eem_error *err);
+
 eem_status eem_predictor_compute_shifted(eem_predictor *p, int level, int shift_x, int shift_y,
                                          const int *tiles, int n_tiles, eem_tile_sink sink,
                                          void *sink_user, int (*cancel)(void *),
                                          void *cancel_user, eem_error *err)
+{
+    eem_worklock_enter(p->lock);
+    eem_status st = compute_shifted(p, level, shift_x, shift_y, tiles, n_tiles, sink, sink_user,
+                                    cancel, cancel_user, err);
+    eem_worklock_leave(p->lock);
+    return st;
+}
+
+static eem_status compute_shifted(eem_predictor *p, int level, int shift_x, int shift_y,
+                                  const int *tiles, int n_tiles, eem_tile_sink sink,
+                                  void *sink_user, int (*cancel)(void *), void *cancel_user,
+                                  eem_error *err)
 {
     if (level < 0 || level >= p->n_levels)
         return eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist", level);
@@ -1242,18 +1312,176 @@ eem_status eem_predictor_compute_shifted(eem_predictor *p, int level, int shift_
     compute_state_free(&cs);
     free(order);
     if (st == EEM_OK && n_later > 0)
-        st = eem_predictor_compute_shifted(p, level, shift_x, shift_y, later, n_later, sink,
-                                           sink_user, cancel, cancel_user, err);
+        st = compute_shifted(p, level, shift_x, shift_y, later, n_later, sink, sink_user, cancel,
+                             cancel_user, err);
     free(later);
+    return st;
+}
+
+/* ------------------------------------------------ the pipeline's side -- */
+
+/* Bytes of one tile's source tensors (overlap included), to size chunks. */
+static size_t source_tile_bytes(const eem_predictor *p, const eem_grid *g)
+{
+    size_t px_bytes = 0;
+    for (int k = 0; k < p->src->n_keys; k++)
+        px_bytes += (size_t)p->src->keys[k].n_bands * eem_dtype_size(p->src->keys[k].send_type);
+    return (size_t)(g->tw + 2 * g->ox) * (size_t)(g->th + 2 * g->oy) * (px_bytes ? px_bytes : 1);
+}
+
+/* The end of a feed session: tiles other readers were predicting are waited
+ * for, then taken from the cache (or predicted). */
+static eem_status feed_finish(compute_state *cs, int (*poll)(void *), void *poll_user,
+                              eem_error *err)
+{
+    int *later = NULL, n_later = 0;
+    eem_status st = eem_lease_wait_deferred(&cs->leases, poll, poll_user, &later, &n_later, err);
+    eem_predictor *p = cs->p;
+    const int level = cs->g->level;
+    eem_tile_sink sink = cs->sink;
+    void *sink_user = cs->sink_user;
+    compute_state_free(cs);
+    if (st == EEM_OK && n_later > 0)
+        st = compute_shifted(p, level, 0, 0, later, n_later, sink, sink_user, poll, poll_user, err);
+    free(later);
+    return st;
+}
+
+eem_status eem_predictor_run_feed(eem_predictor *p, const eem_tile_feed *feed, eem_tile_sink sink,
+                                  void *sink_user, int (*poll)(void *), void *poll_user,
+                                  eem_error *err)
+{
+    /* a chunk: tiles of one row whose source window stays within the byte cap */
+    const size_t tile_bytes = source_tile_bytes(p, &p->grids[0]);
+    int max = (int)(EEM_CHUNK_MAX_BYTES / tile_bytes);
+    max = max < 1 ? 1 : max > 256 ? 256 : max;
+    int *tiles = malloc((size_t)max * 2 * sizeof *tiles);
+    if (!tiles)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    compute_state cs;
+    int open = 0, building_urgent = 0;
+    eem_status st = EEM_OK;
+    while (st == EEM_OK) {
+        int level = 0, urgent = 0;
+        const int n = feed->next(feed->user, &level, &urgent, tiles, max);
+        if (open && building_urgent && !urgent) {
+            /* the tiles a read waits for leave now, not with the next ones */
+            if ((st = compute_submit(&cs, err)) != EEM_OK)
+                break;
+        }
+        building_urgent = urgent && n > 0;
+        if (n > 0 && open && level != cs.g->level) {
+            /* another level: finish this session first */
+            st = compute_submit(&cs, err);
+            while (st == EEM_OK && cs.in_flight > 0)
+                st = compute_drain_one(&cs, poll, poll_user, err);
+            if (st != EEM_OK)
+                break;
+            open = 0;
+            if ((st = feed_finish(&cs, poll, poll_user, err)) != EEM_OK)
+                break;
+        }
+        if (n > 0) {
+            if (!open) {
+                if (level < 0 || level >= p->n_levels) {
+                    st = eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist",
+                                       level);
+                    break;
+                }
+                open = 1;
+                st = compute_state_init(&cs, p, level, err);
+                cs.sink = sink;
+                cs.sink_user = sink_user;
+                cs.slice = EEM_FEED_SLICE_S; /* come back to the feed often */
+                if (st != EEM_OK)
+                    break;
+            }
+            st = compute_chunk(&cs, tiles, n, poll, poll_user, err);
+            continue;
+        }
+        if (!open)
+            break; /* nothing to do, nothing in flight */
+        /* the feed is empty for now: send what is built, take answers */
+        st = compute_submit(&cs, err);
+        if (st == EEM_OK && cs.in_flight > 0) {
+            st = compute_drain_one(&cs, poll, poll_user, err);
+            continue;
+        }
+        open = 0;
+        if (st == EEM_OK)
+            st = feed_finish(&cs, poll, poll_user, err);
+        else
+            compute_state_free(&cs);
+        break;
+    }
+    if (open)
+        compute_state_free(&cs); /* abandons what is in flight, releases its leases */
+    free(tiles);
+    return st;
+}
+
+eem_status eem_predictor_serve_held(eem_predictor *p, int level, int *tiles, int *n_tiles,
+                                    eem_tile_sink sink, void *sink_user, eem_error *err)
+{
+    eem_worklock_enter(p->lock);
+    eem_status st = eem_datamemo_serve(&p->memo, level, tiles, n_tiles,
+                                       p->spec->on_error != EEM_ON_ERROR_NODATA,
+                                       p->max_predictions, p->n_bands, sink, sink_user, err);
+    eem_worklock_leave(p->lock);
+    return st;
+}
+
+eem_status eem_predictor_deliver_failed(eem_predictor *p, int level, int tx, int ty,
+                                        const char *msg, eem_tile_sink sink, void *sink_user,
+                                        eem_error *err)
+{
+    const eem_grid *g = &p->grids[level];
+    const size_t npix = (size_t)g->uw * g->uh;
+    void **bands = calloc((size_t)p->n_bands, sizeof *bands);
+    uint8_t *mask = calloc(npix, 1);
+    eem_status st = bands && mask ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    for (int b = 0; st == EEM_OK && b < p->n_bands; b++) {
+        const size_t es = eem_dtype_size(p->band_types[b]);
+        uint8_t nd[8];
+        eem_dtype_convert(&p->band_nodata[b].value, EEM_DT_FLOAT64, nd, p->band_types[b], 1);
+        if (!(bands[b] = malloc(npix * es)))
+            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; st == EEM_OK && i < npix; i++)
+            memcpy((uint8_t *)bands[b] + i * es, nd, es);
+    }
+    eem_worklock_enter(p->lock);
+    if (st == EEM_OK) {
+        snprintf(p->last_failure, sizeof p->last_failure, "%s", msg);
+        p->delivering_failed = 1;
+        st = sink(sink_user, level, tx, ty, bands, mask, err);
+        p->delivering_failed = 0;
+    }
+    eem_worklock_leave(p->lock);
+    for (int b = 0; bands && b < p->n_bands; b++)
+        free(bands[b]);
+    free(bands);
+    free(mask);
     return st;
 }
 
 /* Output masks only, from the source's validity: no request is sent.  Tiles
  * are taken in the same row chunks as eem_predictor_compute, one source
  * window per chunk; the sink gets bands NULL. */
+static eem_status compute_masks(eem_predictor *p, int level, const int *tiles, int n_tiles,
+                                eem_tile_sink sink, void *sink_user, eem_error *err);
+
 eem_status eem_predictor_compute_masks(eem_predictor *p, int level, const int *tiles,
                                        int n_tiles, eem_tile_sink sink, void *sink_user,
                                        eem_error *err)
+{
+    eem_worklock_enter(p->lock); /* the source is read by one thread at a time */
+    eem_status st = compute_masks(p, level, tiles, n_tiles, sink, sink_user, err);
+    eem_worklock_leave(p->lock);
+    return st;
+}
+
+static eem_status compute_masks(eem_predictor *p, int level, const int *tiles, int n_tiles,
+                                eem_tile_sink sink, void *sink_user, eem_error *err)
 {
     if (level < 0 || level >= p->n_levels)
         return eem_error_set(err, EEM_ERR_INVALID, "overview level %d does not exist", level);

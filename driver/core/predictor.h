@@ -103,7 +103,9 @@ void eem_predictor_refuse_from_now(eem_predictor *p, const eem_error *err);
 long long eem_predictor_predictions_spent(const eem_predictor *p);
 /* 1 when tile (tx,ty) of a level needs no request: held by the tile store
  * (decoded tiles already predicted through this predictor, never predicted
- * twice while memory allows) or remembered as failed (failmemo.h). */
+ * twice while memory allows), in the prediction pipeline's hands (paid for
+ * when the pipeline took it: pipeline.h) or remembered as failed
+ * (failmemo.h). */
 int eem_predictor_tile_costs_nothing(const eem_predictor *p, int level, int tx, int ty);
 
 void eem_predictor_get_stats(const eem_predictor *p, eem_predictor_stats *st);
@@ -118,6 +120,48 @@ const char *eem_predictor_last_failure(const eem_predictor *p);
  * prediction failed (ON_ERROR=NODATA), else 0.  Such a tile must not be
  * cached: the next read predicts it again. */
 int eem_predictor_tile_failed(const eem_predictor *p);
+
+/* ---- the prediction pipeline's side (pipeline.h) ----------------------
+ * Every function above that reads or changes the predictor's state holds its
+ * work lock (worklock.h) while it does, so a background worker and the
+ * calling thread never touch the source or the memories at once. */
+struct eem_worklock;
+struct eem_pipeline;
+struct eem_worklock *eem_predictor_worklock(const eem_predictor *p);
+/* The predictor's pipeline, started on first use; NULL when READ_AHEAD=NO,
+ * with no tile store, with OVERLAP_MODE=BLEND or an instance filter (reads
+ * are then predicted synchronously, in the calling thread). */
+struct eem_pipeline *eem_predictor_pipeline(eem_predictor *p);
+
+/* Where a feed session takes its tiles: up to max tiles (tx,ty pairs) of one
+ * tile row of one level (*level) to predict next, at most max columns apart;
+ * 0 when there is nothing to do now.  *urgent: a read waits for them (a
+ * request holding such tiles is sent as soon as the feed has no more urgent
+ * ones, not topped up with others).  Called with the work lock held. */
+typedef struct eem_tile_feed {
+    int (*next)(void *user, int *level, int *urgent, int *tiles, int max);
+    void *user;
+} eem_tile_feed;
+/* Predict tiles pulled from feed, keeping the connections busy across
+ * pulls, until the feed is empty and every answer is in; each finished tile
+ * goes to the tile store, then to sink.  poll is polled often (between tiles,
+ * and at least every few tens of ms while answers are awaited): non-zero
+ * stops the session (EEM_ERR_CANCELLED, requests in flight abandoned, leases
+ * released); the work lock may be given up inside it (eem_worklock_yield).
+ * Call with the work lock held. */
+eem_status eem_predictor_run_feed(eem_predictor *p, const eem_tile_feed *feed, eem_tile_sink sink,
+                                  void *sink_user, int (*poll)(void *), void *poll_user,
+                                  eem_error *err);
+/* The checks of a compute call before anything is sent (refusal, tiles
+ * remembered as failed, the cost guard), then the held tiles go to sink;
+ * tiles keeps the others, *n_tiles their count. */
+eem_status eem_predictor_serve_held(eem_predictor *p, int level, int *tiles, int *n_tiles,
+                                    eem_tile_sink sink, void *sink_user, eem_error *err);
+/* Deliver tile (tx,ty) masked as failed (ON_ERROR=NODATA) with message msg:
+ * eem_predictor_tile_failed() is 1 during the sink call. */
+eem_status eem_predictor_deliver_failed(eem_predictor *p, int level, int tx, int ty,
+                                        const char *msg, eem_tile_sink sink, void *sink_user,
+                                        eem_error *err);
 
 #ifdef __cplusplus
 }

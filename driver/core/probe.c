@@ -23,6 +23,7 @@
 #include "probe.h"
 
 #include "endpoint.h"
+#include "worklock.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -435,7 +436,19 @@ static eem_status probe_measure(eem_predictor *p, eem_probe_result *r, probe_cap
     return st;
 }
 
+static eem_status probe_run(eem_predictor *p, eem_probe_result *out, eem_error *err);
+
+/* The instance filter is set across several compute calls: the prediction
+ * pipeline's worker (pipeline.h) must not predict meanwhile. */
 eem_status eem_probe_run(eem_predictor *p, eem_probe_result *out, eem_error *err)
+{
+    eem_worklock_enter(eem_predictor_worklock(p));
+    eem_status st = probe_run(p, out, err);
+    eem_worklock_leave(eem_predictor_worklock(p));
+    return st;
+}
+
+static eem_status probe_run(eem_predictor *p, eem_probe_result *out, eem_error *err)
 {
     memset(out, 0, sizeof *out);
     eem_status st = eem_probe_plan_of(p, &out->plan, err);

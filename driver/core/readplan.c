@@ -1,8 +1,9 @@
-/* readplan.c — which tiles a read predicts: missing tiles, read-ahead, strips,
+/* readplan.c — which tiles a read predicts: missing tiles, announced windows, strips,
  * cost guards and the plans of reduced overviews (see readplan.h). */
 #include "readplan.h"
 
 #include "cost.h"
+#include "worklock.h"
 
 #include <stdio.h>
 
@@ -38,6 +39,13 @@ static int tile_costs(const eem_read_level *l, int i, int j)
     return !l->predictor || !eem_predictor_tile_costs_nothing(l->predictor, l->grid->level, i, j);
 }
 
+/* The predictor's work lock, held once around a loop over tiles rather than
+ * once per tile (its pipeline's worker gives it up only at its polls). */
+static struct eem_worklock *lock_of(const eem_read_level *l)
+{
+    return l->predictor ? eem_predictor_worklock(l->predictor) : NULL;
+}
+
 /* Predictions the dataset has sent since open. */
 static long long spent_of(const eem_read_level *l)
 {
@@ -51,16 +59,18 @@ static long long collect_missing(const eem_read_level *l, int i0, int j0, int i1
 {
     long long n = 0;
     *st = EEM_OK;
-    for (int j = j0; j < j1; j++)
+    eem_worklock_enter(lock_of(l));
+    for (int j = j0; j < j1 && *st == EEM_OK; j++)
         for (int i = i0; i < i1; i++) {
             if (l->is_cached(l->user, i, j))
                 continue;
             n += tile_costs(l, i, j);
             if (out && eem_tile_list_add(out, i, j) != 0) {
                 *st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory listing the tiles to read");
-                return n;
+                break;
             }
         }
+    eem_worklock_leave(lock_of(l));
     return n;
 }
 
@@ -68,18 +78,22 @@ static long long collect_missing(const eem_read_level *l, int i0, int j0, int i1
 static void truncate_to_cost(const eem_read_level *l, eem_tile_list *out, int start, long long cap)
 {
     long long n = 0;
+    eem_worklock_enter(lock_of(l));
     for (int k = start; k < out->n; k++)
         if ((n += tile_costs(l, out->xy[2 * k], out->xy[2 * k + 1])) > cap) {
             eem_tile_list_truncate(out, k);
-            return;
+            break;
         }
+    eem_worklock_leave(lock_of(l));
 }
 
 static long long cost_of(const eem_read_level *l, const eem_tile_list *out, int start)
 {
     long long n = 0;
+    eem_worklock_enter(lock_of(l));
     for (int k = start; k < out->n; k++)
         n += tile_costs(l, out->xy[2 * k], out->xy[2 * k + 1]);
+    eem_worklock_leave(lock_of(l));
     return n;
 }
 
@@ -127,47 +141,8 @@ int eem_readplan_fits_in_cache(const eem_read_level *l, long long n_tiles, long 
     return n_tiles * l->tile_bytes <= cache_bytes / EEM_WHOLE_READ_CACHE_SHARE;
 }
 
-int eem_seq_scan_follows(eem_seq_scan *s, eem_rect win, int height)
-{
-    const int follows =
-        win.x == s->x && win.w == s->w && win.y == s->end && win.y + win.h < height;
-    s->x = win.x;
-    s->w = win.w;
-    s->end = win.y + win.h;
-    return follows;
-}
-
-eem_status eem_readplan_prefetch(const eem_read_level *l, eem_seq_scan *seq, eem_rect win,
-                                 long max_predictions, long long cache_bytes, eem_tile_list *out,
-                                 eem_error *err)
-{
-    /* A sequential scan reads ahead: the rest of the raster as far as the
-     * block-cache share and the cost guard allow, so that requests stay full
-     * and the connections busy across the caller's swaths instead of
-     * draining at the end of each one. */
-    const int ahead = eem_seq_scan_follows(seq, win, l->height);
-    const int start = out->n;
-    eem_status st = eem_readplan_missing_tiles(l, win, out, err);
-    if (st != EEM_OK || !ahead)
-        return st;
-    const long long own = cost_of(l, out, start);
-    eem_rect rest = {win.x, win.y, win.w, l->height - win.y};
-    const int rows = eem_readplan_strip_rows(l, rest, cache_bytes);
-    if (rows > win.h) {
-        eem_tile_list_truncate(out, start); /* listed again: the window's rows first */
-        eem_rect wider = {win.x, win.y, win.w, rows};
-        if ((st = eem_readplan_missing_tiles(l, wider, out, err)) != EEM_OK)
-            return st;
-    }
-    /* read-ahead within what is left of the budget (the window's own tiles
-     * are guarded by the predictor) */
-    truncate_to_cost(l, out, start, max_ll(own, max_ll(0, max_predictions - spent_of(l))));
-    return EEM_OK;
-}
-
 eem_status eem_readplan_advise(const eem_read_level *l, eem_rect win, int buf_w, int buf_h,
-                               long max_predictions, long long cache_bytes, eem_tile_list *out,
-                               eem_error *err)
+                               long max_predictions, eem_tile_list *out, eem_error *err)
 {
     if (l->reduced || buf_w < win.w || buf_h < win.h)
         return EEM_OK;
@@ -179,9 +154,9 @@ eem_status eem_readplan_advise(const eem_read_level *l, eem_rect win, int buf_w,
                           err);
     if (st != EEM_OK)
         return st;
+    /* the announced window, never more: the pipeline predicts it ahead */
     const int start = out->n;
-    eem_rect strip = {win.x, win.y, win.w, eem_readplan_strip_rows(l, win, cache_bytes)};
-    st = eem_readplan_missing_tiles(l, strip, out, err);
+    st = eem_readplan_missing_tiles(l, win, out, err);
     truncate_to_cost(l, out, start, max_ll(0, max_predictions - spent_of(l)));
     return st;
 }

@@ -1,6 +1,6 @@
 /* readplan.h — which tiles a read predicts (DESIGN.md sections 4 and 6): the
- * tiles under a window that are not cached yet, the read-ahead of sequential
- * scans, strips that fit GDAL's block cache, the cost guard of windows read
+ * tiles under a window that are not cached yet, the window a reader announces
+ * (AdviseRead), strips that fit GDAL's block cache, the cost guard of windows read
  * in parts and of whole-band computations, the mask-only plan, and for
  * FIX_INPUT_PROJ=true overviews the level-0 tiles a reduced window needs.
  * Pure planning: the caller says which tiles are cached (callback) and how
@@ -69,31 +69,16 @@ int eem_readplan_strip_rows(const eem_read_level *l, eem_rect win, long long cac
 /* 1 when n_tiles tiles fill at most 1/EEM_WHOLE_READ_CACHE_SHARE of the cache. */
 int eem_readplan_fits_in_cache(const eem_read_level *l, long long n_tiles, long long cache_bytes);
 
-/* The last prefetched window of a level: a read starting where it ended, same
- * columns, is a sequential scan (gdal_translate's swaths). */
-typedef struct eem_seq_scan {
-    int x, w, end;
-} eem_seq_scan;
-#define EEM_SEQ_SCAN_INIT {-1, -1, -1}
-/* 1 when win continues the scan and does not reach the last row; s becomes win. */
-int eem_seq_scan_follows(eem_seq_scan *s, eem_rect win, int height);
-
-/* Tiles a read of win predicts (full-resolution and FIX_INPUT_PROJ=false
- * levels): the missing ones under it; a sequential scan reads ahead, the rest
- * of the raster's columns as far as the cache share and max_predictions allow
- * (never fewer than the window's own tiles). */
-eem_status eem_readplan_prefetch(const eem_read_level *l, eem_seq_scan *seq, eem_rect win,
-                                 long max_predictions, long long cache_bytes, eem_tile_list *out,
-                                 eem_error *err);
-/* Tiles an AdviseRead of win at buffer size buf_w x buf_h predicts: none for a
- * reduced level or a downsampled read, else the missing tiles of the first
- * strip (eem_readplan_strip_rows), within the budget left.  The caller
- * announces that it reads all of win (GDALDriver::CreateCopy announces the
- * whole raster: gdal_translate), so the cost guard is applied to all of win
- * first: EEM_ERR_LIMIT, nothing listed, when it exceeds the budget. */
+/* Tiles an AdviseRead of win at buffer size buf_w x buf_h announces: none
+ * for a reduced level or a downsampled read, else every missing tile of win
+ * in reading order (row of tiles by row of tiles), as far as the budget left
+ * allows (the prediction pipeline, pipeline.h, predicts them ahead of the
+ * reads, never past them).  The caller announces that it reads all of win
+ * (GDALDriver::CreateCopy announces the whole raster: gdal_translate), so
+ * the cost guard is applied to all of win first: EEM_ERR_LIMIT, nothing
+ * listed, when it exceeds the budget. */
 eem_status eem_readplan_advise(const eem_read_level *l, eem_rect win, int buf_w, int buf_h,
-                               long max_predictions, long long cache_bytes, eem_tile_list *out,
-                               eem_error *err);
+                               long max_predictions, eem_tile_list *out, eem_error *err);
 /* The cost guard over a window read in several parts ("this read"). */
 eem_status eem_readplan_guard(const eem_read_level *l, eem_rect win, long max_predictions,
                               eem_error *err);

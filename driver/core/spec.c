@@ -120,6 +120,10 @@
     X(ON_ERROR, "ON_ERROR", NULL, "string-select", " default='FAIL'",                         \
       "<Value>FAIL</Value><Value>NODATA</Value>",                                             \
       "What a tile that still fails after retries becomes")                                   \
+    X(READ_AHEAD, "READ_AHEAD", NULL, "string-select", " default='AUTO'",                     \
+      "<Value>AUTO</Value><Value>NO</Value>",                                                 \
+      "AUTO: predict the window a reader announced (AdviseRead) ahead of its reads; NO: "    \
+      "only what each read needs")                                                            \
     X(CACHE_DIR, "CACHE_DIR", NULL, "string", "", "", "Persistent prediction cache folder")   \
     X(CACHE_KEY, "CACHE_KEY", NULL, "string", "", "",                                         \
       "Model identity in cache keys instead of the URL (same model behind other URLs)")       \
@@ -1920,6 +1924,7 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
     eem_status st;
     const char *t;
     spec->max_predictions = -1;
+    spec->read_ahead = -1;
     if (present(raw, K_NODATA)) {
         if ((st = text_of(raw, K_NODATA, "a number", &t, err)))
             return st;
@@ -1940,6 +1945,16 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
                                      "the most tiles the whole job may predict, such as 100000",
                                      &spec->job_max_predictions, err)))
         return st;
+    if (present(raw, K_READ_AHEAD)) {
+        if ((st = text_of(raw, K_READ_AHEAD, "AUTO or NO", &t, err)))
+            return st;
+        if (eem_str_equal_ignoring_case(t, "AUTO"))
+            spec->read_ahead = 1;
+        else if (eem_str_equal_ignoring_case(t, "NO"))
+            spec->read_ahead = 0;
+        else
+            return bad_value(K_READ_AHEAD, t, "is not a read-ahead mode; expected AUTO or NO", err);
+    }
     if (present(raw, K_ON_ERROR)) {
         if ((st = text_of(raw, K_ON_ERROR, "FAIL or NODATA", &t, err)))
             return st;

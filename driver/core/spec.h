@@ -113,6 +113,7 @@ typedef struct eem_spec {
 
     long max_predictions;      /* -1 = not set (use config / default) */
     eem_on_error on_error;
+    int read_ahead;            /* READ_AHEAD: 1 AUTO, 0 NO, -1 not set (EEMODEL_READ_AHEAD) */
     int probe;                 /* PROBE=YES: measure the model at open (probe.c) */
     eem_overlap_mode overlap_mode; /* OVERLAP_MODE */
     char *cache_dir;           /* NULL = not set */

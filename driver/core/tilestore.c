@@ -123,6 +123,18 @@ static int open_file(eem_tilestore *s)
     return s->fd;
 }
 
+/* Write a tile held in memory to the end of the file: 1 when written. */
+static int write_out(eem_tilestore *s, stored_tile *t)
+{
+    if (s->disk + (long long)s->tile_bytes > s->max_disk || open_file(s) < 0 ||
+        pwrite(s->fd, t->data, s->tile_bytes, (off_t)s->disk) != (ssize_t)s->tile_bytes)
+        return 0;
+    t->off = s->disk;
+    s->disk += (long long)s->tile_bytes;
+    s->on_disk++;
+    return 1;
+}
+
 /* Move the oldest tile in memory to the file, or drop it when the file is
  * full or unusable.  0 when nothing was left in memory to move. */
 static int spill_oldest(eem_tilestore *s)
@@ -132,12 +144,7 @@ static int spill_oldest(eem_tilestore *s)
     if (s->oldest_in_memory >= s->n_tiles)
         return 0;
     stored_tile *t = &s->tiles[s->oldest_in_memory++];
-    if (s->disk + (long long)s->tile_bytes <= s->max_disk && open_file(s) >= 0 &&
-        pwrite(s->fd, t->data, s->tile_bytes, (off_t)s->disk) == (ssize_t)s->tile_bytes) {
-        t->off = s->disk;
-        s->disk += (long long)s->tile_bytes;
-        s->on_disk++;
-    }
+    write_out(s, t);
     free(t->data);
     t->data = NULL;
     s->memory -= (long long)s->tile_bytes;
@@ -183,6 +190,17 @@ void eem_tilestore_put(eem_tilestore *s, int level, int tx, int ty, void *const 
     /* a store without memory keeps tiles in the file only */
     if (s->memory > s->max_memory)
         spill_oldest(s);
+}
+
+void eem_tilestore_move_to_disk(eem_tilestore *s, int level, int tx, int ty)
+{
+    const int k = s ? eem_tile_index_get(&s->index, level, tx, ty) : -1;
+    if (k < 0 || !s->tiles[k].data || !write_out(s, &s->tiles[k]))
+        return;
+    free(s->tiles[k].data);
+    s->tiles[k].data = NULL;
+    s->memory -= (long long)s->tile_bytes;
+    s->in_memory--;
 }
 
 int eem_tilestore_get(eem_tilestore *s, int level, int tx, int ty, void **bands, uint8_t **mask)

@@ -39,6 +39,12 @@ int eem_tilestore_holds(const eem_tilestore *s, int level, int tx, int ty);
 /* Keep a copy of a finished tile (no-op when held, or past the bounds). */
 void eem_tilestore_put(eem_tilestore *s, int level, int tx, int ty, void *const *bands,
                        const uint8_t *mask);
+/* A tile that was read out (copied into GDAL's block cache) moves to the
+ * temporary file now, when there is room, rather than when memory is full:
+ * memory then holds mostly the tiles not read yet (the prediction pipeline's
+ * read-ahead), so a long copy's memory stays flat, while the dataset still
+ * never pays twice for the tile.  No-op when not in memory or no room. */
+void eem_tilestore_move_to_disk(eem_tilestore *s, int level, int tx, int ty);
 /* 1 and the tile's buffers in bands[] / *mask (owned by the store, valid
  * until the next call on it) when held; 0 when not held or unreadable. */
 int eem_tilestore_get(eem_tilestore *s, int level, int tx, int ty, void **bands, uint8_t **mask);

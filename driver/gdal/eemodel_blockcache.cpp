@@ -108,9 +108,14 @@ eem_status EEModelDataset::StoreTile(void *user, int, int tx, int ty, void *cons
     if (!poDS->StoreBlock(tx, ty, bands, mask))
         return eem_error_set(err, EEM_ERR_NOMEM, "no room in GDAL's block cache");
     /* masked, not predicted: dropped from the cache at the next read */
-    if (eem_predictor_tile_failed(poDS->m_shared->predictor) &&
-        eem_tile_list_add(&poDS->m_failedTiles, tx, ty) != 0)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory listing the failed tiles");
+    if (eem_predictor_tile_failed(poDS->m_shared->predictor))
+    {
+        /* the message now, in the sink (the pipeline's worker may write the
+         * predictor's next one once this read is served) */
+        poDS->m_lastFailure = eem_predictor_last_failure(poDS->m_shared->predictor);
+        if (eem_tile_list_add(&poDS->m_failedTiles, tx, ty) != 0)
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory listing the failed tiles");
+    }
     if (poDS->m_progress != nullptr)
         poDS->m_progress->TileDone();
     return EEM_OK;

@@ -288,25 +288,50 @@ const OGRSpatialReference *EEModelDataset::GetSpatialRef() const
     return m_srs.IsEmpty() ? nullptr : &m_srs;
 }
 
-/* Prefetch, capped: a full-resolution window only, at most the tiles that fit
- * the block-cache share and the cost guard (core eem_readplan_advise), after
- * the cost guard of the whole announced window. */
+/* The window a reader announces (gdal_translate / CreateCopy: the whole
+ * source; gdalwarp: its chunk): the cost guard over all of it first (a copy
+ * over the budget is refused before anything is sent), then, with
+ * READ_AHEAD=AUTO, the prediction pipeline predicts it ahead of the reads,
+ * in reading order and never past it (core eem_readplan_advise, pipeline.h).
+ * A new announcement replaces the previous one.  READ_AHEAD=NO: nothing is
+ * predicted until a read needs it. */
 CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, int nBufXSize,
                                   int nBufYSize, GDALDataType, int, int *, char **)
 {
+    /* GDAL's copy announces the same window more than once (CreateCopy, then
+     * the copy loop): the first announcement stands, guard included */
+    const bool bSame = m_announced[0] == nXOff && m_announced[1] == nYOff &&
+                       m_announced[2] == nXSize && m_announced[3] == nYSize &&
+                       nBufXSize == nXSize && nBufYSize == nYSize;
+    if (bSame)
+        return CE_None;
     eem_read_level level = ReadLevel();
     EEModelTileList tiles;
     eem_error err{};
     if (eem_readplan_advise(&level, {nXOff, nYOff, nXSize, nYSize}, nBufXSize, nBufYSize,
-                            MaxPredictions(), GDALGetCacheMax64(), &tiles, &err) != EEM_OK)
+                            MaxPredictions(), &tiles, &err) != EEM_OK)
     {
         /* CreateCopy ignores what AdviseRead returns: every later read of
          * the dataset, at any level, reports the refusal before sending */
         eem_predictor_refuse_from_now(m_shared->predictor, &err);
         return CE_Failure;
     }
-    eem_tile_list_truncate(&tiles, ReadAheadTiles()); /* a hint: progress steps (eemodel_read.cpp) */
-    return PredictTiles(tiles, true);
+    eem_pipeline *pipeline = eem_predictor_pipeline(m_shared->predictor);
+    if (pipeline == nullptr || m_reduced)
+        return CE_None;
+    CPLDebug("EEMODEL", "AdviseRead %d,%d %dx%d of level %d: %d tile(s) to predict ahead", nXOff,
+             nYOff, nXSize, nYSize, m_level, tiles.n);
+    if (nBufXSize == nXSize && nBufYSize == nYSize)
+    {
+        m_announced[0] = nXOff;
+        m_announced[1] = nYOff;
+        m_announced[2] = nXSize;
+        m_announced[3] = nYSize;
+    }
+    if (eem_pipeline_announce(pipeline, m_level, tiles.xy, tiles.n, GDALGetCacheMax64(), &err) !=
+        EEM_OK)
+        return EEModelFail(err);
+    return CE_None;
 }
 
 /* A downsampled read that an overview serves is prefetched by that overview's

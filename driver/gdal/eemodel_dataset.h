@@ -38,6 +38,7 @@
 extern "C" {
 #include "cost.h"
 #include "http.h"
+#include "pipeline.h"
 #include "predictor.h"
 #include "readplan.h"
 #include "remembered_stats.h"
@@ -106,8 +107,10 @@ class EEModelDataset final : public GDALDataset
      * ON_ERROR=NODATA kept out of the cache: see eemodel_progress.h */
     EEModelReadProgress *m_progress = nullptr;
     EEModelTileList m_failedTiles;
+    std::string m_lastFailure; /* message of the last of them */
+    /* the window of the last announcement the pipeline took (AdviseRead) */
+    int m_announced[4] = {-1, -1, -1, -1};
     int m_readDepth = 0;
-    eem_seq_scan m_seq = EEM_SEQ_SCAN_INIT; /* sequential scans read ahead */
     /* tiles dropped by DropFailedTiles: their mask comes from a new
      * prediction, not from the source (ComputeMasks, ReadMaskBlock) */
     EEModelTileList m_retryTiles;
@@ -125,20 +128,10 @@ class EEModelDataset final : public GDALDataset
     /* eemodel_read.cpp */
     eem_read_level ReadLevel();
     long MaxPredictions() const;
-    /* Most tiles a read-ahead predicts beyond the read's own: a tenth of the
-     * level's (at least a few full requests per connection), so that a copy's
-     * progress moves in steps. */
-    int ReadAheadTiles();
-    int m_readAheadTiles = 0;
-    /* bDefer: keep a failure for the next read to report (AdviseRead is a
-     * hint: its failure is reported once, by the read that follows, which
-     * then sends nothing more for it) */
-    CPLErr PredictTiles(const int *tiles, int nTiles, bool bDefer = false);
-    CPLErr PredictTiles(const eem_tile_list &tiles, bool bDefer = false)
-    {
-        return PredictTiles(tiles.xy, tiles.n, bDefer);
-    }
-    eem_error m_deferredError{}; /* status EEM_OK: none */
+    /* Predict tiles of this level for the read in progress (the pipeline
+     * with READ_AHEAD=AUTO, else synchronously); failures reported here. */
+    CPLErr PredictTiles(const int *tiles, int nTiles);
+    CPLErr PredictTiles(const eem_tile_list &tiles) { return PredictTiles(tiles.xy, tiles.n); }
     void SetPendingBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
     /* eemodel_blockcache.cpp */
     static int IsTileCachedCallback(void *user, int tx, int ty);

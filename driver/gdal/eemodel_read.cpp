@@ -1,14 +1,14 @@
 /* eemodel_read.cpp — what a GDAL read of an EEMODEL dataset predicts: asks
  * the core's read planner (readplan.h) which tiles a window, a block, a mask
- * or a whole band needs, applies its cost guard, and runs the core predictor
- * on them (answers go to the block cache, eemodel_blockcache.cpp). */
+ * or a whole band needs, applies its cost guard, and has the core predict
+ * them — through the prediction pipeline (pipeline.h) with READ_AHEAD=AUTO,
+ * else synchronously — answers going to the block cache in the calling
+ * thread (eemodel_blockcache.cpp). */
 #include "eemodel_probe.h" /* blend.h */
 #include "eemodel_dataset.h"
 
 #include "cpl_error.h"
 
-#include <algorithm>
-#include <climits>
 
 /* Planning figures of this level for the core. */
 eem_read_level EEModelDataset::ReadLevel()
@@ -39,73 +39,42 @@ long EEModelDataset::MaxPredictions() const
     return m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND && n >= 4 ? n / 4 : n;
 }
 
-CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles, bool bDefer)
+CPLErr EEModelDataset::PredictTiles(const int *tiles, int nTiles)
 {
-    if (m_deferredError.status != EEM_OK)
-    {
-        if (bDefer)
-            return CE_Failure; /* still waiting for a read to report it */
-        const eem_error deferred = m_deferredError;
-        eem_error_clear(&m_deferredError);
-        return EEModelFail(deferred);
-    }
     if (nTiles <= 0)
         return CE_None;
     eem_error err{};
-    eem_predictor_stats before, after;
-    eem_predictor_get_stats(m_shared->predictor, &before);
+    const int nFailedBefore = m_failedTiles.n;
     if (m_progress != nullptr)
         m_progress->Start(nTiles);
-    /* OVERLAP_MODE=BLEND: the core blends offset tiles into each block (blend.c) */
-    auto compute = m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND ? eem_blend_compute
-                                                                      : eem_predictor_compute;
-    if (compute(m_shared->predictor, m_level, tiles, nTiles, StoreTile, this,
-                EEModelReadProgress::CancelCallback, m_progress, &err) != EEM_OK)
+    eem_predictor *pred = m_shared->predictor;
+    /* READ_AHEAD=AUTO: the pipeline predicts in the background and hands this
+     * read its tiles as they are finished (pipeline.h); OVERLAP_MODE=BLEND:
+     * the core blends offset tiles into each block (blend.c), synchronously */
+    eem_pipeline *pipeline = eem_predictor_pipeline(pred);
+    eem_status st;
+    if (pipeline != nullptr)
+        st = eem_pipeline_predict(pipeline, m_level, tiles, nTiles, StoreTile, this,
+                                  EEModelReadProgress::CancelCallback, m_progress, &err);
+    else
+        st = (m_shared->spec->overlap_mode == EEM_OVERLAP_BLEND ? eem_blend_compute
+                                                                 : eem_predictor_compute)(
+            pred, m_level, tiles, nTiles, StoreTile, this, EEModelReadProgress::CancelCallback,
+            m_progress, &err);
+    /* a failure of the pipeline's worker comes back here, to the read that
+     * needs the failed tiles, and is reported in this (the calling) thread */
+    if (st != EEM_OK)
     {
-        if (bDefer && err.status != EEM_ERR_CANCELLED)
-        {
-            CPLDebug("EEMODEL", "read-ahead failed; the next read reports it");
-            m_deferredError = err;
-            return CE_Failure;
-        }
+        if (st == EEM_ERR_CANCELLED) /* the pipeline forgot the announcement */
+            m_announced[0] = m_announced[1] = m_announced[2] = m_announced[3] = -1;
         return EEModelFail(err);
     }
-    eem_predictor_get_stats(m_shared->predictor, &after);
-    if (after.tiles_failed > before.tiles_failed)
+    if (m_failedTiles.n > nFailedBefore)
         CPLError(CE_Warning, CPLE_AppDefined,
-                 "EEMODEL: %ld tile(s) masked because their prediction failed "
+                 "EEMODEL: %d tile(s) masked because their prediction failed "
                  "(ON_ERROR=NODATA): %s",
-                 after.tiles_failed - before.tiles_failed,
-                 eem_predictor_last_failure(m_shared->predictor));
+                 m_failedTiles.n - nFailedBefore, m_lastFailure.c_str());
     return CE_None;
-}
-
-/* Read-ahead (AdviseRead, sequential scans) predicts at most a tenth of the
- * level's tiles beyond what the read itself needs: GDAL's copy loops
- * (gdal_translate) report progress only between their swaths and pass the
- * source no progress function, so a read-ahead of the whole raster would hold
- * their progress at 0 until every tile is answered.  A step is never smaller
- * than EEMODEL_READ_AHEAD_ROUNDS full requests on every connection: each step
- * ends by draining the connections, which costs throughput when steps are
- * short (bench/). */
-static constexpr int EEMODEL_READ_AHEAD_STEPS = 10;
-static constexpr int EEMODEL_READ_AHEAD_ROUNDS = 4;
-
-int EEModelDataset::ReadAheadTiles()
-{
-    if (m_readAheadTiles > 0)
-        return m_readAheadTiles;
-    const long long nTiles = static_cast<long long>(m_grid->tiles_x) * m_grid->tiles_y;
-    long long nStep = (nTiles + EEMODEL_READ_AHEAD_STEPS - 1) / EEMODEL_READ_AHEAD_STEPS;
-    eem_cost_model model{};
-    eem_error err{};
-    eem_http_options opts{};
-    eem_http_options_from_config(&opts);
-    if (eem_cost_model_of(m_shared->predictor, &model, &err) == EEM_OK)
-        nStep = std::max(nStep, EEMODEL_READ_AHEAD_ROUNDS * model.instances_per_request *
-                                    std::max(1, opts.max_connections));
-    m_readAheadTiles = static_cast<int>(std::min<long long>(std::max(1LL, nStep), INT_MAX));
-    return m_readAheadTiles;
 }
 
 CPLErr EEModelDataset::PrefetchWindow(int nXOff, int nYOff, int nXSize, int nYSize)
@@ -115,13 +84,11 @@ CPLErr EEModelDataset::PrefetchWindow(int nXOff, int nYOff, int nXSize, int nYSi
     eem_read_level level = ReadLevel();
     EEModelTileList tiles;
     eem_error err{};
-    const eem_rect win{nXOff, nYOff, nXSize, nYSize};
-    const long long nOwn = eem_readplan_count_missing(&level, win);
-    if (eem_readplan_prefetch(&level, &m_seq, win, MaxPredictions(), GDALGetCacheMax64(), &tiles,
-                              &err) != EEM_OK)
+    /* the tiles this read touches, never more: what lies beyond is predicted
+     * ahead only when the reader announced it (AdviseRead) */
+    if (eem_readplan_missing_tiles(&level, {nXOff, nYOff, nXSize, nYSize}, &tiles, &err) !=
+        EEM_OK)
         return EEModelFail(err);
-    /* the window's own tiles come first in the list */
-    eem_tile_list_truncate(&tiles, static_cast<int>(std::max<long long>(nOwn, ReadAheadTiles())));
     return PredictTiles(tiles);
 }
 
@@ -211,7 +178,11 @@ CPLErr EEModelDataset::ReadMaskBlock(int nBlockX, int nBlockY, void *pImage)
                                                       StoreMaskTile, this, &err);
     SetPendingBlock(nullptr, -1, -1, nullptr);
     if (st != EEM_OK)
+    {
+        if (st == EEM_ERR_CANCELLED) /* the pipeline forgot the announcement */
+            m_announced[0] = m_announced[1] = m_announced[2] = m_announced[3] = -1;
         return EEModelFail(err);
+    }
     return CE_None;
 }
 
