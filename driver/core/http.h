@@ -86,6 +86,7 @@ struct eem_http_request {
     long status;                /* HTTP status of the last attempt, 0 if none */
     char *response;             /* NUL-terminated body of the last attempt (owned; see clear) */
     size_t response_len;
+    size_t response_cap;        /* bytes allocated for response (eem_http_multi_recycle) */
     char error[512];            /* transport error of the last attempt, "" if none */
     int attempts;
     int ok;                     /* 1: a 2xx answer was received */
@@ -115,6 +116,11 @@ eem_status eem_http_multi_next_until(eem_http_multi *m, eem_http_request **done,
 double eem_http_clock(void);
 /* Abandon everything in flight and free the multi handle. */
 void eem_http_multi_free(eem_http_multi *m);
+/* Hand a finished request's response buffer back to m (req->response is NULL
+ * afterwards), so a later answer is received into it instead of into a freshly
+ * allocated buffer: multi-megabyte answers would otherwise page-fault on every
+ * first touch.  m keeps a few such buffers until eem_http_multi_free. */
+void eem_http_multi_recycle(eem_http_multi *m, eem_http_request *req);
 /* Free what a finished request owns (response); the struct itself is the caller's. */
 void eem_http_request_clear(eem_http_request *req);
 

@@ -346,7 +346,13 @@ typedef struct pending_request {
     int n_tiles, cap_tiles;
     int auth_generation; /* credentials it was sent with (compute_state.auth_generation) */
     int auth_retried;    /* already re-sent once after HTTP 401 */
+    struct pending_request *next_spare; /* compute_state.spare list */
 } pending_request;
+
+/* Finished requests kept with their buffers (body, answer, tile list) for the
+ * next ones: multi-megabyte buffers allocated per request page-fault on every
+ * first touch. */
+#define EEM_SPARE_REQUESTS 4
 
 /* Credentials and header lines replaced during a compute call: requests
  * already queued still point at them, so they live until the call ends. */
@@ -384,6 +390,9 @@ typedef struct compute_state {
     char stopped[EEM_ERROR_MSG_MAX]; /* an endpoint-wide failure: the rest is not sent */
     int stopped_lasting;             /* ... and it is remembered for its tiles */
     eem_lease_set leases; /* tiles this call claimed or waits for (cache_lease.h) */
+    pending_request *spare; /* finished requests kept for reuse (EEM_SPARE_REQUESTS) */
+    int n_spare;
+    eem_payload_batch *spare_batch; /* the last built batch, emptied, buffers kept */
 } compute_state;
 
 static void pending_request_free(pending_request *r)
@@ -417,6 +426,46 @@ static eem_status request_set_headers(const compute_state *cs, pending_request *
     return EEM_OK;
 }
 
+/* A request to fill: a spare one (buffers kept) or a new one; NULL when out of memory. */
+static pending_request *compute_request_take(compute_state *cs)
+{
+    pending_request *r = cs->spare;
+    if (!r)
+        return calloc(1, sizeof *r);
+    cs->spare = r->next_spare;
+    cs->n_spare--;
+    r->next_spare = NULL;
+    return r;
+}
+
+/* A finished request: keep its buffers for the next one (its answer buffer
+ * goes back to the transport), or free it when enough are kept. */
+static void compute_request_recycle(compute_state *cs, pending_request *r)
+{
+    if (!r)
+        return;
+    if (cs->n_spare >= EEM_SPARE_REQUESTS || r->batch) {
+        pending_request_free(r);
+        return;
+    }
+    eem_http_multi_recycle(cs->multi, &r->http);
+    eem_http_request_clear(&r->http);
+    for (int k = 0; k < r->n_tiles; k++)
+        free(r->tiles[k].mask);
+    eem_buf body = r->body;
+    pending_tile *tiles = r->tiles;
+    int cap_tiles = r->cap_tiles;
+    memset(r, 0, sizeof *r);
+    eem_buf_reset(&body);
+    body.failed = 0;
+    r->body = body;
+    r->tiles = tiles;
+    r->cap_tiles = cap_tiles;
+    r->next_spare = cs->spare;
+    cs->spare = r;
+    cs->n_spare++;
+}
+
 static void compute_auth_free(compute_state *cs);
 
 static void compute_state_free(compute_state *cs)
@@ -427,6 +476,12 @@ static void compute_state_free(compute_state *cs)
         pending_request_free(cs->flying[k]);
     free(cs->flying);
     pending_request_free(cs->building);
+    while (cs->spare) {
+        pending_request *r = cs->spare;
+        cs->spare = r->next_spare;
+        pending_request_free(r);
+    }
+    eem_payload_batch_free(cs->spare_batch);
     compute_auth_free(cs);
     free(cs->headers);
     if (cs->band_bufs)
@@ -912,7 +967,7 @@ static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), vo
         st = compute_finish_request(cs, r, err);
     if (st != EEM_OK && r->http.status == 401 && cs->auth.authorization)
         compute_explain_unauthorized(cs, r, err);
-    pending_request_free(r);
+    compute_request_recycle(cs, r);
     return st;
 }
 
@@ -943,7 +998,10 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
         snprintf(r->body_headers[1], sizeof r->body_headers[1],
                  "Inference-Header-Content-Length: %zu", binary_header_len);
     }
-    eem_payload_batch_free(r->batch);
+    /* the encoded instances are in the body now: keep their buffers for the next batch */
+    eem_payload_batch_reset(r->batch);
+    eem_payload_batch_free(cs->spare_batch);
+    cs->spare_batch = r->batch;
     r->batch = NULL;
     if (st != EEM_OK) {
         pending_request_free(r);
@@ -1026,13 +1084,15 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
         }
     }
     if (!r) {
-        r = calloc(1, sizeof *r);
+        r = compute_request_take(cs);
         if (!r) {
             free(mask_taken);
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         }
         cs->building = r;
-        r->batch = eem_payload_batch_new(cs->p->ops, &cs->p->payload);
+        r->batch = cs->spare_batch ? cs->spare_batch
+                                   : eem_payload_batch_new(cs->p->ops, &cs->p->payload);
+        cs->spare_batch = NULL;
         if (!r->batch)
             st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         size_t single = st == EEM_OK ? eem_payload_batch_size_with(r->batch, inst, frag) : 0;
