@@ -8,7 +8,6 @@
 
 #include "check.h"
 #include "http.h"
-#include "bufpool.h"
 #include "backend.h"
 #include "http_config.h"
 #include "request_headers.h"
@@ -827,65 +826,21 @@ static void test_recycled_buffers(void)
         if (bad)
             fprintf(stderr, "recycled buffer case %zu: wrong answer\n", k);
         failures += bad;
-        eem_http_response_recycle(&req);
+        eem_http_multi_recycle(m, &req);
         CHECK(req.response == NULL && req.response_len == 0);
         eem_http_request_clear(&req);
     }
     CHECK_EQ_INT(failures, 0);
-    int kept = 0;
-    eem_bufpool_stats(&kept, NULL);
-    CHECK(kept >= 1); /* the large answers' buffers went to the pool */
     /* more recycled than kept: the rest are freed (checked by the sanitizer build) */
     for (int k = 0; k < 12; k++) {
         eem_http_request req = {0};
         req.response = malloc(100);
         req.response_cap = 100;
         req.response_len = 5;
-        eem_http_response_recycle(&req);
+        eem_http_multi_recycle(m, &req);
         CHECK(req.response == NULL);
     }
     eem_http_multi_free(m);
-}
-
-/* The buffer pool: bounded in count and bytes, the smallest fitting buffer
- * first (else the largest), small buffers not kept. */
-static void test_bufpool(void)
-{
-    eem_bufpool_drain();
-    int n = -1;
-    size_t bytes = 1;
-    eem_bufpool_stats(&n, &bytes);
-    CHECK(n == 0 && bytes == 0);
-    eem_bufpool_give(malloc(100), 100); /* too small to keep: freed */
-    eem_bufpool_stats(&n, NULL);
-    CHECK_EQ_INT(n, 0);
-    static const size_t sizes[] = {300000, 100000, 200000};
-    for (int k = 0; k < 3; k++)
-        eem_bufpool_give(malloc(sizes[k]), sizes[k]);
-    eem_buf b = {0};
-    CHECK_EQ_INT(eem_bufpool_take_into(&b, 150000), 1);
-    CHECK_EQ_INT(b.cap, 200000); /* the smallest that fits */
-    CHECK(b.len == 0 && b.data[0] == '\0');
-    CHECK_EQ_INT(eem_bufpool_take_into(&b, 1), 0); /* b already has one */
-    eem_bufpool_give_buf(&b);
-    CHECK(b.data == NULL && b.cap == 0);
-    CHECK_EQ_INT(eem_bufpool_take_into(&b, 1000000), 1);
-    CHECK_EQ_INT(b.cap, 300000); /* none fits: the largest */
-    CHECK_EQ_INT(eem_buf_append(&b, "abc", 3), 0);
-    CHECK(strcmp(b.data, "abc") == 0);
-    eem_buf_free(&b);
-    /* bounded in count */
-    for (int k = 0; k < EEM_BUFPOOL_MAX_BUFFERS + 4; k++)
-        eem_bufpool_give(malloc(EEM_BUFPOOL_MIN_BYTES), EEM_BUFPOOL_MIN_BYTES);
-    eem_bufpool_stats(&n, &bytes);
-    CHECK_EQ_INT(n, EEM_BUFPOOL_MAX_BUFFERS);
-    eem_bufpool_drain();
-    /* bounded in bytes */
-    eem_bufpool_give(malloc(EEM_BUFPOOL_MAX_BYTES / 2 + 1), EEM_BUFPOOL_MAX_BYTES / 2 + 1);
-    eem_bufpool_give(malloc(EEM_BUFPOOL_MAX_BYTES / 2 + 1), EEM_BUFPOOL_MAX_BYTES / 2 + 1);
-    eem_bufpool_stats(&n, &bytes);
-    CHECK(n == 1 && bytes == EEM_BUFPOOL_MAX_BYTES / 2 + 1);
-    eem_bufpool_drain();
 }
 
 int main(void)
@@ -903,7 +858,6 @@ int main(void)
     test_retries();
     test_limits_and_timeouts();
     test_recycled_buffers();
-    test_bufpool();
     test_cancel();
     test_concurrency();
     test_keepalive();

@@ -19,8 +19,6 @@
 
 #include "http.h"
 
-#include "bufpool.h"
-
 #include "buf.h"
 #include "str.h"
 #include "endpoint.h"
@@ -218,11 +216,14 @@ typedef struct xfer {
     struct xfer *prev, *next;
 } xfer;
 
-/* The most bytes reserved up front from a Content-Length (a larger answer
- * grows as it comes). */
+/* Answer buffers kept for reuse (eem_http_multi_recycle), and the most bytes
+ * reserved up front from a Content-Length (a larger answer grows as it comes). */
+#define EEM_HTTP_SPARE_BUFFERS 8
 #define EEM_HTTP_PRESIZE_MAX ((size_t)64 << 20)
 
 struct eem_http_multi {
+    eem_buf spare[EEM_HTTP_SPARE_BUFFERS]; /* empty buffers with capacity */
+    int n_spare;
     eem_http_options opts;
     CURLM *multi;
     xfer *head, *tail; /* every request not yet handed back, in the order added */
@@ -266,23 +267,28 @@ static void xfer_free(xfer *x)
         curl_easy_cleanup(x->easy);
     }
     curl_slist_free_all(x->headers);
-    eem_bufpool_give_buf(&x->body);
+    eem_buf_free(&x->body);
     if (x->req)
         x->req->internal = NULL;
     free(x);
 }
 
-/* Give x a recycled answer buffer (bufpool.h) when it has none yet. */
-static void body_take_spare(xfer *x, size_t want)
+/* Give x a recycled answer buffer when it has none yet. */
+static void body_take_spare(xfer *x)
 {
-    eem_bufpool_take_into(&x->body, want);
+    eem_http_multi *m = x->m;
+    if (x->body.data || m->n_spare == 0)
+        return;
+    x->body = m->spare[--m->n_spare];
+    memset(&m->spare[m->n_spare], 0, sizeof m->spare[m->n_spare]);
+    eem_buf_reset(&x->body);
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 {
     xfer *x = user;
     size_t n = size * nmemb;
-    body_take_spare(x, n);
+    body_take_spare(x);
     long max = x->m->opts.max_response_bytes;
     if (max > 0 && (x->body.len + n > (size_t)max)) {
         x->too_large = 1;
@@ -350,7 +356,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
                 return 0;
             }
             if (cl > 0) { /* room for the whole answer at once (a hint: failure is not fatal) */
-                body_take_spare(x, (size_t)cl);
+                body_take_spare(x);
                 size_t want = (unsigned long long)cl < EEM_HTTP_PRESIZE_MAX ? (size_t)cl
                                                                             : EEM_HTTP_PRESIZE_MAX;
                 if (want > x->body.len) {
@@ -795,14 +801,25 @@ void eem_http_multi_free(eem_http_multi *m)
         return;
     abandon_all(m, "abandoned");
     multi_handle_give_back(m->multi);
+    for (int k = 0; k < m->n_spare; k++)
+        eem_buf_free(&m->spare[k]);
     free(m);
 }
 
-void eem_http_response_recycle(eem_http_request *req)
+void eem_http_multi_recycle(eem_http_multi *m, eem_http_request *req)
 {
-    if (!req || !req->response)
+    if (!m || !req || !req->response)
         return;
-    eem_bufpool_give(req->response, req->response_cap);
+    if (m->n_spare < EEM_HTTP_SPARE_BUFFERS && req->response_cap > 0) {
+        eem_buf *b = &m->spare[m->n_spare++];
+        b->data = req->response;
+        b->cap = req->response_cap;
+        b->len = 0;
+        b->failed = 0;
+        b->data[0] = '\0';
+    } else {
+        free(req->response);
+    }
     req->response = NULL;
     req->response_len = 0;
     req->response_cap = 0;

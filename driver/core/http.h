@@ -116,11 +116,11 @@ eem_status eem_http_multi_next_until(eem_http_multi *m, eem_http_request **done,
 double eem_http_clock(void);
 /* Abandon everything in flight and free the multi handle. */
 void eem_http_multi_free(eem_http_multi *m);
-/* Hand a finished request's response buffer to the buffer pool (bufpool.h;
- * req->response is NULL afterwards), so a later answer is received into it
- * instead of into a freshly allocated buffer: multi-megabyte answers would
- * otherwise page-fault on every first touch. */
-void eem_http_response_recycle(eem_http_request *req);
+/* Hand a finished request's response buffer back to m (req->response is NULL
+ * afterwards), so a later answer is received into it instead of into a freshly
+ * allocated buffer: multi-megabyte answers would otherwise page-fault on every
+ * first touch.  m keeps a few such buffers until eem_http_multi_free. */
+void eem_http_multi_recycle(eem_http_multi *m, eem_http_request *req);
 /* Free what a finished request owns (response); the struct itself is the caller's. */
 void eem_http_request_clear(eem_http_request *req);
 

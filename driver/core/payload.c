@@ -3,8 +3,6 @@
  * payload_*.c file. */
 #include "payload.h"
 
-#include "bufpool.h"
-
 #include "str.h"
 
 #include <stdlib.h>
@@ -163,7 +161,7 @@ static void free_info(eem_payload_column *info, int n)
 static void batch_clear(eem_payload_batch *b)
 {
     for (int k = 0; b->columns && k < b->cap_columns; k++)
-        eem_bufpool_give_buf(&b->columns[k]); /* kept for a later batch (bufpool.h) */
+        eem_buf_free(&b->columns[k]);
     free(b->columns);
     free_info(b->info, b->n_info);
     b->columns = NULL;
@@ -319,8 +317,6 @@ eem_status eem_payload_batch_add(eem_payload_batch *b, const eem_instance *inst,
     }
     for (int k = 0; k < b->n_columns; k++) {
         eem_buf *c = &b->columns[k];
-        if (!c->data)
-            eem_bufpool_take_into(c, 0);
         if (b->n_instances > 0)
             eem_buf_puts(c, item_sep(b));
         eem_buf_append(c, frag->data.data + part_start(frag, k),

@@ -13,7 +13,6 @@
 #include "auth.h"
 #include "backend.h"
 #include "buf.h"
-#include "bufpool.h"
 #include "cache.h"
 #include "datamemo.h"
 #include "cache_context.h"
@@ -401,7 +400,7 @@ static void pending_request_free(pending_request *r)
     if (!r)
         return;
     eem_http_request_clear(&r->http);
-    eem_bufpool_give_buf(&r->body); /* kept for a later request (bufpool.h) */
+    eem_buf_free(&r->body);
     eem_payload_batch_free(r->batch);
     for (int k = 0; k < r->n_tiles; k++)
         free(r->tiles[k].mask);
@@ -439,8 +438,8 @@ static pending_request *compute_request_take(compute_state *cs)
     return r;
 }
 
-/* A finished request: keep it for the next one, its body and answer buffers
- * in the buffer pool (bufpool.h); or free it when enough are kept. */
+/* A finished request: keep its buffers for the next one (its answer buffer
+ * goes back to the transport), or free it when enough are kept. */
 static void compute_request_recycle(compute_state *cs, pending_request *r)
 {
     if (!r)
@@ -449,14 +448,17 @@ static void compute_request_recycle(compute_state *cs, pending_request *r)
         pending_request_free(r);
         return;
     }
-    eem_http_response_recycle(&r->http);
+    eem_http_multi_recycle(cs->multi, &r->http);
     eem_http_request_clear(&r->http);
-    eem_bufpool_give_buf(&r->body);
     for (int k = 0; k < r->n_tiles; k++)
         free(r->tiles[k].mask);
+    eem_buf body = r->body;
     pending_tile *tiles = r->tiles;
     int cap_tiles = r->cap_tiles;
     memset(r, 0, sizeof *r);
+    eem_buf_reset(&body);
+    body.failed = 0;
+    r->body = body;
     r->tiles = tiles;
     r->cap_tiles = cap_tiles;
     r->next_spare = cs->spare;
@@ -988,10 +990,8 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     /* the job budget (job_budget.h) counts the tiles of each request sent */
     eem_status st = eem_job_budget_take(cs->p->cache ? eem_cache_dir(cs->p->cache) : NULL,
                                         cs->p->job_max_predictions, r->n_tiles, err);
-    if (st == EEM_OK) {
-        eem_bufpool_take_into(&r->body, (size_t)cs->max_payload + 4096);
+    if (st == EEM_OK)
         st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
-    }
     if (st == EEM_OK && binary_header_len > 0) {
         snprintf(r->body_headers[0], sizeof r->body_headers[0], "Content-Type: %s",
                  eem_payload_content_type(cs->p->ops, &cs->p->payload));
