@@ -586,6 +586,8 @@ static void apply_mask(compute_state *cs, const uint8_t *mask)
 {
     const eem_predictor *p = cs->p;
     size_t npix = (size_t)cs->g->uw * cs->g->uh;
+    if (mask && !memchr(mask, 0, npix))
+        return; /* every pixel valid (the usual case): nothing to overwrite */
     for (int b = 0; b < p->n_bands; b++) {
         size_t es = eem_dtype_size(p->band_types[b]);
         uint8_t *dst = cs->band_bufs[b];
