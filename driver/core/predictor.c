@@ -346,13 +346,11 @@ typedef struct pending_request {
     int n_tiles, cap_tiles;
     int auth_generation; /* credentials it was sent with (compute_state.auth_generation) */
     int auth_retried;    /* already re-sent once after HTTP 401 */
-    struct pending_request *next_spare; /* compute_state.spare list */
 } pending_request;
 
-/* Finished requests kept with their buffers (body, answer, tile list) for the
- * next ones: multi-megabyte buffers allocated per request page-fault on every
- * first touch. */
-#define EEM_SPARE_REQUESTS 4
+/* Bodies of finished requests kept for the next ones: multi-megabyte buffers
+ * allocated per request page-fault on every first touch. */
+#define EEM_SPARE_BODIES 4
 
 /* Credentials and header lines replaced during a compute call: requests
  * already queued still point at them, so they live until the call ends. */
@@ -390,8 +388,8 @@ typedef struct compute_state {
     char stopped[EEM_ERROR_MSG_MAX]; /* an endpoint-wide failure: the rest is not sent */
     int stopped_lasting;             /* ... and it is remembered for its tiles */
     eem_lease_set leases; /* tiles this call claimed or waits for (cache_lease.h) */
-    pending_request *spare; /* finished requests kept for reuse (EEM_SPARE_REQUESTS) */
-    int n_spare;
+    eem_buf spare_bodies[EEM_SPARE_BODIES]; /* emptied, capacity kept */
+    int n_spare_bodies;
     eem_payload_batch *spare_batch; /* the last built batch, emptied, buffers kept */
 } compute_state;
 
@@ -426,44 +424,16 @@ static eem_status request_set_headers(const compute_state *cs, pending_request *
     return EEM_OK;
 }
 
-/* A request to fill: a spare one (buffers kept) or a new one; NULL when out of memory. */
-static pending_request *compute_request_take(compute_state *cs)
-{
-    pending_request *r = cs->spare;
-    if (!r)
-        return calloc(1, sizeof *r);
-    cs->spare = r->next_spare;
-    cs->n_spare--;
-    r->next_spare = NULL;
-    return r;
-}
-
-/* A finished request: keep its buffers for the next one (its answer buffer
- * goes back to the transport), or free it when enough are kept. */
+/* A finished request: its answer buffer back to the transport, its body
+ * kept for a later request (both reused instead of allocated), then freed. */
 static void compute_request_recycle(compute_state *cs, pending_request *r)
 {
-    if (!r)
-        return;
-    if (cs->n_spare >= EEM_SPARE_REQUESTS || r->batch) {
-        pending_request_free(r);
-        return;
-    }
     eem_http_multi_recycle(cs->multi, &r->http);
-    eem_http_request_clear(&r->http);
-    for (int k = 0; k < r->n_tiles; k++)
-        free(r->tiles[k].mask);
-    eem_buf body = r->body;
-    pending_tile *tiles = r->tiles;
-    int cap_tiles = r->cap_tiles;
-    memset(r, 0, sizeof *r);
-    eem_buf_reset(&body);
-    body.failed = 0;
-    r->body = body;
-    r->tiles = tiles;
-    r->cap_tiles = cap_tiles;
-    r->next_spare = cs->spare;
-    cs->spare = r;
-    cs->n_spare++;
+    if (cs->n_spare_bodies < EEM_SPARE_BODIES && r->body.data) {
+        cs->spare_bodies[cs->n_spare_bodies++] = r->body;
+        memset(&r->body, 0, sizeof r->body);
+    }
+    pending_request_free(r);
 }
 
 static void compute_auth_free(compute_state *cs);
@@ -476,11 +446,8 @@ static void compute_state_free(compute_state *cs)
         pending_request_free(cs->flying[k]);
     free(cs->flying);
     pending_request_free(cs->building);
-    while (cs->spare) {
-        pending_request *r = cs->spare;
-        cs->spare = r->next_spare;
-        pending_request_free(r);
-    }
+    for (int k = 0; k < cs->n_spare_bodies; k++)
+        eem_buf_free(&cs->spare_bodies[k]);
     eem_payload_batch_free(cs->spare_batch);
     compute_auth_free(cs);
     free(cs->headers);
@@ -992,6 +959,10 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     /* the job budget (job_budget.h) counts the tiles of each request sent */
     eem_status st = eem_job_budget_take(cs->p->cache ? eem_cache_dir(cs->p->cache) : NULL,
                                         cs->p->job_max_predictions, r->n_tiles, err);
+    if (st == EEM_OK && !r->body.data && cs->n_spare_bodies > 0) {
+        r->body = cs->spare_bodies[--cs->n_spare_bodies]; /* batch_build empties it */
+        r->body.failed = 0;
+    }
     if (st == EEM_OK)
         st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
     if (st == EEM_OK && binary_header_len > 0) {
@@ -1086,7 +1057,7 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
         }
     }
     if (!r) {
-        r = compute_request_take(cs);
+        r = calloc(1, sizeof *r);
         if (!r) {
             free(mask_taken);
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
