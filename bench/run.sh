@@ -5,7 +5,8 @@
 #   bash bench/run.sh pipeline [pipeline.py options]  server shapes, idle share, waste, RSS
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
-case "$1" in
+case "${1:-}" in
   pipeline) shift; exec /usr/bin/python3 "$here/pipeline.py" "$@" ;;
+  cpu) shift; exec /usr/bin/python3 "$here/cpu.py" "$@" ;;  # client CPU per GB of tensors
 esac
 exec /usr/bin/python3 "$here/bench.py" "$@"

@@ -444,6 +444,69 @@ static void test_decode_two_outputs(const eem_spec *spec)
     free(c1);
 }
 
+/* Build a body of n copies of inst into out through batch (reset first when
+ * reuse, else a new batch); returns the size predicted before the last add. */
+static size_t build_with(eem_payload_batch **batch, int reuse, const eem_payload_context *ctx,
+                         const eem_instance *inst, int n, eem_buf *out)
+{
+    eem_error err = {0};
+    if (reuse) {
+        eem_payload_batch_reset(*batch);
+    } else {
+        eem_payload_batch_free(*batch);
+        *batch = eem_payload_batch_new(ops, ctx);
+    }
+    eem_payload_fragment f = {0};
+    size_t predicted = 0;
+    for (int i = 0; i < n; i++) {
+        CHECK_EQ_INT(eem_payload_encode(ops, ctx, inst, &f, &err), EEM_OK);
+        predicted = eem_payload_batch_size_with(*batch, inst, &f);
+        CHECK_EQ_INT(eem_payload_batch_add(*batch, inst, &f, &err), EEM_OK);
+    }
+    CHECK_EQ_INT(eem_payload_batch_build(*batch, out, NULL, &err), EEM_OK);
+    eem_payload_fragment_free(&f);
+    return predicted;
+}
+
+/* A batch emptied with eem_payload_batch_reset and filled again (fewer or
+ * more instances, fewer or more columns) builds the same body as a new one. */
+static void test_batch_reuse(const eem_spec *spec)
+{
+    int64_t dims_a[3] = {4, 4, 3}, dims_b[3] = {4, 4, 1};
+    eem_tensor *a = eem_tensor_new(EEM_DT_FLOAT32, 3, dims_a);
+    eem_tensor *b = eem_tensor_new(EEM_DT_UINT8, 3, dims_b);
+    for (size_t i = 0; i < eem_tensor_count(a); i++)
+        ((float *)a->data)[i] = (float)i * 0.5f;
+    memset(b->data, 7, eem_tensor_nbytes(b));
+    const char *k2[2] = {"array", "mask"};
+    const eem_tensor *in2[2] = {a, b}, *in1[1] = {b};
+    eem_instance two = {2, k2, in2}, one = {1, k2 + 1, in1};
+    for (int columnar = 0; columnar < 2; columnar++) {
+        eem_payload_context ctx = {.spec = spec, .columnar = columnar};
+        eem_payload_batch *reused = eem_payload_batch_new(ops, &ctx), *fresh = NULL;
+        const struct {
+            const eem_instance *inst;
+            int n;
+        } rounds[] = {{&two, 5}, {&two, 2}, {&one, 3}, {&two, 4}, {&one, 1}};
+        for (size_t r = 0; r < sizeof rounds / sizeof rounds[0]; r++) {
+            eem_buf got = {0}, want = {0};
+            size_t p1 = build_with(&reused, r > 0, &ctx, rounds[r].inst, rounds[r].n, &got);
+            size_t p2 = build_with(&fresh, 0, &ctx, rounds[r].inst, rounds[r].n, &want);
+            CHECK_EQ_INT(got.len, want.len);
+            CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+            CHECK_EQ_INT(p1, got.len);
+            CHECK_EQ_INT(p2, want.len);
+            eem_buf_free(&got);
+            eem_buf_free(&want);
+        }
+        CHECK(reused->cap_columns >= 1);
+        eem_payload_batch_free(reused);
+        eem_payload_batch_free(fresh);
+    }
+    eem_tensor_free(a);
+    eem_tensor_free(b);
+}
+
 int main(void)
 {
     ops = eem_payload_ops_for(EEM_PAYLOAD_SERIALIZED_TF_TENSORS);
@@ -463,6 +526,7 @@ int main(void)
 
     test_ops_lookup();
     test_encode(&one);
+    test_batch_reuse(&one);
     test_decode_one_output(&one);
     test_decode_errors(&one);
     test_decode_two_outputs(&two);

@@ -615,6 +615,220 @@ static void test_typed_fields(void)
     eem_tensor_free(t);
 }
 
+/* ---- strided conversion (one channel of an interleaved row) ---- */
+
+static void test_convert_strided(void)
+{
+    enum { N = 300, STRIDE = 3 }; /* more than one gather chunk of 256 */
+    static const eem_dtype types[] = {EEM_DT_UINT8,   EEM_DT_INT8,    EEM_DT_UINT16,
+                                      EEM_DT_INT16,   EEM_DT_UINT32,  EEM_DT_INT32,
+                                      EEM_DT_UINT64,  EEM_DT_INT64,   EEM_DT_FLOAT16,
+                                      EEM_DT_BFLOAT16, EEM_DT_FLOAT32, EEM_DT_FLOAT64};
+    int n_types = (int)(sizeof types / sizeof types[0]);
+    int failures = 0;
+    for (int a = 0; a < n_types; a++) {
+        size_t ss = eem_dtype_size(types[a]);
+        uint8_t *src = malloc(N * STRIDE * ss);
+        /* values -60..+60 and fractions, as doubles converted to the source type */
+        for (size_t i = 0; i < (size_t)N * STRIDE; i++) {
+            double v = ((double)(i % 121) - 60.0) * 1.25;
+            eem_dtype_convert(&v, EEM_DT_FLOAT64, src + i * ss, types[a], 1);
+        }
+        for (int b = 0; b < n_types; b++) {
+            size_t ds = eem_dtype_size(types[b]);
+            for (int ch = 0; ch < STRIDE; ch++) {
+                uint8_t *got = calloc(N, ds), *want = calloc(N, ds);
+                eem_dtype_convert_strided(src + ch * ss, types[a], STRIDE, got, types[b], N);
+                for (size_t x = 0; x < N; x++)
+                    eem_dtype_convert(src + (x * STRIDE + ch) * ss, types[a], want + x * ds,
+                                      types[b], 1);
+                if (memcmp(got, want, N * ds) != 0) {
+                    failures++;
+                    fprintf(stderr, "strided %s -> %s channel %d differs\n",
+                            eem_dtype_name(types[a]), eem_dtype_name(types[b]), ch);
+                }
+                /* equal types: the exact bytes of the channel */
+                if (a == b)
+                    for (size_t x = 0; x < N; x++)
+                        failures += memcmp(got + x * ds, src + (x * STRIDE + ch) * ss, ss) != 0;
+                free(got);
+                free(want);
+            }
+        }
+        /* stride 1 is the plain conversion */
+        uint8_t *one = calloc(N, 8), *plain = calloc(N, 8);
+        eem_dtype_convert_strided(src, types[a], 1, one, EEM_DT_FLOAT64, N);
+        eem_dtype_convert(src, types[a], plain, EEM_DT_FLOAT64, N);
+        failures += memcmp(one, plain, N * 8) != 0;
+        free(one);
+        free(plain);
+        free(src);
+    }
+    CHECK_EQ_INT(failures, 0);
+}
+
+/* ---- base64 into a reused buffer ---- */
+
+static void test_base64_decode_buf(void)
+{
+    uint8_t data[300];
+    for (int i = 0; i < 300; i++)
+        data[i] = (uint8_t)(i * 53 + 7);
+    eem_buf out = {0};
+    eem_error err = {0};
+    int failures = 0;
+    /* long first, then shorter and longer again: the buffer is reused and grown */
+    static const size_t lens[] = {300, 0, 1, 2, 3, 4, 5, 64, 299, 298, 17};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        size_t len = lens[k];
+        char *text = NULL;
+        size_t tlen = 0;
+        if (eem_base64_encode(data, len, &text, &tlen) != EEM_OK) {
+            failures++;
+            continue;
+        }
+        for (int form = 0; form < 3; form++) { /* padded, unpadded, URL-safe unpadded */
+            size_t n = tlen;
+            if (form >= 1)
+                while (n && text[n - 1] == '=')
+                    n--;
+            if (form == 2)
+                for (size_t i = 0; i < n; i++)
+                    text[i] = text[i] == '+' ? '-' : text[i] == '/' ? '_' : text[i];
+            failures += eem_base64_decode_buf(text, n, &out, &err) != EEM_OK;
+            failures += out.len != len || (len && memcmp(out.data, data, len) != 0);
+            failures += out.data && out.data[out.len] != '\0';
+        }
+        free(text);
+    }
+    CHECK_EQ_INT(failures, 0);
+    CHECK(out.cap > 300); /* kept across calls */
+
+    /* the same refusals and messages as eem_base64_decode */
+    static const char *bad[] = {"Zm9v!mFy", "Zm9vY", "Zm8==", "Zm=9", "Zm9v Ym8", "A==="};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        eem_error e1 = {0}, e2 = {0};
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        eem_status s1 = eem_base64_decode(bad[k], strlen(bad[k]), &o, &ol, &e1);
+        eem_status s2 = eem_base64_decode_buf(bad[k], strlen(bad[k]), &out, &e2);
+        CHECK_EQ_INT(s1, EEM_ERR_PROTOCOL);
+        CHECK_EQ_INT(s2, s1);
+        CHECK(strcmp(e1.msg, e2.msg) == 0);
+        free(o);
+    }
+    /* after a refusal the buffer decodes again */
+    CHECK_EQ_INT(eem_base64_decode_buf("Zm9vYmFy", 8, &out, &err), EEM_OK);
+    CHECK(out.len == 6 && memcmp(out.data, "foobar", 6) == 0);
+    eem_buf_free(&out);
+}
+
+/* ---- TensorProto: the canonical reader and protobuf-c agree ---- */
+
+/* Decode buf twice: as is, and with an unknown field (number 15, varint)
+ * appended, which the canonical reader leaves to protobuf-c.  Both results
+ * (status, message, tensor) must be equal. */
+static int decode_both_ways(const uint8_t *buf, size_t len, size_t max_elements)
+{
+    uint8_t *alt = malloc(len + 2);
+    memcpy(alt, buf, len);
+    alt[len] = 0x78; /* field 15, varint */
+    alt[len + 1] = 0x01;
+    eem_tensor *a = NULL, *b = NULL;
+    eem_error ea = {0}, eb = {0};
+    eem_status sa = eem_tensorproto_decode(buf, len, max_elements, &a, &ea);
+    eem_status sb = eem_tensorproto_decode(alt, len + 2, max_elements, &b, &eb);
+    int same = sa == sb && strcmp(ea.msg, eb.msg) == 0 && !a == !b;
+    if (same && a)
+        same = a->type == b->type && a->ndim == b->ndim &&
+               memcmp(a->dims, b->dims, sizeof a->dims) == 0 &&
+               memcmp(a->data, b->data, eem_tensor_nbytes(a)) == 0;
+    if (!same)
+        fprintf(stderr, "canonical vs protobuf-c: %d \"%s\" / %d \"%s\"\n", sa, ea.msg, sb, eb.msg);
+    eem_tensor_free(a);
+    eem_tensor_free(b);
+    free(alt);
+    return same;
+}
+
+static void test_tensorproto_canonical(void)
+{
+    static const eem_dtype types[] = {EEM_DT_UINT8,   EEM_DT_INT8,    EEM_DT_UINT16,
+                                      EEM_DT_INT16,   EEM_DT_UINT32,  EEM_DT_INT32,
+                                      EEM_DT_UINT64,  EEM_DT_INT64,   EEM_DT_FLOAT16,
+                                      EEM_DT_BFLOAT16, EEM_DT_FLOAT32, EEM_DT_FLOAT64};
+    int failures = 0;
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        int64_t dims[3] = {5, 7, 3};
+        eem_tensor *t = eem_tensor_new(types[k], 3, dims);
+        fill_pattern(t);
+        uint8_t *enc = NULL;
+        size_t len = 0;
+        eem_error err = {0};
+        if (eem_tensorproto_encode(t, &enc, &len, &err) != EEM_OK) {
+            failures++;
+            eem_tensor_free(t);
+            continue;
+        }
+        eem_tensor *back = NULL;
+        failures += eem_tensorproto_decode(enc, len, 0, &back, &err) != EEM_OK;
+        failures += !back || back->type != t->type || back->ndim != 3 ||
+                    memcmp(back->dims, t->dims, sizeof dims) != 0 ||
+                    memcmp(back->data, t->data, eem_tensor_nbytes(t)) != 0;
+        eem_tensor_free(back);
+        failures += !decode_both_ways(enc, len, 0);
+        failures += !decode_both_ways(enc, len, 50); /* too many elements: same message */
+        free(enc);
+        eem_tensor_free(t);
+    }
+    CHECK_EQ_INT(failures, 0);
+
+    /* fields in another order (content first, then shape, then dtype) */
+    const uint8_t reordered[] = {0x22, 0x02, 0x05, 0x06,             /* tensor_content */
+                                 0x12, 0x04, 0x12, 0x02, 0x08, 0x02, /* shape [2] */
+                                 0x08, 0x04};                        /* DT_UINT8 */
+    eem_tensor *t = NULL;
+    eem_error err = {0};
+    CHECK_EQ_INT(eem_tensorproto_decode(reordered, sizeof reordered, 0, &t, &err), EEM_OK);
+    CHECK(t && t->type == EEM_DT_UINT8 && t->ndim == 1 && t->dims[0] == 2 &&
+          ((uint8_t *)t->data)[0] == 5 && ((uint8_t *)t->data)[1] == 6);
+    eem_tensor_free(t);
+    CHECK(decode_both_ways(reordered, sizeof reordered, 0));
+    /* tensor_content twice: the last one counts (protobuf rule) */
+    const uint8_t twice[] = {0x08, 0x04, 0x12, 0x04, 0x12, 0x02, 0x08, 0x02,
+                             0x22, 0x02, 0x01, 0x02, 0x22, 0x02, 0x08, 0x09};
+    t = NULL;
+    CHECK_EQ_INT(eem_tensorproto_decode(twice, sizeof twice, 0, &t, &err), EEM_OK);
+    CHECK(t && ((uint8_t *)t->data)[0] == 8 && ((uint8_t *)t->data)[1] == 9);
+    eem_tensor_free(t);
+    /* tensor_content shorter than the shape: same message both ways */
+    const uint8_t short_content[] = {0x08, 0x04, 0x12, 0x04, 0x12, 0x02,
+                                     0x08, 0x03, 0x22, 0x02, 0x01, 0x02};
+    CHECK_EQ_INT(eem_tensorproto_decode(short_content, sizeof short_content, 0, &t, &err),
+                 EEM_ERR_PROTOCOL);
+    CHECK_CONTAINS(err.msg, "tensor_content has 2 bytes, shape [3] uint8 needs 3");
+    CHECK(decode_both_ways(short_content, sizeof short_content, 0));
+    /* a negative dimension, an unsupported dtype, an unknown rank: same messages */
+    const uint8_t negative[] = {0x08, 0x04, 0x12, 0x0d, 0x12, 0x0b, 0x08, 0xff, 0xff, 0xff, 0xff,
+                                0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0x22, 0x01, 0x00};
+    CHECK_EQ_INT(eem_tensorproto_decode(negative, sizeof negative, 0, &t, &err),
+                 EEM_ERR_PROTOCOL);
+    CHECK_CONTAINS(err.msg, "has size -1");
+    CHECK(decode_both_ways(negative, sizeof negative, 0));
+    const uint8_t bad_dtype[] = {0x08, 0x07, 0x12, 0x04, 0x12, 0x02, 0x08, 0x01, 0x22, 0x01, 0x00};
+    CHECK_EQ_INT(eem_tensorproto_decode(bad_dtype, sizeof bad_dtype, 0, &t, &err),
+                 EEM_ERR_PROTOCOL);
+    CHECK_CONTAINS(err.msg, "dtype 7 is not supported");
+    CHECK(decode_both_ways(bad_dtype, sizeof bad_dtype, 0));
+    const uint8_t unknown_rank[] = {0x08, 0x04, 0x12, 0x02, 0x18, 0x01, 0x22, 0x01, 0x00};
+    CHECK_EQ_INT(eem_tensorproto_decode(unknown_rank, sizeof unknown_rank, 0, &t, &err),
+                 EEM_ERR_PROTOCOL);
+    CHECK_CONTAINS(err.msg, "unknown rank");
+    /* truncated: protobuf-c's message */
+    CHECK_EQ_INT(eem_tensorproto_decode(twice, sizeof twice - 1, 0, &t, &err), EEM_ERR_PROTOCOL);
+    CHECK_CONTAINS(err.msg, "could not be parsed");
+}
+
 int main(void)
 {
     test_dtype_names();
@@ -625,5 +839,8 @@ int main(void)
     test_roundtrip_all_types();
     test_worked_examples();
     test_typed_fields();
+    test_convert_strided();
+    test_base64_decode_buf();
+    test_tensorproto_canonical();
     return check_report();
 }

@@ -450,6 +450,61 @@ void eem_dtype_convert(const void *src, eem_dtype st, void *dst, eem_dtype dt, s
     }
 }
 
+/* Copy n elements of `size` bytes taken every `stride` elements. */
+#define GATHER(CTYPE, src, stride, dst, n)                                                         \
+    do {                                                                                           \
+        const CTYPE *s_ = (const CTYPE *)(src);                                                    \
+        CTYPE *d_ = (CTYPE *)(dst);                                                                \
+        for (size_t i_ = 0; i_ < (n); i_++)                                                        \
+            d_[i_] = s_[i_ * (stride)];                                                            \
+    } while (0)
+
+static void gather(const void *src, size_t size, size_t stride, void *dst, size_t n)
+{
+    switch (size) {
+    case 1:
+        GATHER(uint8_t, src, stride, dst, n);
+        break;
+    case 2:
+        GATHER(uint16_t, src, stride, dst, n);
+        break;
+    case 4:
+        GATHER(uint32_t, src, stride, dst, n);
+        break;
+    default:
+        GATHER(uint64_t, src, stride, dst, n);
+        break;
+    }
+}
+
+#define EEM_DTYPE_GATHER_CHUNK 256 /* elements gathered on the stack before a conversion */
+
+void eem_dtype_convert_strided(const void *src, eem_dtype st, size_t src_stride, void *dst,
+                               eem_dtype dt, size_t n)
+{
+    if (!valid(st) || !valid(dt) || n == 0)
+        return;
+    if (src_stride <= 1) {
+        eem_dtype_convert(src, st, dst, dt, n);
+        return;
+    }
+    size_t ss = infos[st].size, ds = infos[dt].size;
+    if (st == dt) { /* no conversion: a plain gather */
+        gather(src, ss, src_stride, dst, n);
+        return;
+    }
+    /* gather a chunk of source elements, then convert it as one run */
+    uint64_t tmp[EEM_DTYPE_GATHER_CHUNK];
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    for (size_t done = 0; done < n;) {
+        size_t k = n - done < EEM_DTYPE_GATHER_CHUNK ? n - done : EEM_DTYPE_GATHER_CHUNK;
+        gather(s + done * src_stride * ss, ss, src_stride, tmp, k);
+        eem_dtype_convert(tmp, st, d + done * ds, dt, k);
+        done += k;
+    }
+}
+
 double eem_dtype_get(const void *buf, eem_dtype t, size_t i)
 {
     switch (t) {

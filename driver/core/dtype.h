@@ -51,6 +51,12 @@ eem_dtype eem_dtype_from_tf(int tf_datatype);
  * float16/bfloat16 are decoded from their 16-bit patterns (as sources) and
  * encoded with round-to-nearest-even (as targets). */
 void eem_dtype_convert(const void *src, eem_dtype st, void *dst, eem_dtype dt, size_t n);
+/* The same for n elements of src taken every src_stride elements (element 0,
+ * src_stride, 2*src_stride, ...) into contiguous dst, e.g. one channel of an
+ * interleaved (H, W, C) row.  Equal types are copied without conversion;
+ * src_stride 1 is eem_dtype_convert.  src and dst must not overlap. */
+void eem_dtype_convert_strided(const void *src, eem_dtype st, size_t src_stride, void *dst,
+                               eem_dtype dt, size_t n);
 
 /* Read element i of buf (type t) as double. */
 double eem_dtype_get(const void *buf, eem_dtype t, size_t i);

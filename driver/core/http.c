@@ -216,7 +216,14 @@ typedef struct xfer {
     struct xfer *prev, *next;
 } xfer;
 
+/* Answer buffers kept for reuse (eem_http_multi_recycle), and the most bytes
+ * reserved up front from a Content-Length (a larger answer grows as it comes). */
+#define EEM_HTTP_SPARE_BUFFERS 8
+#define EEM_HTTP_PRESIZE_MAX ((size_t)64 << 20)
+
 struct eem_http_multi {
+    eem_buf spare[EEM_HTTP_SPARE_BUFFERS]; /* empty buffers with capacity */
+    int n_spare;
     eem_http_options opts;
     CURLM *multi;
     xfer *head, *tail; /* every request not yet handed back, in the order added */
@@ -266,10 +273,22 @@ static void xfer_free(xfer *x)
     free(x);
 }
 
+/* Give x a recycled answer buffer when it has none yet. */
+static void body_take_spare(xfer *x)
+{
+    eem_http_multi *m = x->m;
+    if (x->body.data || m->n_spare == 0)
+        return;
+    x->body = m->spare[--m->n_spare];
+    memset(&m->spare[m->n_spare], 0, sizeof m->spare[m->n_spare]);
+    eem_buf_reset(&x->body);
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 {
     xfer *x = user;
     size_t n = size * nmemb;
+    body_take_spare(x);
     long max = x->m->opts.max_response_bytes;
     if (max > 0 && (x->body.len + n > (size_t)max)) {
         x->too_large = 1;
@@ -335,6 +354,16 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
             if (max > 0 && cl > max) {
                 x->too_large = 1;
                 return 0;
+            }
+            if (cl > 0) { /* room for the whole answer at once (a hint: failure is not fatal) */
+                body_take_spare(x);
+                size_t want = (unsigned long long)cl < EEM_HTTP_PRESIZE_MAX ? (size_t)cl
+                                                                            : EEM_HTTP_PRESIZE_MAX;
+                if (want > x->body.len) {
+                    eem_buf probe = x->body;
+                    if (eem_buf_reserve(&probe, want - x->body.len) == 0)
+                        x->body = probe; /* on failure x->body is unchanged */
+                }
             }
         }
     } else if ((v = header_value(data, n, "Retry-After", &len))) {
@@ -475,6 +504,7 @@ eem_status eem_http_multi_add(eem_http_multi *m, eem_http_request *req, eem_erro
     req->status = 0;
     req->response = NULL;
     req->response_len = 0;
+    req->response_cap = 0;
     req->error[0] = '\0';
     req->attempts = 0;
     req->ok = 0;
@@ -676,6 +706,7 @@ static eem_http_request *deliver(eem_http_multi *m, xfer *x)
     eem_http_request *req = x->req;
     list_unlink(m, x);
     req->response_len = x->body.len;
+    req->response_cap = x->body.cap;
     req->response = eem_buf_take(&x->body);
     if (!req->response) {
         req->response_len = 0;
@@ -777,6 +808,8 @@ void eem_http_multi_free(eem_http_multi *m)
         return;
     abandon_all(m, "abandoned");
     multi_handle_give_back(m->multi);
+    for (int k = 0; k < m->n_spare; k++)
+        eem_buf_free(&m->spare[k]);
     free(m);
 }
 
@@ -784,6 +817,25 @@ const void *eem_http_request_connection_cache(const eem_http_request *req)
 {
     const xfer *x = req ? req->internal : NULL;
     return x && x->m ? x->m->multi : NULL;
+}
+
+void eem_http_multi_recycle(eem_http_multi *m, eem_http_request *req)
+{
+    if (!m || !req || !req->response)
+        return;
+    if (m->n_spare < EEM_HTTP_SPARE_BUFFERS && req->response_cap > 0) {
+        eem_buf *b = &m->spare[m->n_spare++];
+        b->data = req->response;
+        b->cap = req->response_cap;
+        b->len = 0;
+        b->failed = 0;
+        b->data[0] = '\0';
+    } else {
+        free(req->response);
+    }
+    req->response = NULL;
+    req->response_len = 0;
+    req->response_cap = 0;
 }
 
 void eem_http_request_clear(eem_http_request *req)
@@ -795,6 +847,7 @@ void eem_http_request_clear(eem_http_request *req)
     free(req->response);
     req->response = NULL;
     req->response_len = 0;
+    req->response_cap = 0;
 }
 
 /* ---- failure descriptions ----------------------------------------------- */

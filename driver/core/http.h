@@ -90,6 +90,7 @@ struct eem_http_request {
     long status;                /* HTTP status of the last attempt, 0 if none */
     char *response;             /* NUL-terminated body of the last attempt (owned; see clear) */
     size_t response_len;
+    size_t response_cap;        /* bytes allocated for response (eem_http_multi_recycle) */
     char error[512];            /* transport error of the last attempt, "" if none */
     int attempts;
     int ok;                     /* 1: a 2xx answer was received */
@@ -122,6 +123,11 @@ void eem_http_multi_free(eem_http_multi *m);
 /* The connection cache a queued request's transfers go through (an opaque
  * key: the curl multi handle), NULL before eem_http_multi_add. */
 const void *eem_http_request_connection_cache(const eem_http_request *req);
+/* Hand a finished request's response buffer back to m (req->response is NULL
+ * afterwards), so a later answer is received into it instead of into a freshly
+ * allocated buffer: multi-megabyte answers would otherwise page-fault on every
+ * first touch.  m keeps a few such buffers until eem_http_multi_free. */
+void eem_http_multi_recycle(eem_http_multi *m, eem_http_request *req);
 /* Free what a finished request owns (response); the struct itself is the caller's. */
 void eem_http_request_clear(eem_http_request *req);
 

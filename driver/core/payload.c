@@ -160,11 +160,24 @@ static void free_info(eem_payload_column *info, int n)
 /* Back to an empty batch (columns and key shapes released). */
 static void batch_clear(eem_payload_batch *b)
 {
-    for (int k = 0; b->columns && k < b->n_columns; k++)
+    for (int k = 0; b->columns && k < b->cap_columns; k++)
         eem_buf_free(&b->columns[k]);
     free(b->columns);
     free_info(b->info, b->n_info);
     b->columns = NULL;
+    b->info = NULL;
+    b->n_columns = b->n_info = b->n_instances = b->cap_columns = 0;
+}
+
+void eem_payload_batch_reset(eem_payload_batch *b)
+{
+    if (!b)
+        return;
+    for (int k = 0; b->columns && k < b->cap_columns; k++) {
+        eem_buf_reset(&b->columns[k]);
+        b->columns[k].failed = 0;
+    }
+    free_info(b->info, b->n_info);
     b->info = NULL;
     b->n_columns = b->n_info = b->n_instances = 0;
 }
@@ -279,8 +292,14 @@ eem_status eem_payload_batch_add(eem_payload_batch *b, const eem_instance *inst,
                                  const eem_payload_fragment *frag, eem_error *err)
 {
     if (b->n_instances == 0) {
-        batch_clear(b); /* whatever a failed first add left */
-        b->columns = calloc((size_t)(frag->n_parts > 0 ? frag->n_parts : 1), sizeof *b->columns);
+        int want = frag->n_parts > 0 ? frag->n_parts : 1;
+        if (b->cap_columns >= want) {
+            eem_payload_batch_reset(b); /* whatever a failed first add left; buffers kept */
+        } else {
+            batch_clear(b);
+            b->columns = calloc((size_t)want, sizeof *b->columns);
+            b->cap_columns = b->columns ? want : 0;
+        }
         b->info = calloc((size_t)(inst->n_inputs > 0 ? inst->n_inputs : 1), sizeof *b->info);
         if (!b->columns || !b->info)
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory building a request body");

@@ -72,6 +72,7 @@ typedef struct eem_payload_batch {
     eem_buf *columns;           /* n_columns: parts joined by item_sep */
     eem_payload_column *info;   /* n_info input keys of the first instance */
     int n_info;
+    int cap_columns;            /* column buffers allocated (kept by eem_payload_batch_reset) */
 } eem_payload_batch;
 
 struct eem_payload_ops {
@@ -150,6 +151,9 @@ eem_status eem_payload_encode(const eem_payload_ops *ops, const eem_payload_cont
 eem_payload_batch *eem_payload_batch_new(const eem_payload_ops *ops,
                                          const eem_payload_context *ctx);
 void eem_payload_batch_free(eem_payload_batch *b);
+/* Empty b for the next request, keeping its column buffers' capacity (no
+ * multi-megabyte allocation per request). */
+void eem_payload_batch_reset(eem_payload_batch *b);
 /* Exact size in bytes of the body holding b's instances plus frag (frag may be
  * NULL); inst is frag's instance (its shapes head the columns of an empty batch). */
 size_t eem_payload_batch_size_with(const eem_payload_batch *b, const eem_instance *inst,

@@ -219,11 +219,19 @@ static eem_status report_server_error(const shrunk_json *sj, json_object *root, 
                          n > EEM_TF_ERROR_MESSAGE_MAX ? "..." : "");
 }
 
+/* What the value decoder of one answer shares: the shrunk JSON (NULL when not
+ * used) and one buffer every base64 value is decoded into. */
+typedef struct tf_answer {
+    const shrunk_json *sj;
+    eem_buf bytes;
+} tf_answer;
+
 /* Decode one base64 TensorProto string found at path. Accepts a JSON string or
  * TF Serving's {"b64": "..."} wrapper. */
-static eem_status decode_tensor_value(const shrunk_json *sj, json_object *v, const char *path,
+static eem_status decode_tensor_value(tf_answer *a, json_object *v, const char *path,
                                       size_t max_elements, eem_tensor **out, eem_error *err)
 {
+    const shrunk_json *sj = a->sj;
     json_object *inner = NULL;
     if (json_object_is_type(v, json_type_object) && json_object_object_length(v) == 1 &&
         json_object_object_get_ex(v, "b64", &inner))
@@ -232,21 +240,19 @@ static eem_status decode_tensor_value(const shrunk_json *sj, json_object *v, con
         return eem_error_set(err, EEM_ERR_PROTOCOL,
                              "%s: expected a base64 string (serialized TensorProto), got %s", path,
                              json_type_to_name(json_object_get_type(v)));
-    uint8_t *bytes = NULL;
-    size_t nbytes = 0;
     const char *text;
     size_t text_len;
     string_value(sj, v, &text, &text_len);
-    eem_status st = eem_base64_decode(text, text_len, &bytes, &nbytes, err);
+    eem_status st = eem_base64_decode_buf(text, text_len, &a->bytes, err);
     if (st == EEM_OK)
-        st = eem_tensorproto_decode(bytes, nbytes, max_elements, out, err);
-    free(bytes);
+        st = eem_tensorproto_decode((const uint8_t *)a->bytes.data, a->bytes.len, max_elements,
+                                    out, err);
     if (st != EEM_OK)
         eem_error_prefix(err, "%s", path);
     return st;
 }
 
-/* eem_json_value_decoder for base64 TensorProto values (user: the shrunk JSON or NULL). */
+/* eem_json_value_decoder for base64 TensorProto values (user: the tf_answer). */
 static eem_status tf_decode_value(const eem_payload_context *ctx, json_object *v, const char *path,
                                   int output, size_t max_elements, eem_tensor **out, void *user,
                                   eem_error *err)
@@ -278,9 +284,11 @@ static eem_status tf_decode_response(const eem_payload_context *ctx, const char 
     }
     if (st == EEM_OK && json_object_is_type(root, json_type_object))
         st = report_server_error(use_sj ? &sj : NULL, root, err);
+    tf_answer a = {use_sj ? &sj : NULL, {0}};
     if (st == EEM_OK)
-        st = eem_json_walk_answer(ctx, root, n_instances, max_elements, tf_decode_value,
-                                  use_sj ? &sj : NULL, out, err);
+        st = eem_json_walk_answer(ctx, root, n_instances, max_elements, tf_decode_value, &a, out,
+                                  err);
+    eem_buf_free(&a.bytes);
     json_object_put(root);
     shrunk_json_free(&sj);
     return st;

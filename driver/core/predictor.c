@@ -399,6 +399,10 @@ typedef struct pending_request {
     int auth_retried;    /* already re-sent once after HTTP 401 */
 } pending_request;
 
+/* Bodies of finished requests kept for the next ones: multi-megabyte buffers
+ * allocated per request page-fault on every first touch. */
+#define EEM_SPARE_BODIES 4
+
 /* Credentials and header lines replaced during a compute call: requests
  * already queued still point at them, so they live until the call ends. */
 typedef struct retired_headers {
@@ -436,6 +440,9 @@ typedef struct compute_state {
     int stopped_lasting;             /* ... and it is remembered for its tiles */
     eem_lease_set leases; /* tiles this call claimed or waits for (cache_lease.h) */
     double slice; /* > 0: a wait for answers returns after this many seconds (run_feed) */
+    eem_buf spare_bodies[EEM_SPARE_BODIES]; /* emptied, capacity kept */
+    int n_spare_bodies;
+    eem_payload_batch *spare_batch; /* the last built batch, emptied, buffers kept */
 } compute_state;
 
 static void pending_request_free(pending_request *r)
@@ -469,6 +476,18 @@ static eem_status request_set_headers(const compute_state *cs, pending_request *
     return EEM_OK;
 }
 
+/* A finished request: its answer buffer back to the transport, its body
+ * kept for a later request (both reused instead of allocated), then freed. */
+static void compute_request_recycle(compute_state *cs, pending_request *r)
+{
+    eem_http_multi_recycle(cs->multi, &r->http);
+    if (cs->n_spare_bodies < EEM_SPARE_BODIES && r->body.data) {
+        cs->spare_bodies[cs->n_spare_bodies++] = r->body;
+        memset(&r->body, 0, sizeof r->body);
+    }
+    pending_request_free(r);
+}
+
 static void compute_auth_free(compute_state *cs);
 
 static void compute_state_free(compute_state *cs)
@@ -479,6 +498,9 @@ static void compute_state_free(compute_state *cs)
         pending_request_free(cs->flying[k]);
     free(cs->flying);
     pending_request_free(cs->building);
+    for (int k = 0; k < cs->n_spare_bodies; k++)
+        eem_buf_free(&cs->spare_bodies[k]);
+    eem_payload_batch_free(cs->spare_batch);
     compute_auth_free(cs);
     free(cs->headers);
     if (cs->band_bufs)
@@ -583,6 +605,8 @@ static void apply_mask(compute_state *cs, const uint8_t *mask)
 {
     const eem_predictor *p = cs->p;
     size_t npix = (size_t)cs->g->uw * cs->g->uh;
+    if (mask && !memchr(mask, 0, npix))
+        return; /* every pixel valid (the usual case): nothing to overwrite */
     for (int b = 0; b < p->n_bands; b++) {
         size_t es = eem_dtype_size(p->band_types[b]);
         uint8_t *dst = cs->band_bufs[b];
@@ -966,7 +990,7 @@ static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), vo
         st = compute_finish_request(cs, r, err);
     if (st != EEM_OK && r->http.status == 401 && cs->auth.authorization)
         compute_explain_unauthorized(cs, r, err);
-    pending_request_free(r);
+    compute_request_recycle(cs, r);
     return st;
 }
 
@@ -989,6 +1013,10 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     /* the job budget (job_budget.h) counts the tiles of each request sent */
     eem_status st = eem_job_budget_take(cs->p->cache ? eem_cache_dir(cs->p->cache) : NULL,
                                         cs->p->job_max_predictions, r->n_tiles, err);
+    if (st == EEM_OK && !r->body.data && cs->n_spare_bodies > 0) {
+        r->body = cs->spare_bodies[--cs->n_spare_bodies]; /* batch_build empties it */
+        r->body.failed = 0;
+    }
     if (st == EEM_OK)
         st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
     if (st == EEM_OK && binary_header_len > 0) {
@@ -997,7 +1025,10 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
         snprintf(r->body_headers[1], sizeof r->body_headers[1],
                  "Inference-Header-Content-Length: %zu", binary_header_len);
     }
-    eem_payload_batch_free(r->batch);
+    /* the encoded instances are in the body now: keep their buffers for the next batch */
+    eem_payload_batch_reset(r->batch);
+    eem_payload_batch_free(cs->spare_batch);
+    cs->spare_batch = r->batch;
     r->batch = NULL;
     if (st != EEM_OK) {
         pending_request_free(r);
@@ -1086,7 +1117,9 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         }
         cs->building = r;
-        r->batch = eem_payload_batch_new(cs->p->ops, &cs->p->payload);
+        r->batch = cs->spare_batch ? cs->spare_batch
+                                   : eem_payload_batch_new(cs->p->ops, &cs->p->payload);
+        cs->spare_batch = NULL;
         if (!r->batch)
             st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         size_t single = st == EEM_OK ? eem_payload_batch_size_with(r->batch, inst, frag) : 0;

@@ -8,6 +8,7 @@
 #include "tensor.h"
 
 #include "buf.h"
+#include "pb_wire.h"
 #include "tensor.pb-c.h"
 
 #include <stdio.h>
@@ -50,7 +51,8 @@ static int shape_count(int ndim, const int64_t *dims, size_t elsize, size_t *cou
     return 1;
 }
 
-eem_tensor *eem_tensor_new(eem_dtype type, int ndim, const int64_t *dims)
+/* A tensor of that shape, zero-filled or (zero 0) left for the caller to fill. */
+static eem_tensor *tensor_alloc(eem_dtype type, int ndim, const int64_t *dims, int zero)
 {
     size_t elsize = eem_dtype_size(type), count;
     if (elsize == 0 || ndim < 0 || ndim > EEM_TENSOR_MAX_DIMS || (ndim > 0 && !dims) ||
@@ -63,12 +65,17 @@ eem_tensor *eem_tensor_new(eem_dtype type, int ndim, const int64_t *dims)
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++)
         t->dims[i] = dims[i];
-    t->data = calloc(count ? count : 1, elsize);
+    t->data = zero ? calloc(count ? count : 1, elsize) : malloc(count ? count * elsize : 1);
     if (!t->data) {
         free(t);
         return NULL;
     }
     return t;
+}
+
+eem_tensor *eem_tensor_new(eem_dtype type, int ndim, const int64_t *dims)
+{
+    return tensor_alloc(type, ndim, dims, 1);
 }
 
 void eem_tensor_free(eem_tensor *t)
@@ -241,92 +248,147 @@ static void fill_from_typed_fields(const Tensorflow__TensorProto *tp, eem_tensor
     }
 }
 
-eem_status eem_tensorproto_decode(const uint8_t *buf, size_t len, size_t max_elements,
-                                  eem_tensor **out, eem_error *err)
-{
-    eem_status st = EEM_OK;
-    eem_tensor *t = NULL;
-    *out = NULL;
-    Tensorflow__TensorProto *tp = tensorflow__tensor_proto__unpack(NULL, len, buf);
-    if (!tp) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                           "not a valid serialized TensorProto (%zu bytes could not be parsed)",
-                           len);
-        goto done;
-    }
-    eem_dtype type = eem_dtype_from_tf((int)tp->dtype);
-    if (type == EEM_DT_NONE) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                           "TensorProto dtype %d is not supported (accepted: DataTypes of %s)",
-                           (int)tp->dtype, eem_dtype_accepted_names());
-        goto done;
-    }
-
+/* What a TensorProto says, however it was parsed. */
+typedef struct tensorproto_fields {
+    int tf_dtype;
+    int unknown_rank;
+    size_t n_dim;
     int64_t dims[EEM_TENSOR_MAX_DIMS];
-    int ndim = 0;
-    const Tensorflow__TensorShapeProto *shape = tp->tensor_shape;
-    if (shape) {
-        if (shape->unknown_rank) {
-            st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                               "TensorProto has an unknown rank; a shape is required");
-            goto done;
-        }
-        if (shape->n_dim > EEM_TENSOR_MAX_DIMS) {
-            st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                               "TensorProto has %zu dimensions; at most %d are accepted",
-                               shape->n_dim, EEM_TENSOR_MAX_DIMS);
-            goto done;
-        }
-        ndim = (int)shape->n_dim;
-        for (int i = 0; i < ndim; i++) {
-            dims[i] = shape->dim[i]->size;
-            if (dims[i] < 0) {
-                st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                                   "TensorProto dimension %d has size %lld; sizes must be >= 0", i,
-                                   (long long)dims[i]);
-                goto done;
+    const uint8_t *content;
+    size_t content_len;
+} tensorproto_fields;
+
+/* The canonical encoding (what TensorFlow, TF Serving and we write): only
+ * dtype, tensor_shape of plain dims and a non-empty tensor_content, each at
+ * most once, read in place without allocating.  0 when it applies; -1 for
+ * anything else (then protobuf-c parses it, with its checks and messages). */
+static int tensorproto_read_canonical(const uint8_t *buf, size_t len, tensorproto_fields *f)
+{
+    eem_pb_reader r;
+    eem_pb_field fld;
+    int seen_dtype = 0, seen_shape = 0, got;
+    memset(f, 0, sizeof *f);
+    eem_pb_reader_init(&r, buf, len);
+    while ((got = eem_pb_next(&r, &fld)) == 1) {
+        if (fld.number == 1 && fld.wire_type == EEM_PB_VARINT && !seen_dtype) {
+            if (fld.varint > 0x7FFFFFFF)
+                return -1;
+            f->tf_dtype = (int)fld.varint;
+            seen_dtype = 1;
+        } else if (fld.number == 2 && fld.wire_type == EEM_PB_LEN && !seen_shape) {
+            eem_pb_reader sr;
+            eem_pb_field dim;
+            eem_pb_reader_init(&sr, fld.data, fld.len);
+            while ((got = eem_pb_next(&sr, &dim)) == 1) {
+                if (dim.number != 2 || dim.wire_type != EEM_PB_LEN ||
+                    f->n_dim == EEM_TENSOR_MAX_DIMS)
+                    return -1;
+                eem_pb_reader dr;
+                eem_pb_field size;
+                int64_t value = 0, seen_size = 0;
+                eem_pb_reader_init(&dr, dim.data, dim.len);
+                while ((got = eem_pb_next(&dr, &size)) == 1) {
+                    if (size.number != 1 || size.wire_type != EEM_PB_VARINT || seen_size)
+                        return -1;
+                    value = (int64_t)size.varint;
+                    seen_size = 1;
+                }
+                if (got < 0)
+                    return -1;
+                f->dims[f->n_dim++] = value;
             }
+            if (got < 0)
+                return -1;
+            seen_shape = 1;
+        } else if (fld.number == 4 && fld.wire_type == EEM_PB_LEN && !f->content && fld.len > 0) {
+            f->content = fld.data;
+            f->content_len = fld.len;
+        } else {
+            return -1;
         }
     }
+    return got == 0 && f->content ? 0 : -1;
+}
+
+/* Check what the TensorProto says and build the tensor: from f->content, or
+ * (tp given, no content) from its typed value fields. */
+static eem_status tensorproto_build(const tensorproto_fields *f,
+                                    const Tensorflow__TensorProto *tp, size_t max_elements,
+                                    eem_tensor **out, eem_error *err)
+{
+    eem_dtype type = eem_dtype_from_tf(f->tf_dtype);
+    if (type == EEM_DT_NONE)
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "TensorProto dtype %d is not supported (accepted: DataTypes of %s)",
+                             f->tf_dtype, eem_dtype_accepted_names());
+    if (f->unknown_rank)
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "TensorProto has an unknown rank; a shape is required");
+    if (f->n_dim > EEM_TENSOR_MAX_DIMS)
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "TensorProto has %zu dimensions; at most %d are accepted", f->n_dim,
+                             EEM_TENSOR_MAX_DIMS);
+    int ndim = (int)f->n_dim;
+    const int64_t *dims = f->dims;
+    for (int i = 0; i < ndim; i++)
+        if (dims[i] < 0)
+            return eem_error_set(err, EEM_ERR_PROTOCOL,
+                                 "TensorProto dimension %d has size %lld; sizes must be >= 0", i,
+                                 (long long)dims[i]);
     char shape_text[EEM_TENSOR_MAX_DIMS * 22 + 3];
     format_shape(shape_text, sizeof shape_text, ndim, dims);
 
     size_t elsize = eem_dtype_size(type), count;
-    if (!shape_count(ndim, dims, elsize, &count)) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL, "TensorProto shape %s %s is too large",
-                           shape_text, eem_dtype_name(type));
-        goto done;
-    }
-    if (max_elements > 0 && count > max_elements) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                           "TensorProto shape %s has %zu elements; at most %zu are expected",
-                           shape_text, count, max_elements);
-        goto done;
-    }
+    if (!shape_count(ndim, dims, elsize, &count))
+        return eem_error_set(err, EEM_ERR_PROTOCOL, "TensorProto shape %s %s is too large",
+                             shape_text, eem_dtype_name(type));
+    if (max_elements > 0 && count > max_elements)
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "TensorProto shape %s has %zu elements; at most %zu are expected",
+                             shape_text, count, max_elements);
     size_t nbytes = count * elsize;
-    if (tp->tensor_content.len > 0 && tp->tensor_content.len != nbytes) {
-        st = eem_error_set(err, EEM_ERR_PROTOCOL,
-                           "TensorProto tensor_content has %zu bytes, shape %s %s needs %zu",
-                           tp->tensor_content.len, shape_text, eem_dtype_name(type), nbytes);
-        goto done;
-    }
-
-    t = eem_tensor_new(type, ndim, dims);
-    if (!t) {
-        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory for a %s %s tensor (%zu bytes)",
-                           shape_text, eem_dtype_name(type), nbytes);
-        goto done;
-    }
-    if (tp->tensor_content.len > 0)
-        memcpy(t->data, tp->tensor_content.data, nbytes);
-    else
+    if (f->content_len > 0 && f->content_len != nbytes)
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "TensorProto tensor_content has %zu bytes, shape %s %s needs %zu",
+                             f->content_len, shape_text, eem_dtype_name(type), nbytes);
+    /* every byte is written from tensor_content: no zero-filling first */
+    eem_tensor *t = tensor_alloc(type, ndim, dims, f->content_len == 0);
+    if (!t)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory for a %s %s tensor (%zu bytes)",
+                             shape_text, eem_dtype_name(type), nbytes);
+    if (f->content_len > 0)
+        memcpy(t->data, f->content, nbytes);
+    else if (tp)
         fill_from_typed_fields(tp, t, count);
     *out = t;
-    t = NULL;
-done:
-    eem_tensor_free(t);
-    if (tp)
-        tensorflow__tensor_proto__free_unpacked(tp, NULL);
+    return EEM_OK;
+}
+
+eem_status eem_tensorproto_decode(const uint8_t *buf, size_t len, size_t max_elements,
+                                  eem_tensor **out, eem_error *err)
+{
+    *out = NULL;
+    tensorproto_fields f;
+    if (tensorproto_read_canonical(buf, len, &f) == 0)
+        return tensorproto_build(&f, NULL, max_elements, out, err);
+    Tensorflow__TensorProto *tp = tensorflow__tensor_proto__unpack(NULL, len, buf);
+    if (!tp)
+        return eem_error_set(err, EEM_ERR_PROTOCOL,
+                             "not a valid serialized TensorProto (%zu bytes could not be parsed)",
+                             len);
+    memset(&f, 0, sizeof f);
+    f.tf_dtype = (int)tp->dtype;
+    const Tensorflow__TensorShapeProto *shape = tp->tensor_shape;
+    if (shape) {
+        f.unknown_rank = shape->unknown_rank;
+        f.n_dim = shape->n_dim;
+        for (size_t i = 0; i < shape->n_dim && i < EEM_TENSOR_MAX_DIMS; i++)
+            f.dims[i] = shape->dim[i]->size;
+    }
+    f.content = tp->tensor_content.data;
+    f.content_len = tp->tensor_content.len;
+    eem_status st = tensorproto_build(&f, tp, max_elements, out, err);
+    tensorflow__tensor_proto__free_unpacked(tp, NULL);
     return st;
 }
 
@@ -394,28 +456,33 @@ static eem_status b64_bad_char(const char *text, size_t len, eem_error *err)
     return eem_error_set(err, EEM_ERR_PROTOCOL, "invalid base64");
 }
 
-eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len,
-                             eem_error *err)
+/* Check the length and padding of base64 text: *data_len gets the characters
+ * before the padding, *n the decoded size. */
+static eem_status b64_measure(const char *text, size_t len, size_t *data_len, size_t *n,
+                              eem_error *err)
 {
-    *out = NULL;
-    *out_len = 0;
     /* Padding: only at the end, at most two '=', and then the length is a multiple of 4. */
-    size_t data_len = len;
-    while (data_len > 0 && text[data_len - 1] == '=' && len - data_len < 2)
-        data_len--;
-    if (data_len < len && len % 4 != 0)
+    size_t dl = len;
+    while (dl > 0 && text[dl - 1] == '=' && len - dl < 2)
+        dl--;
+    if (dl < len && len % 4 != 0)
         return eem_error_set(
             err, EEM_ERR_PROTOCOL,
             "invalid base64: padded text must have a length multiple of 4, got %zu", len);
-    if (data_len % 4 == 1)
+    if (dl % 4 == 1)
         return eem_error_set(err, EEM_ERR_PROTOCOL,
-                             "invalid base64: %zu characters cannot encode whole bytes", data_len);
+                             "invalid base64: %zu characters cannot encode whole bytes", dl);
+    size_t full = dl / 4, rest = dl % 4;
+    *data_len = dl;
+    *n = full * 3 + (rest ? rest - 1 : 0);
+    return EEM_OK;
+}
 
+/* Decode data_len characters (no padding, data_len % 4 != 1) into o; the
+ * error for the first character outside both alphabets, else EEM_OK. */
+static eem_status b64_decode_into(const char *text, size_t data_len, uint8_t *o, eem_error *err)
+{
     size_t full = data_len / 4, rest = data_len % 4;
-    size_t n = full * 3 + (rest ? rest - 1 : 0);
-    uint8_t *o = malloc(n ? n : 1);
-    if (!o)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %zu bytes of base64", len);
     const unsigned char *s = (const unsigned char *)text;
     uint8_t *p = o;
     uint32_t flags = 0;
@@ -433,11 +500,50 @@ eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t
         if (rest == 3)
             p[1] = (uint8_t)(v >> 8);
     }
-    if (flags & B64_INVALID) { /* some character was in neither alphabet; find it for the message */
-        free(o);
+    if (flags & B64_INVALID) /* some character was in neither alphabet; find it for the message */
         return b64_bad_char(text, data_len, err);
+    return EEM_OK;
+}
+
+eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len,
+                             eem_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    size_t data_len, n;
+    eem_status st = b64_measure(text, len, &data_len, &n, err);
+    if (st != EEM_OK)
+        return st;
+    uint8_t *o = malloc(n ? n : 1);
+    if (!o)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %zu bytes of base64", len);
+    st = b64_decode_into(text, data_len, o, err);
+    if (st != EEM_OK) {
+        free(o);
+        return st;
     }
     *out = o;
     *out_len = n;
+    return EEM_OK;
+}
+
+eem_status eem_base64_decode_buf(const char *text, size_t len, struct eem_buf *out,
+                                 eem_error *err)
+{
+    eem_buf_reset(out);
+    out->failed = 0;
+    size_t data_len, n;
+    eem_status st = b64_measure(text, len, &data_len, &n, err);
+    if (st != EEM_OK)
+        return st;
+    if (eem_buf_reserve(out, n) != 0) {
+        out->failed = 0; /* the buffer stays usable for a smaller answer */
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %zu bytes of base64", len);
+    }
+    st = b64_decode_into(text, data_len, (uint8_t *)out->data, err);
+    if (st != EEM_OK)
+        return st;
+    out->len = n;
+    out->data[n] = '\0';
     return EEM_OK;
 }

@@ -55,6 +55,11 @@ eem_status eem_base64_encode(const uint8_t *data, size_t len, char **out, size_t
 /* Decode standard or URL-safe alphabet, padded or not; whitespace rejected.
  * *out is malloc'ed, caller frees. */
 eem_status eem_base64_decode(const char *text, size_t len, uint8_t **out, size_t *out_len, eem_error *err);
+/* The same into out (buf.h; emptied first, its capacity kept), so a decoder
+ * reuses one buffer for every value of an answer.  Same checks and messages. */
+struct eem_buf;
+eem_status eem_base64_decode_buf(const char *text, size_t len, struct eem_buf *out,
+                                 eem_error *err);
 
 #ifdef __cplusplus
 }

@@ -80,13 +80,8 @@ eem_status eem_tile_output_store(const eem_tile_layout *l, int tx, int ty, int o
                 base +
                 (((size_t)(y + off_y) * (size_t)w + (size_t)off_x) * (size_t)L + (size_t)ch) * es;
             uint8_t *drow = dst + (size_t)y * g->uw * bes;
-            if (L == 1) {
-                eem_dtype_convert(row, t->type, drow, bt, (size_t)g->uw);
-            } else {
-                for (int x = 0; x < g->uw; x++)
-                    eem_dtype_convert(row + (size_t)x * L * es, t->type, drow + (size_t)x * bes, bt,
-                                      1);
-            }
+            /* one channel of an interleaved row; no conversion when the types are equal */
+            eem_dtype_convert_strided(row, t->type, (size_t)L, drow, bt, (size_t)g->uw);
         }
     }
     return EEM_OK;

@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""EEMODEL client CPU per GB of tensors (issue 13 item 3).  Prints figures; never fails
+on time (exit status is non-zero only when something is wrong: a failed command or
+wrong pixels).
+
+    EEM_BUILD_DIR=build /usr/bin/python3 bench/cpu.py [--size 3200] [--tile 64] [--repeats 3]
+
+Jobs, against the stand-in predictor (no latency) on 127.0.0.1, on a synthetic
+3-band uint8 raster made with numpy:
+  uint8    model `identity`, answers cast to uint8 (out_dtype), output_bands=output:uint8:3
+  float32  model `identity`, float32 answers, output_bands=output:float32:3
+each through the default payload format (SERIALIZED_TF_TENSORS, base64 TensorProtos in
+JSON), OIP v2 REST with the binary tensor extension and gRPC GRPC_TF_TENSORS.
+
+Per case: CPU (user+sys of the `gdal_translate` process, /usr/bin/time, minimum of the
+repeats: the least disturbed run on a shared machine) through the driver and for a plain
+copy of the source to the same output type (`gdal_translate -ot <type> src`), GB of
+tensors (input bytes sent + output bytes received, raw element bytes), and the CPU
+beyond the plain copy per GB.  Targets: <= 2 s/GB (uint8 job), <= 1 s/GB (float32).
+"""
+
+import argparse
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import tempfile
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "autotest"))
+BUILD = pathlib.Path(os.environ.get("EEM_BUILD_DIR", str(REPO / "build"))).resolve()
+os.environ["GDAL_DRIVER_PATH"] = str(BUILD / "gdalplugins")
+os.environ.pop("EEMODEL_CACHE_DIR", None)
+
+import numpy as np  # noqa: E402
+from osgeo import gdal  # noqa: E402
+
+from predictor.harness import StandIn  # noqa: E402
+
+gdal.UseExceptions()
+
+TOKEN = "bench-token"
+BANDS = 3
+SIZE = 3200                   # 3200 x 3200 -> 2500 tiles of 64 x 64
+TILE = 64
+REPEATS = 3
+MAX_PREDICTIONS = 1000000     # the cost guard is not a performance setting
+CREATION = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256"]
+
+FORMATS = [
+    # label, descriptor keys ({http}/{grpc} = host:port), environment
+    ("default (SERIALIZED_TF_TENSORS)", "api_root=http://{http};project=p;model=identity", {}),
+    ("OIP v2 binary", "url=http://{http}/v2/models/identity/infer;payload_format=OIP_V2",
+     {"EEMODEL_OIP_BINARY": "YES"}),
+    ("gRPC GRPC_TF_TENSORS", "url=grpc://{grpc}/v1/models/identity", {}),
+]
+JOBS = [
+    # label, output type, GDAL type name, numpy type
+    ("uint8", "uint8", "Byte", np.uint8),
+    ("float32", "float32", "Float32", np.float32),
+]
+
+
+def make_raster(path, size):
+    rng = np.random.default_rng(size)
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), size, size, BANDS, gdal.GDT_Byte, CREATION)
+    ds.SetGeoTransform((500000.0, 10.0, 0.0, 4000000.0, 0.0, -10.0))
+    ds.SetProjection("EPSG:32618")
+    data = rng.integers(0, 256, size=(BANDS, size, size), dtype=np.uint8)
+    for b in range(BANDS):
+        ds.GetRasterBand(b + 1).WriteArray(data[b])
+    ds = None
+    return str(path), data
+
+
+def cpu_of(cmd, env, stats):
+    """user+sys seconds of cmd (its own process, through /usr/bin/time)."""
+    proc = subprocess.run(["/usr/bin/time", "-o", stats, "-f", "%U %S"] + cmd, env=env,
+                          stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise SystemExit("command failed (%s): %s\n%s" % (proc.returncode, " ".join(cmd),
+                                                           proc.stderr.decode(errors="replace")))
+    with open(stats) as f:
+        user, system = f.read().split()[-2:]
+    return float(user) + float(system)
+
+
+def translate(src, out, stats, env, options=(), prefix=()):
+    for p in (out, out + ".aux.xml", out + ".msk"):
+        if os.path.exists(p):
+            os.unlink(p)
+    cmd = list(prefix) + ["gdal_translate", "-q"] + list(options)
+    for c in CREATION:
+        cmd += ["-co", c]
+    return cpu_of(cmd + [src, out], env, stats)
+
+
+def profile(name, out, stats, env, work, top):
+    """perf record of one driver run; prints the top functions by self time."""
+    data = str(work / "perf.data")
+    translate(name, out, stats, env, prefix=["perf", "record", "-q", "-F", "4000", "-o", data, "--"])
+    report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso,symbol",
+                             "--percent-limit", "0.5", "--stdio", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    lines = [ln.rstrip() for ln in report.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    for ln in lines[:top]:
+        words = ln.split()
+        while words and words[-1] == "-":
+            words.pop()
+        print("    %8s  %-22s %s" % (words[0], words[1], " ".join(words[2:])))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=SIZE, help="raster width and height")
+    parser.add_argument("--tile", type=int, default=TILE, help="input (= output) tile size")
+    parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument("--jobs", default="uint8,float32")
+    parser.add_argument("--formats", default="all", help="comma-separated indexes into the format list, "
+                                                          "or all")
+    parser.add_argument("--perf", metavar="N", type=int, default=0,
+                        help="also record one driver run per case with perf and print its N top "
+                             "functions (self time)")
+    args = parser.parse_args()
+    work = pathlib.Path(tempfile.mkdtemp(prefix="eemodel-bench-cpu-"))
+    src, data = make_raster(work / "src.tif", args.size)
+    expected_hwc = np.transpose(data, (1, 2, 0))
+    tiles = (-(-args.size // args.tile)) ** 2
+    env = dict(os.environ)
+    env["EEMODEL_ACCESS_TOKEN"] = TOKEN
+    env["EEMODEL_MAX_PREDICTIONS"] = str(MAX_PREDICTIONS)
+    formats = FORMATS if args.formats == "all" else [FORMATS[int(i)] for i in args.formats.split(",")]
+    jobs = [j for j in JOBS if j[0] in args.jobs.split(",")]
+    print("load average at start: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+    print("raster %dx%d, %d uint8 bands, %d tiles of %dx%d; stand-in without latency; CPU = min of %d"
+          % (args.size, args.size, BANDS, tiles, args.tile, args.tile, args.repeats))
+    server = StandIn.start(token=TOKEN)
+    out = str(work / "out.tif")
+    stats = str(work / "time.txt")
+    rows = []
+    try:
+        for job, out_type, gdal_type, np_type in jobs:
+            plain = min(translate(src, out, stats, env, ["-ot", gdal_type]) for _ in range(args.repeats))
+            expected = expected_hwc.astype(np_type)
+            for label, keys, extra in formats:
+                server.reset()
+                server.config(out_dtype="uint8" if out_type == "uint8" else None)
+                name = ("EEMODEL:input=%s;%s;input_tile_size=%d,%d;output_bands=output:%s:%d"
+                        % (src, keys.format(http="127.0.0.1:%d" % server.port,
+                                            grpc="127.0.0.1:%d" % server.grpc_port),
+                           args.tile, args.tile, out_type, BANDS))
+                run_env = dict(env)
+                run_env.update(extra)
+                cpus = []
+                for _ in range(args.repeats):
+                    server.reset()
+                    cpus.append(translate(name, out, stats, run_env))
+                log = server.log()
+                if args.perf:
+                    profile(name, out, stats, run_env, work, args.perf)
+                ds = gdal.Open(out)
+                got = np.transpose(ds.ReadAsArray(), (1, 2, 0))
+                ds = None
+                if got.dtype != expected.dtype or not np.array_equal(got, expected):
+                    raise SystemExit("wrong pixels: %s job through %s" % (job, label))
+                n_inst = sum(r["n_instances"] for r in log)
+                if n_inst != tiles:
+                    raise SystemExit("%s through %s: %d tiles predicted for %d" % (job, label, n_inst, tiles))
+                sent = tiles * args.tile * args.tile * BANDS
+                received = sent * np.dtype(np_type).itemsize
+                gb = (sent + received) / 1e9
+                cpu = min(cpus)
+                if args.perf:
+                    print("  ^ %s job through %s: %.2f s CPU" % (job, label, min(cpus)))
+                rows.append((job, label, len(log), gb, cpu, plain, (cpu - plain) / gb))
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print("%-8s %-32s %5s %8s %7s %9s %10s" % ("job", "payload format", "reqs", "GB", "CPU s",
+                                              "plain s", "s/GB over"))
+    for job, label, reqs, gb, cpu, plain, per_gb in rows:
+        print("%-8s %-32s %5d %8.4f %7.2f %9.2f %10.2f" % (job, label, reqs, gb, cpu, plain, per_gb))
+    print()
+    print("GB = tensor bytes sent (uint8 inputs) + received (outputs); plain = gdal_translate -ot <type> of "
+          "the source; s/GB over = (CPU - plain) / GB.  Targets: uint8 <= 2, float32 <= 1")
+    print("load average at end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
