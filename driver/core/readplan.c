@@ -141,8 +141,8 @@ int eem_readplan_fits_in_cache(const eem_read_level *l, long long n_tiles, long 
     return n_tiles * l->tile_bytes <= cache_bytes / EEM_WHOLE_READ_CACHE_SHARE;
 }
 
-eem_status eem_readplan_advise(const eem_read_level *l, eem_rect win, int buf_w, int buf_h,
-                               long max_predictions, eem_tile_list *out, eem_error *err)
+static eem_status plan_advise(const eem_read_level *l, eem_rect win, int buf_w, int buf_h,
+                              long max_predictions, eem_tile_list *out, eem_error *err)
 {
     if (l->reduced || buf_w < win.w || buf_h < win.h)
         return EEM_OK;
@@ -161,14 +161,14 @@ eem_status eem_readplan_advise(const eem_read_level *l, eem_rect win, int buf_w,
     return st;
 }
 
-eem_status eem_readplan_guard(const eem_read_level *l, eem_rect win, long max_predictions,
-                              eem_error *err)
+static eem_status plan_guard(const eem_read_level *l, eem_rect win, long max_predictions,
+                             eem_error *err)
 {
     return guard(l, max_predictions, eem_readplan_count_missing(l, win), "this read", err);
 }
 
-eem_status eem_readplan_whole(const eem_read_level *l, long max_predictions, long long cache_bytes,
-                              eem_tile_list *out, eem_error *err)
+static eem_status plan_whole(const eem_read_level *l, long max_predictions, long long cache_bytes,
+                             eem_tile_list *out, eem_error *err)
 {
     const int start = out->n;
     eem_rect all = {0, 0, l->width, l->height};
@@ -186,6 +186,36 @@ eem_status eem_readplan_whole(const eem_read_level *l, long max_predictions, lon
     if (!eem_readplan_fits_in_cache(l, n, cache_bytes))
         eem_tile_list_truncate(out, start);
     return EEM_OK;
+}
+
+/* A guard counts the tiles still to pay and reads what was spent under the
+ * predictor's work lock, in one go: the pipeline's worker sends (and spends)
+ * between two separate looks, and a tile would then count twice. */
+eem_status eem_readplan_advise(const eem_read_level *l, eem_rect win, int buf_w, int buf_h,
+                               long max_predictions, eem_tile_list *out, eem_error *err)
+{
+    eem_worklock_enter(lock_of(l));
+    const eem_status st = plan_advise(l, win, buf_w, buf_h, max_predictions, out, err);
+    eem_worklock_leave(lock_of(l));
+    return st;
+}
+
+eem_status eem_readplan_guard(const eem_read_level *l, eem_rect win, long max_predictions,
+                              eem_error *err)
+{
+    eem_worklock_enter(lock_of(l));
+    const eem_status st = plan_guard(l, win, max_predictions, err);
+    eem_worklock_leave(lock_of(l));
+    return st;
+}
+
+eem_status eem_readplan_whole(const eem_read_level *l, long max_predictions, long long cache_bytes,
+                              eem_tile_list *out, eem_error *err)
+{
+    eem_worklock_enter(lock_of(l));
+    const eem_status st = plan_whole(l, max_predictions, cache_bytes, out, err);
+    eem_worklock_leave(lock_of(l));
+    return st;
 }
 
 eem_status eem_readplan_masks(const eem_read_level *l, eem_tile_cached_fn mask_cached,
