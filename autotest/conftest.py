@@ -239,26 +239,32 @@ def make_raster(tmp_path):
     counter = [0]
 
     def make(array, name=None, nodata=None, gt=None, descriptions=None):
-        array = np.asarray(array)
-        if array.ndim == 2:
-            array = array[None]
         counter[0] += 1
-        path = tmp_path / (name or "src%d.tif" % counter[0])
-        bands, height, width = array.shape
-        gdal_type = gdal_array_type(array.dtype)
-        ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, bands, gdal_type)
-        ds.SetGeoTransform(gt or (500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0))
-        ds.SetProjection("EPSG:32618")
-        for b in range(bands):
-            band = ds.GetRasterBand(b + 1)
-            band.WriteArray(array[b])
-            if nodata is not None:
-                band.SetNoDataValue(nodata)
-            if descriptions:
-                band.SetDescription(descriptions[b])
-        ds = None
-        return str(path)
+        return write_raster(tmp_path / (name or "src%d.tif" % counter[0]), array, nodata, gt,
+                            descriptions)
     return make
+
+
+def write_raster(path, array, nodata=None, gt=None, descriptions=None):
+    """array ((H, W) or (C, H, W)) as a GTiff at path with the matching GDAL type, a UTM
+    geotransform and EPSG:32618 (what make_raster writes); returns the path."""
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[None]
+    bands, height, width = array.shape
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, bands,
+                                              gdal_array_type(array.dtype))
+    ds.SetGeoTransform(gt or (500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0))
+    ds.SetProjection("EPSG:32618")
+    for b in range(bands):
+        band = ds.GetRasterBand(b + 1)
+        band.WriteArray(array[b])
+        if nodata is not None:
+            band.SetNoDataValue(nodata)
+        if descriptions:
+            band.SetDescription(descriptions[b])
+    ds = None
+    return str(path)
 
 
 def gdal_array_type(dtype):

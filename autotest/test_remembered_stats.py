@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 from osgeo import gdal
 
-from conftest import TOKEN
+from conftest import TOKEN, write_raster
 
 
 SECRET_HEADER = "s3cr3t-header-value-91"
@@ -18,14 +18,7 @@ SECRET_HEADER = "s3cr3t-header-value-91"
 
 def random_rgb(path, height=60, width=70, seed=7):
     rng = np.random.default_rng(seed)
-    data = rng.integers(1, 256, size=(3, height, width)).astype(np.uint8)
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), width, height, 3, gdal.GDT_Byte)
-    ds.SetGeoTransform((500000.0, 30.0, 0.0, 4000000.0, 0.0, -30.0))
-    ds.SetProjection("EPSG:32618")
-    for b in range(3):
-        ds.GetRasterBand(b + 1).WriteArray(data[b])
-    ds = None
-    return str(path)
+    return write_raster(path, rng.integers(1, 256, size=(3, height, width)).astype(np.uint8))
 
 
 def gdalinfo(args, env, cwd):
