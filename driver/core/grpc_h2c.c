@@ -1,6 +1,8 @@
 /* grpc_h2c.c — the table of known h2c connections per connection cache (see grpc_h2c.h). */
 #include "grpc_h2c.h"
 
+#include "url.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,12 +23,12 @@ static h2c_entry g_entries[EEM_H2C_ENTRIES];
 static unsigned long g_generation;
 static int g_next_victim;
 
-/* scheme://authority of url into buf (no user-info is kept: grpc URLs have none). */
+/* scheme://authority of url into buf (the key of its connection). */
 static void server_of(const char *url, char *buf, size_t buflen)
 {
-    const char *a = strstr(url, "://");
-    a = a ? a + 3 : url;
-    size_t n = (size_t)(a - url) + strcspn(a, "/?#");
+    const char *a, *e;
+    eem_url_authority(url, &a, &e);
+    size_t n = (size_t)(e - url);
     if (n >= buflen)
         n = buflen - 1;
     memcpy(buf, url, n);
