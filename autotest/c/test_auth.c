@@ -5,7 +5,9 @@
  * credentials, the plain-http rule checked before any file is read or token
  * fetched, token files read again when they change, the quota project header,
  * secret-looking static headers, and metadata detection bounded in time
- * against a local socket that never answers. */
+ * against a local socket that never answers; the auth session's decision
+ * after an HTTP 401 (renew once per refused token, resend once per request,
+ * old lines kept for requests in flight). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "auth.h"
@@ -295,6 +297,111 @@ static void test_chain(void)
     CPLSetConfigOption("EEMODEL_ACCESS_TOKEN", NULL);
 }
 
+/* The auth session after a 401: the first request refused with the current
+ * token renews the lines and is resent; another request refused with that same
+ * (now retired) token is resent without a second renewal; a request refused
+ * twice, an answer that is not 401, a fixed token and a session without
+ * credentials are not resent. */
+static void test_session(void)
+{
+    eem_endpoint ep = {0}, loop_ep = {0};
+    ep.predict_url = ep.display_url = https_url;
+    ep.google_auth = 1;
+    loop_ep.predict_url = loop_ep.display_url = loop_url;
+    loop_ep.google_auth = 1;
+    eem_error err = {0};
+    clear_chain_env();
+    char path[] = "/tmp/eem_auth_session_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    CHECK_EQ_INT(write(fd, "session-t1\n", 11), 11);
+    close(fd);
+    setenv("EEMODEL_ACCESS_TOKEN_FILE", path, 1);
+    const char *statics[] = {"X-Static: 1", NULL};
+
+    eem_auth_session s;
+    CHECK_EQ_INT(eem_auth_session_begin(&s, &ep, statics, 1, &err), EEM_OK);
+    CHECK(s.headers[0] && strcmp(s.headers[0], "Authorization: Bearer session-t1") == 0);
+    CHECK(s.headers[1] && strcmp(s.headers[1], "X-Static: 1") == 0);
+    CHECK(s.headers[2] == NULL);
+    CHECK_EQ_INT(s.generation, 0);
+    const char **first_lines = s.headers;
+    FILE *f = fopen(path, "w");
+    fputs("session-t2\n", f);
+    fclose(f);
+
+    int gen_a = 0, retried_a = 0, gen_b = 0, retried_b = 0, resend = -1;
+    /* not a 401: nothing happens */
+    CHECK_EQ_INT(eem_auth_session_after_answer(&s, 503, &gen_a, &retried_a, &resend, &err), EEM_OK);
+    CHECK_EQ_INT(resend, 0);
+    CHECK_EQ_INT(s.generation, 0);
+    /* A refused: renewed, resent with the new lines */
+    CHECK_EQ_INT(eem_auth_session_after_answer(&s, 401, &gen_a, &retried_a, &resend, &err), EEM_OK);
+    CHECK_EQ_INT(resend, 1);
+    CHECK_EQ_INT(s.generation, 1);
+    CHECK_EQ_INT(gen_a, 1);
+    CHECK_EQ_INT(retried_a, 1);
+    CHECK(s.headers != first_lines);
+    CHECK(s.headers[0] && strcmp(s.headers[0], "Authorization: Bearer session-t2") == 0);
+    CHECK(s.headers[1] && strcmp(s.headers[1], "X-Static: 1") == 0);
+    /* the retired lines still read as they were (requests in flight point at them) */
+    CHECK(strcmp(first_lines[0], "Authorization: Bearer session-t1") == 0);
+    /* B, sent with the old token, refused: resent, no second renewal */
+    CHECK_EQ_INT(eem_auth_session_after_answer(&s, 401, &gen_b, &retried_b, &resend, &err), EEM_OK);
+    CHECK_EQ_INT(resend, 1);
+    CHECK_EQ_INT(s.generation, 1);
+    CHECK_EQ_INT(gen_b, 1);
+    /* A refused again: not resent a second time */
+    CHECK_EQ_INT(eem_auth_session_after_answer(&s, 401, &gen_a, &retried_a, &resend, &err), EEM_OK);
+    CHECK_EQ_INT(resend, 0);
+    CHECK_EQ_INT(s.generation, 1);
+    /* renewal ahead of expiry only when due */
+    s.lines.refresh_at = 0;
+    CHECK_EQ_INT(eem_auth_session_renew_if_due(&s, &err), EEM_OK);
+    CHECK_EQ_INT(s.generation, 1);
+    s.lines.refresh_at = eem_auth_clock() - 1;
+    CHECK_EQ_INT(eem_auth_session_renew_if_due(&s, &err), EEM_OK);
+    CHECK_EQ_INT(s.generation, 2);
+    eem_auth_session_end(&s);
+    CHECK(s.headers == NULL && s.retired == NULL && s.lines.authorization == NULL);
+    unlink(path);
+    unsetenv("EEMODEL_ACCESS_TOKEN_FILE");
+
+    /* a fixed token: sending it again cannot help */
+    setenv("EEMODEL_ACCESS_TOKEN", "fixed-1", 1);
+    CHECK_EQ_INT(eem_auth_session_begin(&s, &ep, NULL, 0, &err), EEM_OK);
+    gen_a = retried_a = 0;
+    CHECK_EQ_INT(eem_auth_session_after_answer(&s, 401, &gen_a, &retried_a, &resend, &err), EEM_OK);
+    CHECK_EQ_INT(resend, 0);
+    CHECK_EQ_INT(s.generation, 0);
+    eem_auth_session_end(&s);
+    unsetenv("EEMODEL_ACCESS_TOKEN");
+
+    /* no credentials (loopback): a 401 is the answer */
+    CHECK_EQ_INT(eem_auth_session_begin(&s, &loop_ep, statics, 1, &err), EEM_OK);
+    CHECK(s.headers[0] && strcmp(s.headers[0], "X-Static: 1") == 0);
+    gen_a = retried_a = 0;
+    CHECK_EQ_INT(eem_auth_session_after_answer(&s, 401, &gen_a, &retried_a, &resend, &err), EEM_OK);
+    CHECK_EQ_INT(resend, 0);
+    eem_auth_session_end(&s);
+
+    /* renewal fails (the file is gone): the error says what was being renewed */
+    f = fopen(path, "w");
+    fputs("session-t3\n", f);
+    fclose(f);
+    setenv("EEMODEL_ACCESS_TOKEN_FILE", path, 1);
+    CHECK_EQ_INT(eem_auth_session_begin(&s, &ep, NULL, 0, &err), EEM_OK);
+    unlink(path);
+    gen_a = retried_a = 0;
+    CHECK(eem_auth_session_after_answer(&s, 401, &gen_a, &retried_a, &resend, &err) != EEM_OK);
+    CHECK_EQ_INT(resend, 0);
+    CHECK_CONTAINS(err.msg, "renewing the credentials for https://us-central1-ml.googleapis.com");
+    CHECK(strstr(err.msg, "session-t3") == NULL);
+    eem_auth_session_end(&s);
+    unsetenv("EEMODEL_ACCESS_TOKEN_FILE");
+    CPLSetConfigOption("EEMODEL_ACCESS_TOKEN", NULL);
+}
+
 /* Every static header and credential line is a secret: none crosses plain
  * http to a host that is not loopback; a token form neither. */
 static void test_header_transport(void)
@@ -369,6 +476,7 @@ int main(void)
     test_cache_single_flight();
     test_cache_refresh_and_invalidate();
     test_chain();
+    test_session();
     test_header_transport();
     test_metadata_detection_is_bounded();
     eem_token_cache_clear();

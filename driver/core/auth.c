@@ -877,3 +877,103 @@ eem_status eem_auth_header_for(const eem_endpoint *ep, char **header, eem_error 
     eem_auth_lines_clear(&l);
     return st;
 }
+
+/* ------------------------------------------------------------ auth session -- */
+
+struct eem_auth_retired {
+    eem_auth_lines lines;
+    const char **headers;
+    eem_auth_retired *next;
+};
+
+/* The header lines of the next requests: s->lines' credential lines, then the
+ * static ones. */
+static eem_status session_build_headers(eem_auth_session *s, eem_error *err)
+{
+    s->headers = calloc((size_t)s->n_static + 3, sizeof *s->headers);
+    if (!s->headers)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    size_t i = 0;
+    if (s->lines.authorization)
+        s->headers[i++] = s->lines.authorization;
+    if (s->lines.user_project)
+        s->headers[i++] = s->lines.user_project;
+    for (int k = 0; k < s->n_static; k++)
+        s->headers[i++] = s->static_lines[k];
+    return EEM_OK;
+}
+
+eem_status eem_auth_session_begin(eem_auth_session *s, const eem_endpoint *ep,
+                                  const char *const *static_lines, int n_static, eem_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->ep = ep;
+    s->static_lines = static_lines;
+    s->n_static = static_lines ? n_static : 0;
+    eem_status st = eem_auth_lines_for(ep, &s->lines, err);
+    if (st == EEM_OK)
+        st = session_build_headers(s, err);
+    return st;
+}
+
+eem_status eem_auth_session_renew(eem_auth_session *s, eem_error *err)
+{
+    eem_auth_retired *old = calloc(1, sizeof *old);
+    if (!old)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    old->lines = s->lines;
+    old->headers = s->headers;
+    old->next = s->retired;
+    s->retired = old;
+    memset(&s->lines, 0, sizeof s->lines);
+    s->headers = NULL;
+    s->generation++;
+    eem_status st = eem_auth_lines_for(s->ep, &s->lines, err);
+    if (st == EEM_OK)
+        st = session_build_headers(s, err);
+    if (st != EEM_OK)
+        eem_error_prefix(err, "renewing the credentials for %s", s->ep->display_url);
+    return st;
+}
+
+eem_status eem_auth_session_renew_if_due(eem_auth_session *s, eem_error *err)
+{
+    if (s->lines.refresh_at > 0 && eem_auth_clock() >= s->lines.refresh_at)
+        return eem_auth_session_renew(s, err);
+    return EEM_OK;
+}
+
+eem_status eem_auth_session_after_answer(eem_auth_session *s, int status, int *generation,
+                                         int *retried, int *resend, eem_error *err)
+{
+    *resend = 0;
+    if (status != 401 || *retried || !s->lines.authorization)
+        return EEM_OK;
+    if (*generation == s->generation) { /* the current token was refused: replace it */
+        if (!eem_auth_invalidate(&s->lines))
+            return EEM_OK; /* a fixed token: sending it again cannot help */
+        eem_status st = eem_auth_session_renew(s, err);
+        if (st != EEM_OK)
+            return st;
+    } /* else an older token: the current one is already new */
+    *generation = s->generation;
+    *retried = 1;
+    *resend = 1;
+    return EEM_OK;
+}
+
+void eem_auth_session_end(eem_auth_session *s)
+{
+    if (!s)
+        return;
+    eem_auth_lines_clear(&s->lines);
+    free(s->headers);
+    while (s->retired) {
+        eem_auth_retired *old = s->retired;
+        s->retired = old->next;
+        eem_auth_lines_clear(&old->lines);
+        free(old->headers);
+        free(old);
+    }
+    memset(s, 0, sizeof *s);
+}

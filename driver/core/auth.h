@@ -19,7 +19,13 @@
  *
  * Security: credentials never travel over plain http except to loopback (the
  * call fails and says why, before any connection); tokens, keys, assertions and
- * refresh tokens never appear in messages or logs and are wiped when freed. */
+ * refresh tokens never appear in messages or logs and are wiped when freed.
+ *
+ * An auth session (eem_auth_session) holds the credentials of one call that
+ * sends many requests (a raster compute call, predictor.c; a feature predict
+ * call, feature_model.c): the current header lines, the lines replaced while
+ * requests still in flight point at them, and a generation counter; it takes
+ * the renew / retire / resend decision after an HTTP 401. */
 #ifndef EEM_AUTH_H
 #define EEM_AUTH_H
 
@@ -58,6 +64,44 @@ void eem_auth_lines_clear(eem_auth_lines *l);
 int eem_auth_invalidate(const eem_auth_lines *refused);
 /* Monotonic seconds, the clock of eem_auth_lines.refresh_at. */
 double eem_auth_clock(void);
+
+/* Lines replaced during a session, kept until it ends (auth.c). */
+typedef struct eem_auth_retired eem_auth_retired;
+
+/* The credentials of one call (see the top of this file). */
+typedef struct eem_auth_session {
+    const eem_endpoint *ep;
+    const char *const *static_lines; /* appended after the credential lines (not owned) */
+    int n_static;
+    eem_auth_lines lines;   /* the current credentials */
+    const char **headers;   /* NULL-terminated: credential lines, then static_lines */
+    int generation;         /* incremented at every renewal */
+    eem_auth_retired *retired;
+} eem_auth_session;
+
+/* Fill s with the credentials for ep and the header lines of the first
+ * requests; static_lines (n_static of them, may be NULL) follow the credential
+ * lines and must outlive the session.  End s with eem_auth_session_end() even
+ * on failure. */
+eem_status eem_auth_session_begin(eem_auth_session *s, const eem_endpoint *ep,
+                                  const char *const *static_lines, int n_static, eem_error *err);
+/* Ask for the current credentials again (a new token after a 401, or one
+ * refreshed ahead of expiry); the old lines are retired, not freed, since
+ * requests in flight still point at them. */
+eem_status eem_auth_session_renew(eem_auth_session *s, eem_error *err);
+/* eem_auth_session_renew() when the current token's refresh time has come. */
+eem_status eem_auth_session_renew_if_due(eem_auth_session *s, eem_error *err);
+/* A request sent with the lines of generation *generation (0 / 1 in *retried:
+ * already sent again once) was answered HTTP `status`.  On a 401, the first
+ * time for that request, the token it carried is dropped from the token cache
+ * (once, however many requests carried it) and new lines are obtained; then
+ * *resend is 1: send it again with s->headers (*generation and *retried are
+ * updated).  *resend is 0 for any other answer, a second 401, no credentials,
+ * or a fixed token that sending again cannot help. */
+eem_status eem_auth_session_after_answer(eem_auth_session *s, int status, int *generation,
+                                         int *retried, int *resend, eem_error *err);
+/* Wipe and free everything s owns, retired lines included; s is left empty. */
+void eem_auth_session_end(eem_auth_session *s);
 
 /* Compatibility: only the Authorization line of eem_auth_lines_for(). */
 eem_status eem_auth_header_for(const eem_endpoint *ep, char **header, eem_error *err);

@@ -267,17 +267,9 @@ typedef struct feature_request {
     eem_cache_key *keys;
     int *has_key;
     int n, cap;
-    int auth_generation; /* the credentials it was sent with (predict_call) */
+    int auth_generation; /* the credentials it was sent with (predict_call.auth) */
     int auth_retried;    /* already sent again once after HTTP 401 */
 } feature_request;
-
-/* Credentials replaced after a 401, kept until the call ends: requests still
- * in flight point at their header lines. */
-typedef struct retired_auth {
-    eem_auth_lines auth;
-    const char **headers;
-    struct retired_auth *next;
-} retired_auth;
 
 typedef struct predict_call {
     eem_feature_model *m;
@@ -286,10 +278,7 @@ typedef struct predict_call {
     double *outputs;
     eem_feature_result *results;
     eem_http_multi *multi;
-    eem_auth_lines auth;
-    const char **headers; /* credentials, then the static HEADERS lines */
-    int auth_generation;  /* bumped by each renewal after a 401 */
-    retired_auth *retired;
+    eem_auth_session auth; /* credentials, then the static HEADERS lines (auth.h) */
     feature_request *building;
     feature_request **flying;
     int in_flight, max_ahead;
@@ -397,64 +386,20 @@ static eem_status finish_request(predict_call *c, feature_request *r, eem_error 
 }
 
 /* The shared header lines of the call: credentials, then the static HEADERS. */
-static eem_status call_build_headers(predict_call *c, eem_error *err)
-{
-    const eem_feature_model *m = c->m;
-    if (!(c->headers = calloc((size_t)m->headers.n + 3, sizeof *c->headers)))
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    size_t i = 0;
-    if (c->auth.authorization)
-        c->headers[i++] = c->auth.authorization;
-    if (c->auth.user_project)
-        c->headers[i++] = c->auth.user_project;
-    for (int k = 0; k < m->headers.n; k++)
-        c->headers[i++] = m->headers.lines[k];
-    return EEM_OK;
-}
-
-/* New credentials after a 401 (as the raster side does, predictor.c): the old
- * ones are retired, not freed, while requests in flight still use them. */
-static eem_status call_auth_renew(predict_call *c, eem_error *err)
-{
-    retired_auth *old = calloc(1, sizeof *old);
-    if (!old)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    old->auth = c->auth;
-    old->headers = c->headers;
-    old->next = c->retired;
-    c->retired = old;
-    memset(&c->auth, 0, sizeof c->auth);
-    c->headers = NULL;
-    c->auth_generation++;
-    eem_status st = eem_auth_lines_for(c->m->ep, &c->auth, err);
-    if (st == EEM_OK)
-        st = call_build_headers(c, err);
-    if (st != EEM_OK)
-        eem_error_prefix(err, "renewing the credentials for %s", c->m->ep->display_url);
-    return st;
-}
-
-/* HTTP 401: the token was refused.  The first time for a request, the token it
- * carried is dropped from the process-wide cache (once, however many requests
- * carried it), a new one is obtained and the request is sent again. */
+/* HTTP 401: the auth session decides (auth.h, as on the raster side); a
+ * request it resends goes again with the current header lines. */
 static eem_status retry_unauthorized(predict_call *c, feature_request *r, int *resent,
                                      eem_error *err)
 {
     *resent = 0;
-    if (r->http.status != 401 || r->auth_retried || !c->auth.authorization)
-        return EEM_OK;
-    if (r->auth_generation == c->auth_generation) {
-        if (!eem_auth_invalidate(&c->auth))
-            return EEM_OK; /* a fixed token: sending it again cannot help */
-        eem_status st = call_auth_renew(c, err);
-        if (st != EEM_OK)
-            return st;
-    }
+    int resend = 0;
+    eem_status st = eem_auth_session_after_answer(&c->auth, r->http.status, &r->auth_generation,
+                                                  &r->auth_retried, &resend, err);
+    if (st != EEM_OK || !resend)
+        return st;
     eem_http_request_clear(&r->http);
-    r->http.secret_headers = c->headers;
-    r->auth_generation = c->auth_generation;
-    r->auth_retried = 1;
-    eem_status st = eem_http_multi_add(c->multi, &r->http, err);
+    r->http.secret_headers = c->auth.headers;
+    st = eem_http_multi_add(c->multi, &r->http, err);
     if (st == EEM_OK)
         *resent = 1;
     return st;
@@ -510,8 +455,8 @@ static eem_status submit(predict_call *c, eem_error *err)
     r->http.body = r->body.data;
     r->http.body_len = r->body.len;
     r->http.headers = r->headers;
-    r->http.secret_headers = c->headers;
-    r->auth_generation = c->auth_generation;
+    r->http.secret_headers = c->auth.headers;
+    r->auth_generation = c->auth.generation;
     r->http.error_message = c->m->ep->backend ? c->m->ep->backend->error_message : NULL;
     r->http.user = r;
     if ((st = eem_http_multi_add(c->multi, &r->http, err)) != EEM_OK) {
@@ -631,15 +576,7 @@ static void call_free(predict_call *c)
         request_free(c->flying[k]);
     free(c->flying);
     request_free(c->building);
-    eem_auth_lines_clear(&c->auth);
-    free(c->headers);
-    while (c->retired) {
-        retired_auth *next = c->retired->next;
-        eem_auth_lines_clear(&c->retired->auth);
-        free(c->retired->headers);
-        free(c->retired);
-        c->retired = next;
-    }
+    eem_auth_session_end(&c->auth);
 }
 
 static eem_status call_init(predict_call *c, eem_feature_model *m, eem_error *err)
@@ -660,10 +597,10 @@ static eem_status call_init(predict_call *c, eem_feature_model *m, eem_error *er
     c->max_elements = (size_t)maxlen;
     if (!(c->flying = calloc((size_t)c->max_ahead + 1, sizeof *c->flying)))
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    eem_status st = eem_auth_lines_for(m->ep, &c->auth, err);
-    if (st != EEM_OK || (st = call_build_headers(c, err)) != EEM_OK)
+    eem_status st = eem_auth_session_begin(&c->auth, m->ep, m->headers.lines, m->headers.n, err);
+    if (st != EEM_OK)
         return st;
-    eem_request_lines wire = {m->ep->predict_url, NULL, c->headers, 0, NULL};
+    eem_request_lines wire = {m->ep->predict_url, NULL, c->auth.headers, 0, NULL};
     if ((st = eem_request_check_transport(&wire, err)) != EEM_OK) /* the door, before any work */
         return st;
     return eem_http_multi_new(&opts, &c->multi, err);

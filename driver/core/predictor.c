@@ -395,21 +395,13 @@ typedef struct pending_request {
     char body_headers[2][96]; /* Content-Type and Inference-Header-Content-Length */
     pending_tile *tiles;
     int n_tiles, cap_tiles;
-    int auth_generation; /* credentials it was sent with (compute_state.auth_generation) */
+    int auth_generation; /* credentials it was sent with (compute_state.auth.generation) */
     int auth_retried;    /* already re-sent once after HTTP 401 */
 } pending_request;
 
 /* Bodies of finished requests kept for the next ones: multi-megabyte buffers
  * allocated per request page-fault on every first touch. */
 #define EEM_SPARE_BODIES 4
-
-/* Credentials and header lines replaced during a compute call: requests
- * already queued still point at them, so they live until the call ends. */
-typedef struct retired_headers {
-    eem_auth_lines auth;
-    const char **headers;
-    struct retired_headers *next;
-} retired_headers;
 
 /* Everything one compute call owns; released by compute_state_free(). */
 typedef struct compute_state {
@@ -418,10 +410,8 @@ typedef struct compute_state {
     eem_tile_sink sink;
     void *sink_user;
     eem_http_multi *multi;
-    const char **headers; /* NULL-terminated; credential lines, then p->header_lines */
-    eem_auth_lines auth;  /* credentials (auth.h); replaced by compute_auth_renew() */
-    int auth_generation;  /* incremented at every renewal */
-    retired_headers *retired;
+    eem_auth_session auth; /* credentials and header lines (auth.h): credential lines,
+                              then p->headers; renewed after a 401 or ahead of expiry */
     pending_request *building;
     pending_request **flying; /* submitted, not yet drained (owned) */
     int in_flight, cap_flying;
@@ -463,7 +453,7 @@ static void pending_request_free(pending_request *r)
 static eem_status request_set_headers(const compute_state *cs, pending_request *r, eem_error *err)
 {
     (void)err;
-    r->http.secret_headers = cs->headers;
+    r->http.secret_headers = cs->auth.headers;
     r->http.headers = NULL;
     if (!r->body_headers[0][0])
         return EEM_OK;
@@ -488,8 +478,6 @@ static void compute_request_recycle(compute_state *cs, pending_request *r)
     pending_request_free(r);
 }
 
-static void compute_auth_free(compute_state *cs);
-
 static void compute_state_free(compute_state *cs)
 {
     /* Requests still in flight are abandoned with the multi handle first. */
@@ -501,8 +489,7 @@ static void compute_state_free(compute_state *cs)
     for (int k = 0; k < cs->n_spare_bodies; k++)
         eem_buf_free(&cs->spare_bodies[k]);
     eem_payload_batch_free(cs->spare_batch);
-    compute_auth_free(cs);
-    free(cs->headers);
+    eem_auth_session_end(&cs->auth);
     if (cs->band_bufs)
         for (int b = 0; b < cs->p->n_bands; b++)
             free(cs->band_bufs[b]);
@@ -513,24 +500,6 @@ static void compute_state_free(compute_state *cs)
         cs->p->stats.leases_broken += cs->leases.broken;
     }
     eem_lease_set_clear(&cs->leases);
-}
-
-/* The header lines of the next requests: the credential lines of cs->auth,
- * then the predictor's static ones. */
-static eem_status compute_build_headers(compute_state *cs, eem_error *err)
-{
-    const eem_predictor *p = cs->p;
-    cs->headers = calloc((size_t)p->headers.n + 3, sizeof *cs->headers);
-    if (!cs->headers)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    size_t i = 0;
-    if (cs->auth.authorization)
-        cs->headers[i++] = cs->auth.authorization;
-    if (cs->auth.user_project)
-        cs->headers[i++] = cs->auth.user_project;
-    for (int k = 0; k < p->headers.n; k++)
-        cs->headers[i++] = p->headers.lines[k];
-    return EEM_OK;
 }
 
 static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int level,
@@ -552,12 +521,9 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
     if (p->spec->output_multiplier > 1) /* EE outputMultiplier: room for the answer */
         cs->max_payload = (long)((double)cs->max_payload / p->spec->output_multiplier);
     cs->max_instances = p->ep->max_instances;
-    eem_status st = eem_auth_lines_for(p->ep, &cs->auth, err);
-    if (st != EEM_OK)
-        return st;
-    st = compute_build_headers(cs, err);
+    eem_status st = eem_auth_session_begin(&cs->auth, p->ep, p->headers.lines, p->headers.n, err);
     if (st == EEM_OK) { /* the door checks every request; fail before any work */
-        eem_request_lines wire = {p->ep->predict_url, NULL, cs->headers, 0, NULL};
+        eem_request_lines wire = {p->ep->predict_url, NULL, cs->auth.headers, 0, NULL};
         st = eem_request_check_transport(&wire, err);
     }
     if (st != EEM_OK)
@@ -762,11 +728,11 @@ static void compute_explain_no_credentials(const compute_state *cs, eem_error *e
     for (int k = 0; k < p->headers.n; k++)
         if (eem_header_is_secret(p->headers.lines[k], strlen(p->headers.lines[k])))
             return; /* HEADERS carried them: the server refused those */
-    if (cs->auth.looked_for[0])
+    if (cs->auth.lines.looked_for[0])
         snprintf(err->msg + len, sizeof err->msg - len,
                  "; the request carried no credentials: Google credentials apply and none were "
                  "found (for a loopback URL that is not an error at open); tried, in order:%s",
-                 cs->auth.looked_for);
+                 cs->auth.lines.looked_for);
     else
         snprintf(err->msg + len, sizeof err->msg - len,
                  "; the request carried no credentials: Google credentials are only looked for "
@@ -783,7 +749,7 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
         eem_http_describe_failure(&r->http, what, sizeof what);
         eem_error_set(err, EEM_ERR_HTTP, "prediction request for %d tile(s) failed: %s",
                       r->n_tiles, what);
-        if ((r->http.status == 401 || r->http.status == 403) && !cs->auth.authorization)
+        if ((r->http.status == 401 || r->http.status == 403) && !cs->auth.lines.authorization)
             compute_explain_no_credentials(cs, err);
         return EEM_ERR_HTTP;
     }
@@ -884,62 +850,21 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
 
 /* ------------------------------------------------ credentials in flight -- */
 
-static void compute_auth_free(compute_state *cs)
-{
-    eem_auth_lines_clear(&cs->auth);
-    while (cs->retired) {
-        retired_headers *old = cs->retired;
-        cs->retired = old->next;
-        eem_auth_lines_clear(&old->auth);
-        free(old->headers);
-        free(old);
-    }
-}
-
-/* Ask auth for the current credentials (a token refreshed ahead of expiry, or
- * a new one after a 401) and rebuild the header lines of the next requests. */
-static eem_status compute_auth_renew(compute_state *cs, eem_error *err)
-{
-    retired_headers *old = calloc(1, sizeof *old);
-    if (!old)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    old->auth = cs->auth;
-    old->headers = cs->headers;
-    old->next = cs->retired;
-    cs->retired = old;
-    memset(&cs->auth, 0, sizeof cs->auth);
-    cs->headers = NULL;
-    cs->auth_generation++;
-    eem_status st = eem_auth_lines_for(cs->p->ep, &cs->auth, err);
-    if (st == EEM_OK)
-        st = compute_build_headers(cs, err);
-    if (st != EEM_OK)
-        eem_error_prefix(err, "renewing the credentials for %s", cs->p->ep->display_url);
-    return st;
-}
-
-/* HTTP 401: the token was refused.  The first time for a request, the token it
- * carried is dropped from the process-wide cache (once, however many requests
- * carried it), a new one is obtained and the request is sent again. */
+/* HTTP 401: the auth session decides (auth.h); a request it resends goes
+ * again with the current header lines. */
 static eem_status compute_retry_unauthorized(compute_state *cs, pending_request *r, int *resent,
                                              eem_error *err)
 {
     *resent = 0;
-    if (r->http.status != 401 || r->auth_retried || !cs->auth.authorization)
-        return EEM_OK;
-    if (r->auth_generation == cs->auth_generation) {
-        if (!eem_auth_invalidate(&cs->auth))
-            return EEM_OK; /* a fixed token: sending it again cannot help */
-        eem_status st = compute_auth_renew(cs, err);
-        if (st != EEM_OK)
-            return st;
-    }
+    int resend = 0;
+    eem_status st = eem_auth_session_after_answer(&cs->auth, r->http.status, &r->auth_generation,
+                                                  &r->auth_retried, &resend, err);
+    if (st != EEM_OK || !resend)
+        return st;
     eem_http_request_clear(&r->http);
-    eem_status st = request_set_headers(cs, r, err);
+    st = request_set_headers(cs, r, err);
     if (st != EEM_OK)
         return st;
-    r->auth_generation = cs->auth_generation;
-    r->auth_retried = 1;
     st = eem_http_multi_add(cs->multi, &r->http, err);
     if (st == EEM_OK)
         *resent = 1;
@@ -954,7 +879,7 @@ static void compute_explain_unauthorized(compute_state *cs, const pending_reques
     snprintf(err->msg + len, sizeof err->msg - len,
              r->auth_retried ? "; the credentials from %s were refused, also after one refresh"
                              : "; the credentials from %s were refused",
-             cs->auth.origin);
+             cs->auth.lines.origin);
 }
 
 /* Wait for one request to finish and use its answer; until a first answer
@@ -988,7 +913,7 @@ static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), vo
     }
     if (st == EEM_OK)
         st = compute_finish_request(cs, r, err);
-    if (st != EEM_OK && r->http.status == 401 && cs->auth.authorization)
+    if (st != EEM_OK && r->http.status == 401 && cs->auth.lines.authorization)
         compute_explain_unauthorized(cs, r, err);
     compute_request_recycle(cs, r);
     return st;
@@ -1037,8 +962,7 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     r->http.url = cs->p->ep->predict_url;
     r->http.body = r->body.data;
     r->http.body_len = r->body.len;
-    if (cs->auth.refresh_at > 0 && eem_auth_clock() >= cs->auth.refresh_at &&
-        (st = compute_auth_renew(cs, err)) != EEM_OK) {
+    if ((st = eem_auth_session_renew_if_due(&cs->auth, err)) != EEM_OK) {
         pending_request_free(r);
         return st;
     }
@@ -1046,7 +970,7 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
         pending_request_free(r);
         return st;
     }
-    r->auth_generation = cs->auth_generation;
+    r->auth_generation = cs->auth.generation;
     r->http.user = r;
     r->http.error_message = cs->p->ep->backend ? cs->p->ep->backend->error_message : NULL;
     if (cs->p->ep->grpc)
@@ -1580,23 +1504,18 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check);
     /* AUTO decides from the server metadata (or a probe): not without metadata */
     int oip_auto = p->ep->payload_format == EEM_PAYLOAD_OIP_V2 && EQUAL(bin, "AUTO") && metadata;
-    compute_state cs; /* only its credentials and header lines */
-    memset(&cs, 0, sizeof cs);
-    cs.p = p;
-    if (metadata || oip_auto) {
-        st = eem_auth_lines_for(p->ep, &cs.auth, err);
-        if (st == EEM_OK)
-            st = compute_build_headers(&cs, err);
-    }
+    eem_auth_session auth; /* credentials and header lines of the metadata requests */
+    memset(&auth, 0, sizeof auth);
+    if (metadata || oip_auto)
+        st = eem_auth_session_begin(&auth, p->ep, p->headers.lines, p->headers.n, err);
     if (st == EEM_OK && metadata)
-        st = eem_metadata_check_at_open(p->spec, p->src, p->ep, cs.headers, &binary_available,
+        st = eem_metadata_check_at_open(p->spec, p->src, p->ep, auth.headers, &binary_available,
                                         err);
     if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
         st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
-                                            cs.headers, binary_available, &p->payload.binary, err)
+                                            auth.headers, binary_available, &p->payload.binary, err)
                       : (p->payload.binary = !EQUAL(bin, "AUTO") && config_says_yes(bin), EEM_OK);
-    compute_auth_free(&cs);
-    free(cs.headers);
+    eem_auth_session_end(&auth);
     for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
         st = eem_payload_check_input_type(p->ops, &p->payload, p->src->keys[k].key,
                                           p->src->keys[k].send_type, err);
