@@ -17,23 +17,12 @@ import pathlib
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "autotest"))
-BUILD = pathlib.Path(os.environ.get("EEM_BUILD_DIR", str(REPO / "build"))).resolve()
-os.environ["GDAL_DRIVER_PATH"] = str(BUILD / "gdalplugins")
-os.environ.pop("EEMODEL_CACHE_DIR", None)
-
-import numpy as np  # noqa: E402
-from osgeo import gdal  # noqa: E402
+from _common import BUILD, StandIn, gdal, np  # paths, plugin, cache env: first
 
 from predictor import wire  # noqa: E402
-from predictor.harness import StandIn  # noqa: E402
-
-gdal.UseExceptions()
 
 TOKEN = "bench-token"
 MODEL = "ndi"                 # (a-b)/(a+b) of two uint8 bands -> one float32 band

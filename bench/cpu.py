@@ -27,18 +27,7 @@ import subprocess
 import sys
 import tempfile
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "autotest"))
-BUILD = pathlib.Path(os.environ.get("EEM_BUILD_DIR", str(REPO / "build"))).resolve()
-os.environ["GDAL_DRIVER_PATH"] = str(BUILD / "gdalplugins")
-os.environ.pop("EEMODEL_CACHE_DIR", None)
-
-import numpy as np  # noqa: E402
-from osgeo import gdal  # noqa: E402
-
-from predictor.harness import StandIn  # noqa: E402
-
-gdal.UseExceptions()
+from _common import StandIn, gdal, np  # paths, plugin, cache env: first
 
 TOKEN = "bench-token"
 BANDS = 3

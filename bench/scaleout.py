@@ -18,26 +18,17 @@ import sys
 import tempfile
 import time
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "autotest"))
-BUILD = pathlib.Path(os.environ.get("EEM_BUILD_DIR", str(REPO / "build"))).resolve()
-os.environ["GDAL_DRIVER_PATH"] = str(BUILD / "gdalplugins")
-os.environ.pop("EEMODEL_CACHE_DIR", None)
+from _common import StandIn, gdal, np  # paths, plugin, cache env: first
+
 TOKEN = "bench-token"
 os.environ["EEMODEL_ACCESS_TOKEN"] = TOKEN
 os.environ["EEMODEL_MAX_PREDICTIONS"] = "1000000"
-
-import numpy as np  # noqa: E402
-from osgeo import gdal  # noqa: E402
 
 import dask  # noqa: E402
 import distributed  # noqa: E402
 import rioxarray  # noqa: E402
 
 from conftest import build_name  # noqa: E402
-from predictor.harness import StandIn  # noqa: E402
-
-gdal.UseExceptions()
 
 TILE = 128
 
