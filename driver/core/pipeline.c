@@ -4,7 +4,11 @@
  * Every tile the pipeline deals with has a record (level, tx, ty): NONE,
  * QUEUED (a read waits for it), TAKEN (the worker is predicting it), DONE (in
  * the tile store) or FAILED (masked by ON_ERROR=NODATA, or an error), until
- * the read that needs it takes it (back to NONE).  Records, queues and the
+ * the read that needs it takes it (back to NONE).  Records stay (a record is
+ * small; the index keeps the tile's place), but the ones the worker took are
+ * also listed apart (taken), so that the end of a worker session walks only
+ * what that session took, not every tile the dataset ever touched; the tiles
+ * reads wait for are the needed queue.  Records, queues and the
  * announcement are guarded by pl->mu; the predictor's own state by its work
  * lock, which the worker holds while it works and offers at every poll. */
 #include "pipeline.h"
@@ -34,6 +38,7 @@ typedef struct tile_rec {
     unsigned char state;
     unsigned char ahead;  /* predicted with no read waiting: counts against the bound */
     unsigned char masked; /* FAILED: masked (ON_ERROR=NODATA) rather than an error */
+    unsigned char listed; /* in pl->taken */
     eem_status status;    /* FAILED as an error: its status */
     char *msg;            /* FAILED: the message (owned) */
 } tile_rec;
@@ -47,6 +52,8 @@ struct eem_pipeline {
     eem_tile_index index; /* tile -> record */
     tile_rec *recs;
     int n_recs, cap_recs;
+    int *taken; /* records made TAKEN since the last session end, each once (listed) */
+    int n_taken;  /* (capacity: cap_recs) */
     int *needed; /* records reads wait for, first to last from head */
     int head, n_needed, cap_needed;
     int ann_level; /* the announced window: tiles in reading order */
@@ -103,6 +110,10 @@ static int rec_find(eem_pipeline *pl, int level, int tx, int ty, int create)
         if (!nr)
             return -1;
         pl->recs = nr;
+        int *nt = realloc(pl->taken, (size_t)cap * sizeof *nt);
+        if (!nt)
+            return -1;
+        pl->taken = nt;
         pl->cap_recs = cap;
     }
     k = pl->n_recs;
@@ -135,12 +146,41 @@ static void rec_clear(eem_pipeline *pl, tile_rec *r)
     r->msg = NULL;
 }
 
+/* The worker takes record k (TAKEN), listed in pl->taken (never full: it
+ * holds each record at most once and has room for all of them). */
+static void rec_take(eem_pipeline *pl, int k)
+{
+    tile_rec *r = &pl->recs[k];
+    r->state = REC_TAKEN;
+    if (!r->listed) {
+        r->listed = 1;
+        pl->taken[pl->n_taken++] = k;
+    }
+}
+
+/* A worker session ended well: the list keeps only the records still TAKEN
+ * (none, when every tile reached the sink). */
+static void recs_forget_finished(eem_pipeline *pl)
+{
+    int n = 0;
+    for (int j = 0; j < pl->n_taken; j++) {
+        tile_rec *r = &pl->recs[pl->taken[j]];
+        if (r->state == REC_TAKEN)
+            pl->taken[n++] = pl->taken[j];
+        else
+            r->listed = 0;
+    }
+    pl->n_taken = n;
+}
+
 /* The records the worker holds (TAKEN) after its session ended: failed with
- * err, or back to NONE (err NULL: the work was dropped). */
+ * err, or back to NONE (err NULL: the work was dropped).  Walks the list of
+ * the records taken, not all records. */
 static void recs_end_taken(eem_pipeline *pl, const eem_error *err)
 {
-    for (int k = 0; k < pl->n_recs; k++) {
-        tile_rec *r = &pl->recs[k];
+    for (int j = 0; j < pl->n_taken; j++) {
+        tile_rec *r = &pl->recs[pl->taken[j]];
+        r->listed = 0;
         if (r->state != REC_TAKEN)
             continue;
         if (!err) {
@@ -153,6 +193,7 @@ static void recs_end_taken(eem_pipeline *pl, const eem_error *err)
         free(r->msg);
         r->msg = eem_strdup(err->msg);
     }
+    pl->n_taken = 0;
 }
 
 /* --------------------------------------------------------------- feed -- */
@@ -191,7 +232,7 @@ static int feed_ahead(eem_pipeline *pl, int *level, int *tiles, int max)
         }
         x0 = tx < x0 ? tx : x0;
         x1 = tx > x1 ? tx : x1;
-        r->state = REC_TAKEN;
+        rec_take(pl, k);
         r->ahead = 1;
         pl->ahead++;
         tiles[2 * n] = tx;
@@ -228,7 +269,7 @@ static int feed_next(void *user, int *level, int *urgent, int *tiles, int max)
         }
         x0 = r->tx < x0 ? r->tx : x0;
         x1 = r->tx > x1 ? r->tx : x1;
-        r->state = REC_TAKEN;
+        rec_take(pl, pl->needed[pl->head]);
         tiles[2 * n] = r->tx;
         tiles[2 * n + 1] = r->ty;
         n++;
@@ -354,13 +395,14 @@ static void worker_main(void *user)
                      err.msg);
             /* like a compute call that fails whole: the tiles queued fail too,
              * the announcement stops here; the reads report the failure */
-            for (int k = 0; k < pl->n_recs; k++)
-                if (pl->recs[k].state == REC_QUEUED)
-                    pl->recs[k].state = REC_TAKEN;
+            for (int j = pl->head; j < pl->n_needed; j++) /* the QUEUED records */
+                if (pl->recs[pl->needed[j]].state == REC_QUEUED)
+                    rec_take(pl, pl->needed[j]);
             recs_end_taken(pl, &err);
             pl->head = pl->n_needed = 0;
             pl->scanned = pl->n_ann;
-        }
+        } else
+            recs_forget_finished(pl);
         CPLCondBroadcast(pl->changed);
     }
     recs_end_taken(pl, NULL);
@@ -409,6 +451,7 @@ void eem_pipeline_free(eem_pipeline *pl)
     for (int k = 0; k < pl->n_recs; k++)
         free(pl->recs[k].msg);
     free(pl->recs);
+    free(pl->taken);
     eem_tile_index_free(&pl->index);
     eem_tile_index_free(&pl->ann_pos);
     free(pl->needed);
@@ -505,9 +548,9 @@ eem_status eem_pipeline_announce(eem_pipeline *pl, int level, const int *tiles, 
 void eem_pipeline_stop_work(eem_pipeline *pl)
 {
     CPLAcquireMutex(pl->mu, 1000.0);
-    for (int k = 0; k < pl->n_recs; k++)
-        if (pl->recs[k].state == REC_QUEUED)
-            rec_clear(pl, &pl->recs[k]);
+    for (int j = pl->head; j < pl->n_needed; j++) /* the QUEUED records */
+        if (pl->recs[pl->needed[j]].state == REC_QUEUED)
+            rec_clear(pl, &pl->recs[pl->needed[j]]);
     pl->head = pl->n_needed = 0;
     pl->scanned = pl->n_ann; /* the announcement is forgotten */
     pl->abort_gen++;
