@@ -136,11 +136,18 @@ def test_read_ahead_stays_in_the_budget(predictor, source):
 
 def test_read_ahead_option_values(predictor, source):
     path, _ = source
-    with pytest.raises(RuntimeError, match=r"READ_AHEAD.*AUTO or NO"):
-        gdal.OpenEx(name_of(predictor, path), gdal.OF_RASTER, open_options=["READ_AHEAD=SOMETIMES"])
-    with config_options(EEMODEL_READ_AHEAD="SOMETIMES"):
-        with pytest.raises(RuntimeError, match=r"EEMODEL_READ_AHEAD.*accepted: AUTO.*NO"):
-            gdal.Open(name_of(predictor, path))
+    # the key and the config option accept the same two words, YES neither, and say so alike
+    accepted = (r"is not a read-ahead mode; accepted: AUTO \(predict the window a reader "
+                r"announces ahead of its reads\) or NO \(only what each read needs\)")
+    for value in ("SOMETIMES", "YES"):
+        with pytest.raises(RuntimeError, match=r'READ_AHEAD: "%s" %s' % (value, accepted)):
+            gdal.OpenEx(name_of(predictor, path), gdal.OF_RASTER,
+                        open_options=["READ_AHEAD=" + value])
+        with config_options(EEMODEL_READ_AHEAD=value):
+            with pytest.raises(RuntimeError,
+                               match=r'EEMODEL_READ_AHEAD: "%s" %s' % (value, accepted)):
+                gdal.Open(name_of(predictor, path))
+    assert instances(predictor) == 0
     with config_options(EEMODEL_READ_AHEAD="NO"):
         ds = open_eem(name_of(predictor, path))
         # NO: an announcement predicts nothing until a read needs it

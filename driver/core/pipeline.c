@@ -81,17 +81,15 @@ eem_status eem_pipeline_configured(int spec_value, int *on, eem_error *err)
     }
     const char *v = CPLGetConfigOption("EEMODEL_READ_AHEAD", NULL);
     *on = 1;
-    if (!v || !*v || eem_str_equal_ignoring_case(v, "AUTO") ||
-        eem_str_equal_ignoring_case(v, "YES"))
+    if (!v || !*v || eem_str_equal_ignoring_case(v, "AUTO"))
         return EEM_OK;
     if (eem_str_equal_ignoring_case(v, "NO")) {
         *on = 0;
         return EEM_OK;
     }
     return eem_error_set(err, EEM_ERR_INVALID,
-                         "EEMODEL_READ_AHEAD: \"%.40s\" is not a read-ahead mode; accepted: AUTO "
-                         "(predict the window a reader announces ahead of its reads) or NO (only "
-                         "what each read needs)",
+                         "EEMODEL_READ_AHEAD: \"%.40s\" is not a read-ahead mode; "
+                         EEM_READ_AHEAD_ACCEPTED,
                          v);
 }
 

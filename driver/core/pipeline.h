@@ -35,8 +35,8 @@ typedef struct eem_pipeline eem_pipeline;
 #define EEM_PIPELINE_MIN_REQUESTS_PER_CONNECTION 2
 
 /* READ_AHEAD resolved: spec_value 1 (AUTO) or 0 (NO) when the key was given,
- * else EEMODEL_READ_AHEAD (default AUTO).  A value other than AUTO or NO (or
- * YES, for AUTO) fails naming the accepted values. */
+ * else EEMODEL_READ_AHEAD (default AUTO).  A value other than AUTO or NO (YES
+ * too, as for the READ_AHEAD key) fails naming the accepted values. */
 eem_status eem_pipeline_configured(int spec_value, int *on, eem_error *err);
 
 /* A pipeline over p (not owned) with its worker started. */

@@ -1953,7 +1953,8 @@ static eem_status validate_misc(const spec_raw *raw, eem_spec *spec, eem_error *
         else if (eem_str_equal_ignoring_case(t, "NO"))
             spec->read_ahead = 0;
         else
-            return bad_value(K_READ_AHEAD, t, "is not a read-ahead mode; expected AUTO or NO", err);
+            return bad_value(K_READ_AHEAD, t, "is not a read-ahead mode; " EEM_READ_AHEAD_ACCEPTED,
+                             err);
     }
     if (present(raw, K_ON_ERROR)) {
         if ((st = text_of(raw, K_ON_ERROR, "FAIL or NODATA", &t, err)))

@@ -79,6 +79,12 @@ typedef struct eem_output {
     int boolean;  /* declared "bool": uint8 values 0/1, a boolean field on the vector side */
 } eem_output;
 
+/* What READ_AHEAD and EEMODEL_READ_AHEAD accept (the same two words; YES is refused
+ * like any other value), said by both of their messages. */
+#define EEM_READ_AHEAD_ACCEPTED                                                                  \
+    "accepted: AUTO (predict the window a reader announces ahead of its reads) or NO (only "    \
+    "what each read needs)"
+
 typedef struct eem_spec {
     char *input;       /* GDAL name of the source, resolved against the JSON file's folder */
     eem_band_ref *bands; /* n_bands entries; 0 = all source bands */
