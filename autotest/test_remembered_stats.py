@@ -153,9 +153,23 @@ def test_pam_proxy_dir(predictor, eem_name, tmp_path, subprocess_env):
     # without the proxy folder: a warning, nothing written, nothing remembered
     predictor.reset()
     result = gdalinfo(["-stats", name], subprocess_env, tmp_path)
+    assert "statistics could not be saved" in result.stderr
     assert "GDAL_PAM_PROXY_DIR" in result.stderr
     assert predictor.log()
     assert sorted(os.listdir(tmp_path)) == ["inputs.zip", "proxy"]
+    # ... but with a persistent cache: the warning says the cache keeps them, and it does
+    predictor.reset()
+    env = dict(subprocess_env, EEMODEL_CACHE_DIR=str(tmp_path / "cache"))
+    result = gdalinfo(["-stats", name], env, tmp_path)
+    assert predictor.log()
+    assert "could not be saved" not in result.stderr
+    assert ("no .aux.xml could be written beside the input; the statistics are kept in the "
+            "persistent cache only") in result.stderr
+    predictor.reset()
+    again = gdalinfo(["-stats", name], dict(env, CPL_DEBUG="EEMODEL"), tmp_path)
+    assert statistics(again.stdout) == first
+    assert "statistics remembered from an earlier run" in again.stderr
+    assert predictor.log() == []
 
 
 def test_persistent_cache_remembers_statistics(predictor, eem_name, tmp_path, subprocess_env):
@@ -214,6 +228,28 @@ def test_reading_pixels_writes_nothing(predictor, eem_name, tmp_path, subprocess
     ds = None
     assert predictor.log()
     assert sorted(os.listdir(tmp_path)) == ["src.tif"]
+
+
+def test_pam_file_is_replaced_whole(predictor, eem_name, tmp_path, subprocess_env):
+    """The .aux.xml is written to a temporary file beside it and renamed over it: a reader
+    holding the old file (here: a second hard link to it) keeps the old content whole, never
+    a file truncated and rewritten in place; no temporary file is left behind."""
+    src = random_rgb(tmp_path / "src.tif", seed=16)
+    name = eem_name(src, model="conv", tile=(32, 32))
+    gdalinfo(["-stats", name], subprocess_env, tmp_path)
+    (aux,) = aux_files(tmp_path)
+    aux = tmp_path / aux
+    before = aux.read_bytes()
+    held = tmp_path / "held-copy"
+    os.link(aux, held)
+    ds = gdal.Open(name)
+    ds.GetRasterBand(1).SetStatistics(1, 2, 1.5, 0.5)
+    ds = None
+    after = aux.read_bytes()
+    assert after != before and b"1.5" in after
+    assert held.read_bytes() == before  # in place, the other link would see the new bytes
+    assert os.stat(aux).st_ino != os.stat(held).st_ino
+    assert sorted(os.listdir(tmp_path)) == sorted(["src.tif", aux.name, "held-copy"])
 
 
 def test_datasets_open_together_keep_each_others_statistics(predictor, eem_name, tmp_path,

@@ -161,7 +161,7 @@ class EEModelDataset final : public GDALDataset
     bool FillFromPam(std::vector<eem_band_stats_pair> &pairs);
     bool FillFromCache(std::vector<eem_band_stats_pair> &pairs);
     bool WritePam();
-    void WriteCache();
+    bool WriteCache();
     /* eemodel_reduce.cpp */
     CPLErr ReduceWindow(int nXOff, int nYOff, int nXSize, int nYSize);
     CPLErr ReduceBlock(int bx, int by);

@@ -10,7 +10,11 @@
  * The digest (core remembered_stats.c) covers everything that shapes the
  * pixels, so another model, endpoint, output layout, geometry or NODATA never
  * finds them.  The PAM file holds the STATISTICS_* items and nothing else: no
- * descriptor, no metadata, so no secret.  Reading pixels writes nothing. */
+ * descriptor, no metadata, so no secret; it is written whole to a temporary
+ * file beside it, then renamed over it, so a reader (another process) sees the
+ * old file or the new one, never half of one.  Reading pixels writes nothing.
+ * A PAM file that cannot be written is a warning saying whether the cache
+ * keeps the statistics anyway. */
 #include "eemodel_dataset.h"
 
 #include "cpl_minixml.h"
@@ -22,7 +26,11 @@ extern "C" {
 #include "cache.h"
 }
 
+#include <atomic>
 #include <cmath>
+#include <cstring>
+
+#include <unistd.h>
 
 namespace
 {
@@ -99,6 +107,35 @@ void SetBandItems(GDALRasterBand *poBand, const eem_band_stats &st, bool bApprox
     poBand->GDALRasterBand::SetMetadataItem(
         "STATISTICS_VALID_PERCENT",
         st.valid_percent >= 0 ? CPLSPrintf("%.4g", st.valid_percent) : nullptr);
+}
+
+/* Write the tree to osPath whole: a temporary file in the same folder (so
+ * the rename stays within one file system), then renamed over osPath.  False
+ * (and no file left behind) when any step fails. */
+bool SerializeAtomically(CPLXMLNode *psRoot, const std::string &osPath)
+{
+    static std::atomic<unsigned> nSerial{0};
+    char *pszText = CPLSerializeXMLTree(psRoot);
+    if (pszText == nullptr)
+        return false;
+    const std::string osTmp =
+        osPath + CPLSPrintf(".%ld-%u.tmp", static_cast<long>(getpid()), nSerial++);
+    CPLPushErrorHandler(CPLQuietErrorHandler);
+    VSILFILE *fp = VSIFOpenL(osTmp.c_str(), "wb");
+    bool bOk = fp != nullptr;
+    if (fp)
+    {
+        const size_t nLen = strlen(pszText);
+        bOk = VSIFWriteL(pszText, 1, nLen, fp) == nLen;
+        bOk = VSIFCloseL(fp) == 0 && bOk;
+    }
+    CPLFree(pszText);
+    if (bOk)
+        bOk = VSIRename(osTmp.c_str(), osPath.c_str()) == 0;
+    if (!bOk && fp)
+        VSIUnlink(osTmp.c_str());
+    CPLPopErrorHandler();
+    return bOk;
 }
 
 /* An eem_cache closed with its scope: the descriptor's cache, or none. */
@@ -272,13 +309,25 @@ void EEModelDataset::RememberStatistics(GDALRasterBand *poBand, bool bTrusted)
         pair.exact = st;
     /* keep what another process remembered meanwhile (the other set, other
      * bands): this band's new set wins */
+    bool bPamFailed = false;
     if (PamEnabled())
     {
         FillFromPam(m_remembered);
-        WritePam();
+        bPamFailed = !m_pamName.empty() && !WritePam();
     }
     FillFromCache(m_remembered);
-    WriteCache();
+    const bool bCached = WriteCache();
+    if (bPamFailed && bCached)
+        CPLError(CE_Warning, CPLE_AppDefined,
+                 "EEMODEL: no .aux.xml could be written beside the input; the statistics are "
+                 "kept in the persistent cache only (CACHE_DIR / EEMODEL_CACHE_DIR), where runs "
+                 "using that cache find them; set GDAL_PAM_PROXY_DIR to a writable folder for "
+                 "other programs to see them too");
+    else if (bPamFailed)
+        CPLError(CE_Warning, CPLE_AppDefined,
+                 "EEMODEL: statistics could not be saved in a .aux.xml beside the input; set "
+                 "GDAL_PAM_PROXY_DIR to a writable folder (or a persistent cache with CACHE_DIR "
+                 "/ EEMODEL_CACHE_DIR) to keep them across runs");
 }
 
 bool EEModelDataset::WritePam()
@@ -302,13 +351,7 @@ bool EEModelDataset::WritePam()
             AddStats(psBand, pair.approx, true, pair.exact.has ? pszApproxDomain : nullptr);
     }
     std::string osPath = PamPathToRead();
-    bool bSaved = false;
-    if (!osPath.empty())
-    {
-        CPLPushErrorHandler(CPLQuietErrorHandler);
-        bSaved = CPLSerializeXMLTreeToFile(psRoot, osPath.c_str()) != FALSE;
-        CPLPopErrorHandler();
-    }
+    bool bSaved = !osPath.empty() && SerializeAtomically(psRoot, osPath);
     if (!bSaved && PamGetProxy(m_pamName.c_str()) == nullptr)
     {
         /* GDAL's rule: where the side file cannot be written, the proxy DB */
@@ -316,24 +359,24 @@ bool EEModelDataset::WritePam()
         if (pszProxy)
         {
             osPath = pszProxy;
-            bSaved = CPLSerializeXMLTreeToFile(psRoot, osPath.c_str()) != FALSE;
+            bSaved = SerializeAtomically(psRoot, osPath);
         }
     }
     CPLDestroyXMLNode(psRoot);
-    if (!bSaved)
-        CPLError(CE_Warning, CPLE_AppDefined,
-                 "EEMODEL: statistics could not be saved in a .aux.xml beside the input; set "
-                 "GDAL_PAM_PROXY_DIR to a writable folder to keep them across runs");
-    return bSaved;
+    return bSaved; /* the caller warns, saying whether the cache keeps them */
 }
 
-void EEModelDataset::WriteCache()
+bool EEModelDataset::WriteCache()
 {
     ConfiguredCache cache(eem_predictor_spec(m_shared->predictor));
     if (!cache.c)
-        return;
+        return false;
     eem_error err{};
     if (eem_remembered_stats_put(cache.c, m_statsDigest.c_str(), m_remembered.data(), nBands,
                                  &err) != EEM_OK)
+    {
         CPLDebug("EEMODEL", "statistics could not be written to the cache: %s", err.msg);
+        return false;
+    }
+    return true;
 }
