@@ -5,13 +5,36 @@ the pipeline and leaves the persistent cache consistent.
 
 Every proof of concurrency is a gate (a barrier of requests at the stand-in), never a sleep."""
 
+import time
+
 import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import build_name, config_options
+from conftest import TOKEN, build_name, config_options
+from predictor.harness import StandIn
 
 TILE = 32
+CONDITION_TIMEOUT_S = 120  # a bound on waits for a condition, never a measure of speed
+
+
+@pytest.fixture
+def own_predictor():
+    """A stand-in of this test's own: its in-flight count (GET /_inflight) holds only this
+    test's requests, none held at a gate by an earlier test."""
+    with StandIn.start(token=TOKEN) as server, config_options(EEMODEL_ACCESS_TOKEN=TOKEN):
+        yield server
+
+
+def wait_in_flight(server, at_least):
+    """Wait until at least `at_least` requests are held at the stand-in; returns how many."""
+    deadline = time.monotonic() + CONDITION_TIMEOUT_S
+    while True:
+        n = server.in_flight()
+        if n >= at_least:
+            return n
+        assert time.monotonic() < deadline, "no request reached the stand-in"
+        time.sleep(0.01)
 
 
 def instances(predictor, api=None):
@@ -160,31 +183,46 @@ def test_read_ahead_option_values(predictor, source):
         assert instances(predictor, "aiplatform") == 2
 
 
-def test_cancel_stops_the_pipeline(predictor, source):
+def test_cancel_stops_the_pipeline(own_predictor, source):
+    """Cancelling a read stops the pipeline: nothing it had not sent yet is sent afterwards.
+    One connection (EEMODEL_MAX_CONNECTIONS=1): the transport writes one request at a time,
+    so once the stand-in holds that one at its gate, no other request of the pipeline is on
+    the wire, and every request the stand-in sees later was sent after the cancel."""
+    predictor = own_predictor
     path, array = source
-    ds = open_eem(name_of(predictor, path))
-    predictor.fault(kind="gate", count=1000, seconds=120)  # every request waits
-    assert ds.AdviseRead(0, 0, 320, 256) == gdal.CE_None
-    calls = []
+    with config_options(EEMODEL_MAX_CONNECTIONS="1"):
+        ds = open_eem(name_of(predictor, path))
+        predictor.fault(kind="gate", count=1000, seconds=120)  # every request waits
+        assert ds.AdviseRead(0, 0, 320, 256) == gdal.CE_None
+        assert wait_in_flight(predictor, 1) == 1  # the pipeline's one request, held
+        calls = []
 
-    def stop(fraction, message, data):
-        calls.append(fraction)
-        return 0  # cancel at once
+        def stop(fraction, message, data):
+            calls.append(fraction)
+            return 0  # cancel at once
 
-    with pytest.raises(RuntimeError, match="interrupted"):
-        ds.ReadAsArray(0, 0, 320, 64, callback=stop)
-    assert calls
-    # the gate is still closed (it opens after 120 s): the read returned without waiting
-    # for its requests.  A later read predicts what it needs (requests abandoned at the
-    # cancel may still reach the log once the faults are cleared, hence >=)
-    predictor.reset()
-    assert np.array_equal(ds.ReadAsArray(0, 0, 64, 32), array[:, :32, :64].astype(np.float32))
-    assert instances(predictor, "aiplatform") >= 2
+        with pytest.raises(RuntimeError, match="interrupted"):
+            ds.ReadAsArray(0, 0, 320, 64, callback=stop)
+        assert calls
+        # the read returned without waiting for its request: still held, nothing answered
+        assert predictor.in_flight() == 1
+        assert predictor.log() == []
+        # a later read predicts what it needs, exactly: nothing of the cancelled work
+        predictor.reset()
+        assert np.array_equal(ds.ReadAsArray(0, 0, 64, 32),
+                              array[:, :32, :64].astype(np.float32))
+        assert instances(predictor, "aiplatform") == 2
+        assert all(r["status"] == 200 for r in predictor.log())
+        assert predictor.in_flight() == 1  # the abandoned one, still at the gate
+        ds = None
 
 
-def test_close_during_pipeline_keeps_cache_consistent(predictor, source, make_raster, tmp_path):
-    """Closing a dataset whose pipeline has requests held at the stand-in returns without
-    waiting for them; a reopen with the same cache is all hits for the tiles completed."""
+def test_close_during_pipeline_keeps_cache_consistent(own_predictor, source, make_raster,
+                                                      tmp_path):
+    """Closing a dataset whose pipeline has requests held at the stand-in (GET /_inflight
+    says so before the close) returns without waiting for them (they are still held after
+    it); a reopen with the same cache is all hits for the tiles completed."""
+    predictor = own_predictor
     path, array = source
     cache = tmp_path / "cache"
     # two tiles per request (slow start: one request at first)
@@ -206,7 +244,10 @@ def test_close_during_pipeline_keeps_cache_consistent(predictor, source, make_ra
     # the first k tiles of row 0 are finished: read them (no request), then close
     assert np.array_equal(ds.ReadAsArray(0, 0, k * TILE, TILE),
                           array[:, :TILE, :k * TILE].astype(np.float32))
-    ds = None  # returns although requests are held at the gate
+    # the pipeline goes on: its next requests reach the stand-in and are held at the gate
+    wait_in_flight(predictor, 1)
+    ds = None  # returns although requests are held at the gate ...
+    assert predictor.in_flight() >= 1  # ... still held: close did not wait for their answers
     assert [r for r in predictor.log() if r["api"] == "aiplatform"] == first
     # reopen with the cache: the completed tiles are hits, the rest predicted once
     predictor.reset()
