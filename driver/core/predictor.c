@@ -85,7 +85,8 @@ struct eem_predictor {
      * request sends what the cache key was made of. */
     eem_static_headers headers;
     eem_datamemo memo; /* tiles, failures, budget spent, refusal (datamemo.h) */
-    int answered;      /* a request was answered 2xx: the next ones go at full concurrency */
+    int answered;      /* a request was answered 2xx (or the model's metadata at open):
+                        * the next ones go at full concurrency, no slow start */
     eem_worklock *lock;      /* one thread at a time in this state (worklock.h) */
     int read_ahead;          /* READ_AHEAD resolved: 1 AUTO, 0 NO */
     eem_pipeline *pipeline;  /* started on first use when read_ahead (pipeline.h) */
@@ -1186,6 +1187,16 @@ static eem_status payload_limit_error(const compute_state *cs, const eem_payload
                                         single, err);
 }
 
+/* 1 when the tiles known to come (this one included) fill more requests
+ * than cs->max_ahead; single: the body of a request of one tile. */
+static int compute_read_is_long(const compute_state *cs, size_t single)
+{
+    double per_request = single > 0 ? (double)cs->max_payload / (double)single : 1.0;
+    if (cs->max_instances > 0 && per_request > cs->max_instances)
+        per_request = cs->max_instances;
+    return (double)(1 + cs->tiles_coming) > (double)cs->max_ahead * per_request;
+}
+
 static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
                                        const eem_instance *inst,
                                        const eem_payload_fragment *frag, uint8_t *mask_taken,
@@ -1253,13 +1264,13 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
     r->tiles[r->n_tiles].has_key = cs->next_has_key;
     r->n_tiles++;
     cs->p->memo.tiles_sent++;
-    /* the slow start's request that goes alone carries one tile when more
-     * are known to come than one request holds: the probe of the endpoint
-     * costs one tile's time while the next requests are built */
-    const long known = 1 + cs->tiles_coming;
+    /* the slow start's request that goes alone carries one tile when the
+     * tiles known to come fill more requests than are kept in flight: the
+     * probe of the endpoint costs one tile's time while the next requests are
+     * built, for one request more than the minimum (smaller reads keep the
+     * fewest requests) */
     if (r->n_tiles == 1 && cs->in_flight == 0 && cs->n_held == 0 && compute_slow_start(cs) &&
-        ((cs->max_instances > 0 && known > cs->max_instances) ||
-         (double)known * (double)single > (double)cs->max_payload)) {
+        compute_read_is_long(cs, single)) {
         eem_status st = compute_submit(cs, err);
         return st == EEM_OK ? compute_poll_answers(cs, err) : st; /* on the wire now */
     }
@@ -1688,7 +1699,7 @@ static int config_says_yes(const char *v)
 static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
 {
     eem_status st = EEM_OK;
-    int binary_available = 0;
+    int binary_available = 0, model_confirmed = 0;
     const char *check = CPLGetConfigOption("EEMODEL_CHECK_METADATA", "YES");
     const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
     int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check);
@@ -1704,7 +1715,12 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     }
     if (st == EEM_OK && metadata)
         st = eem_metadata_check_at_open(p->spec, p->src, p->ep, cs.headers, &binary_available,
-                                        err);
+                                        &model_confirmed, err);
+    /* the server is up and has this model: no slow start (the guarantee it
+     * gives, a down server or a wrong model costs one request, is kept by
+     * the check) */
+    if (st == EEM_OK && model_confirmed)
+        p->answered = 1;
     if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
         st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
                                             cs.headers, binary_available, &p->payload.binary, err)
