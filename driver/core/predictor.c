@@ -1171,8 +1171,10 @@ static eem_status compute_release_held(compute_state *cs, eem_error *err)
     int sent = 0;
     while (st == EEM_OK && sent < cs->n_held && (cs->in_flight == 0 || !compute_slow_start(cs)))
         st = compute_send(cs, cs->held[sent++], err);
-    memmove(cs->held, cs->held + sent, (size_t)(cs->n_held - sent) * sizeof *cs->held);
-    cs->n_held -= sent;
+    if (sent > 0) {
+        memmove(cs->held, cs->held + sent, (size_t)(cs->n_held - sent) * sizeof *cs->held);
+        cs->n_held -= sent;
+    }
     return st;
 }
 
