@@ -183,3 +183,23 @@ def test_without_the_metadata_check_the_slow_start_probes(predictor, source):
     assert all(r["method"] == "POST" for r in log)
     assert log[0]["n_instances"] == 1
     assert all(r["t_start"] >= log[0]["t_end"] for r in log[1:])
+
+
+def test_an_endpoint_that_answered_in_this_process_needs_no_slow_start(predictor, source):
+    """A second dataset on an endpoint that answered 2xx (another layer, a reopen) starts
+    at full concurrency: a gate of three at its first three requests opens."""
+    path, array = source
+    first = open_eem(predictor, path, "NO")
+    assert np.array_equal(first.ReadAsArray(0, 0, TILE, TILE),
+                          array[:, :TILE, :TILE].astype(np.float32))
+    first = None
+    predictor.reset()
+    predictor.fault(kind="gate", count=3, seconds=120)
+    second = open_eem(predictor, path, "AUTO")
+    assert np.array_equal(second.ReadAsArray(), array.astype(np.float32))
+    log = predict_log(predictor)
+    assert log[0]["n_instances"] > 1
+    gated = [r for r in log if r["fault"] == "gate"]
+    assert len(gated) == 3 and not any(r["error"] for r in gated), [r["error"] for r in gated]
+    digests = [d for r in log for d in r["instance_digests"]]
+    assert len(digests) == 80 and len(set(digests)) == 80

@@ -10,6 +10,7 @@
  * flight. */
 #include "predictor.h"
 
+#include "answered_memo.h"
 #include "auth.h"
 #include "backend.h"
 #include "buf.h"
@@ -801,6 +802,7 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
         return EEM_ERR_HTTP;
     }
     p->answered = 1;
+    eem_answered_memo_note(p->ep->predict_url);
     int no = p->spec->n_outputs;
     eem_tensor **outs = calloc((size_t)r->n_tiles * (size_t)no, sizeof *outs);
     if (!outs)
@@ -1722,6 +1724,10 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
      * gives, a down server or a wrong model costs one request, is kept by
      * the check) */
     if (st == EEM_OK && model_confirmed)
+        p->answered = 1;
+    /* ... nor does an endpoint that answered 2xx in this process lately
+     * (answered_memo.h) */
+    if (st == EEM_OK && eem_answered_memo_has(p->ep->predict_url))
         p->answered = 1;
     if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
         st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
