@@ -86,8 +86,8 @@ struct eem_predictor {
      * request sends what the cache key was made of. */
     eem_static_headers headers;
     eem_datamemo memo; /* tiles, failures, budget spent, refusal (datamemo.h) */
-    int answered;      /* a request was answered 2xx (or the model's metadata at open):
-                        * the next ones go at full concurrency, no slow start */
+    int answered;      /* a request was answered 2xx (or the model's metadata at open,
+                        * or answered_memo.h): full concurrency, no slow start */
     eem_worklock *lock;      /* one thread at a time in this state (worklock.h) */
     int read_ahead;          /* READ_AHEAD resolved: 1 AUTO, 0 NO */
     eem_pipeline *pipeline;  /* started on first use when read_ahead (pipeline.h) */
@@ -1275,7 +1275,7 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
      * fewest requests) */
     if (r->n_tiles == 1 && cs->in_flight == 0 && cs->n_held == 0 && compute_slow_start(cs) &&
         compute_read_is_long(cs, single)) {
-        eem_status st = compute_submit(cs, err);
+        st = compute_submit(cs, err);
         return st == EEM_OK ? compute_poll_answers(cs, err) : st; /* on the wire now */
     }
     return EEM_OK;
