@@ -256,17 +256,21 @@ def probe_capacity(server, workers, k, threads, seconds):
 # -- gdal_translate and readers --------------------------------------------------------------
 
 
-def run_timed(cmd, env_extra=None):
+def run_timed(cmd, env_extra=None, clock=None):
     """Run cmd under /usr/bin/time; (wall s, CPU s, peak RSS MB, its stdout).  Exits on
-    failure."""
+    failure.  clock: a dict given the epoch times (time.time(), the stand-in's clock) of the
+    launch and of the exit, as "launch" and "exit"."""
     with tempfile.NamedTemporaryFile(prefix="eemodel-bench-time-", delete=False) as f:
         stats = f.name
     try:
         t0 = time.monotonic()
+        launch = time.time()
         proc = subprocess.run(["/usr/bin/time", "-o", stats, "-f", "%U %S %M"] + cmd,
                               env=child_env(env_extra), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE)
         wall = time.monotonic() - t0
+        if clock is not None:
+            clock.update(launch=launch, exit=time.time())
         if proc.returncode != 0:
             raise SystemExit("command failed (%s): %s\n%s" % (proc.returncode, " ".join(cmd[:3]),
                                                               proc.stderr.decode(errors="replace")[-2000:]))
@@ -288,8 +292,42 @@ def translate(server, name, out, options=(), config=(), open_options=(), env_ext
         cmd += ["--config", k, str(v)]
     for oo in open_options:
         cmd += ["-oo", oo]
-    wall, cpu, rss, _ = run_timed(cmd + [name, out], env_extra)
-    return {"wall": wall, "cpu": cpu, "rss": rss, "log": settle(server)}
+    clock = {}
+    wall, cpu, rss, _ = run_timed(cmd + [name, out], env_extra, clock)
+    return {"wall": wall, "cpu": cpu, "rss": rss, "log": settle(server), **clock}
+
+
+def start_and_tail(run, workers):
+    """Where the wall time of one run goes outside the saturated middle (seconds from the
+    launch of the process, stand-in's clock): the first request's start, its end, the first
+    moment all workers are busy, the last request's end, the exit; and the tiles of the
+    first and last requests."""
+    log = sorted(run["log"], key=lambda r: r["t_start"])
+    if not log:
+        return None
+    t0 = run["launch"]
+    first = log[0]
+    # the first moment `workers` requests hold a worker at once
+    events = sorted([(a, 1) for a, b in busy_intervals(log)] + [(b, -1) for a, b in busy_intervals(log)],
+                    key=lambda e: (e[0], e[1]))
+    busy, saturated = 0, None
+    for t, d in events:
+        busy += d
+        if busy >= workers and saturated is None:
+            saturated = t
+    last = max(log, key=lambda r: r["t_end"])
+    # the last moment all workers were busy
+    busy, unsaturated = 0, None
+    for t, d in events:
+        if busy >= workers and d < 0:
+            unsaturated = t
+        busy += d
+    return {"first_start": first["t_start"] - t0, "first_end": first["t_end"] - t0,
+            "first_tiles": first["n_instances"],
+            "saturated": (saturated - t0) if saturated is not None else float("nan"),
+            "unsaturated": (unsaturated - t0) if unsaturated is not None else float("nan"),
+            "last_end": last["t_end"] - t0, "last_tiles": last["n_instances"],
+            "exit": run["exit"] - t0}
 
 
 def run_reader(server, kind, name, src, window, open_options):
@@ -416,6 +454,16 @@ def throughput(key, shape, src, n_tiles, digests, work, args):
         print("idle share of workers, first request start to last end (%ss of the run's %ss): %s"
               % (fmt(span), fmt(wall), fmt(idle)))
         print("worker occupancy |%s|" % occupancy_line(med["log"], shape["workers"]))
+        b = start_and_tail(med, shape["workers"])
+        if b:
+            print("start/tail (s from the process launch): first request sent %s (%d tiles), "
+                  "answered %s; all %d workers busy from %s until %s; last answer %s (last "
+                  "request %d tiles); exit %s -> start cost %s, tail %s + %s"
+                  % (fmt(b["first_start"], 3), b["first_tiles"], fmt(b["first_end"], 3),
+                     shape["workers"], fmt(b["saturated"], 3), fmt(b["unsaturated"], 3),
+                     fmt(b["last_end"], 3), b["last_tiles"], fmt(b["exit"], 3),
+                     fmt(b["saturated"], 3), fmt(b["last_end"] - b["unsaturated"], 3),
+                     fmt(b["exit"] - b["last_end"], 3)))
         failed = " + %d answered 503" % s["failed"] if s["failed"] else ""
         print("requests: %d%s   minimum ceil(%d / %d): %d   duplicates: %d (target 0)   "
               "tiles masked: %d" % (s["requests"], failed, n_tiles, k, minimum,
@@ -423,7 +471,7 @@ def throughput(key, shape, src, n_tiles, digests, work, args):
         if s["unknown"]:
             print("  %d predicted instances match no tile of the raster" % s["unknown"])
         return {"key": key, "capacity": capacity, "achieved": achieved, "ratio": achieved / capacity,
-                "idle": idle, "requests": s["requests"], "failed": s["failed"], "minimum": minimum,
+                "idle": idle, "breakdown": b, "requests": s["requests"], "failed": s["failed"], "minimum": minimum,
                 "duplicates": s["predicted"] - len(s["distinct"]), "masked": med["masked"]}
     finally:
         server.stop()
@@ -572,12 +620,18 @@ def main():
         if results:
             print()
             print("== summary (target: ratio >= 0.95, duplicates 0)")
-            print("%-5s %10s %10s %6s %6s %14s %5s" % ("shape", "capacity", "achieved", "ratio", "idle",
-                                                     "requests/min", "dup"))
+            print("%-5s %10s %10s %6s %6s %14s %5s %9s %9s %9s %9s" % (
+                "shape", "capacity", "achieved", "ratio", "idle", "requests/min", "dup",
+                "1st sent", "all busy", "ramp down", "exit-last"))
             for r in results:
-                print("%-5s %10s %10s %6s %6s %14s %5d" % (
+                b = r["breakdown"] or {}
+                nan = float("nan")
+                print("%-5s %10s %10s %6s %6s %14s %5d %9s %9s %9s %9s" % (
                     r["key"], fmt(r["capacity"], 1), fmt(r["achieved"], 1), fmt(r["ratio"]),
-                    fmt(r["idle"]), "%d/%d" % (r["requests"], r["minimum"]), r["duplicates"]))
+                    fmt(r["idle"]), "%d/%d" % (r["requests"], r["minimum"]), r["duplicates"],
+                    fmt(b.get("first_start", nan), 3), fmt(b.get("saturated", nan), 3),
+                    fmt(b.get("last_end", nan) - b.get("unsaturated", nan), 3),
+                    fmt(b.get("exit", nan) - b.get("last_end", nan), 3)))
         if not args.no_waste:
             waste(src, size, digests, work, args)
         if not args.no_memory:

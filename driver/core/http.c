@@ -752,7 +752,7 @@ eem_status eem_http_multi_next_until(eem_http_multi *m, eem_http_request **done,
                 *done = deliver(m, x);
                 return EEM_OK;
             }
-        if (!m->head || monotonic_s() >= until)
+        if (!m->head)
             return EEM_OK;
         if (cancel && cancel(cancel_user)) {
             abandon_all(m, "cancelled");
@@ -785,6 +785,8 @@ eem_status eem_http_multi_next_until(eem_http_multi *m, eem_http_request **done,
             any_done = x->state == XFER_DONE;
         if (any_done)
             continue;
+        if (monotonic_s() >= until)
+            return EEM_OK; /* after one pass at least: a deadline already past polls */
 
         int timeout_ms = EEM_HTTP_POLL_MS;
         if (until < HUGE_VAL && (until - monotonic_s()) * 1000.0 < timeout_ms)

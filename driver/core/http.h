@@ -113,7 +113,8 @@ eem_status eem_http_multi_add(eem_http_multi *m, eem_http_request *req, eem_erro
 eem_status eem_http_multi_next(eem_http_multi *m, eem_http_request **done,
                                int (*cancel)(void *), void *cancel_user, eem_error *err);
 /* The same, but returns EEM_OK with *done NULL (nothing abandoned) when no
- * request is done by the monotonic time `until` (eem_http_clock()). */
+ * request is done by the monotonic time `until` (eem_http_clock()); a time
+ * already past moves the transfers on once without waiting. */
 eem_status eem_http_multi_next_until(eem_http_multi *m, eem_http_request **done, double until,
                                      int (*cancel)(void *), void *cancel_user, eem_error *err);
 /* Monotonic seconds, the clock of eem_http_multi_next_until. */

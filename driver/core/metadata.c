@@ -286,9 +286,11 @@ static eem_status http_get(const eem_endpoint *ep, const char *url, const char *
 
 eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
                                       const eem_endpoint *ep, const char *const *headers,
-                                      int *binary_available, eem_error *err)
+                                      int *binary_available, int *model_confirmed,
+                                      eem_error *err)
 {
     *binary_available = 0;
+    *model_confirmed = 0;
     if (ep->grpc)
         return eem_grpc_metadata_check_at_open(spec, src, ep, headers, err);
     char *body = NULL;
@@ -336,6 +338,7 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
     if (st == EEM_OK && ep->backend->check_metadata &&
         (st = ep->backend->check_metadata(ep, md, err)) != EEM_OK)
         eem_error_prefix(err, "model metadata from %s", where);
+    *model_confirmed = st == EEM_OK;
 done:
     free(in);
     free(body);

@@ -282,6 +282,20 @@ static int feed_next(void *user, int *level, int *urgent, int *tiles, int max)
     return n;
 }
 
+/* eem_tile_feed.pending: tiles waited for, plus what the announcement may
+ * still add within the read-ahead bound. */
+static long feed_pending(void *user)
+{
+    eem_pipeline *pl = user;
+    CPLAcquireMutex(pl->mu, 1000.0);
+    long n = pl->n_needed - pl->head;
+    const long ann = pl->n_ann - pl->scanned, room = pl->bound - pl->ahead;
+    if (ann > 0 && room > 0)
+        n += ann < room ? ann : room;
+    CPLReleaseMutex(pl->mu);
+    return n;
+}
+
 /* The worker's sink: the tile is in the tile store (or failed). */
 static eem_status worker_sink(void *user, int level, int tx, int ty, void *const *bands,
                               const uint8_t *mask, eem_error *err)
@@ -362,7 +376,7 @@ static void worker_main(void *user)
     eem_notice_keep_in_this_thread(worker_keep_notice, pl);
     CPLPushErrorHandler(worker_gdal_messages);
     unsigned config_gen = 0;
-    const eem_tile_feed feed = {feed_next, pl};
+    const eem_tile_feed feed = {feed_next, pl, feed_pending};
     CPLAcquireMutex(pl->mu, 1000.0);
     while (!pl->stop) {
         if (pl->abort_gen != pl->ack_gen) {

@@ -10,6 +10,7 @@
  * flight. */
 #include "predictor.h"
 
+#include "answered_memo.h"
 #include "auth.h"
 #include "backend.h"
 #include "buf.h"
@@ -42,9 +43,10 @@
 
 /* Largest source window (bytes of tensors) read at once for a chunk of tiles. */
 #define EEM_CHUNK_MAX_BYTES (64L * 1024 * 1024)
-/* Until a first answer, one request at a time (a server that is down or a
- * wrong model costs one request, not a volley) — for at most this long, so
- * that a first request that stalls does not hold the others back. */
+/* Until a first 2xx answer, one request at a time (a server that is down or a
+ * wrong model costs one request of one tile, not a volley) — for at most this
+ * long, so that a first request that stalls does not hold the others back.
+ * The next requests are built meanwhile and leave with the first answer. */
 #define EEM_SLOW_START_S 5.0
 /* Requests kept in flight or queued per connection before we stop encoding. */
 #define EEM_REQUESTS_AHEAD_PER_CONNECTION 2
@@ -84,7 +86,8 @@ struct eem_predictor {
      * request sends what the cache key was made of. */
     eem_static_headers headers;
     eem_datamemo memo; /* tiles, failures, budget spent, refusal (datamemo.h) */
-    int answered;      /* a request was answered 2xx: the next ones go at full concurrency */
+    int answered;      /* a request was answered 2xx (or the model's metadata at open,
+                        * or answered_memo.h): full concurrency, no slow start */
     eem_worklock *lock;      /* one thread at a time in this state (worklock.h) */
     int read_ahead;          /* READ_AHEAD resolved: 1 AUTO, 0 NO */
     eem_pipeline *pipeline;  /* started on first use when read_ahead (pipeline.h) */
@@ -416,6 +419,10 @@ typedef struct compute_state {
     pending_request **flying; /* submitted, not yet drained (owned) */
     int in_flight, cap_flying;
     int max_ahead;
+    /* slow start: requests built while the first one is out, sent once it is
+     * answered (or the slow start ends) — encoded ahead, not sent ahead */
+    pending_request **held;
+    int n_held, cap_held;
     long max_payload;
     int max_instances;
     void **band_bufs;     /* n_bands buffers of uw*uh elements */
@@ -426,6 +433,8 @@ typedef struct compute_state {
     int pw, ph, has_padded;
     eem_tile_layout layout; /* outputs to bands (tileoutput.h) */
     double slow_start_until;         /* eem_http_clock() time the slow start ends (0: not begun) */
+    long tiles_after_chunk; /* tiles known to come after the chunk being encoded */
+    long tiles_coming;      /* ... and after the tile being queued */
     char stopped[EEM_ERROR_MSG_MAX]; /* an endpoint-wide failure: the rest is not sent */
     int stopped_lasting;             /* ... and it is remembered for its tiles */
     eem_lease_set leases; /* tiles this call claimed or waits for (cache_lease.h) */
@@ -485,6 +494,11 @@ static void compute_state_free(compute_state *cs)
     for (int k = 0; k < cs->in_flight; k++)
         pending_request_free(cs->flying[k]);
     free(cs->flying);
+    for (int k = 0; k < cs->n_held; k++) {
+        cs->p->memo.tiles_sent -= cs->held[k]->n_tiles; /* never sent */
+        pending_request_free(cs->held[k]);
+    }
+    free(cs->held);
     pending_request_free(cs->building);
     for (int k = 0; k < cs->n_spare_bodies; k++)
         eem_buf_free(&cs->spare_bodies[k]);
@@ -754,6 +768,7 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
         return EEM_ERR_HTTP;
     }
     p->answered = 1;
+    eem_answered_memo_note(p->ep->predict_url);
     int no = p->spec->n_outputs;
     eem_tensor **outs = calloc((size_t)r->n_tiles * (size_t)no, sizeof *outs);
     if (!outs)
@@ -882,17 +897,20 @@ static void compute_explain_unauthorized(compute_state *cs, const pending_reques
              cs->auth.lines.origin);
 }
 
-/* Wait for one request to finish and use its answer; until a first answer
- * (slow start), wait at most until cs->slow_start_until. */
-static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), void *cancel_user,
-                                    eem_error *err)
+static eem_status compute_release_held(compute_state *cs, eem_error *err);
+
+/* Wait for one request to finish and use its answer, at most until
+ * `deadline` (eem_http_clock() time); until a first answer (slow start), at
+ * most until cs->slow_start_until. */
+static eem_status compute_take_answer(compute_state *cs, double deadline, int (*cancel)(void *),
+                                      void *cancel_user, eem_error *err)
 {
     eem_http_request *done = NULL;
-    double until = HUGE_VAL;
+    double until = deadline;
     if (!cs->p->answered) {
         if (cs->slow_start_until == 0)
             cs->slow_start_until = eem_http_clock() + EEM_SLOW_START_S;
-        if (eem_http_clock() < cs->slow_start_until)
+        if (eem_http_clock() < cs->slow_start_until && cs->slow_start_until < until)
             until = cs->slow_start_until;
     }
     if (cs->slice > 0 && eem_http_clock() + cs->slice < until)
@@ -911,6 +929,11 @@ static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), vo
             break;
         }
     }
+    if (st == EEM_OK && r->http.ok && !cs->p->answered) {
+        /* the first answer: what the slow start held leaves before it is decoded */
+        cs->p->answered = 1;
+        st = compute_release_held(cs, err);
+    }
     if (st == EEM_OK)
         st = compute_finish_request(cs, r, err);
     if (st != EEM_OK && r->http.status == 401 && cs->auth.lines.authorization)
@@ -919,31 +942,51 @@ static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), vo
     return st;
 }
 
-static eem_status compute_submit(compute_state *cs, eem_error *err)
+/* Wait for one request to finish and use its answer, then send what the slow
+ * start held if it is over (so a request held is never left without one in
+ * flight: callers loop while cs->in_flight > 0). */
+static eem_status compute_drain_one(compute_state *cs, int (*cancel)(void *), void *cancel_user,
+                                    eem_error *err)
 {
-    pending_request *r = cs->building;
-    if (!r)
-        return EEM_OK;
-    cs->building = NULL;
-    eem_status failed = EEM_OK;
-    for (int k = 0; cs->stopped[0] && failed == EEM_OK && k < r->n_tiles; k++)
-        failed = compute_fail_unsent(cs, r->tiles[k].tx, r->tiles[k].ty, r->tiles[k].mask,
-                                     cs->stopped, cs->stopped_lasting, err);
-    if (cs->stopped[0]) {
-        cs->p->memo.tiles_sent -= r->n_tiles; /* never sent */
-        pending_request_free(r);
-        return failed;
-    }
+    eem_status st = compute_take_answer(cs, HUGE_VAL, cancel, cancel_user, err);
+    if (st == EEM_OK)
+        st = compute_release_held(cs, err);
+    return st;
+}
+
+/* Move the transfers on without waiting (a request just queued leaves now,
+ * not at the next wait) and use the answers that have already come, sending
+ * what the slow start held once it is over. */
+static eem_status compute_poll_answers(compute_state *cs, eem_error *err)
+{
+    eem_status st;
+    long before;
+    do {
+        before = cs->p->stats.requests;
+        st = compute_take_answer(cs, eem_http_clock(), NULL, NULL, err);
+        if (st == EEM_OK)
+            st = compute_release_held(cs, err);
+    } while (st == EEM_OK && cs->p->stats.requests != before);
+    return st;
+}
+
+/* Until a first answer (for at most EEM_SLOW_START_S), one request at a time. */
+static int compute_slow_start(const compute_state *cs)
+{
+    return !cs->p->answered &&
+           (cs->slow_start_until == 0 || eem_http_clock() < cs->slow_start_until);
+}
+
+/* Build r's body from its encoded instances (whose buffers are kept for the
+ * next batch). */
+static eem_status compute_build_body(compute_state *cs, pending_request *r, eem_error *err)
+{
     size_t binary_header_len = 0;
-    /* the job budget (job_budget.h) counts the tiles of each request sent */
-    eem_status st = eem_job_budget_take(cs->p->cache ? eem_cache_dir(cs->p->cache) : NULL,
-                                        cs->p->job_max_predictions, r->n_tiles, err);
-    if (st == EEM_OK && !r->body.data && cs->n_spare_bodies > 0) {
+    if (!r->body.data && cs->n_spare_bodies > 0) {
         r->body = cs->spare_bodies[--cs->n_spare_bodies]; /* batch_build empties it */
         r->body.failed = 0;
     }
-    if (st == EEM_OK)
-        st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
+    eem_status st = eem_payload_batch_build(r->batch, &r->body, &binary_header_len, err);
     if (st == EEM_OK && binary_header_len > 0) {
         snprintf(r->body_headers[0], sizeof r->body_headers[0], "Content-Type: %s",
                  eem_payload_content_type(cs->p->ops, &cs->p->payload));
@@ -955,6 +998,26 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     eem_payload_batch_free(cs->spare_batch);
     cs->spare_batch = r->batch;
     r->batch = NULL;
+    return st;
+}
+
+/* Send r (owned): fail its tiles unsent when the endpoint stopped answering. */
+static eem_status compute_send(compute_state *cs, pending_request *r, eem_error *err)
+{
+    eem_status failed = EEM_OK;
+    for (int k = 0; cs->stopped[0] && failed == EEM_OK && k < r->n_tiles; k++)
+        failed = compute_fail_unsent(cs, r->tiles[k].tx, r->tiles[k].ty, r->tiles[k].mask,
+                                     cs->stopped, cs->stopped_lasting, err);
+    if (cs->stopped[0]) {
+        cs->p->memo.tiles_sent -= r->n_tiles; /* never sent */
+        pending_request_free(r);
+        return failed;
+    }
+    /* the job budget (job_budget.h) counts the tiles of each request sent */
+    eem_status st = eem_job_budget_take(cs->p->cache ? eem_cache_dir(cs->p->cache) : NULL,
+                                        cs->p->job_max_predictions, r->n_tiles, err);
+    if (st == EEM_OK && r->batch)
+        st = compute_build_body(cs, r, err);
     if (st != EEM_OK) {
         pending_request_free(r);
         return st;
@@ -995,6 +1058,52 @@ static eem_status compute_submit(compute_state *cs, eem_error *err)
     return EEM_OK;
 }
 
+/* Send the request being built, or hold it while the slow start's one
+ * request is out (compute_release_held sends it). */
+static eem_status compute_submit(compute_state *cs, eem_error *err)
+{
+    pending_request *r = cs->building;
+    if (!r)
+        return EEM_OK;
+    cs->building = NULL;
+    if (cs->in_flight == 0 || !compute_slow_start(cs))
+        return compute_send(cs, r, err);
+    /* built now, while waiting: its release is only a hand-over to the transport */
+    eem_status st = compute_build_body(cs, r, err);
+    if (st != EEM_OK) {
+        pending_request_free(r);
+        return st;
+    }
+    if (cs->n_held == cs->cap_held) {
+        int cap = cs->cap_held ? 2 * cs->cap_held : 8;
+        pending_request **nh = realloc(cs->held, (size_t)cap * sizeof *nh);
+        if (!nh) {
+            cs->p->memo.tiles_sent -= r->n_tiles;
+            pending_request_free(r);
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+        }
+        cs->held = nh;
+        cs->cap_held = cap;
+    }
+    cs->held[cs->n_held++] = r;
+    return EEM_OK;
+}
+
+/* Held requests leave in the order they were built: all of them once the
+ * slow start is over, else one when nothing is in flight. */
+static eem_status compute_release_held(compute_state *cs, eem_error *err)
+{
+    eem_status st = EEM_OK;
+    int sent = 0;
+    while (st == EEM_OK && sent < cs->n_held && (cs->in_flight == 0 || !compute_slow_start(cs)))
+        st = compute_send(cs, cs->held[sent++], err);
+    if (sent > 0) {
+        memmove(cs->held, cs->held + sent, (size_t)(cs->n_held - sent) * sizeof *cs->held);
+        cs->n_held -= sent;
+    }
+    return st;
+}
+
 /* Error for a tile whose body alone exceeds MAX_PAYLOAD_BYTES. */
 static eem_status payload_limit_error(const compute_state *cs, const eem_payload_fragment *frag,
                                       size_t single, eem_error *err)
@@ -1006,12 +1115,14 @@ static eem_status payload_limit_error(const compute_state *cs, const eem_payload
                                         single, err);
 }
 
-/* Requests kept in flight before encoding more: one during the slow start. */
-static int compute_ahead(const compute_state *cs)
+/* 1 when the tiles known to come (this one included) fill more requests
+ * than cs->max_ahead; single: the body of a request of one tile. */
+static int compute_read_is_long(const compute_state *cs, size_t single)
 {
-    int slow = !cs->p->answered &&
-               (cs->slow_start_until == 0 || eem_http_clock() < cs->slow_start_until);
-    return slow ? 1 : cs->max_ahead;
+    double per_request = single > 0 ? (double)cs->max_payload / (double)single : 1.0;
+    if (cs->max_instances > 0 && per_request > cs->max_instances)
+        per_request = cs->max_instances;
+    return (double)(1 + cs->tiles_coming) > (double)cs->max_ahead * per_request;
 }
 
 static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
@@ -1020,15 +1131,20 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
                                        int (*cancel)(void *), void *cancel_user, eem_error *err)
 {
     eem_status st = EEM_OK;
+    size_t single = 0; /* body of a request of this tile alone, when it begins one */
     pending_request *r = cs->building;
     /* the exact size of the body with this instance added, as it will be sent */
     if (r && (eem_payload_batch_size_with(r->batch, inst, frag) > (size_t)cs->max_payload ||
               (cs->max_instances > 0 && r->n_tiles >= cs->max_instances))) {
         st = compute_submit(cs, err);
         r = NULL;
-        /* until one answer came back, one request at a time (EEM_SLOW_START_S) */
-        while (st == EEM_OK && cs->in_flight >= compute_ahead(cs))
+        /* requests built ahead, sent or held by the slow start (compute_submit) */
+        while (st == EEM_OK && cs->in_flight + cs->n_held >= cs->max_ahead)
             st = compute_drain_one(cs, cancel, cancel_user, err);
+        /* what was queued leaves now; the answers already in are used (the
+         * slow start's one: what it held leaves) */
+        if (st == EEM_OK && cs->in_flight > 0)
+            st = compute_poll_answers(cs, err);
         if (st != EEM_OK) {
             free(mask_taken);
             return st;
@@ -1046,7 +1162,7 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
         cs->spare_batch = NULL;
         if (!r->batch)
             st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-        size_t single = st == EEM_OK ? eem_payload_batch_size_with(r->batch, inst, frag) : 0;
+        single = st == EEM_OK ? eem_payload_batch_size_with(r->batch, inst, frag) : 0;
         if (st == EEM_OK && single > (size_t)cs->max_payload)
             st = payload_limit_error(cs, frag, single, err);
         if (st != EEM_OK) {
@@ -1076,6 +1192,16 @@ static eem_status compute_add_instance(compute_state *cs, int tx, int ty,
     r->tiles[r->n_tiles].has_key = cs->next_has_key;
     r->n_tiles++;
     cs->p->memo.tiles_sent++;
+    /* the slow start's request that goes alone carries one tile when the
+     * tiles known to come fill more requests than are kept in flight: the
+     * probe of the endpoint costs one tile's time while the next requests are
+     * built, for one request more than the minimum (smaller reads keep the
+     * fewest requests) */
+    if (r->n_tiles == 1 && cs->in_flight == 0 && cs->n_held == 0 && compute_slow_start(cs) &&
+        compute_read_is_long(cs, single)) {
+        st = compute_submit(cs, err);
+        return st == EEM_OK ? compute_poll_answers(cs, err) : st; /* on the wire now */
+    }
     return EEM_OK;
 }
 
@@ -1147,6 +1273,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
         if (st == EEM_OK)
             st = compute_cache_lookup(cs, tx, ty, frag.data.data, frag.data.len, mask, &cached,
                                       err);
+        cs->tiles_coming = (n - k - 1) + cs->tiles_after_chunk;
         if (st == EEM_OK && !cached)
             st = compute_add_instance(cs, tx, ty, &inst, &frag, mask, cancel, cancel_user, err);
         else
@@ -1254,6 +1381,7 @@ static eem_status compute_shifted(eem_predictor *p, int level, int shift_x, int 
                 break;
             end++;
         }
+        cs.tiles_after_chunk = n_tiles - end;
         st = compute_chunk(&cs, order + 2 * start, end - start, cancel, cancel_user, err);
         start = end;
     }
@@ -1353,6 +1481,7 @@ eem_status eem_predictor_run_feed(eem_predictor *p, const eem_tile_feed *feed, e
                 if (st != EEM_OK)
                     break;
             }
+            cs.tiles_after_chunk = feed->pending ? feed->pending(feed->user) : 0;
             st = compute_chunk(&cs, tiles, n, poll, poll_user, err);
             continue;
         }
@@ -1498,7 +1627,7 @@ static int config_says_yes(const char *v)
 static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
 {
     eem_status st = EEM_OK;
-    int binary_available = 0;
+    int binary_available = 0, model_confirmed = 0;
     const char *check = CPLGetConfigOption("EEMODEL_CHECK_METADATA", "YES");
     const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
     int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check);
@@ -1510,7 +1639,16 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
         st = eem_auth_session_begin(&auth, p->ep, p->headers.lines, p->headers.n, err);
     if (st == EEM_OK && metadata)
         st = eem_metadata_check_at_open(p->spec, p->src, p->ep, auth.headers, &binary_available,
-                                        err);
+                                        &model_confirmed, err);
+    /* the server is up and has this model: no slow start (the guarantee it
+     * gives, a down server or a wrong model costs one request, is kept by
+     * the check) */
+    if (st == EEM_OK && model_confirmed)
+        p->answered = 1;
+    /* ... nor does an endpoint that answered 2xx in this process lately
+     * (answered_memo.h) */
+    if (st == EEM_OK && eem_answered_memo_has(p->ep->predict_url))
+        p->answered = 1;
     if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
         st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
                                             auth.headers, binary_available, &p->payload.binary, err)

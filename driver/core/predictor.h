@@ -141,6 +141,9 @@ struct eem_pipeline *eem_predictor_pipeline(eem_predictor *p);
 typedef struct eem_tile_feed {
     int (*next)(void *user, int *level, int *urgent, int *tiles, int max);
     void *user;
+    /* tiles next() may still hand out (at least; the slow start sizes its
+     * first request by it), or NULL: unknown */
+    long (*pending)(void *user);
 } eem_tile_feed;
 /* Predict tiles pulled from feed, keeping the connections busy across
  * pulls, until the feed is empty and every answer is in; each finished tile

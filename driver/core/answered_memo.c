@@ -1,0 +1,69 @@
+/* answered_memo.c — which predict URLs answered 2xx in this process (see
+ * answered_memo.h): a small table of URL hashes and when each last answered,
+ * the oldest entry replaced when it is full. */
+#define _POSIX_C_SOURCE 200809L
+
+#include "answered_memo.h"
+
+#include "http.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define EEM_ANSWERED_MEMO_ENTRIES 64
+/* An answer older than this proves nothing about the endpoint today: a model
+ * undeployed since would cost a volley of requests instead of one. */
+#define EEM_ANSWERED_MEMO_S 600.0
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    uint64_t hash;
+    double at; /* eem_http_clock() of the last 2xx answer, 0: empty */
+} g_entries[EEM_ANSWERED_MEMO_ENTRIES];
+
+/* FNV-1a, 64 bits: the URL itself is never kept. */
+static uint64_t url_hash(const char *url)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *c = (const unsigned char *)url; *c; c++) {
+        h ^= *c;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+void eem_answered_memo_note(const char *predict_url)
+{
+    if (!predict_url || !*predict_url)
+        return;
+    const uint64_t h = url_hash(predict_url);
+    const double now = eem_http_clock();
+    pthread_mutex_lock(&g_lock);
+    int slot = 0;
+    for (int k = 0; k < EEM_ANSWERED_MEMO_ENTRIES; k++) {
+        if (g_entries[k].at > 0 && g_entries[k].hash == h) {
+            slot = k;
+            break;
+        }
+        if (g_entries[k].at < g_entries[slot].at)
+            slot = k; /* the oldest (or an empty one) */
+    }
+    g_entries[slot].hash = h;
+    g_entries[slot].at = now;
+    pthread_mutex_unlock(&g_lock);
+}
+
+int eem_answered_memo_has(const char *predict_url)
+{
+    if (!predict_url || !*predict_url)
+        return 0;
+    const uint64_t h = url_hash(predict_url);
+    const double now = eem_http_clock();
+    int found = 0;
+    pthread_mutex_lock(&g_lock);
+    for (int k = 0; k < EEM_ANSWERED_MEMO_ENTRIES && !found; k++)
+        found = g_entries[k].at > 0 && g_entries[k].hash == h &&
+                now - g_entries[k].at < EEM_ANSWERED_MEMO_S;
+    pthread_mutex_unlock(&g_lock);
+    return found;
+}
