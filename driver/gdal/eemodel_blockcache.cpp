@@ -105,7 +105,10 @@ eem_status EEModelDataset::StoreTile(void *user, int, int tx, int ty, void *cons
                                      const uint8_t *mask, eem_error *err)
 {
     auto *poDS = static_cast<EEModelDataset *>(user);
-    if (!poDS->StoreBlock(tx, ty, bands, mask))
+    /* a read delivered straight into its caller's buffer (eemodel_direct.cpp) */
+    if (poDS->m_direct != nullptr)
+        poDS->CopyTileToTarget(tx, ty, bands, mask);
+    else if (!poDS->StoreBlock(tx, ty, bands, mask))
         return eem_error_set(err, EEM_ERR_NOMEM, "no room in GDAL's block cache");
     /* masked, not predicted: dropped from the cache at the next read */
     if (eem_predictor_tile_failed(poDS->m_shared->predictor))
