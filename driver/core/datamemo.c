@@ -69,7 +69,7 @@ eem_status eem_datamemo_serve(eem_datamemo *m, int level, int *order, int *n, in
         uint8_t *mask = NULL;
         if (eem_tilestore_get(m->store, level, tx, ty, bands, &mask)) {
             st = sink(sink_user, level, tx, ty, bands, mask, err);
-            eem_tilestore_move_to_disk(m->store, level, tx, ty); /* read out: memory stays flat */
+            eem_tilestore_mark_read(m->store, level, tx, ty); /* read out: memory stays flat */
             continue;
         }
         order[2 * left] = tx;
