@@ -144,8 +144,7 @@ def main():
             plain = min(translate(src, out, stats, env, ["-ot", gdal_type]) for _ in range(args.repeats))
             expected = expected_hwc.astype(np_type)
             for label, keys, extra in formats:
-                server.reset()
-                server.config(out_dtype="uint8" if out_type == "uint8" else None)
+                answer_type = "uint8" if out_type == "uint8" else None
                 name = ("EEMODEL:input=%s;%s;input_tile_size=%d,%d;output_bands=output:%s:%d"
                         % (src, keys.format(http="127.0.0.1:%d" % server.port,
                                             grpc="127.0.0.1:%d" % server.grpc_port),
@@ -154,7 +153,8 @@ def main():
                 run_env.update(extra)
                 cpus = []
                 for _ in range(args.repeats):
-                    server.reset()
+                    server.reset()  # clears the config too: the answer type again
+                    server.config(out_dtype=answer_type)
                     cpus.append(translate(name, out, stats, run_env))
                 log = server.log()
                 if args.perf:
