@@ -1,8 +1,12 @@
 /* tilestore.c — decoded tiles of one opened dataset, in memory then in a
- * temporary file (see tilestore.h).  Tiles leave memory oldest first. */
+ * temporary file (see tilestore.h).  Tiles leave memory oldest first.
+ * Tiles in memory live in slots of slabs (huge pages, bigalloc.h) that are
+ * reused as tiles come and go, never given back before the store is freed:
+ * a fresh allocation per tile page-faults on every first touch. */
 #define _POSIX_C_SOURCE 200809L
 #include "tilestore.h"
 
+#include "bigalloc.h"
 #include "tileindex.h"
 
 #include <cpl_conv.h>
@@ -39,6 +43,10 @@ struct eem_tilestore {
     int fd;               /* temporary file, -1 before the first spill or when unusable */
     int file_failed;
     uint8_t *scratch; /* a tile read back from the file */
+    uint8_t **slabs;  /* memory for tiles, slab_slots slots of tile_bytes each */
+    int n_slabs, cap_slabs, slab_slots;
+    uint8_t **free_slots; /* slots no tile uses */
+    int n_free;
     long in_memory, on_disk;
 };
 
@@ -93,8 +101,10 @@ void eem_tilestore_free(eem_tilestore *s)
         return;
     CPLDebug("EEMODEL", "tile store: %ld tile(s) in memory (%lld bytes, %lld of them read), %ld in the file",
              s->in_memory, s->memory, s->read_memory, s->on_disk);
-    for (int k = 0; k < s->n_tiles; k++)
-        free(s->tiles[k].data);
+    for (int k = 0; k < s->n_slabs; k++)
+        free(s->slabs[k]);
+    free(s->slabs);
+    free(s->free_slots);
     free(s->tiles);
     free(s->read_order);
     free(s->was_read);
@@ -151,6 +161,43 @@ static int write_out(eem_tilestore *s, stored_tile *t)
     return 1;
 }
 
+/* A slot for a tile's data: a free one, else one of a new slab.  NULL when
+ * out of memory. */
+static uint8_t *take_slot(eem_tilestore *s)
+{
+    if (s->n_free > 0)
+        return s->free_slots[--s->n_free];
+    if (s->slab_slots == 0) {
+        const size_t per = EEM_BIGALLOC_HUGE_PAGE / s->tile_bytes;
+        s->slab_slots = per > 0 ? (int)per : 1;
+    }
+    if (s->n_slabs == s->cap_slabs) {
+        int cap = s->cap_slabs ? 2 * s->cap_slabs : 8;
+        uint8_t **slabs = realloc(s->slabs, (size_t)cap * sizeof *slabs);
+        uint8_t **slots = realloc(s->free_slots, (size_t)cap * s->slab_slots * sizeof *slots);
+        if (slabs)
+            s->slabs = slabs;
+        if (slots)
+            s->free_slots = slots;
+        if (!slabs || !slots)
+            return NULL;
+        s->cap_slabs = cap;
+    }
+    uint8_t *slab = eem_bigalloc((size_t)s->slab_slots * s->tile_bytes, NULL);
+    if (!slab)
+        return NULL;
+    s->slabs[s->n_slabs++] = slab;
+    /* the first slot now, the others free, lowest address last (taken next) */
+    for (int k = s->slab_slots - 1; k >= 1; k--)
+        s->free_slots[s->n_free++] = slab + (size_t)k * s->tile_bytes;
+    return slab;
+}
+
+static void give_slot(eem_tilestore *s, uint8_t *slot)
+{
+    s->free_slots[s->n_free++] = slot; /* room: every slot has a place */
+}
+
 /* Tile k leaves memory: to the file, or dropped when the file is full or
  * unusable (a tile already written there keeps its copy). */
 static void leave_memory(eem_tilestore *s, int k)
@@ -158,7 +205,7 @@ static void leave_memory(eem_tilestore *s, int k)
     stored_tile *t = &s->tiles[k];
     if (t->off < 0)
         write_out(s, t);
-    free(t->data);
+    give_slot(s, t->data);
     t->data = NULL;
     s->memory -= (long long)s->tile_bytes;
     s->in_memory--;
@@ -208,7 +255,7 @@ void eem_tilestore_put(eem_tilestore *s, int level, int tx, int ty, void *const 
         s->tiles = nt;
         s->cap_tiles = cap;
     }
-    uint8_t *data = malloc(s->tile_bytes);
+    uint8_t *data = take_slot(s);
     if (!data)
         return;
     size_t o = 0;
@@ -218,7 +265,7 @@ void eem_tilestore_put(eem_tilestore *s, int level, int tx, int ty, void *const 
     }
     memcpy(data + o, mask, s->mask_bytes);
     if (eem_tile_index_put(&s->index, level, tx, ty, s->n_tiles) != 0) {
-        free(data);
+        give_slot(s, data);
         return;
     }
     s->tiles[s->n_tiles].data = data;
