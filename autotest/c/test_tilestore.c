@@ -115,6 +115,12 @@ static void test_tile_store_read_tiles_leave_first(void)
     CHECK_EQ_INT((int)disk, 1);
     CHECK(!eem_tilestore_in_memory(s, 0, 0, 0) && eem_tilestore_in_memory(s, 0, 1, 0));
     CHECK(same(s, 0, 0)); /* read back from the file */
+    /* the mask alone, from the file and from memory */
+    uint8_t *only = NULL;
+    fill(a, b, m, 0);
+    CHECK(eem_tilestore_get(s, 0, 0, 0, NULL, &only) && !memcmp(only, m, 4));
+    fill(a, b, m, 1);
+    CHECK(eem_tilestore_get(s, 0, 1, 0, NULL, &only) && !memcmp(only, m, 4));
     /* memory full: the read tiles (1, then 2) leave before tile 3, never read */
     for (int k = 4; k < per_memory + 3; k++) {
         fill(a, b, m, k);
@@ -123,6 +129,10 @@ static void test_tile_store_read_tiles_leave_first(void)
     CHECK(!eem_tilestore_in_memory(s, 0, 1, 0) && !eem_tilestore_in_memory(s, 0, 2, 0));
     CHECK(eem_tilestore_in_memory(s, 0, 3, 0));
     CHECK(same(s, 1, 1) && same(s, 2, 2) && same(s, 3, 3));
+    /* the mask alone from the file, just after another tile was read back whole */
+    CHECK(same(s, 1, 1));
+    fill(a, b, m, 2);
+    CHECK(eem_tilestore_get(s, 0, 2, 0, NULL, &only) && !memcmp(only, m, 4));
     eem_tilestore_counts(s, &mem, &disk);
     CHECK_EQ_INT((int)mem, per_memory);
     CHECK_EQ_INT((int)disk, 3);

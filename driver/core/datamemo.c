@@ -81,26 +81,22 @@ eem_status eem_datamemo_serve(eem_datamemo *m, int level, int *order, int *n, in
     return st;
 }
 
-eem_status eem_datamemo_lend_held(eem_datamemo *m, int level, int *order, int *n, int n_bands,
-                                  eem_tile_sink sink, void *sink_user, eem_error *err)
+eem_status eem_datamemo_lend_held_masks(eem_datamemo *m, int level, int *order, int *n,
+                                        eem_tile_sink sink, void *sink_user, eem_error *err)
 {
-    void **bands = calloc((size_t)n_bands + 1, sizeof *bands);
-    if (!bands)
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     eem_status st = EEM_OK;
     int left = 0;
     for (int k = 0; k < *n; k++) {
         int tx = order[2 * k], ty = order[2 * k + 1];
         uint8_t *mask = NULL;
-        if (st == EEM_OK && eem_tilestore_get(m->store, level, tx, ty, bands, &mask)) {
-            st = sink(sink_user, level, tx, ty, bands, mask, err);
+        if (st == EEM_OK && eem_tilestore_get(m->store, level, tx, ty, NULL, &mask)) {
+            st = sink(sink_user, level, tx, ty, NULL, mask, err);
             continue;
         }
         order[2 * left] = tx;
         order[2 * left + 1] = ty;
         left++;
     }
-    free(bands);
     *n = left;
     return st;
 }

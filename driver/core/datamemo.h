@@ -44,11 +44,11 @@ eem_status eem_datamemo_serve(eem_datamemo *m, int level, int *order, int *n, in
                               long max_predictions, int n_bands, eem_tile_sink sink,
                               void *sink_user, eem_error *err);
 
-/* The held tiles among order[0..*n) of a level go to the sink as kept (every
- * band and the mask), with no check and no guard: for a read that predicts
- * nothing (the mask band's).  order keeps the others, *n their count. */
-eem_status eem_datamemo_lend_held(eem_datamemo *m, int level, int *order, int *n, int n_bands,
-                                  eem_tile_sink sink, void *sink_user, eem_error *err);
+/* The masks of the held tiles among order[0..*n) of a level go to the sink
+ * (bands NULL), with no check and no guard: for a read that predicts nothing
+ * (the mask band's).  order keeps the others, *n their count. */
+eem_status eem_datamemo_lend_held_masks(eem_datamemo *m, int level, int *order, int *n,
+                                        eem_tile_sink sink, void *sink_user, eem_error *err);
 
 #ifdef __cplusplus
 }

@@ -1464,12 +1464,12 @@ eem_status eem_predictor_serve_held(eem_predictor *p, int level, int *tiles, int
     return st;
 }
 
-eem_status eem_predictor_lend_held(eem_predictor *p, int level, int *tiles, int *n_tiles,
-                                   eem_tile_sink sink, void *sink_user, eem_error *err)
+eem_status eem_predictor_lend_held_masks(eem_predictor *p, int level, int *tiles, int *n_tiles,
+                                         eem_tile_sink sink, void *sink_user, eem_error *err)
 {
     eem_worklock_enter(p->lock);
-    eem_status st = eem_datamemo_lend_held(&p->memo, level, tiles, n_tiles, p->n_bands, sink,
-                                           sink_user, err);
+    eem_status st =
+        eem_datamemo_lend_held_masks(&p->memo, level, tiles, n_tiles, sink, sink_user, err);
     eem_worklock_leave(p->lock);
     return st;
 }

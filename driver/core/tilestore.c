@@ -335,23 +335,26 @@ int eem_tilestore_get(eem_tilestore *s, int level, int tx, int ty, void **bands,
     int k = eem_tile_index_get(&s->index, level, tx, ty);
     if (k < 0)
         return 0;
+    const size_t mask_at = s->tile_bytes - s->mask_bytes;
     const uint8_t *data = s->tiles[k].data;
     if (!data) {
         if (s->tiles[k].off < 0 || s->fd < 0)
             return 0;
         if (!s->scratch && !(s->scratch = malloc(s->tile_bytes)))
             return 0;
-        if (pread(s->fd, s->scratch, s->tile_bytes, (off_t)s->tiles[k].off) !=
-            (ssize_t)s->tile_bytes)
+        /* the mask alone: only its bytes are read back */
+        const size_t from = bands ? 0 : mask_at;
+        if (pread(s->fd, s->scratch + from, s->tile_bytes - from,
+                  (off_t)(s->tiles[k].off + (long long)from)) != (ssize_t)(s->tile_bytes - from))
             return 0;
         data = s->scratch;
     }
+    *mask = (uint8_t *)(data + mask_at);
     size_t o = 0;
-    for (int b = 0; b < s->n_bands; b++) {
+    for (int b = 0; bands && b < s->n_bands; b++) {
         bands[b] = (void *)(data + o);
         o += s->band_bytes[b];
     }
-    *mask = (uint8_t *)(data + o);
     return 1;
 }
 

@@ -52,7 +52,8 @@ void eem_tilestore_put(eem_tilestore *s, int level, int tx, int ty, void *const 
  * the dataset still never pays twice for a tile.  No-op when not in memory. */
 void eem_tilestore_mark_read(eem_tilestore *s, int level, int tx, int ty);
 /* 1 and the tile's buffers in bands[] / *mask (owned by the store, valid
- * until the next call on it) when held; 0 when not held or unreadable. */
+ * until the next call on it) when held; 0 when not held or unreadable.
+ * bands NULL: the mask alone (a tile in the file: only its mask is read). */
 int eem_tilestore_get(eem_tilestore *s, int level, int tx, int ty, void **bands, uint8_t **mask);
 
 /* 1 when tile (level,tx,ty) is held in memory, not in the file (tests, debug). */

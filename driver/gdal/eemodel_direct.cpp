@@ -201,8 +201,8 @@ CPLErr EEModelDataset::ReadMaskDirect(EEModelReadScope &oRead, int nXOff, int nY
     CPLErr eErr = PredictTiles(retry);
     /* the tile store's masks, then the source's for tiles no cache holds */
     if (eErr == CE_None &&
-        eem_predictor_lend_held(m_shared->predictor, m_level, rest.xy, &rest.n, StoreMaskDirect,
-                                this, &err) != EEM_OK)
+        eem_predictor_lend_held_masks(m_shared->predictor, m_level, rest.xy, &rest.n,
+                                      StoreMaskDirect, this, &err) != EEM_OK)
         eErr = EEModelFail(err);
     EEModelTileList fromSource;
     for (int k = 0; eErr == CE_None && k < rest.n; k++)
