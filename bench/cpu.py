@@ -16,7 +16,8 @@ Per case: CPU (user+sys of the `gdal_translate` process, /usr/bin/time, minimum 
 repeats: the least disturbed run on a shared machine) through the driver and for a plain
 copy of the source to the same output type (`gdal_translate -ot <type> src`), GB of
 tensors (input bytes sent + output bytes received, raw element bytes), and the CPU
-beyond the plain copy per GB.  Targets: <= 2 s/GB (uint8 job), <= 1 s/GB (float32).
+beyond the plain copy per GB; then that CPU split into a per-process part (a one-tile
+`-srcwin` through the driver against the same plain) and a marginal per-GB part.  Targets: <= 2 s/GB (uint8 job), <= 1 s/GB (float32).
 """
 
 import argparse
@@ -142,6 +143,9 @@ def main():
     try:
         for job, out_type, gdal_type, np_type in jobs:
             plain = min(translate(src, out, stats, env, ["-ot", gdal_type]) for _ in range(args.repeats))
+            one_tile = ["-srcwin", "0", "0", str(args.tile), str(args.tile)]
+            plain_fixed = min(translate(src, out, stats, env, ["-ot", gdal_type] + one_tile)
+                              for _ in range(args.repeats))
             expected = expected_hwc.astype(np_type)
             for label, keys, extra in formats:
                 answer_type = "uint8" if out_type == "uint8" else None
@@ -157,6 +161,11 @@ def main():
                     server.config(out_dtype=answer_type)
                     cpus.append(translate(name, out, stats, run_env))
                 log = server.log()
+                fixed = []
+                for _ in range(args.repeats):
+                    server.reset()
+                    server.config(out_dtype=answer_type)
+                    fixed.append(translate(name, out, stats, run_env, one_tile))
                 if args.perf:
                     profile(name, out, stats, run_env, work, args.perf)
                 ds = gdal.Open(out)
@@ -173,18 +182,25 @@ def main():
                 cpu = min(cpus)
                 if args.perf:
                     print("  ^ %s job through %s: %.2f s CPU" % (job, label, min(cpus)))
-                rows.append((job, label, len(log), gb, cpu, plain, (cpu - plain) / gb))
+                # per process (a one-tile -srcwin, through the driver and plain) and per GB
+                fixed_over = min(fixed) - plain_fixed
+                marginal = ((cpu - min(fixed)) - (plain - plain_fixed)) / gb
+                rows.append((job, label, len(log), gb, cpu, plain, (cpu - plain) / gb, fixed_over,
+                             marginal))
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print("%-8s %-32s %5s %8s %7s %9s %10s" % ("job", "payload format", "reqs", "GB", "CPU s",
-                                              "plain s", "s/GB over"))
-    for job, label, reqs, gb, cpu, plain, per_gb in rows:
-        print("%-8s %-32s %5d %8.4f %7.2f %9.2f %10.2f" % (job, label, reqs, gb, cpu, plain, per_gb))
+    print("%-8s %-32s %5s %8s %7s %9s %10s %9s %10s" % ("job", "payload format", "reqs", "GB", "CPU s",
+                                                       "plain s", "s/GB over", "fixed s", "marg s/GB"))
+    for job, label, reqs, gb, cpu, plain, per_gb, fixed_over, marginal in rows:
+        print("%-8s %-32s %5d %8.4f %7.2f %9.2f %10.2f %9.3f %10.2f"
+              % (job, label, reqs, gb, cpu, plain, per_gb, fixed_over, marginal))
     print()
     print("GB = tensor bytes sent (uint8 inputs) + received (outputs); plain = gdal_translate -ot <type> of "
-          "the source; s/GB over = (CPU - plain) / GB.  Targets: uint8 <= 2, float32 <= 1")
+          "the source; s/GB over = (CPU - plain) / GB.  Targets: uint8 <= 2, float32 <= 1\n"
+          "fixed s = per-process cost beyond plain: CPU of a one-tile -srcwin through the driver minus "
+          "the same plain; marg s/GB = ((CPU - driver one-tile) - (plain - plain one-tile)) / GB")
     print("load average at end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     return 0
 
