@@ -112,6 +112,20 @@ def test_mask_read_after_the_bands_predicts_nothing(predictor, eem_name, make_ra
     assert (mask == 0).any() and (mask == 255).any()
 
 
+def test_band_by_band_direct_reads_predict_each_tile_once_without_a_tile_store(
+        predictor, eem_name, make_raster):
+    """No tile store: a tile read straight into one band's buffer also fills the block
+    cache, so the other bands' reads (QGIS reads band by band) send nothing more."""
+    path = rgb_with_holes(make_raster)
+    with config_options(EEMODEL_TILE_STORE_MEMORY="0", EEMODEL_TILE_STORE_DISK="0"):
+        direct, block = open_both(eem_name, path)
+        planes = [direct.GetRasterBand(b).ReadRaster(7, 9, 120, 90) for b in (1, 2, 3)]
+        assert instances(predictor) == 6   # 2 x 3 tiles, each predicted once
+        with config_options(EEMODEL_DIRECT_READ="NO"):
+            expected = [block.GetRasterBand(b).ReadRaster(7, 9, 120, 90) for b in (1, 2, 3)]
+    assert planes == expected
+
+
 def test_direct_reads_match_through_the_synchronous_path(predictor, eem_name, make_raster):
     """READ_AHEAD=NO: tiles come from eem_predictor_compute, still straight into the buffer."""
     path = rgb_with_holes(make_raster)
