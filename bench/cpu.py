@@ -161,11 +161,6 @@ def main():
                     server.config(out_dtype=answer_type)
                     cpus.append(translate(name, out, stats, run_env))
                 log = server.log()
-                fixed = []
-                for _ in range(args.repeats):
-                    server.reset()
-                    server.config(out_dtype=answer_type)
-                    fixed.append(translate(name, out, stats, run_env, one_tile))
                 if args.perf:
                     profile(name, out, stats, run_env, work, args.perf)
                 ds = gdal.Open(out)
@@ -176,6 +171,11 @@ def main():
                 n_inst = sum(r["n_instances"] for r in log)
                 if n_inst != tiles:
                     raise SystemExit("%s through %s: %d tiles predicted for %d" % (job, label, n_inst, tiles))
+                fixed = []  # after the pixel check: these overwrite the output
+                for _ in range(args.repeats):
+                    server.reset()
+                    server.config(out_dtype=answer_type)
+                    fixed.append(translate(name, out, stats, run_env, one_tile))
                 sent = tiles * args.tile * args.tile * BANDS
                 received = sent * np.dtype(np_type).itemsize
                 gb = (sent + received) / 1e9
