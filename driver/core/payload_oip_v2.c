@@ -366,7 +366,7 @@ static eem_status decode_output(const eem_payload_context *ctx, json_object *out
     }
     size_t es = eem_dtype_size(t);
     for (int i = 0; i < n_instances; i++) {
-        eem_tensor *one = eem_tensor_new(t, nd - first, dims + first);
+        eem_tensor *one = eem_tensor_new_to_fill(t, nd - first, dims + first);
         if (!one) {
             st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %s", path);
             break;

@@ -677,7 +677,7 @@ static eem_status tile_slice_instance(const compute_state *cs, const eem_window 
     for (int k = 0; k < win->n_keys; k++) {
         const eem_tensor *src = win->keys[k];
         int64_t dims[3] = {r.h, r.w, src->dims[2]};
-        tensors[k] = eem_tensor_new(src->type, 3, dims);
+        tensors[k] = eem_tensor_new_to_fill(src->type, 3, dims); /* every row copied below */
         if (!tensors[k])
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         size_t px = (size_t)src->dims[2] * eem_dtype_size(src->type);

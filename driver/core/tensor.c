@@ -80,6 +80,11 @@ eem_tensor *eem_tensor_new(eem_dtype type, int ndim, const int64_t *dims)
     return tensor_alloc(type, ndim, dims, 1);
 }
 
+eem_tensor *eem_tensor_new_to_fill(eem_dtype type, int ndim, const int64_t *dims)
+{
+    return tensor_alloc(type, ndim, dims, 0);
+}
+
 void eem_tensor_free(eem_tensor *t)
 {
     if (t) {
