@@ -7,6 +7,8 @@
 #include "tileindex.h"
 #include "tilestore.h"
 
+#include <gdal.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +87,62 @@ static void test_tile_store_memory_then_file(void)
     eem_tilestore_free(s);
 }
 
+/* Tiles read out leave memory first, oldest read first, and only
+ * max_memory / EEM_TILESTORE_READ_SHARE bytes of them stay in memory. */
+static void test_tile_store_read_tiles_leave_first(void)
+{
+    const size_t sizes[2] = {16, 8};
+    const int per_memory = 2 * EEM_TILESTORE_READ_SHARE; /* 2 read tiles may stay */
+    GDALSetCacheMax64(1 << 20); /* larger than the store: the store's share bounds */
+    eem_tilestore *s = eem_tilestore_new(2, sizes, 4, per_memory * 28, 100 * 28);
+    CHECK(s != NULL);
+    uint8_t a[16], b[8], m[4];
+    void *bands[2] = {a, b};
+    for (int k = 0; k < 4; k++) {
+        fill(a, b, m, k);
+        eem_tilestore_put(s, 0, k, 0, bands, m);
+    }
+    eem_tilestore_mark_read(s, 0, 0, 0);
+    eem_tilestore_mark_read(s, 0, 1, 0);
+    eem_tilestore_mark_read(s, 0, 1, 0); /* twice: counted once */
+    long mem = 0, disk = 0;
+    eem_tilestore_counts(s, &mem, &disk);
+    CHECK_EQ_INT((int)mem, 4);
+    CHECK_EQ_INT((int)disk, 0); /* nothing written while the read ones fit */
+    eem_tilestore_mark_read(s, 0, 2, 0); /* a third: the oldest read goes */
+    eem_tilestore_counts(s, &mem, &disk);
+    CHECK_EQ_INT((int)mem, 3);
+    CHECK_EQ_INT((int)disk, 1);
+    CHECK(!eem_tilestore_in_memory(s, 0, 0, 0) && eem_tilestore_in_memory(s, 0, 1, 0));
+    CHECK(same(s, 0, 0)); /* read back from the file */
+    /* the mask alone, from the file and from memory */
+    uint8_t *only = NULL;
+    fill(a, b, m, 0);
+    CHECK(eem_tilestore_get(s, 0, 0, 0, NULL, &only) && !memcmp(only, m, 4));
+    fill(a, b, m, 1);
+    CHECK(eem_tilestore_get(s, 0, 1, 0, NULL, &only) && !memcmp(only, m, 4));
+    /* memory full: the read tiles (1, then 2) leave before tile 3, never read */
+    for (int k = 4; k < per_memory + 3; k++) {
+        fill(a, b, m, k);
+        eem_tilestore_put(s, 0, k, 0, bands, m);
+    }
+    CHECK(!eem_tilestore_in_memory(s, 0, 1, 0) && !eem_tilestore_in_memory(s, 0, 2, 0));
+    CHECK(eem_tilestore_in_memory(s, 0, 3, 0));
+    CHECK(same(s, 1, 1) && same(s, 2, 2) && same(s, 3, 3));
+    /* the mask alone from the file, just after another tile was read back whole */
+    CHECK(same(s, 1, 1));
+    fill(a, b, m, 2);
+    CHECK(eem_tilestore_get(s, 0, 2, 0, NULL, &only) && !memcmp(only, m, 4));
+    eem_tilestore_counts(s, &mem, &disk);
+    CHECK_EQ_INT((int)mem, per_memory);
+    CHECK_EQ_INT((int)disk, 3);
+    /* then the oldest tile */
+    fill(a, b, m, 99);
+    eem_tilestore_put(s, 0, 99, 0, bands, m);
+    CHECK(!eem_tilestore_in_memory(s, 0, 3, 0) && same(s, 3, 3) && same(s, 99, 99));
+    eem_tilestore_free(s);
+}
+
 static void test_failure_memory(void)
 {
     eem_http_request refused = {.unreachable = 1};
@@ -117,6 +175,7 @@ int main(void)
 {
     test_tile_index();
     test_tile_store_memory_then_file();
+    test_tile_store_read_tiles_leave_first();
     test_failure_memory();
     return check_report();
 }

@@ -5,6 +5,8 @@
  * a failure the buffer keeps its old, consistent content and ignores appends. */
 #include "buf.h"
 
+#include "bigalloc.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +30,21 @@ int eem_buf_reserve(eem_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : EEM_BUF_MIN_CAPACITY;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (cap >= EEM_BIGALLOC_MIN) {
+        /* a large buffer: huge pages (bigalloc.h), the content copied over */
+        size_t usable = 0;
+        char *big = eem_bigalloc(cap, &usable);
+        if (!big) {
+            b->failed = 1;
+            return -1;
+        }
+        if (b->data)
+            memcpy(big, b->data, b->len + 1);
+        free(b->data);
+        b->data = big;
+        b->cap = usable;
+        return 0;
+    }
     char *p = realloc(b->data, cap);
     if (!p) {
         b->failed = 1;

@@ -69,7 +69,7 @@ eem_status eem_datamemo_serve(eem_datamemo *m, int level, int *order, int *n, in
         uint8_t *mask = NULL;
         if (eem_tilestore_get(m->store, level, tx, ty, bands, &mask)) {
             st = sink(sink_user, level, tx, ty, bands, mask, err);
-            eem_tilestore_move_to_disk(m->store, level, tx, ty); /* read out: memory stays flat */
+            eem_tilestore_mark_read(m->store, level, tx, ty); /* read out: memory stays flat */
             continue;
         }
         order[2 * left] = tx;
@@ -77,6 +77,26 @@ eem_status eem_datamemo_serve(eem_datamemo *m, int level, int *order, int *n, in
         left++;
     }
     free(bands);
+    *n = left;
+    return st;
+}
+
+eem_status eem_datamemo_lend_held_masks(eem_datamemo *m, int level, int *order, int *n,
+                                        eem_tile_sink sink, void *sink_user, eem_error *err)
+{
+    eem_status st = EEM_OK;
+    int left = 0;
+    for (int k = 0; k < *n; k++) {
+        int tx = order[2 * k], ty = order[2 * k + 1];
+        uint8_t *mask = NULL;
+        if (st == EEM_OK && eem_tilestore_get(m->store, level, tx, ty, NULL, &mask)) {
+            st = sink(sink_user, level, tx, ty, NULL, mask, err);
+            continue;
+        }
+        order[2 * left] = tx;
+        order[2 * left + 1] = ty;
+        left++;
+    }
     *n = left;
     return st;
 }

@@ -38,11 +38,17 @@ int eem_datamemo_costs_nothing(const eem_datamemo *m, int level, int tx, int ty)
  * any; a tile remembered as failed fails the call when fail_remembered
  * (ON_ERROR=FAIL; else it is left for the caller to mask); the cost guard
  * over the tiles still to predict and what was sent; then the held tiles go
- * to the sink from the store (and, read out, move to its temporary file:
- * eem_tilestore_move_to_disk).  order keeps the other tiles, *n their count. */
+ * to the sink from the store (and, read out, leave its memory first:
+ * eem_tilestore_mark_read).  order keeps the other tiles, *n their count. */
 eem_status eem_datamemo_serve(eem_datamemo *m, int level, int *order, int *n, int fail_remembered,
                               long max_predictions, int n_bands, eem_tile_sink sink,
                               void *sink_user, eem_error *err);
+
+/* The masks of the held tiles among order[0..*n) of a level go to the sink
+ * (bands NULL), with no check and no guard: for a read that predicts nothing
+ * (the mask band's).  order keeps the others, *n their count. */
+eem_status eem_datamemo_lend_held_masks(eem_datamemo *m, int level, int *order, int *n,
+                                        eem_tile_sink sink, void *sink_user, eem_error *err);
 
 #ifdef __cplusplus
 }

@@ -321,7 +321,8 @@ static eem_status decode_output(const eem_payload_context *ctx, json_object *out
     if ((st = binary_offset(outputs, idx, &offset, &size, &is_binary, err)) != EEM_OK)
         return st;
     eem_dtype t;
-    eem_tensor *all = NULL;
+    eem_tensor *all = NULL;      /* JSON data: the values decoded */
+    const uint8_t *flat = NULL;  /* the values, instance after instance */
     if (is_binary) {
         if (wire == EEM_DT_NONE)
             return eem_error_set(err, EEM_ERR_PROTOCOL,
@@ -340,18 +341,14 @@ static eem_status decode_output(const eem_payload_context *ctx, json_object *out
                                  "%s: binary data ends at byte %zu but the answer holds only %zu "
                                  "bytes after its JSON header",
                                  path, offset + size, bin->len);
-        int64_t flat = (int64_t)total;
-        all = eem_tensor_new(t, 1, &flat);
-        if (!all)
-            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %s", path);
-        memcpy(all->data, bin->data + offset, size);
+        flat = bin->data + offset; /* instances copied out of the answer directly */
     } else {
         if (!json_object_object_get_ex(o, "data", &data))
             return eem_error_set(err, EEM_ERR_PROTOCOL,
                                  "%s: neither \"data\" nor parameters.binary_data_size", path);
         t = eem_json_answer_type(spec->outputs[k].type);
-        int64_t flat = (int64_t)total;
-        all = eem_tensor_new(t, 1, &flat);
+        int64_t n_values = (int64_t)total;
+        all = eem_tensor_new(t, 1, &n_values);
         if (!all)
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %s", path);
         char dpath[EEM_JSON_PATH_MAX + 8];
@@ -365,15 +362,16 @@ static eem_status decode_output(const eem_payload_context *ctx, json_object *out
             eem_tensor_free(all);
             return st;
         }
+        flat = all->data;
     }
     size_t es = eem_dtype_size(t);
     for (int i = 0; i < n_instances; i++) {
-        eem_tensor *one = eem_tensor_new(t, nd - first, dims + first);
+        eem_tensor *one = eem_tensor_new_to_fill(t, nd - first, dims + first);
         if (!one) {
             st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory decoding %s", path);
             break;
         }
-        memcpy(one->data, (const uint8_t *)all->data + (size_t)i * per * es, per * es);
+        memcpy(one->data, flat + (size_t)i * per * es, per * es);
         out[(size_t)i * n_out + k] = one;
     }
     eem_tensor_free(all);

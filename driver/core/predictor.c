@@ -657,7 +657,7 @@ static eem_status tile_slice_instance(const compute_state *cs, const eem_window 
     for (int k = 0; k < win->n_keys; k++) {
         const eem_tensor *src = win->keys[k];
         int64_t dims[3] = {r.h, r.w, src->dims[2]};
-        tensors[k] = eem_tensor_new(src->type, 3, dims);
+        tensors[k] = eem_tensor_new_to_fill(src->type, 3, dims); /* every row copied below */
         if (!tensors[k])
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         size_t px = (size_t)src->dims[2] * eem_dtype_size(src->type);
@@ -1513,6 +1513,16 @@ eem_status eem_predictor_serve_held(eem_predictor *p, int level, int *tiles, int
     eem_status st = eem_datamemo_serve(&p->memo, level, tiles, n_tiles,
                                        p->spec->on_error != EEM_ON_ERROR_NODATA,
                                        p->max_predictions, p->n_bands, sink, sink_user, err);
+    eem_worklock_leave(p->lock);
+    return st;
+}
+
+eem_status eem_predictor_lend_held_masks(eem_predictor *p, int level, int *tiles, int *n_tiles,
+                                         eem_tile_sink sink, void *sink_user, eem_error *err)
+{
+    eem_worklock_enter(p->lock);
+    eem_status st =
+        eem_datamemo_lend_held_masks(&p->memo, level, tiles, n_tiles, sink, sink_user, err);
     eem_worklock_leave(p->lock);
     return st;
 }

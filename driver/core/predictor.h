@@ -160,6 +160,11 @@ eem_status eem_predictor_run_feed(eem_predictor *p, const eem_tile_feed *feed, e
  * tiles keeps the others, *n_tiles their count. */
 eem_status eem_predictor_serve_held(eem_predictor *p, int level, int *tiles, int *n_tiles,
                                     eem_tile_sink sink, void *sink_user, eem_error *err);
+/* The masks of the held tiles among tiles[0..*n_tiles) go to sink (bands
+ * NULL), no check, no guard (a mask read: eem_datamemo_lend_held_masks);
+ * tiles keeps the others. */
+eem_status eem_predictor_lend_held_masks(eem_predictor *p, int level, int *tiles, int *n_tiles,
+                                         eem_tile_sink sink, void *sink_user, eem_error *err);
 /* Deliver tile (tx,ty) masked as failed (ON_ERROR=NODATA) with message msg:
  * eem_predictor_tile_failed() is 1 during the sink call. */
 eem_status eem_predictor_deliver_failed(eem_predictor *p, int level, int tx, int ty,

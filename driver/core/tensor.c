@@ -7,6 +7,7 @@
  * is validated before anything proportional to the declared shape is allocated. */
 #include "tensor.h"
 
+#include "bigalloc.h"
 #include "buf.h"
 #include "pb_wire.h"
 #include "tensor.pb-c.h"
@@ -65,7 +66,8 @@ static eem_tensor *tensor_alloc(eem_dtype type, int ndim, const int64_t *dims, i
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++)
         t->dims[i] = dims[i];
-    t->data = zero ? calloc(count ? count : 1, elsize) : malloc(count ? count * elsize : 1);
+    /* large tensors in huge pages (bigalloc.h) */
+    t->data = zero ? eem_bigalloc_zeroed(count * elsize) : eem_bigalloc(count * elsize, NULL);
     if (!t->data) {
         free(t);
         return NULL;
@@ -76,6 +78,11 @@ static eem_tensor *tensor_alloc(eem_dtype type, int ndim, const int64_t *dims, i
 eem_tensor *eem_tensor_new(eem_dtype type, int ndim, const int64_t *dims)
 {
     return tensor_alloc(type, ndim, dims, 1);
+}
+
+eem_tensor *eem_tensor_new_to_fill(eem_dtype type, int ndim, const int64_t *dims)
+{
+    return tensor_alloc(type, ndim, dims, 0);
 }
 
 void eem_tensor_free(eem_tensor *t)

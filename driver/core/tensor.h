@@ -28,6 +28,9 @@ typedef struct eem_tensor {
 
 /* Zero-filled tensor; NULL on allocation failure or bad shape. */
 eem_tensor *eem_tensor_new(eem_dtype type, int ndim, const int64_t *dims);
+/* The same, contents undefined: for a caller that writes every element (no
+ * zero-fill pass over a buffer about to be overwritten). */
+eem_tensor *eem_tensor_new_to_fill(eem_dtype type, int ndim, const int64_t *dims);
 void eem_tensor_free(eem_tensor *t);
 /* Number of elements (product of dims; 1 for a scalar). */
 size_t eem_tensor_count(const eem_tensor *t);

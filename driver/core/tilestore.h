@@ -39,16 +39,25 @@ int eem_tilestore_holds(const eem_tilestore *s, int level, int tx, int ty);
 /* Keep a copy of a finished tile (no-op when held, or past the bounds). */
 void eem_tilestore_put(eem_tilestore *s, int level, int tx, int ty, void *const *bands,
                        const uint8_t *mask);
-/* A tile that was read out (copied into GDAL's block cache) moves to the
- * temporary file now, when there is room, rather than when memory is full:
- * memory then holds mostly the tiles not read yet (the prediction pipeline's
- * read-ahead), so a long copy's memory stays flat, while the dataset still
- * never pays twice for the tile.  No-op when not in memory or no room. */
-void eem_tilestore_move_to_disk(eem_tilestore *s, int level, int tx, int ty);
+/* Share of max_memory, and of GDAL's block cache size (GDAL_CACHEMAX), that
+ * tiles already read out may keep in memory (the smaller of the two). */
+#define EEM_TILESTORE_READ_SHARE 8
+
+/* A tile that was read out (copied into the caller's buffer or GDAL's block
+ * cache): such tiles are the first to leave memory for the temporary file,
+ * oldest read first, and at most min(max_memory, GDAL_CACHEMAX) /
+ * EEM_TILESTORE_READ_SHARE bytes of them stay in memory.  Memory then holds mostly the tiles not read yet
+ * (the prediction pipeline's read-ahead) and the few just read (the mask
+ * read that follows the bands'), so a long copy's memory stays flat, while
+ * the dataset still never pays twice for a tile.  No-op when not in memory. */
+void eem_tilestore_mark_read(eem_tilestore *s, int level, int tx, int ty);
 /* 1 and the tile's buffers in bands[] / *mask (owned by the store, valid
- * until the next call on it) when held; 0 when not held or unreadable. */
+ * until the next call on it) when held; 0 when not held or unreadable.
+ * bands NULL: the mask alone (a tile in the file: only its mask is read). */
 int eem_tilestore_get(eem_tilestore *s, int level, int tx, int ty, void **bands, uint8_t **mask);
 
+/* 1 when tile (level,tx,ty) is held in memory, not in the file (tests, debug). */
+int eem_tilestore_in_memory(const eem_tilestore *s, int level, int tx, int ty);
 /* Tiles held in memory and in the temporary file (for tests and debug). */
 void eem_tilestore_counts(const eem_tilestore *s, long *in_memory, long *on_disk);
 

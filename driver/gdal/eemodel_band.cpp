@@ -42,6 +42,12 @@ CPLErr EEModelBand::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSi
     /* a mask read keeps the failed tiles of the last band read (their mask
      * says so); the next band read predicts them again */
     EEModelReadScope oRead(poEEDS, psExtraArg, /*bRetryFailedTiles=*/!m_bMask);
+    /* full resolution: straight into pData (eemodel_direct.cpp) */
+    if (!bOverview && poEEDS->CanReadDirect(nXSize, nYSize, nBufXSize, nBufYSize))
+        return m_bMask ? poEEDS->ReadMaskDirect(oRead, nXOff, nYOff, nXSize, nYSize, pData,
+                                                eBufType, nPixelSpace, nLineSpace)
+                       : poEEDS->ReadDirect(oRead, nXOff, nYOff, nXSize, nYSize, pData, eBufType,
+                                            1, &nBand, nPixelSpace, nLineSpace, 0);
     /* a mask needs no prediction: blocks evicted since the bands were read
      * (gdal_translate copies the mask last) are recomputed from the source */
     if (!bOverview && (m_bMask ? poEEDS->ComputeMasks(nXOff, nYOff, nXSize, nYSize)

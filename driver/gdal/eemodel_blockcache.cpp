@@ -105,7 +105,17 @@ eem_status EEModelDataset::StoreTile(void *user, int, int tx, int ty, void *cons
                                      const uint8_t *mask, eem_error *err)
 {
     auto *poDS = static_cast<EEModelDataset *>(user);
-    if (!poDS->StoreBlock(tx, ty, bands, mask))
+    /* a read delivered straight into its caller's buffer (eemodel_direct.cpp);
+     * a tile the tile store does not keep (no store, or past its bounds) also
+     * goes to the block cache, so that the other bands' reads find it */
+    bool bCache = poDS->m_direct == nullptr;
+    if (!bCache)
+    {
+        poDS->CopyTileToTarget(tx, ty, bands, mask);
+        bCache = !eem_predictor_tile_costs_nothing(poDS->m_shared->predictor, poDS->m_level, tx,
+                                                   ty);
+    }
+    if (bCache && !poDS->StoreBlock(tx, ty, bands, mask))
         return eem_error_set(err, EEM_ERR_NOMEM, "no room in GDAL's block cache");
     /* masked, not predicted: dropped from the cache at the next read */
     if (eem_predictor_tile_failed(poDS->m_shared->predictor))

@@ -335,7 +335,8 @@ CPLErr EEModelDataset::AdviseRead(int nXOff, int nYOff, int nXSize, int nYSize, 
 }
 
 /* A downsampled read that an overview serves is prefetched by that overview's
- * own IRasterIO; every other read predicts its whole window in one go. */
+ * own IRasterIO; every other read predicts its whole window in one go, a
+ * full-resolution one straight into pData (eemodel_direct.cpp). */
 CPLErr EEModelDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int nXSize,
                                  int nYSize, void *pData, int nBufXSize, int nBufYSize,
                                  GDALDataType eBufType, int nBandCount, int *panBandMap,
@@ -357,6 +358,9 @@ CPLErr EEModelDataset::IRasterIO(GDALRWFlag eRWFlag, int nXOff, int nYOff, int n
                                                  nPixelSpace, nLineSpace, nBandSpace, psStripArg);
                             });
     EEModelReadScope oRead(this, psExtraArg);
+    if (!bOverview && CanReadDirect(nXSize, nYSize, nBufXSize, nBufYSize))
+        return ReadDirect(oRead, nXOff, nYOff, nXSize, nYSize, pData, eBufType, nBandCount,
+                          panBandMap, nPixelSpace, nLineSpace, nBandSpace);
     if (!bOverview && oRead.Prefetch(nXOff, nYOff, nXSize, nYSize) != CE_None)
         return CE_Failure;
     return GDALDataset::IRasterIO(eRWFlag, nXOff, nYOff, nXSize, nYSize, pData, nBufXSize,

@@ -13,6 +13,8 @@
  *   eemodel_read.cpp       running the core's read plans: predictions, masks
  *   eemodel_reduce.cpp     FIX_INPUT_PROJ=true overview blocks (core reduce.c)
  *   eemodel_blockcache.cpp predicted tiles into / out of GDAL's block cache
+ *   eemodel_direct.cpp     full-resolution windows straight into the caller's
+ *                          buffer, past the block cache
  *   eemodel_band.cpp       raster band and mask band
  *   eemodel_stats.cpp      statistics / histograms over the mask (no nodata)
  *   eemodel_remembered_stats.cpp  statistics kept across runs (PAM .aux.xml,
@@ -79,6 +81,22 @@ struct EEModelShared
 
 class EEModelMaskBand;
 
+/* A full-resolution read delivered straight into the caller's buffer
+ * (eemodel_direct.cpp): the window, the buffer and its layout, the bands
+ * (band numbers, or none and the mask), and which of the window's tiles
+ * arrived. */
+struct EEModelDirectTarget
+{
+    int x = 0, y = 0, w = 0, h = 0;
+    GByte *data = nullptr;
+    GDALDataType type = GDT_Unknown;
+    int nBands = 0;
+    const int *bandMap = nullptr; /* nullptr: the mask */
+    GSpacing pixel = 0, line = 0, band = 0;
+    int i0 = 0, j0 = 0, i1 = 0, j1 = 0; /* the window's tiles */
+    std::vector<bool> delivered;        /* (j - j0) * (i1 - i0) + (i - i0) */
+};
+
 class EEModelDataset final : public GDALDataset
 {
     friend class EEModelBand;
@@ -114,6 +132,8 @@ class EEModelDataset final : public GDALDataset
     /* tiles dropped by DropFailedTiles: their mask comes from a new
      * prediction, not from the source (ComputeMasks, ReadMaskBlock) */
     EEModelTileList m_retryTiles;
+    /* the read in progress delivered straight into its caller's buffer */
+    EEModelDirectTarget *m_direct = nullptr;
 
     EEModelDataset(std::shared_ptr<EEModelShared> shared, int level, EEModelDataset *base);
     /* eemodel_dataset.cpp */
@@ -148,6 +168,12 @@ class EEModelDataset final : public GDALDataset
     static eem_status StoreMaskTile(void *user, int level, int tx, int ty, void *const *bands,
                                     const uint8_t *mask, eem_error *err);
     void DropFailedTiles();
+    /* eemodel_direct.cpp */
+    void CopyTileToTarget(int tx, int ty, void *const *bands, const uint8_t *mask);
+    CPLErr CopyUndeliveredTiles(EEModelDirectTarget &target);
+    bool IsFailedInLastRead(int tx, int ty) const;
+    static eem_status StoreMaskDirect(void *user, int level, int tx, int ty, void *const *bands,
+                                      const uint8_t *mask, eem_error *err);
     /* eemodel_remembered_stats.cpp: the statistics of level 0's bands
      * remembered across runs (exact and approximate apart), under the digest
      * of everything that shapes the pixels (remembered_stats.h). */
@@ -186,6 +212,22 @@ class EEModelDataset final : public GDALDataset
         int nXOff, int nYOff, int nXSize, int nYSize, bool bGuard,
         const GDALRasterIOExtraArg *psExtraArg,
         const std::function<CPLErr(int y, int h, GDALRasterIOExtraArg *psStripArg)> &fnStrip);
+    /* A full-resolution read (buffer size = window size) of a level that
+     * predicts its own tiles, outside BLEND and block reads: its tiles go
+     * straight from the core into the caller's buffer (eemodel_direct.cpp),
+     * never through GDAL's block cache. */
+    bool CanReadDirect(int nXSize, int nYSize, int nBufXSize, int nBufYSize);
+    /* Bands panBandMap (1-based) of a window into pData, tiles predicted as
+     * needed (the read scope is the caller's). */
+    CPLErr ReadDirect(EEModelReadScope &oRead, int nXOff, int nYOff, int nXSize, int nYSize,
+                      void *pData, GDALDataType eBufType, int nBandCount, const int *panBandMap,
+                      GSpacing nPixelSpace, GSpacing nLineSpace, GSpacing nBandSpace);
+    /* The mask of a window into pData: tiles masked in the last band read
+     * (ON_ERROR=NODATA) as 0, the tile store's masks, the block cache's, the
+     * rest from the source (no prediction). */
+    CPLErr ReadMaskDirect(EEModelReadScope &oRead, int nXOff, int nYOff, int nXSize, int nYSize,
+                          void *pData, GDALDataType eBufType, GSpacing nPixelSpace,
+                          GSpacing nLineSpace);
     /* Predict the tile of one block, writing it straight into pImage for poBand. */
     CPLErr ReadTileBlock(GDALRasterBand *poBand, int nBlockX, int nBlockY, void *pImage);
     /* Mask blocks alone, from the source (no prediction): the missing ones
