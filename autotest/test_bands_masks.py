@@ -262,3 +262,64 @@ def test_per_band_masks(predictor, eem_name, make_raster, tools, input_array):
     zeroed = models.conv_padded(hwc * all_valid[:, :, None])[:, :, 0]
     differs = np.abs(got[ring] - zeroed[ring]) > 1e-3
     assert differs.any() != bool(input_array)
+
+
+# ---------------------------------------------------------------------------
+# GMF_ALL_VALID: when no output pixel can be masked, copies write no mask
+
+
+def test_nothing_masked_reports_all_valid(predictor, eem_name, make_raster, tmp_path,
+                                          subprocess_env):
+    import subprocess
+    path = random_rgb(make_raster)               # no nodata, no mask, no alpha
+    name = eem_name(path, model="identity", tile=(64, 40), overlap=(2, 2),
+                    output_bands="output:uint8:3")
+    ds = gdal.Open(name)
+    for b in range(3):
+        assert ds.GetRasterBand(b + 1).GetMaskFlags() == gdal.GMF_ALL_VALID
+    assert (ds.GetRasterBand(1).GetMaskBand().ReadAsArray() == 255).all()
+    ds = None
+    out = tmp_path / "copy.tif"
+    env = dict(subprocess_env, GDAL_TIFF_INTERNAL_MASK="NO")
+    result = subprocess.run(["gdal_translate", "-q", name, str(out)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and not (tmp_path / "copy.tif.msk").exists()
+    got = gdal.Open(str(out))
+    assert got.GetRasterBand(1).GetMaskFlags() == gdal.GMF_ALL_VALID
+    want = gdal.Open(path).ReadAsArray()
+    assert np.array_equal(got.ReadAsArray(), want)
+
+
+@pytest.mark.parametrize("extra", [{"on_error": "NODATA"}, {"overlap_mode": "BLEND"}])
+def test_maskable_outputs_keep_the_mask(predictor, eem_name, make_raster, extra):
+    path = random_rgb(make_raster)
+    ds = gdal.Open(eem_name(path, model="identity", tile=(64, 40), overlap=(2, 2),
+                            output_bands="output:uint8:3", **extra))
+    assert ds.GetRasterBand(1).GetMaskFlags() == gdal.GMF_PER_DATASET
+
+
+def test_source_nodata_keeps_the_mask_even_if_unused(predictor, eem_name, make_raster):
+    rng = np.random.default_rng(3)
+    path = make_raster(rng.integers(1, 256, size=(3, 40, 50)).astype(np.uint8), nodata=0)
+    ds = gdal.Open(eem_name(path, model="identity", tile=(16, 16),
+                            output_bands="output:uint8:3"))
+    assert ds.GetRasterBand(1).GetMaskFlags() == gdal.GMF_PER_DATASET
+    assert (ds.GetRasterBand(1).GetMaskBand().ReadAsArray() == 255).all()
+
+
+def test_edge_reaching_outside_keeps_the_mask_per_level(predictor, eem_name, make_raster):
+    """130 px, tiles of 32 -> 16 (pool2): level 0's last pixel covers input 128..130,
+    within; overview 1 is 65 px wide, its last pixel covers 64..66, past 65."""
+    rng = np.random.default_rng(4)
+    path = make_raster(rng.integers(1, 256, size=(1, 64, 130)).astype(np.uint8))
+    ds = gdal.Open(eem_name(path, model="pool2", tile=(32, 32), out_tile=(16, 16)))
+    band = ds.GetRasterBand(1)
+    assert band.XSize == 65
+    assert band.GetMaskFlags() == gdal.GMF_ALL_VALID
+    assert band.GetOverviewCount() >= 1
+    ov = band.GetOverview(0)
+    assert ov.XSize == 33
+    assert ov.GetMaskFlags() == gdal.GMF_PER_DATASET
+    mask = ov.GetMaskBand().ReadAsArray()
+    assert (mask[:, -1] == 0).all() and (mask[:, :-1] == 255).all()

@@ -398,7 +398,8 @@ def test_metadata(predictor, eem_name, make_raster, token):
     for i in range(4):
         band = ds.GetRasterBand(i + 1)
         assert band.GetNoDataValue() == 255
-        assert band.GetMaskFlags() == gdal.GMF_PER_DATASET
+        # a source without mask or nodata, tiles within it, ON_ERROR=FAIL: nothing is masked
+        assert band.GetMaskFlags() == gdal.GMF_ALL_VALID
         assert band.GetBlockSize() == [8, 8]
     assert ds.GetMetadataItem("INTERLEAVE", "IMAGE_STRUCTURE") == "PIXEL"
     md = ds.GetMetadata("EEMODEL")

@@ -28,9 +28,13 @@ def read_single(ds):
 
 
 def mask_of(ds):
+    """The mask band of ds; its flags say all valid exactly when no pixel is masked."""
     band = ds.GetRasterBand(1)
-    assert band.GetMaskFlags() == gdal.GMF_PER_DATASET
-    return band.GetMaskBand().ReadAsArray()
+    flags = band.GetMaskFlags()
+    assert flags in (gdal.GMF_PER_DATASET, gdal.GMF_ALL_VALID)
+    mask = band.GetMaskBand().ReadAsArray()
+    assert (flags == gdal.GMF_ALL_VALID) == bool((mask == 255).all()), flags
+    return mask
 
 
 def cover_valid(n_out_tiles, t, u, size_in, n_out):

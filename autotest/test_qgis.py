@@ -145,8 +145,10 @@ def test_qgis_renders_full_resolution_and_zoomed_out(predictor, eem_name, make_r
     for layer in ("inline", "json"):
         entry = report[layer]
         assert entry["valid"], entry["error"]
-        # QGIS shows the per-dataset mask band as an extra alpha band
-        assert entry["size"] == [SIZE, SIZE] and entry["bands"] == 2, entry
+        # nothing can be masked (a source without nodata, ON_ERROR=FAIL): the bands say
+        # GMF_ALL_VALID and QGIS shows no mask band as an extra alpha band
+        assert ds.GetRasterBand(1).GetMaskFlags() == gdal.GMF_ALL_VALID
+        assert entry["size"] == [SIZE, SIZE] and entry["bands"] == 1, entry
         gt = ds.GetGeoTransform()
         assert np.allclose(entry["visible_%d" % SIZE],
                            [gt[0], gt[3] + SIZE * gt[5], gt[0] + SIZE * gt[1], gt[3]])

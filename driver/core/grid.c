@@ -179,3 +179,16 @@ void eem_grid_output_pixel_cover_y(const eem_grid *g, int y, int *a, int *b)
 {
     cover(y, g->th, g->uh, a, b);
 }
+
+int eem_grid_output_within_input(const eem_grid *g)
+{
+    if (g->out_w <= 0 || g->out_h <= 0 || g->uw <= 0 || g->uh <= 0)
+        return 0;
+    /* covers grow with the pixel: the last row and column of the raster decide */
+    const int i = (g->out_w - 1) / g->uw, j = (g->out_h - 1) / g->uh;
+    int a, b, c, d;
+    eem_grid_output_pixel_cover_x(g, g->out_w - 1 - i * g->uw, &a, &b);
+    eem_grid_output_pixel_cover_y(g, g->out_h - 1 - j * g->uh, &c, &d);
+    return g->shift_x + (long long)i * g->tw + b <= g->in_w &&
+           g->shift_y + (long long)j * g->th + d <= g->in_h;
+}

@@ -62,6 +62,9 @@ int eem_grid_padded_output_size(const eem_grid *g, int *pw, int *ph);
  * column x of a tile: [*a, *b), rational ends widened to whole pixels. */
 void eem_grid_output_pixel_cover_x(const eem_grid *g, int x, int *a, int *b);
 void eem_grid_output_pixel_cover_y(const eem_grid *g, int y, int *a, int *b);
+/* 1 when every pixel of the output raster covers input pixels of G only (no
+ * output pixel is masked for reaching outside G), else 0. */
+int eem_grid_output_within_input(const eem_grid *g);
 
 #ifdef __cplusplus
 }

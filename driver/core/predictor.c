@@ -298,6 +298,16 @@ int eem_predictor_band_count(const eem_predictor *p) { return p->n_bands; }
 eem_dtype eem_predictor_band_type(const eem_predictor *p, int band) { return p->band_types[band]; }
 eem_band_nodata eem_predictor_band_nodata(const eem_predictor *p, int band) { return p->band_nodata[band]; }
 const char *eem_predictor_band_name(const eem_predictor *p, int band) { return p->band_names[band]; }
+
+int eem_predictor_output_all_valid(const eem_predictor *p, int level)
+{
+    /* a masked output pixel needs a masked input pixel, a failure masked
+     * (ON_ERROR=NODATA), an edge reaching outside G, or BLEND's offset sets */
+    return level >= 0 && level < p->n_levels && p->src->all_valid &&
+           p->spec->on_error != EEM_ON_ERROR_NODATA &&
+           p->spec->overlap_mode != EEM_OVERLAP_BLEND &&
+           eem_grid_output_within_input(&p->grids[level]);
+}
 long eem_predictor_max_predictions(const eem_predictor *p) { return p->max_predictions; }
 
 long long eem_predictor_predictions_spent(const eem_predictor *p)

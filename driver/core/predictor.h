@@ -59,6 +59,10 @@ eem_dtype eem_predictor_band_type(const eem_predictor *p, int band); /* 0-based 
 /* What band (0-based) holds where masked, and whether it reports it as nodata. */
 eem_band_nodata eem_predictor_band_nodata(const eem_predictor *p, int band);
 const char *eem_predictor_band_name(const eem_predictor *p, int band);
+/* 1 when no output pixel of level `level` can be masked (the source has no
+ * mask or nodata, ON_ERROR=FAIL, no edge reaches outside G, no BLEND): the
+ * bands report GMF_ALL_VALID, so that copies write no mask. */
+int eem_predictor_output_all_valid(const eem_predictor *p, int level);
 
 /* Predict tiles (pairs tx,ty in tiles[2*k], tiles[2*k+1]) of a level. */
 eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, int n_tiles,

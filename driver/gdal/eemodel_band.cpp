@@ -138,9 +138,16 @@ double EEModelRasterBand::GetNoDataValue(int *pbSuccess)
     return nd.has ? nd.value : 0.0;
 }
 
+/* One per-dataset mask, unless no pixel of this level can be masked: then
+ * GMF_ALL_VALID, and GDAL's copies write no mask (the mask band still reads,
+ * all 255).  Reduced overviews keep their mask. */
 int EEModelRasterBand::GetMaskFlags()
 {
-    return GMF_PER_DATASET;
+    EEModelDataset *poDS = EEDataset();
+    return !poDS->m_reduced && eem_predictor_output_all_valid(poDS->m_shared->predictor,
+                                                              poDS->m_level)
+               ? GMF_ALL_VALID
+               : GMF_PER_DATASET;
 }
 
 GDALRasterBand *EEModelRasterBand::GetMaskBand()
