@@ -19,7 +19,6 @@ made by the openssl CLI and trusted through GDAL_CURL_CA_BUNDLE.
 """
 
 import argparse
-import os
 import pathlib
 import socket
 import statistics
