@@ -5,11 +5,11 @@
  * a read that fits the budget exactly is refused ("needs N+1 predictions").
  *
  * Deterministic, one thread: the predictor and its work lock are stand-ins
- * defined here (this binary links neither predictor.c nor worklock.c).  The
- * stand-in worker acts at the first moment the lock is free once it is armed
- * (the lock's depth back to 0), the worst interleaving a real worker can
- * produce: it takes one tile (which then costs nothing: the pipeline has it)
- * and spends one prediction for it. */
+ * defined here (this binary links neither predictor.c, compute.c nor
+ * worklock.c).  The stand-in worker acts at the first moment the lock is free
+ * once it is armed (the lock's depth back to 0), the worst interleaving a real
+ * worker can produce: it takes one tile (which then costs nothing: the
+ * pipeline has it) and spends one prediction for it. */
 #include "check.h"
 #include "predictor.h"
 #include "readplan.h"
