@@ -108,6 +108,10 @@ typedef struct compute_state {
     eem_buf spare_bodies[EEM_SPARE_BODIES]; /* emptied, capacity kept */
     int n_spare_bodies;
     eem_payload_batch *spare_batch; /* the last built batch, emptied, buffers kept */
+    /* the instance being encoded: source bands (rewritten for every tile), then
+     * INPUT_PROPERTIES (made once per shape); kept across tiles and chunks */
+    eem_tensor **inst;
+    int n_inst;
 } compute_state;
 
 static void pending_request_free(pending_request *r)
@@ -180,6 +184,9 @@ static void compute_state_free(compute_state *cs)
         cs->p->stats.leases_broken += cs->leases.broken;
     }
     eem_lease_set_clear(&cs->leases);
+    for (int k = 0; k < cs->n_inst; k++)
+        eem_tensor_free(cs->inst[k]);
+    free(cs->inst);
 }
 
 static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int level,
@@ -314,7 +321,39 @@ static size_t tile_output_mask(const compute_state *cs, const eem_window *win, i
     return valid;
 }
 
-/* Copy the input window of tile (tx,ty) out of the chunk window. */
+/* 1 when tensor t (may be NULL) has this type and shape (h, w, c). */
+static int tensor_has_shape(const eem_tensor *t, eem_dtype type, int64_t h, int64_t w, int64_t c)
+{
+    return t && t->type == type && t->ndim == 3 && t->dims[0] == h && t->dims[1] == w &&
+           t->dims[2] == c;
+}
+
+/* 1 when the n INPUT_PROPERTIES planes are made and of shape (h, w, 1). */
+static int properties_fit(eem_tensor *const *planes, int n, int64_t h, int64_t w)
+{
+    for (int k = 0; k < n; k++)
+        if (!planes[k] || !tensor_has_shape(planes[k], planes[k]->type, h, w, 1))
+            return 0;
+    return 1;
+}
+
+/* The instance's tensor slots, n of them (cs->inst), kept from tile to tile. */
+static eem_status compute_instance_slots(compute_state *cs, int n, eem_error *err)
+{
+    if (cs->n_inst >= n)
+        return EEM_OK;
+    eem_tensor **grown = realloc(cs->inst, (size_t)n * sizeof *grown);
+    if (!grown)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    for (int k = cs->n_inst; k < n; k++)
+        grown[k] = NULL;
+    cs->inst = grown;
+    cs->n_inst = n;
+    return EEM_OK;
+}
+
+/* Copy the input window of tile (tx,ty) out of the chunk window into
+ * tensors[0..n_keys), reusing those of the same shape (every row is written). */
 static eem_status tile_slice_instance(const compute_state *cs, const eem_window *win, int tx,
                                       int ty, eem_tensor **tensors, eem_error *err)
 {
@@ -323,7 +362,10 @@ static eem_status tile_slice_instance(const compute_state *cs, const eem_window 
     for (int k = 0; k < win->n_keys; k++) {
         const eem_tensor *src = win->keys[k];
         int64_t dims[3] = {r.h, r.w, src->dims[2]};
-        tensors[k] = eem_tensor_new_to_fill(src->type, 3, dims); /* every row copied below */
+        if (!tensor_has_shape(tensors[k], src->type, dims[0], dims[1], dims[2])) {
+            eem_tensor_free(tensors[k]);
+            tensors[k] = eem_tensor_new_to_fill(src->type, 3, dims);
+        }
         if (!tensors[k])
             return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         size_t px = (size_t)src->dims[2] * eem_dtype_size(src->type);
@@ -895,10 +937,11 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
         return st;
     size_t npix = (size_t)g->uw * g->uh;
     int n_keys = win->n_keys + cs->p->props->n; /* bands, then INPUT_PROPERTIES */
-    eem_tensor **tensors = calloc((size_t)n_keys, sizeof *tensors);
-    const char **keys = calloc((size_t)n_keys, sizeof *keys);
+    st = compute_instance_slots(cs, n_keys, err);
+    eem_tensor **tensors = cs->inst;
+    const char **keys = st == EEM_OK ? calloc((size_t)n_keys, sizeof *keys) : NULL;
     eem_payload_fragment frag = {0};
-    if (!tensors || !keys)
+    if (st == EEM_OK && !keys)
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     for (int k = 0; st == EEM_OK && k < n_keys; k++)
         keys[k] = k < win->n_keys ? src->keys[k].key : cs->p->props->keys[k - win->n_keys];
@@ -930,9 +973,16 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
         st = tile_slice_instance(cs, win, tx, ty, tensors, err);
         if (st == EEM_OK && cs->p->filter)
             st = cs->p->filter(cs->p->filter_user, tx, ty, tensors, win->n_keys, err);
-        if (st == EEM_OK)
+        if (st == EEM_OK && !properties_fit(tensors + win->n_keys, n_keys - win->n_keys,
+                                            tensors[0]->dims[0], tensors[0]->dims[1])) {
+            /* the properties' constant planes: made again only for a new shape */
+            for (int i = win->n_keys; i < n_keys; i++) {
+                eem_tensor_free(tensors[i]);
+                tensors[i] = NULL;
+            }
             st = eem_image_properties_tensors(cs->p->props, (int)tensors[0]->dims[0],
                                               (int)tensors[0]->dims[1], tensors + win->n_keys, err);
+        }
         if (st == EEM_OK)
             st = eem_payload_encode(cs->p->ops, &cs->p->payload, &inst, &frag, err);
         int cached = 0;
@@ -944,15 +994,10 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             st = compute_add_instance(cs, tx, ty, &inst, &frag, mask, cancel, cancel_user, err);
         else
             free(mask);
-        for (int i = 0; i < n_keys; i++) {
-            eem_tensor_free(tensors[i]);
-            tensors[i] = NULL;
-        }
         if (st == EEM_OK && cancel && cancel(cancel_user))
             st = eem_error_set(err, EEM_ERR_CANCELLED, "interrupted by the caller");
     }
     eem_payload_fragment_free(&frag);
-    free(tensors);
     free(keys);
     eem_window_free(win);
     return st;
