@@ -278,7 +278,14 @@ static size_t tile_output_mask(const compute_state *cs, const eem_window *win, i
     const eem_grid *g = cs->g;
     size_t valid = 0;
     eem_rect in = eem_grid_tile_input_window(g, tx, ty);
-    int cx = in.x + g->ox - win->x, cy = in.y + g->oy - win->y; /* core origin in the window */
+    const int core_x = in.x + g->ox, core_y = in.y + g->oy; /* in G */
+    if (cs->p->src->all_valid && core_x >= 0 && core_y >= 0 && core_x + g->tw <= g->in_w &&
+        core_y + g->th <= g->in_h) {
+        /* no input pixel masked and the core inside G: every output pixel valid */
+        memset(mask, 255, (size_t)g->uw * g->uh);
+        return (size_t)g->uw * g->uh;
+    }
+    int cx = core_x - win->x, cy = core_y - win->y; /* core origin in the window */
     if (g->uw == g->tw && g->uh == g->th) {
         /* same scale: each output pixel covers exactly its input pixel */
         for (int y = 0; y < g->uh; y++) {
