@@ -385,7 +385,6 @@ static eem_status finish_request(predict_call *c, feature_request *r, eem_error 
     return EEM_OK;
 }
 
-/* The shared header lines of the call: credentials, then the static HEADERS. */
 /* HTTP 401: the auth session decides (auth.h, as on the raster side); a
  * request it resends goes again with the current header lines. */
 static eem_status retry_unauthorized(predict_call *c, feature_request *r, int *resent,

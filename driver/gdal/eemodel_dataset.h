@@ -171,6 +171,7 @@ class EEModelDataset final : public GDALDataset
     /* eemodel_direct.cpp */
     void CopyTileToTarget(int tx, int ty, void *const *bands, const uint8_t *mask);
     CPLErr CopyUndeliveredTiles(EEModelDirectTarget &target);
+    CPLErr FinishDirect(EEModelDirectTarget &target, EEModelReadScope &oRead, CPLErr eErr);
     bool IsFailedInLastRead(int tx, int ty) const;
     static eem_status StoreMaskDirect(void *user, int level, int tx, int ty, void *const *bands,
                                       const uint8_t *mask, eem_error *err);

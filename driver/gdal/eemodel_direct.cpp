@@ -134,6 +134,19 @@ static void CopyDone(EEModelReadScope &oRead)
         psArg->pfnProgress(1.0, "", psArg->pProgressData);
 }
 
+/* The end of a direct read whose deliveries ended with eErr: no more sink
+ * copies into t; the tiles no sink delivered copied from the block cache;
+ * progress done. */
+CPLErr EEModelDataset::FinishDirect(EEModelDirectTarget &t, EEModelReadScope &oRead, CPLErr eErr)
+{
+    m_direct = nullptr;
+    if (eErr == CE_None)
+        eErr = CopyUndeliveredTiles(t);
+    if (eErr == CE_None)
+        CopyDone(oRead);
+    return eErr;
+}
+
 CPLErr EEModelDataset::ReadDirect(EEModelReadScope &oRead, int nXOff, int nYOff, int nXSize,
                                   int nYSize, void *pData, GDALDataType eBufType, int nBandCount,
                                   const int *panBandMap, GSpacing nPixelSpace,
@@ -146,13 +159,7 @@ CPLErr EEModelDataset::ReadDirect(EEModelReadScope &oRead, int nXOff, int nYOff,
     t.bandMap = panBandMap;
     t.band = nBandSpace;
     m_direct = &t;
-    CPLErr eErr = oRead.Prefetch(nXOff, nYOff, nXSize, nYSize);
-    m_direct = nullptr;
-    if (eErr == CE_None)
-        eErr = CopyUndeliveredTiles(t);
-    if (eErr == CE_None)
-        CopyDone(oRead);
-    return eErr;
+    return FinishDirect(t, oRead, oRead.Prefetch(nXOff, nYOff, nXSize, nYSize));
 }
 
 bool EEModelDataset::IsFailedInLastRead(int tx, int ty) const
@@ -216,10 +223,5 @@ CPLErr EEModelDataset::ReadMaskDirect(EEModelReadScope &oRead, int nXOff, int nY
         eem_predictor_compute_masks(m_shared->predictor, m_level, fromSource.xy, fromSource.n,
                                     StoreMaskDirect, this, &err) != EEM_OK)
         eErr = EEModelFail(err);
-    m_direct = nullptr;
-    if (eErr == CE_None)
-        eErr = CopyUndeliveredTiles(t);
-    if (eErr == CE_None)
-        CopyDone(oRead);
-    return eErr;
+    return FinishDirect(t, oRead, eErr);
 }
