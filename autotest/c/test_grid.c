@@ -140,8 +140,21 @@ static void test_invalid(void)
     CHECK_CONTAINS(err.msg, "OUTPUT_TILE_SIZE");
 }
 
+/* Tile pairs sort row by row, left to right. */
+static void test_sort_tiles(void)
+{
+    int tiles[] = {3, 1, 0, 2, 1, 1, 5, 0, 0, 1};
+    const int want[] = {5, 0, 0, 1, 1, 1, 3, 1, 0, 2};
+    eem_grid_sort_tiles(tiles, 5);
+    for (int k = 0; k < 10; k++)
+        CHECK_EQ_INT(tiles[k], want[k]);
+    CHECK(eem_grid_compare_tiles((const int[]){9, 0}, (const int[]){0, 1}) < 0);
+    CHECK(eem_grid_compare_tiles((const int[]){2, 4}, (const int[]){2, 4}) == 0);
+}
+
 int main(void)
 {
+    test_sort_tiles();
     test_identity_ratio();
     test_non_square();
     test_scale_up_down();

@@ -58,14 +58,6 @@ double eem_blend_weight(int x, int n)
     return s * s;
 }
 
-static int compare_pairs(const void *a, const void *b)
-{
-    const int *ta = a, *tb = b;
-    if (ta[1] != tb[1])
-        return ta[1] < tb[1] ? -1 : 1;
-    return ta[0] < tb[0] ? -1 : ta[0] > tb[0];
-}
-
 static int set_add(blend_set *s, int tx, int ty)
 {
     if (s->n == s->cap) {
@@ -87,10 +79,10 @@ static void set_unique(blend_set *s)
 {
     if (s->n == 0)
         return;
-    qsort(s->tiles, (size_t)s->n, 2 * sizeof *s->tiles, compare_pairs);
+    eem_grid_sort_tiles(s->tiles, s->n);
     int m = 1;
     for (int k = 1; k < s->n; k++) {
-        if (compare_pairs(s->tiles + 2 * k, s->tiles + 2 * (m - 1)) != 0) {
+        if (eem_grid_compare_tiles(s->tiles + 2 * k, s->tiles + 2 * (m - 1)) != 0) {
             s->tiles[2 * m] = s->tiles[2 * k];
             s->tiles[2 * m + 1] = s->tiles[2 * k + 1];
             m++;
@@ -103,7 +95,7 @@ static void set_unique(blend_set *s)
 static uint8_t *set_slot(const blend_state *bs, const blend_set *s, int tx, int ty)
 {
     int key[2] = {tx, ty};
-    const int *hit = bsearch(key, s->tiles, (size_t)s->n, 2 * sizeof *s->tiles, compare_pairs);
+    const int *hit = bsearch(key, s->tiles, (size_t)s->n, 2 * sizeof *s->tiles, eem_grid_compare_tiles);
     return hit ? s->slots + (size_t)((hit - s->tiles) / 2) * bs->slot_bytes : NULL;
 }
 

@@ -1010,14 +1010,6 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
     return st;
 }
 
-static int compare_tiles(const void *a, const void *b)
-{
-    const int *ta = a, *tb = b;
-    if (ta[1] != tb[1])
-        return ta[1] < tb[1] ? -1 : 1;
-    return ta[0] < tb[0] ? -1 : ta[0] > tb[0];
-}
-
 eem_status eem_predictor_compute(eem_predictor *p, int level, const int *tiles, int n_tiles,
                                  eem_tile_sink sink, void *sink_user, int (*cancel)(void *),
                                  void *cancel_user, eem_error *err)
@@ -1059,7 +1051,7 @@ static eem_status compute_shifted(eem_predictor *p, int level, int shift_x, int 
     if (!order)
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     memcpy(order, tiles, (size_t)n_tiles * 2 * sizeof *order);
-    qsort(order, (size_t)n_tiles, 2 * sizeof *order, compare_tiles);
+    eem_grid_sort_tiles(order, n_tiles);
     /* what this dataset holds or knows has failed is not sent; the cost guard.
      * Probe-filtered or BLEND-offset tiles are not the level's tiles: only the
      * budget applies to them (compute_is_plain) */
@@ -1313,7 +1305,7 @@ static eem_status compute_masks(eem_predictor *p, int level, const int *tiles, i
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     else {
         memcpy(order, tiles, (size_t)n_tiles * 2 * sizeof *order);
-        qsort(order, (size_t)n_tiles, 2 * sizeof *order, compare_tiles);
+        eem_grid_sort_tiles(order, n_tiles);
     }
     size_t px_bytes = 1; /* the mask */
     for (int k = 0; k < p->src->n_keys; k++)

@@ -4,6 +4,7 @@
 #include "grid.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 
 /* Largest tile or raster side we accept; keeps every product below 2^62. */
 #define EEM_GRID_MAX_SIDE (1 << 30)
@@ -178,6 +179,20 @@ void eem_grid_output_pixel_cover_x(const eem_grid *g, int x, int *a, int *b)
 void eem_grid_output_pixel_cover_y(const eem_grid *g, int y, int *a, int *b)
 {
     cover(y, g->th, g->uh, a, b);
+}
+
+int eem_grid_compare_tiles(const void *a, const void *b)
+{
+    const int *ta = a, *tb = b;
+    if (ta[1] != tb[1])
+        return ta[1] < tb[1] ? -1 : 1;
+    return ta[0] < tb[0] ? -1 : ta[0] > tb[0];
+}
+
+void eem_grid_sort_tiles(int *tiles, int n)
+{
+    if (n > 1)
+        qsort(tiles, (size_t)n, 2 * sizeof *tiles, eem_grid_compare_tiles);
 }
 
 int eem_grid_output_within_input(const eem_grid *g)

@@ -66,6 +66,12 @@ void eem_grid_output_pixel_cover_y(const eem_grid *g, int y, int *a, int *b);
  * output pixel is masked for reaching outside G), else 0. */
 int eem_grid_output_within_input(const eem_grid *g);
 
+/* Reading order of tile pairs (tx,ty): row by row, left to right.  The
+ * comparison takes two int[2] (qsort/bsearch); the sort n pairs of tiles
+ * (tiles[2k] = tx, tiles[2k+1] = ty). */
+int eem_grid_compare_tiles(const void *a, const void *b);
+void eem_grid_sort_tiles(int *tiles, int n);
+
 #ifdef __cplusplus
 }
 #endif

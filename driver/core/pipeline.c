@@ -591,14 +591,6 @@ long eem_pipeline_ahead_unread(eem_pipeline *pl)
 
 /* ---------------------------------------------------------------- read -- */
 
-static int compare_tiles(const void *a, const void *b)
-{
-    const int *ta = a, *tb = b;
-    if (ta[1] != tb[1])
-        return ta[1] < tb[1] ? -1 : 1;
-    return ta[0] < tb[0] ? -1 : ta[0] > tb[0];
-}
-
 /* Queue the tiles of a read the worker does not have yet, before anything
  * announced, and move the announcement's cursor past the read (under mu). */
 static eem_status queue_read(eem_pipeline *pl, int level, const int *tiles, int n, eem_error *err)
@@ -684,7 +676,7 @@ eem_status eem_pipeline_predict(eem_pipeline *pl, int level, const int *tiles, i
         return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     }
     memcpy(order, tiles, (size_t)n * 2 * sizeof *order);
-    qsort(order, (size_t)n, 2 * sizeof *order, compare_tiles);
+    eem_grid_sort_tiles(order, n);
     /* tiles finished ahead are taken from the tile store with the held ones;
      * tiles the pipeline is working on are waited for (they were paid for:
      * the checks and the cost guard are for the others, the fresh ones first
