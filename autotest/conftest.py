@@ -71,6 +71,12 @@ def _require_driver(request):
 # ---------------------------------------------------------------------------
 # GDAL configuration
 
+# Every test's stand-in listens on a fresh port, which the OS may hand out again later in
+# the run: the driver's process-wide memory of endpoints that answered 2xx would then skip
+# the slow start of a later test that expects it.  Off in the tests' own process; the test
+# of that memory turns it on for itself (GDAL programs run as subprocesses start empty).
+gdal.SetConfigOption("EEMODEL_ANSWERED_MEMORY_S", "0")
+
 
 @contextlib.contextmanager
 def config_options(**options):

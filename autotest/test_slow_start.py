@@ -195,7 +195,8 @@ def test_an_endpoint_that_answered_in_this_process_needs_no_slow_start(predictor
     first = None
     predictor.reset()
     predictor.fault(kind="gate", count=3, seconds=120)
-    second = open_eem(predictor, path, "AUTO")
+    with config_options(EEMODEL_ANSWERED_MEMORY_S="600"):
+        second = open_eem(predictor, path, "AUTO")
     assert np.array_equal(second.ReadAsArray(), array.astype(np.float32))
     log = predict_log(predictor)
     assert log[0]["n_instances"] > 1
@@ -203,3 +204,31 @@ def test_an_endpoint_that_answered_in_this_process_needs_no_slow_start(predictor
     assert len(gated) == 3 and not any(r["error"] for r in gated), [r["error"] for r in gated]
     digests = [d for r in log for d in r["instance_digests"]]
     assert len(digests) == 80 and len(set(digests)) == 80
+
+
+def test_without_the_answered_memory_a_reopen_probes_again(predictor, source):
+    """EEMODEL_ANSWERED_MEMORY_S=0: an endpoint that answered earlier in this process is
+    probed again by a new dataset (one tile alone first)."""
+    path, array = source
+    first = open_eem(predictor, path, "NO")
+    assert np.array_equal(first.ReadAsArray(0, 0, TILE, TILE),
+                          array[:, :TILE, :TILE].astype(np.float32))
+    first = None
+    predictor.reset()
+    with config_options(EEMODEL_ANSWERED_MEMORY_S="0"):
+        second = open_eem(predictor, path, "AUTO")
+    assert np.array_equal(second.ReadAsArray(), array.astype(np.float32))
+    log = predict_log(predictor)
+    assert log[0]["n_instances"] == 1
+    assert all(r["t_start"] >= log[0]["t_end"] for r in log[1:])
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "inf", "10s"])
+def test_a_bad_answered_memory_is_refused_at_open(predictor, source, value):
+    path, _ = source
+    name = build_name(predictor.url, path, tile=(TILE, TILE), output_bands="output:float32:3")
+    with config_options(EEMODEL_ANSWERED_MEMORY_S=value), pytest.raises(RuntimeError) as e:
+        gdal.OpenEx(name, gdal.OF_RASTER)
+    text = str(e.value)
+    assert "EEMODEL_ANSWERED_MEMORY_S" in text and '"%s"' % value in text and "accepted: 0" in text
+    assert predictor.log() == []

@@ -11,9 +11,6 @@
 #include <stdint.h>
 
 #define EEM_ANSWERED_MEMO_ENTRIES 64
-/* An answer older than this proves nothing about the endpoint today: a model
- * undeployed since would cost a volley of requests instead of one. */
-#define EEM_ANSWERED_MEMO_S 600.0
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
@@ -53,9 +50,9 @@ void eem_answered_memo_note(const char *predict_url)
     pthread_mutex_unlock(&g_lock);
 }
 
-int eem_answered_memo_has(const char *predict_url)
+int eem_answered_memo_has(const char *predict_url, double max_age_s)
 {
-    if (!predict_url || !*predict_url)
+    if (!predict_url || !*predict_url || !(max_age_s > 0))
         return 0;
     const uint64_t h = url_hash(predict_url);
     const double now = eem_http_clock();
@@ -63,7 +60,7 @@ int eem_answered_memo_has(const char *predict_url)
     pthread_mutex_lock(&g_lock);
     for (int k = 0; k < EEM_ANSWERED_MEMO_ENTRIES && !found; k++)
         found = g_entries[k].at > 0 && g_entries[k].hash == h &&
-                now - g_entries[k].at < EEM_ANSWERED_MEMO_S;
+                now - g_entries[k].at < max_age_s;
     pthread_mutex_unlock(&g_lock);
     return found;
 }

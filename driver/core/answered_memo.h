@@ -11,9 +11,13 @@ extern "C" {
 
 /* predict_url answered 2xx (NULL: nothing remembered). */
 void eem_answered_memo_note(const char *predict_url);
-/* 1 when predict_url answered 2xx earlier in this process, within
- * EEM_ANSWERED_MEMO_S seconds. */
-int eem_answered_memo_has(const char *predict_url);
+/* How long an answer is remembered by default (EEMODEL_ANSWERED_MEMORY_S): an
+ * answer older than this proves nothing about the endpoint today (a model
+ * undeployed since would cost a volley of requests instead of one). */
+#define EEM_ANSWERED_MEMO_DEFAULT_S 600.0
+/* 1 when predict_url answered 2xx earlier in this process, less than max_age_s
+ * seconds ago (0: never). */
+int eem_answered_memo_has(const char *predict_url, double max_age_s);
 
 #ifdef __cplusplus
 }

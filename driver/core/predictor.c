@@ -357,8 +357,20 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     if (st == EEM_OK && model_confirmed)
         p->answered = 1;
     /* ... nor does an endpoint that answered 2xx in this process lately
-     * (answered_memo.h) */
-    if (st == EEM_OK && eem_answered_memo_has(p->ep->predict_url))
+     * (answered_memo.h; EEMODEL_ANSWERED_MEMORY_S=0: always the slow start) */
+    double memory_s = EEM_ANSWERED_MEMO_DEFAULT_S;
+    const char *memory = CPLGetConfigOption("EEMODEL_ANSWERED_MEMORY_S", NULL);
+    if (st == EEM_OK && memory && *memory) {
+        char *end = NULL;
+        memory_s = strtod(memory, &end);
+        if (end == memory || *end || !(memory_s >= 0) || isinf(memory_s))
+            st = eem_error_set(err, EEM_ERR_INVALID,
+                               "EEMODEL_ANSWERED_MEMORY_S: \"%.40s\" is not a number of seconds; "
+                               "accepted: 0 (every dataset starts with one request) or more "
+                               "(default %g)",
+                               memory, EEM_ANSWERED_MEMO_DEFAULT_S);
+    }
+    if (st == EEM_OK && eem_answered_memo_has(p->ep->predict_url, memory_s))
         p->answered = 1;
     if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
         st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
