@@ -112,6 +112,11 @@ typedef struct compute_state {
      * INPUT_PROPERTIES (made once per shape); kept across tiles and chunks */
     eem_tensor **inst;
     int n_inst;
+    /* output masks of delivered tiles (uw*uh bytes each), taken again for the
+     * next tiles instead of a malloc per tile: at most as many as were ever
+     * in flight at once */
+    uint8_t **spare_masks;
+    int n_spare_masks, cap_spare_masks;
 } compute_state;
 
 static void pending_request_free(pending_request *r)
@@ -145,10 +150,42 @@ static eem_status request_set_headers(const compute_state *cs, pending_request *
     return EEM_OK;
 }
 
-/* A finished request: its answer buffer back to the transport, its body
- * kept for a later request (both reused instead of allocated), then freed. */
+/* An output mask for the next tile: a spare one, else a new one (NULL: out
+ * of memory). */
+static uint8_t *compute_mask_take(compute_state *cs)
+{
+    if (cs->n_spare_masks > 0)
+        return cs->spare_masks[--cs->n_spare_masks];
+    return malloc((size_t)cs->g->uw * cs->g->uh);
+}
+
+/* A tile's mask no longer needed: kept for compute_mask_take. */
+static void compute_mask_give(compute_state *cs, uint8_t *mask)
+{
+    if (!mask)
+        return;
+    if (cs->n_spare_masks == cs->cap_spare_masks) {
+        int cap = cs->cap_spare_masks ? 2 * cs->cap_spare_masks : 64;
+        uint8_t **grown = realloc(cs->spare_masks, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            free(mask);
+            return;
+        }
+        cs->spare_masks = grown;
+        cs->cap_spare_masks = cap;
+    }
+    cs->spare_masks[cs->n_spare_masks++] = mask;
+}
+
+/* A finished request: its answer buffer back to the transport, its body and
+ * its tiles' masks kept for later requests (reused instead of allocated),
+ * then freed. */
 static void compute_request_recycle(compute_state *cs, pending_request *r)
 {
+    for (int k = 0; k < r->n_tiles; k++) {
+        compute_mask_give(cs, r->tiles[k].mask);
+        r->tiles[k].mask = NULL;
+    }
     eem_http_multi_recycle(cs->multi, &r->http);
     if (cs->n_spare_bodies < EEM_SPARE_BODIES && r->body.data) {
         cs->spare_bodies[cs->n_spare_bodies++] = r->body;
@@ -187,6 +224,9 @@ static void compute_state_free(compute_state *cs)
     for (int k = 0; k < cs->n_inst; k++)
         eem_tensor_free(cs->inst[k]);
     free(cs->inst);
+    for (int k = 0; k < cs->n_spare_masks; k++)
+        free(cs->spare_masks[k]);
+    free(cs->spare_masks);
 }
 
 static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int level,
@@ -925,7 +965,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
                                 void *cancel_user, eem_error *err)
 {
     const eem_grid *g = cs->g;
-    const eem_source *src = cs->p->src;
+    eem_source *src = cs->p->src;
     int x0 = 0, y0 = 0, x1 = 0, y1 = 0;
     for (int k = 0; k < n; k++) {
         eem_rect r = eem_grid_tile_input_window(g, tiles[2 * k], tiles[2 * k + 1]);
@@ -942,7 +982,6 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
     eem_status st = eem_source_read_window(src, g->level, x0, y0, x1 - x0, y1 - y0, &win, err);
     if (st != EEM_OK)
         return st;
-    size_t npix = (size_t)g->uw * g->uh;
     int n_keys = win->n_keys + cs->p->props->n; /* bands, then INPUT_PROPERTIES */
     st = compute_instance_slots(cs, n_keys, err);
     eem_tensor **tensors = cs->inst;
@@ -954,7 +993,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
         keys[k] = k < win->n_keys ? src->keys[k].key : cs->p->props->keys[k - win->n_keys];
     for (int k = 0; st == EEM_OK && k < n; k++) {
         int tx = tiles[2 * k], ty = tiles[2 * k + 1];
-        uint8_t *mask = malloc(npix);
+        uint8_t *mask = compute_mask_take(cs);
         if (!mask) {
             st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
             break;
@@ -964,7 +1003,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
             apply_mask(cs, NULL);
             st = compute_deliver(cs, tx, ty, mask, err);
             cs->p->stats.tiles_skipped++;
-            free(mask);
+            compute_mask_give(cs, mask);
             continue;
         }
         const char *known = compute_is_plain(cs)
@@ -973,7 +1012,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
         if (known || cs->stopped[0]) {
             st = compute_fail_unsent(cs, tx, ty, mask, known ? known : cs->stopped,
                                      !known && cs->stopped_lasting, err);
-            free(mask);
+            compute_mask_give(cs, mask);
             continue;
         }
         eem_instance inst = {n_keys, keys, (const eem_tensor *const *)tensors};
@@ -1000,7 +1039,7 @@ static eem_status compute_chunk(compute_state *cs, const int *tiles, int n, int 
         if (st == EEM_OK && !cached)
             st = compute_add_instance(cs, tx, ty, &inst, &frag, mask, cancel, cancel_user, err);
         else
-            free(mask);
+            compute_mask_give(cs, mask);
         if (st == EEM_OK && cancel && cancel(cancel_user))
             st = eem_error_set(err, EEM_ERR_CANCELLED, "interrupted by the caller");
     }

@@ -34,6 +34,7 @@
  * - GDAL's own errors are captured with a thread-local handler and copied into
  *   the eem_error; this file never calls CPLError. */
 #include "source.h"
+#include "source_blocks.h"
 #include "str.h"
 #include "tile_origin.h"
 
@@ -1023,9 +1024,27 @@ static eem_status warp_level(const eem_source *src, int level, int lw, int lh, g
 static int min_int64(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
 static int max_int64(int64_t a, int64_t b) { return (int)(a > b ? a : b); }
 
-eem_status eem_source_read_window(const eem_source *src, int level, int x, int y, int w, int h,
+/* A level-0 read of rows [iy0, iy1) x columns [ix0, ix1): GDAL's cached source
+ * blocks entirely above iy0, among those read since the last drop, are
+ * dropped (reads go down the raster; one that goes back up re-reads). */
+static void source_pass(eem_source *src, int ix0, int iy0, int ix1)
+{
+    if (!src->passed_any) {
+        src->passed_any = 1;
+        src->passed_top = iy0, src->passed_x0 = ix0, src->passed_x1 = ix1;
+        return;
+    }
+    src->passed_x0 = ix0 < src->passed_x0 ? ix0 : src->passed_x0;
+    src->passed_x1 = ix1 > src->passed_x1 ? ix1 : src->passed_x1;
+    if (iy0 > src->passed_top)
+        eem_source_blocks_drop(src->dataset, src->passed_x0, src->passed_top, src->passed_x1, iy0);
+    src->passed_top = iy0;
+}
+
+eem_status eem_source_read_window(eem_source *src_in, int level, int x, int y, int w, int h,
                                   eem_window **out, eem_error *err)
 {
+    const eem_source *src = src_in;
     eem_status st = EEM_OK;
     eem_window *win = NULL;
     gdal_errors ge;
@@ -1119,6 +1138,8 @@ eem_status eem_source_read_window(const eem_source *src, int level, int x, int y
         goto done;
     if (!src->all_valid)
         zero_masked(&p, win, key_masks);
+    if (level == 0)
+        source_pass(src_in, (int)p.ix0, (int)p.iy0, (int)p.ix1);
 
 done:
     for (int k = 0; key_masks && k < src->n_keys; k++)

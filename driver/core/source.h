@@ -42,6 +42,9 @@ typedef struct eem_source {
     void *input_dataset;
     char *warp_crs;
     void **level_datasets;
+    /* the level-0 reading so far (source_blocks.h): the top row and the columns
+     * read since GDAL's cached blocks above were last dropped */
+    int passed_any, passed_top, passed_x0, passed_x1;
 } eem_source;
 
 /* A window of G at some level, as tensors ready to slice into instances. */
@@ -59,7 +62,7 @@ void eem_source_close(eem_source *src);
  * GDAL's downsampled read, using the source's overviews; with PROJ/SCALE, a
  * warp of the source at level k's resolution, average resampling, so that a
  * coarse level costs what its own pixels cost). */
-eem_status eem_source_read_window(const eem_source *src, int level, int x, int y, int w, int h,
+eem_status eem_source_read_window(eem_source *src, int level, int x, int y, int w, int h,
                                   eem_window **out, eem_error *err);
 void eem_window_free(eem_window *win);
 
