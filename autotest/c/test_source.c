@@ -630,6 +630,54 @@ static void test_windows_level0(void)
 }
 
 /* Signed-byte GeoTIFF: bytes are int8 values. */
+/* A reading that goes down the raster leaves only the block rows it still
+ * needs in GDAL's block cache (source_blocks.h); one that goes back up reads
+ * the dropped blocks again, with the same values. */
+static void test_passed_blocks(void)
+{
+    char **co = CSLSetNameValue(NULL, "TILED", "YES");
+    co = CSLSetNameValue(co, "BLOCKXSIZE", "64");
+    co = CSLSetNameValue(co, "BLOCKYSIZE", "64");
+    GDALClose(make_tif("/vsimem/passed.tif", 64, 512, 3, GDT_Float32, NULL, co));
+    CSLDestroy(co);
+    eem_error err = {0};
+    eem_spec *spec = spec_new("/vsimem/passed.tif");
+    eem_source *src = open_or_report(spec, &err);
+    if (!src) {
+        spec_release(spec);
+        return;
+    }
+    const GIntBig block_row = 3 * 64 * 64 * 4; /* one row of blocks, every band */
+    const GIntBig before = GDALGetCacheUsed64();
+    GIntBig most = 0;
+    int bad = 0;
+    for (int y = 0; y < 512; y += 16) { /* 16-row tiles with 4 rows of overlap */
+        eem_window *win = NULL;
+        CHECK_EQ_INT(eem_source_read_window(src, 0, 0, y - 4, 64, 24, &win, &err), EEM_OK);
+        if (win)
+            bad += window_mismatches(src, win, 0);
+        eem_window_free(win);
+        GIntBig used = GDALGetCacheUsed64() - before;
+        most = used > most ? used : most;
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* at most the two block rows a window straddles (and GDAL's bookkeeping
+     * of their blocks); without dropping, all 8 would stay cached */
+    CHECK(most > 0);
+    if (most >= 3 * block_row)
+        fprintf(stderr, "cached: %lld bytes, %lld per block row\n", (long long)most,
+                (long long)block_row);
+    CHECK(most < 3 * block_row);
+    eem_window *win = NULL;
+    CHECK_EQ_INT(eem_source_read_window(src, 0, 0, 0, 64, 300, &win, &err), EEM_OK);
+    if (win)
+        CHECK_EQ_INT(window_mismatches(src, win, 0), 0);
+    eem_window_free(win);
+    eem_source_close(src);
+    spec_release(spec);
+    VSIUnlink("/vsimem/passed.tif");
+}
+
 static void test_signed_byte(void)
 {
     char *options[] = {"PIXELTYPE=SIGNEDBYTE", NULL};
@@ -941,6 +989,7 @@ int main(void)
     test_types();
     test_grid();
     test_windows_level0();
+    test_passed_blocks();
     test_signed_byte();
     test_masks();
     test_levels();
