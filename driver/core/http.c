@@ -50,6 +50,10 @@
 #define EEM_HTTP_JITTER 0.25
 #define EEM_HTTP_POLL_MS 100
 #define EEM_HTTP_BODY_EXCERPT 300
+/* libcurl's receive buffer (its default: 16 KiB): a multi-megabyte answer is
+ * taken in a few hundred reads instead of thousands, each a system call and a
+ * callback */
+#define EEM_HTTP_RECEIVE_BUFFER_BYTES (256L * 1024)
 #define EEM_HTTP_IDLE_MULTI_POOL 16     /* idle multi handles kept with their connections */
 #define EEM_HTTP_MIN_IDLE_CONNECTIONS 8 /* idle connections a multi handle keeps open */
 
@@ -426,6 +430,7 @@ static eem_status setup_easy(xfer *x, eem_error *err)
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
     }
     SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_BUFFERSIZE, EEM_HTTP_RECEIVE_BUFFER_BYTES);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, (long)(o->timeout_s * 1000.0));
