@@ -99,8 +99,11 @@ void eem_tilestore_free(eem_tilestore *s)
 {
     if (!s)
         return;
-    CPLDebug("EEMODEL", "tile store: %ld tile(s) in memory (%lld bytes, %lld of them read), %ld in the file",
-             s->in_memory, s->memory, s->read_memory, s->on_disk);
+    CPLDebug("EEMODEL",
+             "tile store: %ld tile(s) in memory (%lld bytes, %lld of them read), %ld in the file; "
+             "%lld bytes of slots at most",
+             s->in_memory, s->memory, s->read_memory, s->on_disk,
+             (long long)s->n_slabs * s->slab_slots * (long long)s->tile_bytes);
     for (int k = 0; k < s->n_slabs; k++)
         free(s->slabs[k]);
     free(s->slabs);

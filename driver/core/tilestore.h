@@ -40,15 +40,19 @@ int eem_tilestore_holds(const eem_tilestore *s, int level, int tx, int ty);
 void eem_tilestore_put(eem_tilestore *s, int level, int tx, int ty, void *const *bands,
                        const uint8_t *mask);
 /* Share of max_memory, and of GDAL's block cache size (GDAL_CACHEMAX), that
- * tiles already read out may keep in memory (the smaller of the two). */
-#define EEM_TILESTORE_READ_SHARE 8
+ * tiles already read out may keep in memory (the smaller of the two).  Half:
+ * the other half stays for the tiles predicted ahead (pipeline.h bounds them
+ * by a quarter of GDAL_CACHEMAX); a tile written to the file costs a copy
+ * into the page cache, so a moderate raster read once is not written out at
+ * all. */
+#define EEM_TILESTORE_READ_SHARE 2
 
 /* A tile that was read out (copied into the caller's buffer or GDAL's block
  * cache): such tiles are the first to leave memory for the temporary file,
  * oldest read first, and at most min(max_memory, GDAL_CACHEMAX) /
- * EEM_TILESTORE_READ_SHARE bytes of them stay in memory.  Memory then holds mostly the tiles not read yet
- * (the prediction pipeline's read-ahead) and the few just read (the mask
- * read that follows the bands'), so a long copy's memory stays flat, while
+ * EEM_TILESTORE_READ_SHARE bytes of them stay in memory (tiles not read yet
+ * push them out sooner when max_memory is reached), so a long copy's memory
+ * stays flat, while
  * the dataset still never pays twice for a tile.  No-op when not in memory. */
 void eem_tilestore_mark_read(eem_tilestore *s, int level, int tx, int ty);
 /* 1 and the tile's buffers in bands[] / *mask (owned by the store, valid
