@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from conftest import config_options
+from conftest import Messages, config_options
 from netns_run import NETNS_ADDRESS, run_in_netns
 from predictor.harness import StandIn
 
@@ -112,6 +112,23 @@ def test_h2c_one_connection_per_call_when_reuse_is_off(fresh, many_tiles, reuse)
     else:
         assert len(log) == 48  # no trailers lost: nothing asked twice
         assert len(peers(log)) == 48
+
+
+def test_h2c_calls_in_flight_together_are_never_retried(fresh, many_tiles):
+    """A connection per call with 8 calls in flight at once: each call opens its own
+    connection and none is put on another call's live one (libcurl would multiplex it there,
+    the broken prior-knowledge reuse: "Error in the HTTP2 framing layer", then a retry a
+    second later), so no call is retried and no warning is given."""
+    with config_options(EEMODEL_MAX_CONNECTIONS="8", EEMODEL_GRPC_CONNECTION_REUSE="NO"):
+        with Messages() as m:
+            ds = gdal.Open(grpc_name(fresh.grpc_root, many_tiles, max_payload_bytes=ONE_INSTANCE))
+            ds.ReadAsArray()
+            retries = int(ds.GetMetadataItem("RETRIES", "EEMODEL_STATS"))
+            requests = int(ds.GetMetadataItem("REQUESTS", "EEMODEL_STATS"))
+            ds = None
+    assert (retries, requests) == (0, 48)
+    assert m.warnings() == []
+    assert len(calls(fresh)) == 48 and len(peers(calls(fresh))) == 48
 
 
 def test_h2c_server_restart_between_reads(many_tiles):

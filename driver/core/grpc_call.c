@@ -120,8 +120,14 @@ static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *e
     CURLcode c = curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
                              tls ? (long)CURL_HTTP_VERSION_2TLS
                                  : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    /* alone: a connection of its own, never kept (FORBID_REUSE) nor taken
+     * from another call still running on it (FRESH_CONNECT: libcurl would
+     * otherwise multiplex a new stream onto a live prior-knowledge connection,
+     * which is the broken reuse, "Error in the HTTP2 framing layer") */
     if (c == CURLE_OK)
         c = curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, alone ? 1L : 0L);
+    if (c == CURLE_OK)
+        c = curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, alone ? 1L : 0L);
     if (c == CURLE_OK)
         c = curl_easy_setopt(easy, CURLOPT_PIPEWAIT, alone ? 0L : 1L);
     if (c == CURLE_OK)
