@@ -52,8 +52,8 @@
 #define EEM_HTTP_BODY_EXCERPT 300
 /* libcurl's receive buffer (its default: 16 KiB): a multi-megabyte answer is
  * taken in a few hundred reads instead of thousands, each a system call and a
- * callback */
-#define EEM_HTTP_RECEIVE_BUFFER_BYTES (256L * 1024)
+ * callback (larger ones gained nothing more and fragment the heap) */
+#define EEM_HTTP_RECEIVE_BUFFER_BYTES (128L * 1024)
 #define EEM_HTTP_IDLE_MULTI_POOL 16     /* idle multi handles kept with their connections */
 #define EEM_HTTP_MIN_IDLE_CONNECTIONS 8 /* idle connections a multi handle keeps open */
 

@@ -1024,19 +1024,34 @@ static eem_status warp_level(const eem_source *src, int level, int lw, int lh, g
 static int min_int64(int64_t a, int64_t b) { return (int)(a < b ? a : b); }
 static int max_int64(int64_t a, int64_t b) { return (int)(a > b ? a : b); }
 
+/* Bytes of every band of the level-0 source (the dataset read). */
+static long long source_bytes(const eem_source *src)
+{
+    GDALDatasetH ds = src->dataset;
+    long long px = 0;
+    for (int b = 1; b <= GDALGetRasterCount(ds); b++)
+        px += GDALGetDataTypeSizeBytes(GDALGetRasterDataType(GDALGetRasterBand(ds, b)));
+    return px * GDALGetRasterXSize(ds) * GDALGetRasterYSize(ds);
+}
+
 /* A level-0 read of rows [iy0, iy1) x columns [ix0, ix1): GDAL's cached source
  * blocks entirely above iy0, among those read since the last drop, are
- * dropped (reads go down the raster; one that goes back up re-reads). */
+ * dropped (reads go down the raster; one that goes back up re-reads) — when
+ * GDAL's cache could hold the source twice over, so that it would never
+ * evict them: every block would then cost fresh memory and the process would
+ * grow with the raster.  A smaller cache recycles their memory itself (its
+ * least recently used blocks go first), and is left to do so. */
 static void source_pass(eem_source *src, int ix0, int iy0, int ix1)
 {
     if (!src->passed_any) {
         src->passed_any = 1;
         src->passed_top = iy0, src->passed_x0 = ix0, src->passed_x1 = ix1;
+        src->bytes = source_bytes(src);
         return;
     }
     src->passed_x0 = ix0 < src->passed_x0 ? ix0 : src->passed_x0;
     src->passed_x1 = ix1 > src->passed_x1 ? ix1 : src->passed_x1;
-    if (iy0 > src->passed_top)
+    if (iy0 > src->passed_top && GDALGetCacheMax64() / 2 >= src->bytes)
         eem_source_blocks_drop(src->dataset, src->passed_x0, src->passed_top, src->passed_x1, iy0);
     src->passed_top = iy0;
 }

@@ -45,6 +45,7 @@ typedef struct eem_source {
     /* the level-0 reading so far (source_blocks.h): the top row and the columns
      * read since GDAL's cached blocks above were last dropped */
     int passed_any, passed_top, passed_x0, passed_x1;
+    long long bytes; /* every band of dataset, at level 0 */
 } eem_source;
 
 /* A window of G at some level, as tensors ready to slice into instances. */
