@@ -13,7 +13,8 @@ each through the default payload format (SERIALIZED_TF_TENSORS, base64 TensorPro
 JSON), OIP v2 REST with the binary tensor extension and gRPC GRPC_TF_TENSORS.
 
 Per case: CPU (user+sys of the `gdal_translate` process, /usr/bin/time, minimum of the
-repeats: the least disturbed run on a shared machine) through the driver and for a plain
+repeats: the least disturbed run on a shared machine; the runs of the plain copy and of every
+format are interleaved, repeat after repeat) through the driver and for a plain
 copy of the source to the same output type (`gdal_translate -ot <type> src`), GB of
 tensors (input bytes sent + output bytes received, raw element bytes), and the CPU
 beyond the plain copy per GB; then that CPU split into a per-process part (a one-tile
@@ -131,51 +132,57 @@ def main():
     rows = []
     try:
         for job, out_type, gdal_type, np_type in jobs:
-            plain = min(translate(src, out, stats, env, ["-ot", gdal_type]) for _ in range(args.repeats))
             one_tile = ["-srcwin", "0", "0", str(args.tile), str(args.tile)]
-            plain_fixed = min(translate(src, out, stats, env, ["-ot", gdal_type] + one_tile)
-                              for _ in range(args.repeats))
             expected = expected_hwc.astype(np_type)
+            answer_type = "uint8" if out_type == "uint8" else None
+            cases = []
             for label, keys, extra in formats:
-                answer_type = "uint8" if out_type == "uint8" else None
                 name = ("EEMODEL:input=%s;%s;input_tile_size=%d,%d;output_bands=output:%s:%d"
                         % (src, keys.format(http="127.0.0.1:%d" % server.port,
                                             grpc="127.0.0.1:%d" % server.grpc_port),
                            args.tile, args.tile, out_type, BANDS))
                 run_env = dict(env)
                 run_env.update(extra)
-                cpus = []
-                for _ in range(args.repeats):
+                cases.append({"label": label, "name": name, "env": run_env, "cpus": [], "fixed": []})
+            # runs interleaved (plain, then each format, repeat after repeat): a slow
+            # spell of this VM then weighs on every case alike instead of on one case
+            plains, plain_fixeds = [], []
+            for _ in range(args.repeats):
+                plains.append(translate(src, out, stats, env, ["-ot", gdal_type]))
+                plain_fixeds.append(translate(src, out, stats, env, ["-ot", gdal_type] + one_tile))
+                for case in cases:
                     server.reset()  # clears the config too: the answer type again
                     server.config(out_dtype=answer_type)
-                    cpus.append(translate(name, out, stats, run_env))
-                log = server.log()
-                if args.perf:
-                    profile(name, out, stats, run_env, work, args.perf)
-                ds = gdal.Open(out)
-                got = np.transpose(ds.ReadAsArray(), (1, 2, 0))
-                ds = None
-                if got.dtype != expected.dtype or not np.array_equal(got, expected):
-                    raise SystemExit("wrong pixels: %s job through %s" % (job, label))
-                n_inst = sum(r["n_instances"] for r in log)
-                if n_inst != tiles:
-                    raise SystemExit("%s through %s: %d tiles predicted for %d" % (job, label, n_inst, tiles))
-                fixed = []  # after the pixel check: these overwrite the output
-                for _ in range(args.repeats):
+                    case["cpus"].append(translate(case["name"], out, stats, case["env"]))
+                    case["log"] = server.log()
+                    ds = gdal.Open(out)
+                    got = np.transpose(ds.ReadAsArray(), (1, 2, 0))
+                    ds = None
+                    if got.dtype != expected.dtype or not np.array_equal(got, expected):
+                        raise SystemExit("wrong pixels: %s job through %s" % (job, case["label"]))
+                    n_inst = sum(r["n_instances"] for r in case["log"])
+                    if n_inst != tiles:
+                        raise SystemExit("%s through %s: %d tiles predicted for %d"
+                                         % (job, case["label"], n_inst, tiles))
                     server.reset()
                     server.config(out_dtype=answer_type)
-                    fixed.append(translate(name, out, stats, run_env, one_tile))
+                    case["fixed"].append(translate(case["name"], out, stats, case["env"], one_tile))
+            plain, plain_fixed = min(plains), min(plain_fixeds)
+            for case in cases:
+                if args.perf:
+                    server.reset()
+                    server.config(out_dtype=answer_type)
+                    profile(case["name"], out, stats, case["env"], work, args.perf)
+                    print("  ^ %s job through %s: %.2f s CPU" % (job, case["label"], min(case["cpus"])))
                 sent = tiles * args.tile * args.tile * BANDS
                 received = sent * np.dtype(np_type).itemsize
                 gb = (sent + received) / 1e9
-                cpu = min(cpus)
-                if args.perf:
-                    print("  ^ %s job through %s: %.2f s CPU" % (job, label, min(cpus)))
+                cpu = min(case["cpus"])
                 # per process (a one-tile -srcwin, through the driver and plain) and per GB
-                fixed_over = min(fixed) - plain_fixed
-                marginal = ((cpu - min(fixed)) - (plain - plain_fixed)) / gb
-                rows.append((job, label, len(log), gb, cpu, plain, (cpu - plain) / gb, fixed_over,
-                             marginal))
+                fixed_over = min(case["fixed"]) - plain_fixed
+                marginal = ((cpu - min(case["fixed"])) - (plain - plain_fixed)) / gb
+                rows.append((job, case["label"], len(case["log"]), gb, cpu, plain, (cpu - plain) / gb,
+                             fixed_over, marginal))
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
