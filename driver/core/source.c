@@ -31,6 +31,9 @@
  *   would (origin snapped outward to a
  *   multiple of SCALE; see warp_onto_model_grid).  BANDS and send types are
  *   resolved on the original source, before the warp.
+ * - Level-0 reads go down the raster: the source blocks they have passed are
+ *   dropped from GDAL's block cache when the cache could hold the source twice
+ *   over (source_pass; source_blocks.h).
  * - GDAL's own errors are captured with a thread-local handler and copied into
  *   the eem_error; this file never calls CPLError. */
 #include "source.h"

@@ -62,7 +62,8 @@ void eem_source_close(eem_source *src);
 /* Read window (x,y,w,h) of G coarsened by 2^level (level 0: G itself; level k:
  * GDAL's downsampled read, using the source's overviews; with PROJ/SCALE, a
  * warp of the source at level k's resolution, average resampling, so that a
- * coarse level costs what its own pixels cost). */
+ * coarse level costs what its own pixels cost).  src is not const: a level-0
+ * read notes how far the reading has gone down (source.c, source_pass). */
 eem_status eem_source_read_window(eem_source *src, int level, int x, int y, int w, int h,
                                   eem_window **out, eem_error *err);
 void eem_window_free(eem_window *win);
