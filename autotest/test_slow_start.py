@@ -185,15 +185,20 @@ def test_without_the_metadata_check_the_slow_start_probes(predictor, source):
     assert all(r["t_start"] >= log[0]["t_end"] for r in log[1:])
 
 
-def test_an_endpoint_that_answered_in_this_process_needs_no_slow_start(predictor, source):
-    """A second dataset on an endpoint that answered 2xx (another layer, a reopen) starts
-    at full concurrency: a gate of three at its first three requests opens."""
-    path, array = source
+def answer_one_tile(predictor, path, array):
+    """A first dataset on the stand-in reads one tile (answered 2xx), then the log is cleared."""
     first = open_eem(predictor, path, "NO")
     assert np.array_equal(first.ReadAsArray(0, 0, TILE, TILE),
                           array[:, :TILE, :TILE].astype(np.float32))
     first = None
     predictor.reset()
+
+
+def test_an_endpoint_that_answered_in_this_process_needs_no_slow_start(predictor, source):
+    """A second dataset on an endpoint that answered 2xx (another layer, a reopen) starts
+    at full concurrency: a gate of three at its first three requests opens."""
+    path, array = source
+    answer_one_tile(predictor, path, array)
     predictor.fault(kind="gate", count=3, seconds=120)
     with config_options(EEMODEL_ANSWERED_MEMORY_S="600"):
         second = open_eem(predictor, path, "AUTO")
@@ -210,11 +215,7 @@ def test_without_the_answered_memory_a_reopen_probes_again(predictor, source):
     """EEMODEL_ANSWERED_MEMORY_S=0: an endpoint that answered earlier in this process is
     probed again by a new dataset (one tile alone first)."""
     path, array = source
-    first = open_eem(predictor, path, "NO")
-    assert np.array_equal(first.ReadAsArray(0, 0, TILE, TILE),
-                          array[:, :TILE, :TILE].astype(np.float32))
-    first = None
-    predictor.reset()
+    answer_one_tile(predictor, path, array)
     with config_options(EEMODEL_ANSWERED_MEMORY_S="0"):
         second = open_eem(predictor, path, "AUTO")
     assert np.array_equal(second.ReadAsArray(), array.astype(np.float32))

@@ -7,6 +7,11 @@
 
 #include "http.h"
 
+#include <cpl_conv.h>
+
+#include <math.h>
+#include <stdlib.h>
+
 #include <pthread.h>
 #include <stdint.h>
 
@@ -63,4 +68,22 @@ int eem_answered_memo_has(const char *predict_url, double max_age_s)
                 now - g_entries[k].at < max_age_s;
     pthread_mutex_unlock(&g_lock);
     return found;
+}
+
+eem_status eem_answered_memo_lifetime(double *seconds, eem_error *err)
+{
+    *seconds = EEM_ANSWERED_MEMO_DEFAULT_S;
+    const char *v = CPLGetConfigOption("EEMODEL_ANSWERED_MEMORY_S", NULL);
+    if (!v || !*v)
+        return EEM_OK;
+    char *end = NULL;
+    const double s = strtod(v, &end);
+    if (end == v || *end || !(s >= 0) || isinf(s))
+        return eem_error_set(err, EEM_ERR_INVALID,
+                             "EEMODEL_ANSWERED_MEMORY_S: \"%.40s\" is not a number of seconds; "
+                             "accepted: 0 (every dataset starts with one request) or more "
+                             "(default %g)",
+                             v, EEM_ANSWERED_MEMO_DEFAULT_S);
+    *seconds = s;
+    return EEM_OK;
 }

@@ -5,6 +5,8 @@
 #ifndef EEM_ANSWERED_MEMO_H
 #define EEM_ANSWERED_MEMO_H
 
+#include "error.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -18,6 +20,11 @@ void eem_answered_memo_note(const char *predict_url);
 /* 1 when predict_url answered 2xx earlier in this process, less than max_age_s
  * seconds ago (0: never). */
 int eem_answered_memo_has(const char *predict_url, double max_age_s);
+/* How long an answer is remembered, from the config option
+ * EEMODEL_ANSWERED_MEMORY_S (unset: EEM_ANSWERED_MEMO_DEFAULT_S; 0: never):
+ * EEM_ERR_INVALID naming the value and what is accepted when it is not a
+ * finite number of seconds >= 0. */
+eem_status eem_answered_memo_lifetime(double *seconds, eem_error *err);
 
 #ifdef __cplusplus
 }

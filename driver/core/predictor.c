@@ -21,7 +21,6 @@
 
 #include <cpl_conv.h>
 #include <ctype.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,7 +336,8 @@ static int config_says_yes(const char *v)
 
 static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
 {
-    eem_status st = EEM_OK;
+    double memory_s = 0; /* EEMODEL_ANSWERED_MEMORY_S: refused before any request */
+    eem_status st = eem_answered_memo_lifetime(&memory_s, err);
     int binary_available = 0, model_confirmed = 0;
     const char *check = CPLGetConfigOption("EEMODEL_CHECK_METADATA", "YES");
     const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
@@ -357,19 +357,7 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     if (st == EEM_OK && model_confirmed)
         p->answered = 1;
     /* ... nor does an endpoint that answered 2xx in this process lately
-     * (answered_memo.h; EEMODEL_ANSWERED_MEMORY_S=0: always the slow start) */
-    double memory_s = EEM_ANSWERED_MEMO_DEFAULT_S;
-    const char *memory = CPLGetConfigOption("EEMODEL_ANSWERED_MEMORY_S", NULL);
-    if (st == EEM_OK && memory && *memory) {
-        char *end = NULL;
-        memory_s = strtod(memory, &end);
-        if (end == memory || *end || !(memory_s >= 0) || isinf(memory_s))
-            st = eem_error_set(err, EEM_ERR_INVALID,
-                               "EEMODEL_ANSWERED_MEMORY_S: \"%.40s\" is not a number of seconds; "
-                               "accepted: 0 (every dataset starts with one request) or more "
-                               "(default %g)",
-                               memory, EEM_ANSWERED_MEMO_DEFAULT_S);
-    }
+     * (answered_memo.h) */
     if (st == EEM_OK && eem_answered_memo_has(p->ep->predict_url, memory_s))
         p->answered = 1;
     if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)

@@ -10,15 +10,19 @@
 
 #include <gdal_priv.h>
 
+#include <algorithm>
+
 static void drop_band_blocks(GDALRasterBand *band, int x0, int y0, int x1, int y1)
 {
     int bw = 0, bh = 0;
     band->GetBlockSize(&bw, &bh);
     if (bw <= 0 || bh <= 0)
         return;
-    /* block rows entirely above y1 (the rows still needed start there) */
-    const int by0 = y0 / bh, by1 = y1 / bh;
-    const int bx0 = x0 / bw, bx1 = (x1 + bw - 1) / bw;
+    /* block rows entirely above y1 (the rows still needed start there), and
+     * never a block the band does not have (GDAL would report an error) */
+    const int rows = (band->GetYSize() + bh - 1) / bh, cols = (band->GetXSize() + bw - 1) / bw;
+    const int by0 = y0 / bh, by1 = std::min(y1 / bh, rows);
+    const int bx0 = x0 / bw, bx1 = std::min((x1 + bw - 1) / bw, cols);
     for (int by = by0; by < by1; by++)
         for (int bx = bx0; bx < bx1; bx++)
             band->FlushBlock(bx, by, FALSE);
