@@ -172,3 +172,52 @@ def test_ca_bundle_verifies_a_private_ca(rgb_byte, tls_pair, subprocess_env):  #
     result = run_in_netns(job, _env(subprocess_env))
     assert result["requests"] == []
     assert "certificate" in " ".join(result["errors"]).lower(), result["errors"]
+
+
+BAD_NUMBERS = [
+    ("EEMODEL_MAX_CONNECTIONS", "0", "a whole number from 1 to 256"),
+    ("EEMODEL_MAX_CONNECTIONS", "eight", "a whole number from 1 to 256"),
+    ("GDAL_HTTP_TIMEOUT", "30s", "seconds, 0 or more"),
+    ("GDAL_HTTP_CONNECTTIMEOUT", "-2", "seconds, 0 or more"),
+    ("GDAL_HTTP_MAX_RETRY", "1000", "a whole number from 0 to 100"),
+    ("GDAL_HTTP_RETRY_DELAY", "1,5", "seconds, 0 or more"),
+    ("EEMODEL_MAX_RESPONSE_BYTES", "64MB", "a whole number of bytes, 1 or more"),
+    ("EEMODEL_MAX_PREDICTIONS", "10k", "a whole number of predictions, 1 or more"),
+]
+
+
+@pytest.mark.parametrize("key,value,accepted", BAD_NUMBERS)
+def test_a_bad_number_is_refused_at_open_naming_it(predictor, eem_name, rgb_byte, key, value,
+                                                   accepted):
+    """A numeric option that is not a number in its range fails the open, naming the option,
+    its value and what it accepts, before any request (it used to be replaced by the default
+    in silence: a 30 s timeout written "30s" waited 600 s)."""
+    with config_options(**{key: value}), pytest.raises(RuntimeError) as e:
+        gdal.OpenEx(eem_name(rgb_byte, output_bands="output:float32:3"), gdal.OF_RASTER)
+    assert '%s: "%s" is not accepted; %s' % (key, value, accepted) in str(e.value)
+    assert predictor.log() == []
+
+
+def test_a_bad_number_is_refused_by_a_vector_open_too(predictor, tmp_path):
+    from test_vector import name_for, open_failure
+    src = str(tmp_path / "pts.geojson")
+    with open(src, "w") as f:
+        json.dump({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"elev": 1.0, "slope": 2},
+             "geometry": {"type": "Point", "coordinates": [0, 0]}}]}, f)
+    with config_options(GDAL_HTTP_MAX_RETRY="many"):
+        text = open_failure(name_for(predictor.url, src))
+    assert 'GDAL_HTTP_MAX_RETRY: "many" is not accepted; a whole number from 0 to 100' in text
+    assert predictor.log() == []
+
+
+def test_a_good_number_beside_the_descriptor_limit_opens(predictor, eem_name, rgb_byte):
+    """MAX_PREDICTIONS in the descriptor wins: EEMODEL_MAX_PREDICTIONS is not read, so a bad
+    value there does not fail the open; valid numbers with spaces around open."""
+    with config_options(EEMODEL_MAX_PREDICTIONS="lots", GDAL_HTTP_TIMEOUT=" 30 ",
+                        EEMODEL_MAX_CONNECTIONS="256"):
+        ds = gdal.OpenEx(eem_name(rgb_byte, output_bands="output:float32:3",
+                                  max_predictions=10000), gdal.OF_RASTER)
+        assert ds is not None
+        assert ds.GetRasterBand(1).ReadRaster(395, 359, 1, 1) is not None
+        ds = None

@@ -19,9 +19,16 @@ copy of the source to the same output type (`gdal_translate -ot <type> src`), GB
 tensors (input bytes sent + output bytes received, raw element bytes), and the CPU
 beyond the plain copy per GB; then that CPU split into a per-process part (a one-tile
 `-srcwin` through the driver against the same plain) and a marginal per-GB part.  Targets: <= 2 s/GB (uint8 job), <= 1 s/GB (float32).
+
+For the default format it also prints the transport floor: the CPU of the curl command-line
+tool (libcurl, as the driver) posting bodies of the same sizes as the driver's requests (the
+same instance counts, tensors encoded the same way) to the same stand-in and receiving the
+same answers into /dev/null, one connection, no encoding or decoding of its own: what moving
+these bytes through HTTP and the loopback TCP stack costs any client on this machine.
 """
 
 import argparse
+import json
 import os
 import pathlib
 import shutil
@@ -30,6 +37,7 @@ import sys
 import tempfile
 
 from _common import StandIn, gdal, np  # paths, plugin, cache env: first
+from predictor import wire  # noqa: E402  (the stand-in's tensor encoding)
 
 TOKEN = "bench-token"
 BANDS = 3
@@ -102,6 +110,39 @@ def profile(name, out, stats, env, work, top):
         print("    %8s  %-22s %s" % (words[0], words[1], " ".join(words[2:])))
 
 
+def floor_bodies(counts, tile, work, bodies):
+    """Adds to bodies ({count: path}) a JSON body for each instance count of the driver's
+    requests it lacks, its instances encoded as the driver encodes them (base64 TensorProtos,
+    one (tile, tile, 1) uint8 tensor per band)."""
+    rng = np.random.default_rng(1)
+    for n in sorted(set(counts) - set(bodies)):
+        instances = [{"b%d" % (b + 1): wire.encode_tensor_b64(
+            rng.integers(0, 256, size=(tile, tile, 1), dtype=np.uint8)) for b in range(BANDS)}
+            for _ in range(n)]
+        path = work / ("floor-%d.json" % n)
+        path.write_bytes(json.dumps({"instances": instances}).encode())
+        bodies[n] = str(path)
+
+
+def transport_floor(server, counts, bodies, answer_type, stats):
+    """CPU of one curl process posting a body of each count in turn on one connection and
+    writing the answers to /dev/null; every answer must be a 200."""
+    url = "http://127.0.0.1:%d/v1/projects/p/models/identity:predict" % server.port
+    cmd = ["curl"]
+    for i, n in enumerate(counts):
+        if i:
+            cmd.append("--next")
+        cmd += ["-s", "-f", "-o", "/dev/null", "-X", "POST", "-T", bodies[n],
+                "-H", "Content-Type: application/json", "-H", "Authorization: Bearer " + TOKEN, url]
+    server.reset()
+    server.config(out_dtype=answer_type)
+    cpu = cpu_of(cmd, dict(os.environ), stats)
+    answered = [r for r in server.log() if r.get("status", 200) == 200]
+    if len(answered) != len(counts):
+        raise SystemExit("transport floor: %d answers for %d requests" % (len(answered), len(counts)))
+    return cpu
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=SIZE, help="raster width and height")
@@ -143,7 +184,8 @@ def main():
                            args.tile, args.tile, out_type, BANDS))
                 run_env = dict(env)
                 run_env.update(extra)
-                cases.append({"label": label, "name": name, "env": run_env, "cpus": [], "fixed": []})
+                cases.append({"label": label, "name": name, "env": run_env, "cpus": [], "fixed": [],
+                              "floor": [], "json": keys.startswith("api_root=")})
             # runs interleaved (plain, then each format, repeat after repeat): a slow
             # spell of this VM then weighs on every case alike instead of on one case
             plains, plain_fixeds = [], []
@@ -167,6 +209,11 @@ def main():
                     server.reset()
                     server.config(out_dtype=answer_type)
                     case["fixed"].append(translate(case["name"], out, stats, case["env"], one_tile))
+                    if case["json"]:
+                        counts = [r["n_instances"] for r in case["log"]]
+                        floor_bodies(counts, args.tile, work, case.setdefault("bodies", {}))
+                        case["floor"].append(transport_floor(server, counts, case["bodies"],
+                                                             answer_type, stats))
             plain, plain_fixed = min(plains), min(plain_fixeds)
             for case in cases:
                 if args.perf:
@@ -181,22 +228,27 @@ def main():
                 # per process (a one-tile -srcwin, through the driver and plain) and per GB
                 fixed_over = min(case["fixed"]) - plain_fixed
                 marginal = ((cpu - min(case["fixed"])) - (plain - plain_fixed)) / gb
+                floor = min(case["floor"]) / gb if case["floor"] else None
                 rows.append((job, case["label"], len(case["log"]), gb, cpu, plain, (cpu - plain) / gb,
-                             fixed_over, marginal))
+                             fixed_over, marginal, floor))
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     print()
-    print("%-8s %-32s %5s %8s %7s %9s %10s %9s %10s" % ("job", "payload format", "reqs", "GB", "CPU s",
-                                                       "plain s", "s/GB over", "fixed s", "marg s/GB"))
-    for job, label, reqs, gb, cpu, plain, per_gb, fixed_over, marginal in rows:
-        print("%-8s %-32s %5d %8.4f %7.2f %9.2f %10.2f %9.3f %10.2f"
-              % (job, label, reqs, gb, cpu, plain, per_gb, fixed_over, marginal))
+    print("%-8s %-32s %5s %8s %7s %9s %10s %9s %10s %10s" % ("job", "payload format", "reqs", "GB", "CPU s",
+                                                            "plain s", "s/GB over", "fixed s", "marg s/GB",
+                                                            "floor s/GB"))
+    for job, label, reqs, gb, cpu, plain, per_gb, fixed_over, marginal, floor in rows:
+        print("%-8s %-32s %5d %8.4f %7.2f %9.2f %10.2f %9.3f %10.2f %10s"
+              % (job, label, reqs, gb, cpu, plain, per_gb, fixed_over, marginal,
+                 "-" if floor is None else "%.2f" % floor))
     print()
     print("GB = tensor bytes sent (uint8 inputs) + received (outputs); plain = gdal_translate -ot <type> of "
           "the source; s/GB over = (CPU - plain) / GB.  Targets: uint8 <= 2, float32 <= 1\n"
           "fixed s = per-process cost beyond plain: CPU of a one-tile -srcwin through the driver minus "
-          "the same plain; marg s/GB = ((CPU - driver one-tile) - (plain - plain one-tile)) / GB")
+          "the same plain; marg s/GB = ((CPU - driver one-tile) - (plain - plain one-tile)) / GB\n"
+          "floor s/GB = CPU of the curl tool posting bodies of the same sizes and receiving the same "
+          "answers (min of the repeats) / GB: the transport's share of s/GB over (default format only)")
     print("load average at end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     return 0
 

@@ -258,7 +258,33 @@ static void test_options_from_config(void)
     CHECK_EQ_INT(o.unsafe_ssl, 1);
     CHECK_EQ_INT(o.verbose, 1);
 
-    /* invalid numbers fall back to the defaults */
+    eem_error err = {0};
+    CHECK_EQ_INT(eem_http_options_check(&err), EEM_OK);
+
+    /* each invalid number is refused by name, with its value and what is accepted */
+    const char *bad[][3] = {
+        {"EEMODEL_MAX_CONNECTIONS", "0", "from 1 to 256"},
+        {"EEMODEL_MAX_CONNECTIONS", "257", "from 1 to 256"},
+        {"GDAL_HTTP_TIMEOUT", "abc", "seconds, 0 or more"},
+        {"GDAL_HTTP_TIMEOUT", "5s", "seconds, 0 or more"},
+        {"GDAL_HTTP_CONNECTTIMEOUT", "-1", "seconds, 0 or more"},
+        {"GDAL_HTTP_MAX_RETRY", "2x", "from 0 to 100"},
+        {"GDAL_HTTP_MAX_RETRY", "2.5", "from 0 to 100"},
+        {"GDAL_HTTP_RETRY_DELAY", "nan", "seconds, 0 or more"},
+        {"EEMODEL_MAX_RESPONSE_BYTES", "-5", "1 or more"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CPLSetConfigOption(bad[i][0], bad[i][1]);
+        memset(&err, 0, sizeof err);
+        CHECK_EQ_INT(eem_http_options_check(&err), EEM_ERR_INVALID);
+        CHECK(strstr(err.msg, bad[i][0]) != NULL);
+        CHECK(strstr(err.msg, bad[i][1]) != NULL);
+        CHECK(strstr(err.msg, bad[i][2]) != NULL);
+        CPLSetConfigOption(bad[i][0], NULL);
+    }
+    CHECK_EQ_INT(eem_http_options_check(&err), EEM_OK);
+
+    /* invalid numbers read (after the check, e.g. changed since) leave the defaults */
     CPLSetConfigOption("EEMODEL_MAX_CONNECTIONS", "0");
     CPLSetConfigOption("GDAL_HTTP_TIMEOUT", "abc");
     CPLSetConfigOption("GDAL_HTTP_CONNECTTIMEOUT", "-1");

@@ -18,6 +18,11 @@ extern "C" {
  * option EEMODEL_MAX_PREDICTIONS (a positive integer), else
  * EEM_DEFAULT_MAX_PREDICTIONS.  The raster and the vector side share it. */
 long eem_cost_max_predictions(const eem_spec *spec);
+/* EEM_ERR_INVALID when the descriptor sets no MAX_PREDICTIONS and
+ * EEMODEL_MAX_PREDICTIONS is set to something else than a whole number of 1
+ * or more (named, with what is accepted): checked at open, never replaced by
+ * the default in silence. */
+eem_status eem_cost_guard_check_config(const eem_spec *spec, eem_error *err);
 
 /* EEM_OK when n_tiles <= max_predictions, else EEM_ERR_LIMIT with the count
  * and how to raise the limit.  what names the read for the message ("this

@@ -196,6 +196,10 @@ eem_status eem_feature_model_open(const eem_spec *spec, eem_feature_model **out,
         st = setup_outputs(m, err);
     if (st == EEM_OK)
         st = eem_static_headers_load(m->spec->headers, &m->headers, err);
+    if (st == EEM_OK)
+        st = eem_http_options_check(err);
+    if (st == EEM_OK)
+        st = eem_cost_guard_check_config(m->spec, err);
     if (st == EEM_OK) {
         char *header = NULL; /* fail at open, not at the first read, without credentials */
         st = eem_auth_header_for(m->ep, &header, err);

@@ -65,48 +65,78 @@ static const char *config_text(const char *key)
     return v && *v ? v : NULL;
 }
 
-static double config_double(const char *key, double def, double min)
+/* A numeric option: *out = its value, or def when unset; 0 with *out = def
+ * when set to something that is not a number within [min, max] (integer: a
+ * whole number). */
+static int config_number(const char *key, double def, double min, double max, int integer,
+                         double *out)
 {
+    *out = def;
     const char *v = config_text(key);
     if (!v)
-        return def;
+        return 1;
     char *end;
     errno = 0;
-    double d = strtod(v, &end);
+    double d = integer ? (double)strtol(v, &end, 10) : strtod(v, &end);
     while (isspace((unsigned char)*end))
         end++;
-    if (end == v || *end || errno || !isfinite(d) || d < min)
-        return def;
-    return d;
+    if (end == v || *end || errno || !isfinite(d) || d < min || d > max)
+        return 0;
+    *out = d;
+    return 1;
 }
 
-static long config_long(const char *key, long def, long min, long max)
+/* The numeric options eem_http_options reads, with what each accepts. */
+typedef struct number_option {
+    const char *key;
+    double def, min, max;
+    int integer;
+    const char *accepted;
+} number_option;
+
+static const number_option g_numbers[] = {
+    {"EEMODEL_MAX_CONNECTIONS", EEM_HTTP_DEFAULT_MAX_CONNECTIONS, 1, EEM_HTTP_MAX_CONNECTIONS_LIMIT,
+     1, "a whole number from 1 to 256"},
+    {"GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0, HUGE_VAL, 0, "seconds, 0 or more"},
+    {"GDAL_HTTP_CONNECTTIMEOUT", EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S, 0, HUGE_VAL, 0,
+     "seconds, 0 or more"},
+    {"GDAL_HTTP_MAX_RETRY", EEM_HTTP_DEFAULT_MAX_RETRY, 0, EEM_HTTP_MAX_RETRY_LIMIT, 1,
+     "a whole number from 0 to 100"},
+    {"GDAL_HTTP_RETRY_DELAY", EEM_HTTP_DEFAULT_RETRY_DELAY_S, 0, HUGE_VAL, 0, "seconds, 0 or more"},
+    {"EEMODEL_MAX_RESPONSE_BYTES", (double)EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1, (double)LONG_MAX,
+     1, "a whole number of bytes, 1 or more"},
+};
+enum { OPT_CONNECTIONS, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY,
+       OPT_RESPONSE_BYTES, OPT_COUNT };
+
+static double config_option(int which)
 {
-    const char *v = config_text(key);
-    if (!v)
-        return def;
-    char *end;
-    errno = 0;
-    long n = strtol(v, &end, 10);
-    while (isspace((unsigned char)*end))
-        end++;
-    if (end == v || *end || errno || n < min || n > max)
-        return def;
-    return n;
+    const number_option *o = &g_numbers[which];
+    double v;
+    (void)config_number(o->key, o->def, o->min, o->max, o->integer, &v);
+    return v;
+}
+
+eem_status eem_http_options_check(eem_error *err)
+{
+    for (int k = 0; k < OPT_COUNT; k++) {
+        const number_option *o = &g_numbers[k];
+        double v;
+        if (!config_number(o->key, o->def, o->min, o->max, o->integer, &v))
+            return eem_error_set(err, EEM_ERR_INVALID, "%s: \"%.40s\" is not accepted; %s",
+                                 o->key, config_text(o->key), o->accepted);
+    }
+    return EEM_OK;
 }
 
 void eem_http_options_from_config(eem_http_options *o)
 {
-    o->max_connections = (int)config_long("EEMODEL_MAX_CONNECTIONS", EEM_HTTP_DEFAULT_MAX_CONNECTIONS,
-                                          1, EEM_HTTP_MAX_CONNECTIONS_LIMIT);
-    o->timeout_s = config_double("GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0.0);
-    o->connect_timeout_s =
-        config_double("GDAL_HTTP_CONNECTTIMEOUT", EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S, 0.0);
-    o->max_retry = (int)config_long("GDAL_HTTP_MAX_RETRY", EEM_HTTP_DEFAULT_MAX_RETRY, 0,
-                                    EEM_HTTP_MAX_RETRY_LIMIT);
-    o->retry_delay_s = config_double("GDAL_HTTP_RETRY_DELAY", EEM_HTTP_DEFAULT_RETRY_DELAY_S, 0.0);
-    o->max_response_bytes = config_long("EEMODEL_MAX_RESPONSE_BYTES",
-                                        EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1, LONG_MAX);
+    o->max_connections = (int)config_option(OPT_CONNECTIONS);
+    o->timeout_s = config_option(OPT_TIMEOUT);
+    o->connect_timeout_s = config_option(OPT_CONNECT_TIMEOUT);
+    o->max_retry = (int)config_option(OPT_RETRY);
+    o->retry_delay_s = config_option(OPT_RETRY_DELAY);
+    o->max_response_bytes = (long)config_option(OPT_RESPONSE_BYTES);
     o->unsafe_ssl = CPLTestBool(CPLGetConfigOption("GDAL_HTTP_UNSAFESSL", "NO")) ? 1 : 0;
     o->verbose = CPLTestBool(CPLGetConfigOption("CPL_CURL_VERBOSE", "NO")) ? 1 : 0;
     o->max_wait_s = 0;

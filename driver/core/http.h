@@ -48,8 +48,13 @@ typedef struct eem_http_options {
 /* A wait before a retry this long or longer is announced with a notice. */
 #define EEM_HTTP_LONG_WAIT_S 2.0
 
-/* Defaults overridden by GDAL config options (read with CPLGetConfigOption). */
+/* Defaults overridden by GDAL config options (read with CPLGetConfigOption);
+ * a value eem_http_options_check refuses leaves the default. */
 void eem_http_options_from_config(eem_http_options *o);
+/* The numeric options above as set now: EEM_ERR_INVALID naming the first one
+ * that is not a number in its range, its value and what it accepts.  Opening
+ * a dataset calls it, so that no bad value is silently replaced. */
+eem_status eem_http_options_check(eem_error *err);
 
 typedef struct eem_http_request eem_http_request;
 

@@ -142,6 +142,10 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         st = eem_static_headers_load(spec->headers, &p->headers, err);
     }
     if (st == EEM_OK)
+        st = eem_http_options_check(err);
+    if (st == EEM_OK)
+        st = eem_cost_guard_check_config(spec, err);
+    if (st == EEM_OK)
         st = eem_source_open(spec, &p->src, err);
     if (st == EEM_OK)
         st = eem_image_properties_resolve(spec, p->src, &p->props, err);
