@@ -86,28 +86,39 @@ static int config_number(const char *key, double def, double min, double max, in
     return 1;
 }
 
-/* The numeric options eem_http_options reads, with what each accepts. */
+/* The numeric options eem_http_options reads: a whole number within [min,
+ * max], or a number of seconds from min (max HUGE_VAL); unit names what a
+ * whole number without upper bound counts. */
 typedef struct number_option {
     const char *key;
     double def, min, max;
     int integer;
-    const char *accepted;
+    const char *unit;
 } number_option;
 
 static const number_option g_numbers[] = {
     {"EEMODEL_MAX_CONNECTIONS", EEM_HTTP_DEFAULT_MAX_CONNECTIONS, 1, EEM_HTTP_MAX_CONNECTIONS_LIMIT,
-     1, "a whole number from 1 to 256"},
-    {"GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0, HUGE_VAL, 0, "seconds, 0 or more"},
-    {"GDAL_HTTP_CONNECTTIMEOUT", EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S, 0, HUGE_VAL, 0,
-     "seconds, 0 or more"},
-    {"GDAL_HTTP_MAX_RETRY", EEM_HTTP_DEFAULT_MAX_RETRY, 0, EEM_HTTP_MAX_RETRY_LIMIT, 1,
-     "a whole number from 0 to 100"},
-    {"GDAL_HTTP_RETRY_DELAY", EEM_HTTP_DEFAULT_RETRY_DELAY_S, 0, HUGE_VAL, 0, "seconds, 0 or more"},
+     1, NULL},
+    {"GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0, HUGE_VAL, 0, "seconds"},
+    {"GDAL_HTTP_CONNECTTIMEOUT", EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S, 0, HUGE_VAL, 0, "seconds"},
+    {"GDAL_HTTP_MAX_RETRY", EEM_HTTP_DEFAULT_MAX_RETRY, 0, EEM_HTTP_MAX_RETRY_LIMIT, 1, NULL},
+    {"GDAL_HTTP_RETRY_DELAY", EEM_HTTP_DEFAULT_RETRY_DELAY_S, 0, HUGE_VAL, 0, "seconds"},
     {"EEMODEL_MAX_RESPONSE_BYTES", (double)EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1, (double)LONG_MAX,
-     1, "a whole number of bytes, 1 or more"},
+     1, "bytes"},
 };
 enum { OPT_CONNECTIONS, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY,
        OPT_RESPONSE_BYTES, OPT_COUNT };
+
+/* What option o accepts, in words. */
+static void accepted_text(const number_option *o, char *buf, size_t n)
+{
+    if (!o->integer)
+        snprintf(buf, n, "%s, %g or more", o->unit, o->min);
+    else if (o->max >= (double)LONG_MAX)
+        snprintf(buf, n, "a whole number of %s, %.0f or more", o->unit, o->min);
+    else
+        snprintf(buf, n, "a whole number from %.0f to %.0f", o->min, o->max);
+}
 
 static double config_option(int which)
 {
@@ -122,9 +133,12 @@ eem_status eem_http_options_check(eem_error *err)
     for (int k = 0; k < OPT_COUNT; k++) {
         const number_option *o = &g_numbers[k];
         double v;
-        if (!config_number(o->key, o->def, o->min, o->max, o->integer, &v))
+        if (!config_number(o->key, o->def, o->min, o->max, o->integer, &v)) {
+            char accepted[96];
+            accepted_text(o, accepted, sizeof accepted);
             return eem_error_set(err, EEM_ERR_INVALID, "%s: \"%.40s\" is not accepted; %s",
-                                 o->key, config_text(o->key), o->accepted);
+                                 o->key, config_text(o->key), accepted);
+        }
     }
     return EEM_OK;
 }
