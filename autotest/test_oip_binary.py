@@ -64,6 +64,43 @@ def test_refused_extension_falls_back_to_json_and_is_remembered(server, src):
     assert reads and not any(r["binary"] for r in reads)
 
 
+def test_a_remembered_verdict_is_not_carried_to_another_server_version(server, src):
+    """The probe's verdict is remembered per server — its URL with the name and version GET
+    /v2 says — so a server replaced at the same URL (here: a new version that refuses the
+    extension) is probed again instead of being sent bodies it refuses."""
+    server.config(binary_extension="unlisted", server_version="1")
+    with config_options(EEMODEL_OIP_BINARY=None):
+        first = _read(_name(server.url, src))
+    assert all(r["binary"] for r in server.log())
+    server.reset()
+    server.config(binary_extension=False, server_version="2")
+    with config_options(EEMODEL_OIP_BINARY=None):
+        second = _read(_name(server.url, src))
+    assert np.array_equal(first, second)
+    log = server.log()
+    refused = [r for r in log if r["status"] != 200]
+    assert len(refused) == 1 and refused[0]["n_instances"] in (0, 1), log   # probed again
+    reads = [r for r in log if r["status"] == 200]
+    assert reads and not any(r["binary"] for r in reads)
+    assert sum(r["n_instances"] for r in reads) == 6
+
+
+def test_a_listing_is_not_remembered(server, src):
+    """A server that listed the extension and no longer does (same URL, same version) is
+    probed, not sent binary bodies on the strength of the old listing."""
+    with config_options(EEMODEL_OIP_BINARY=None):
+        first = _read(_name(server.url, src))
+    assert server.log() and all(r["binary"] for r in server.log())
+    server.reset()
+    server.config(binary_extension=False)
+    with config_options(EEMODEL_OIP_BINARY=None):
+        second = _read(_name(server.url, src))
+    assert np.array_equal(first, second)
+    log = server.log()
+    assert len([r for r in log if r["status"] != 200]) == 1, log
+    assert not any(r["binary"] for r in log if r["status"] == 200)
+
+
 def test_listed_extension_needs_no_probe(server, src):
     with config_options(EEMODEL_OIP_BINARY=None):
         _read(_name(server.url, src))

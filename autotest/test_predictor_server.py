@@ -558,7 +558,7 @@ def test_reset_restores_defaults(client):
     assert client.server.config() == {"b64": "urlsafe_nopad", "tensor_encoding": "content", "out_dtype": None,
                                       "answer": "full", "single_output": "list", "batch_dim": False,
                                       "output_name": None, "answer_layout": None, "answer_key": None,
-                                      "numbers_as_strings": False, "metadata": None, "binary_extension": True,
+                                      "numbers_as_strings": False, "metadata": None, "binary_extension": True, "server_version": None,
                                       "answer_mangle": None, "grpc_typed_answer": False, "grpc_example_hw": None}
     out = one(client, "identity", [np.ones((1, 1, 1), np.float32)])
     assert out.dtype == np.float32

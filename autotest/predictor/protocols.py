@@ -19,7 +19,9 @@ format and layout; config keys (CONFIG_DEFAULTS) select other legal answer shape
 
 import hashlib
 import json
+import os
 import re
+import secrets
 
 import numpy as np
 
@@ -55,6 +57,7 @@ CONFIG_DEFAULTS = {
     "metadata": None,             # {"signature_name", "inputs": [{name, datatype, shape}], "outputs": [...]}
     "binary_extension": True,     # KServe: advertise and honour Triton's binary tensor extension;
                                   # "unlisted": honour it without listing it (KServe's Python server)
+    "server_version": None,       # KServe: the version GET /v2 says (null: the process's own)
     "answer_mangle": None,        # a malformed JSON answer (MANGLES), for error-path tests
     "grpc_typed_answer": False,   # gRPC ModelInfer: typed contents instead of raw_output_contents
     "grpc_example_hw": None,      # gRPC tf.Example features: [H, W] of each band (null: square)
@@ -89,6 +92,8 @@ def validate_config_key(key, value):
         raise ProtocolError("%s: %r is not true or false" % (key, value))
     if key == "binary_extension" and not isinstance(value, bool) and value != "unlisted":
         raise ProtocolError("%s: %r is not true, false or \"unlisted\"" % (key, value))
+    if key == "server_version" and value is not None and not isinstance(value, str):
+        raise ProtocolError("server_version: %r is not null or a string" % (value,))
     if key == "grpc_example_hw" and value is not None and not (
             isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
         raise ProtocolError("grpc_example_hw: %r is not null or [H, W]" % (value,))
@@ -609,13 +614,20 @@ def encode_oip(req, shaped, config, bf16):
 # Metadata
 
 
+# Every stand-in process says a version of its own in GET /v2, as two different servers (or
+# two versions of one) would: a client that remembers something per server must not carry it
+# over to the next stand-in that happens to get the same port.
+SERVER_VERSION = "1+%d.%s" % (os.getpid(), secrets.token_hex(4))
+
+
 def metadata_answer(kind, route, config, known_models):
     """(status, document) for the GET routes."""
     if kind == "kserve-server":
         extensions = ["model_repository", "schedule_policy", "sequence", "statistics"]
         if config.get("binary_extension", True) is True:
             extensions.insert(0, "binary_tensor_data")
-        return 200, {"name": "eemodel-stand-in", "version": "1", "extensions": extensions}
+        return 200, {"name": "eemodel-stand-in", "version": config.get("server_version") or SERVER_VERSION,
+                     "extensions": extensions}
     model = route.get("model")
     if model not in known_models and model != "echo":
         return 404, {"error": "Servable not found for request: Latest(%s)" % model}

@@ -84,6 +84,21 @@ int eem_metadata_server_has_extension(const char *body, size_t len, const char *
     return found;
 }
 
+void eem_metadata_server_identity(const char *body, size_t len, char *buf, size_t n)
+{
+    json_object *root = NULL, *name = NULL, *version = NULL;
+    eem_error ignored;
+    if (n > 0)
+        buf[0] = '\0';
+    if (eem_metadata_parse_root(body, len, "server", &root, &ignored) != EEM_OK)
+        return;
+    json_object_object_get_ex(root, "name", &name);
+    json_object_object_get_ex(root, "version", &version);
+    const char *a = name ? json_object_get_string(name) : NULL;
+    const char *b = version ? json_object_get_string(version) : NULL;
+    snprintf(buf, n, "%s %s", a ? a : "", b ? b : "");
+    json_object_put(root);
+}
 
 /* .../v2/models/M/.../infer */
 static int kserve_recognises(const eem_path_segments *ps)

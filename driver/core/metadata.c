@@ -286,10 +286,13 @@ static eem_status http_get(const eem_endpoint *ep, const char *url, const char *
 
 eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
                                       const eem_endpoint *ep, const char *const *headers,
-                                      int *binary_available, int *model_confirmed,
+                                      int *binary_available, char *server_identity,
+                                      size_t identity_size, int *model_confirmed,
                                       eem_error *err)
 {
     *binary_available = 0;
+    if (identity_size > 0)
+        server_identity[0] = '\0';
     *model_confirmed = 0;
     if (ep->grpc)
         return eem_grpc_metadata_check_at_open(spec, src, ep, headers, err);
@@ -303,6 +306,8 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
             goto done;
         *binary_available =
             body && eem_metadata_server_has_extension(body, len, EEM_KSERVE_BINARY_EXTENSION);
+        if (body)
+            eem_metadata_server_identity(body, len, server_identity, identity_size);
         free(body);
         body = NULL;
     }

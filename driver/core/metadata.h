@@ -51,12 +51,14 @@ eem_status eem_metadata_check(const eem_model_metadata *md, const char *where, e
 
 /* Fetch and check at open (see above).  headers: NULL-terminated request
  * header lines (credentials) or NULL.  *binary_available: the KServe v2
- * server advertises the binary tensor extension.  *model_confirmed: the
- * server answered the model's metadata and it agrees with the descriptor
- * (0 when the check was skipped, and over gRPC). */
+ * server advertises the binary tensor extension; server_identity (size
+ * identity_size): its name and version (empty when not asked or not said).
+ * *model_confirmed: the server answered the model's metadata and it agrees
+ * with the descriptor (0 when the check was skipped, and over gRPC). */
 eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
                                       const eem_endpoint *ep, const char *const *headers,
-                                      int *binary_available, int *model_confirmed,
+                                      int *binary_available, char *server_identity,
+                                      size_t identity_size, int *model_confirmed,
                                       eem_error *err);
 
 #ifdef __cplusplus

@@ -42,6 +42,9 @@ eem_status eem_metadata_parse_kserve(const char *body, size_t len, eem_model_met
                                      eem_error *err);
 /* 1 if a KServe v2 server metadata body lists extension ext. */
 int eem_metadata_server_has_extension(const char *body, size_t len, const char *ext);
+/* The server's "name" and "version" of a KServe v2 server metadata body, as
+ * "name version" in buf (empty when it names neither or is not JSON). */
+void eem_metadata_server_identity(const char *body, size_t len, char *buf, size_t n);
 void eem_metadata_free(eem_model_metadata *md);
 
 /* ---- helpers for the backends' metadata parsers (backend_*.c) ---------- */

@@ -9,7 +9,9 @@
 #include "str.h"
 #include "tensor.h"
 
+#include <cpl_conv.h>
 #include <cpl_error.h>
+#include <cpl_string.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -170,26 +172,28 @@ static eem_status probe(const eem_endpoint *ep, const eem_source *src, const eem
 eem_status eem_oip_binary_auto(const eem_endpoint *ep, const eem_source *src,
                                const eem_spec *spec, const eem_payload_ops *ops,
                                const eem_payload_context *ctx, const char *const *secret_headers,
-                               int advertised, int *binary, eem_error *err)
+                               int advertised, const char *server_identity, int *binary,
+                               eem_error *err)
 {
-    const char *key = ep->server_metadata_url ? ep->server_metadata_url : ep->predict_url;
     *binary = 0;
     if (advertised) {
-        eem_oip_binary_remember(key, 1);
         *binary = 1;
         return EEM_OK;
     }
+    /* the URL and who answers there: a server replaced by another probes again */
+    const char *url = ep->server_metadata_url ? ep->server_metadata_url : ep->predict_url;
+    char *key = CPLStrdup(CPLSPrintf("%s %s", url, server_identity ? server_identity : ""));
     int known = eem_oip_binary_remembered(key);
     if (known >= 0) {
         *binary = known;
+        CPLFree(key);
         return EEM_OK;
     }
     int verdict = -1;
     eem_status st = probe(ep, src, spec, ops, ctx, secret_headers, &verdict, err);
-    if (st != EEM_OK)
-        return st;
-    if (verdict >= 0)
+    if (st == EEM_OK && verdict >= 0)
         eem_oip_binary_remember(key, verdict);
-    *binary = verdict == 1;
-    return EEM_OK;
+    CPLFree(key);
+    *binary = st == EEM_OK && verdict == 1;
+    return st;
 }

@@ -6,9 +6,12 @@
  * it) is probed once: a one-instance request of zeros in the binary form.  A
  * 2xx answer means binary; a 4xx refusal (400, 415, 422 and the like; not
  * 401, 403, 404, 408 or 429) means JSON.  The verdict is remembered per
- * server (its /v2 URL) for the life of the process, so the probe is sent once
- * per server, whatever the number of datasets.  Any other outcome (no answer,
- * 5xx, 401) falls back to JSON for this dataset without remembering. */
+ * server — its /v2 URL with the name and version GET /v2 gave — for the life
+ * of the process, so the probe is sent once per server, whatever the number
+ * of datasets, and again when another server (or another version) answers
+ * at that URL.  A listing is read again at every open and never remembered.
+ * Any other outcome (no answer, 5xx, 401) falls back to JSON for this dataset
+ * without remembering. */
 #ifndef EEM_OIP_BINARY_H
 #define EEM_OIP_BINARY_H
 
@@ -27,13 +30,18 @@ void eem_oip_binary_remember(const char *server_key, int binary);
 /* Forget every verdict (tests). */
 void eem_oip_binary_forget_all(void);
 
+/* Room for a server's name and version (eem_metadata_server_identity). */
+#define EEM_OIP_SERVER_IDENTITY_MAX 160
+
 /* Decide binary or JSON for ep (see above).  advertised: GET /v2 listed the
- * extension.  ctx: the payload context of the dataset (its binary flag is not
- * read).  secret_headers: credentials and static headers of the requests. */
+ * extension; server_identity: its name and version ("" when unknown).  ctx:
+ * the payload context of the dataset (its binary flag is not read).
+ * secret_headers: credentials and static headers of the requests. */
 eem_status eem_oip_binary_auto(const eem_endpoint *ep, const eem_source *src,
                                const eem_spec *spec, const eem_payload_ops *ops,
                                const eem_payload_context *ctx, const char *const *secret_headers,
-                               int advertised, int *binary, eem_error *err);
+                               int advertised, const char *server_identity, int *binary,
+                               eem_error *err);
 
 #ifdef __cplusplus
 }

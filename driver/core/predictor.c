@@ -343,6 +343,7 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     double memory_s = 0; /* EEMODEL_ANSWERED_MEMORY_S: refused before any request */
     eem_status st = eem_answered_memo_lifetime(&memory_s, err);
     int binary_available = 0, model_confirmed = 0;
+    char server_identity[EEM_OIP_SERVER_IDENTITY_MAX] = "";
     const char *check = CPLGetConfigOption("EEMODEL_CHECK_METADATA", "YES");
     const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
     int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check);
@@ -354,6 +355,7 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
         st = eem_auth_session_begin(&auth, p->ep, p->headers.lines, p->headers.n, err);
     if (st == EEM_OK && metadata)
         st = eem_metadata_check_at_open(p->spec, p->src, p->ep, auth.headers, &binary_available,
+                                        server_identity, sizeof server_identity,
                                         &model_confirmed, err);
     /* the server is up and has this model: no slow start (the guarantee it
      * gives, a down server or a wrong model costs one request, is kept by
@@ -366,7 +368,8 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
         p->answered = 1;
     if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
         st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
-                                            auth.headers, binary_available, &p->payload.binary, err)
+                                            auth.headers, binary_available, server_identity,
+                                            &p->payload.binary, err)
                       : (p->payload.binary = !EQUAL(bin, "AUTO") && config_says_yes(bin), EEM_OK);
     eem_auth_session_end(&auth);
     for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
