@@ -962,6 +962,24 @@ eem_status eem_auth_session_after_answer(eem_auth_session *s, int status, int *g
     return EEM_OK;
 }
 
+eem_status eem_auth_session_resend_refused(eem_auth_session *s, eem_http_multi *m,
+                                           eem_http_request *req, int *generation, int *retried,
+                                           int *resent, eem_error *err)
+{
+    *resent = 0;
+    int resend = 0;
+    eem_status st =
+        eem_auth_session_after_answer(s, (int)req->status, generation, retried, &resend, err);
+    if (st != EEM_OK || !resend)
+        return st;
+    eem_http_request_clear(req);
+    req->secret_headers = s->headers;
+    st = eem_http_multi_add(m, req, err);
+    if (st == EEM_OK)
+        *resent = 1;
+    return st;
+}
+
 void eem_auth_session_end(eem_auth_session *s)
 {
     if (!s)

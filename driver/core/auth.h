@@ -32,6 +32,7 @@
 #include "buf.h"
 #include "endpoint.h"
 #include "error.h"
+#include "http.h"
 #include "secret.h"
 
 #ifdef __cplusplus
@@ -100,6 +101,13 @@ eem_status eem_auth_session_renew_if_due(eem_auth_session *s, eem_error *err);
  * or a fixed token that sending again cannot help. */
 eem_status eem_auth_session_after_answer(eem_auth_session *s, int status, int *generation,
                                          int *retried, int *resend, eem_error *err);
+/* A finished request req of multi m, sent with the lines of *generation: when
+ * eem_auth_session_after_answer says so, req goes again — its answer freed,
+ * the session's current lines as its secret headers, added to m — and
+ * *resent is 1 (the caller keeps it listed as in flight). */
+eem_status eem_auth_session_resend_refused(eem_auth_session *s, eem_http_multi *m,
+                                           eem_http_request *req, int *generation, int *retried,
+                                           int *resent, eem_error *err);
 /* Wipe and free everything s owns, retired lines included; s is left empty. */
 void eem_auth_session_end(eem_auth_session *s);
 

@@ -620,27 +620,6 @@ static eem_status compute_finish_request(compute_state *cs, pending_request *r, 
 
 /* ------------------------------------------------ credentials in flight -- */
 
-/* HTTP 401: the auth session decides (auth.h); a request it resends goes
- * again with the current header lines. */
-static eem_status compute_retry_unauthorized(compute_state *cs, pending_request *r, int *resent,
-                                             eem_error *err)
-{
-    *resent = 0;
-    int resend = 0;
-    eem_status st = eem_auth_session_after_answer(&cs->auth, r->http.status, &r->auth_generation,
-                                                  &r->auth_retried, &resend, err);
-    if (st != EEM_OK || !resend)
-        return st;
-    eem_http_request_clear(&r->http);
-    st = request_set_headers(cs, r, err);
-    if (st != EEM_OK)
-        return st;
-    st = eem_http_multi_add(cs->multi, &r->http, err);
-    if (st == EEM_OK)
-        *resent = 1;
-    return st;
-}
-
 /* Say whose credentials were refused, and whether a new token was tried. */
 static void compute_explain_unauthorized(compute_state *cs, const pending_request *r,
                                          eem_error *err)
@@ -675,7 +654,9 @@ static eem_status compute_take_answer(compute_state *cs, double deadline, int (*
         return st;
     pending_request *r = done->user;
     int resent = 0;
-    st = compute_retry_unauthorized(cs, r, &resent, err);
+    /* HTTP 401: the auth session decides whether it goes again with new lines */
+    st = eem_auth_session_resend_refused(&cs->auth, cs->multi, &r->http, &r->auth_generation,
+                                         &r->auth_retried, &resent, err);
     if (st == EEM_OK && resent)
         return EEM_OK; /* in flight again, still listed in cs->flying */
     for (int k = 0; k < cs->in_flight; k++) {

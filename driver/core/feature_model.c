@@ -391,23 +391,6 @@ static eem_status finish_request(predict_call *c, feature_request *r, eem_error 
 
 /* HTTP 401: the auth session decides (auth.h, as on the raster side); a
  * request it resends goes again with the current header lines. */
-static eem_status retry_unauthorized(predict_call *c, feature_request *r, int *resent,
-                                     eem_error *err)
-{
-    *resent = 0;
-    int resend = 0;
-    eem_status st = eem_auth_session_after_answer(&c->auth, r->http.status, &r->auth_generation,
-                                                  &r->auth_retried, &resend, err);
-    if (st != EEM_OK || !resend)
-        return st;
-    eem_http_request_clear(&r->http);
-    r->http.secret_headers = c->auth.headers;
-    st = eem_http_multi_add(c->multi, &r->http, err);
-    if (st == EEM_OK)
-        *resent = 1;
-    return st;
-}
-
 static eem_status drain_one(predict_call *c, int (*cancel)(void *), void *cancel_user,
                             eem_error *err)
 {
@@ -417,7 +400,9 @@ static eem_status drain_one(predict_call *c, int (*cancel)(void *), void *cancel
         return st;
     feature_request *r = done->user;
     int resent = 0;
-    if ((st = retry_unauthorized(c, r, &resent, err)) != EEM_OK || resent)
+    if ((st = eem_auth_session_resend_refused(&c->auth, c->multi, &r->http, &r->auth_generation,
+                                              &r->auth_retried, &resent, err)) != EEM_OK ||
+        resent)
         return st; /* a resent request stays in flight, listed in c->flying */
     for (int k = 0; k < c->in_flight; k++)
         if (c->flying[k] == r) {
