@@ -20,11 +20,12 @@ tensors (input bytes sent + output bytes received, raw element bytes), and the C
 beyond the plain copy per GB; then that CPU split into a per-process part (a one-tile
 `-srcwin` through the driver against the same plain) and a marginal per-GB part.  Targets: <= 2 s/GB (uint8 job), <= 1 s/GB (float32).
 
-For the default format it also prints the transport floor: the CPU of the curl command-line
-tool (libcurl, as the driver) posting bodies of the same sizes as the driver's requests (the
-same instance counts, tensors encoded the same way) to the same stand-in and receiving the
-same answers into /dev/null, one connection, no encoding or decoding of its own: what moving
-these bytes through HTTP and the loopback TCP stack costs any client on this machine.
+For the default format and OIP v2 binary it also prints the transport floor: the CPU of the
+curl command-line tool (libcurl, as the driver) posting bodies of the same sizes as the
+driver's requests (the same instance counts, tensors encoded the same way) to the same
+stand-in and receiving the same answers into /dev/null, one connection, no encoding or
+decoding of its own: what moving these bytes through HTTP and the loopback TCP stack costs
+any client on this machine.
 """
 
 import argparse
@@ -110,30 +111,48 @@ def profile(name, out, stats, env, work, top):
         print("    %8s  %-22s %s" % (words[0], words[1], " ".join(words[2:])))
 
 
-def floor_bodies(counts, tile, work, bodies):
-    """Adds to bodies ({count: path}) a JSON body for each instance count of the driver's
-    requests it lacks, its instances encoded as the driver encodes them (base64 TensorProtos,
-    one (tile, tile, 1) uint8 tensor per band)."""
+def floor_bodies(kind, counts, tile, work, bodies):
+    """Adds to bodies ({count: (path, extra header lines)}) a body for each instance count of
+    the driver's requests it lacks, its instances encoded as the driver encodes them: kind
+    "json", base64 TensorProtos (one (tile, tile, 1) uint8 tensor per band, per instance);
+    kind "oip", OIP v2 with the binary extension (one [n, tile, tile, 1] UINT8 input per band,
+    binary outputs asked for)."""
     rng = np.random.default_rng(1)
     for n in sorted(set(counts) - set(bodies)):
-        instances = [{"b%d" % (b + 1): wire.encode_tensor_b64(
-            rng.integers(0, 256, size=(tile, tile, 1), dtype=np.uint8)) for b in range(BANDS)}
-            for _ in range(n)]
-        path = work / ("floor-%d.json" % n)
-        path.write_bytes(json.dumps({"instances": instances}).encode())
-        bodies[n] = str(path)
+        path = work / ("floor-%s-%d.bin" % (kind, n))
+        if kind == "json":
+            instances = [{"b%d" % (b + 1): wire.encode_tensor_b64(
+                rng.integers(0, 256, size=(tile, tile, 1), dtype=np.uint8)) for b in range(BANDS)}
+                for _ in range(n)]
+            path.write_bytes(json.dumps({"instances": instances}).encode())
+            bodies[n] = (str(path), ["Content-Type: application/json"])
+        else:
+            size = n * tile * tile
+            head = json.dumps({"inputs": [{"name": "b%d" % (b + 1), "shape": [n, tile, tile, 1],
+                                           "datatype": "UINT8", "parameters": {"binary_data_size": size}}
+                                          for b in range(BANDS)],
+                               "parameters": {"binary_data_output": True}}).encode()
+            path.write_bytes(head + b"".join(rng.integers(0, 256, size=size, dtype=np.uint8).tobytes()
+                                             for _ in range(BANDS)))
+            bodies[n] = (str(path), ["Content-Type: application/octet-stream",
+                                     "Inference-Header-Content-Length: %d" % len(head)])
 
 
-def transport_floor(server, counts, bodies, answer_type, stats):
+def transport_floor(server, kind, counts, bodies, answer_type, stats):
     """CPU of one curl process posting a body of each count in turn on one connection and
     writing the answers to /dev/null; every answer must be a 200."""
-    url = "http://127.0.0.1:%d/v1/projects/p/models/identity:predict" % server.port
+    url = ("http://127.0.0.1:%d/v1/projects/p/models/identity:predict" if kind == "json"
+           else "http://127.0.0.1:%d/v2/models/identity/infer") % server.port
     cmd = ["curl"]
     for i, n in enumerate(counts):
         if i:
             cmd.append("--next")
-        cmd += ["-s", "-f", "-o", "/dev/null", "-X", "POST", "-T", bodies[n],
-                "-H", "Content-Type: application/json", "-H", "Authorization: Bearer " + TOKEN, url]
+        path, headers = bodies[n]
+        cmd += ["-s", "-f", "-o", "/dev/null", "-X", "POST", "-T", path, "-H", "Expect:",
+                "-H", "Authorization: Bearer " + TOKEN]
+        for h in headers:
+            cmd += ["-H", h]
+        cmd.append(url)
     server.reset()
     server.config(out_dtype=answer_type)
     cpu = cpu_of(cmd, dict(os.environ), stats)
@@ -185,7 +204,8 @@ def main():
                 run_env = dict(env)
                 run_env.update(extra)
                 cases.append({"label": label, "name": name, "env": run_env, "cpus": [], "fixed": [],
-                              "floor": [], "json": keys.startswith("api_root=")})
+                              "floor": [], "floor_kind": ("json" if keys.startswith("api_root=")
+                                                          else "oip" if "OIP_V2" in keys else None)})
             # runs interleaved (plain, then each format, repeat after repeat): a slow
             # spell of this VM then weighs on every case alike instead of on one case
             plains, plain_fixeds = [], []
@@ -209,11 +229,12 @@ def main():
                     server.reset()
                     server.config(out_dtype=answer_type)
                     case["fixed"].append(translate(case["name"], out, stats, case["env"], one_tile))
-                    if case["json"]:
+                    if case["floor_kind"]:
                         counts = [r["n_instances"] for r in case["log"]]
-                        floor_bodies(counts, args.tile, work, case.setdefault("bodies", {}))
-                        case["floor"].append(transport_floor(server, counts, case["bodies"],
-                                                             answer_type, stats))
+                        floor_bodies(case["floor_kind"], counts, args.tile, work,
+                                     case.setdefault("bodies", {}))
+                        case["floor"].append(transport_floor(server, case["floor_kind"], counts,
+                                                             case["bodies"], answer_type, stats))
             plain, plain_fixed = min(plains), min(plain_fixeds)
             for case in cases:
                 if args.perf:
@@ -248,7 +269,7 @@ def main():
           "fixed s = per-process cost beyond plain: CPU of a one-tile -srcwin through the driver minus "
           "the same plain; marg s/GB = ((CPU - driver one-tile) - (plain - plain one-tile)) / GB\n"
           "floor s/GB = CPU of the curl tool posting bodies of the same sizes and receiving the same "
-          "answers (min of the repeats) / GB: the transport's share of s/GB over (default format only)")
+          "answers (min of the repeats) / GB: the transport's share of s/GB over (not for gRPC)")
     print("load average at end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     return 0
 
