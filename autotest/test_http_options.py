@@ -221,3 +221,19 @@ def test_a_good_number_beside_the_descriptor_limit_opens(predictor, eem_name, rg
         assert ds is not None
         assert ds.GetRasterBand(1).ReadRaster(395, 359, 1, 1) is not None
         ds = None
+
+
+@pytest.mark.parametrize("read_ahead", ["AUTO", "NO"])
+def test_a_bad_number_set_after_open_fails_the_read_naming_it(predictor, eem_name, rgb_byte,
+                                                              read_ahead):
+    """A value set between open and read (a thread-local option, QGIS's way) is checked by the
+    read too: the read fails naming it, nothing is sent."""
+    ds = gdal.OpenEx(eem_name(rgb_byte, output_bands="output:float32:3"), gdal.OF_RASTER,
+                     open_options=["READ_AHEAD=" + read_ahead])
+    assert ds is not None
+    with config_options(GDAL_HTTP_RETRY_DELAY="2 s"), pytest.raises(RuntimeError) as e:
+        ds.GetRasterBand(1).ReadRaster(0, 0, 64, 64)
+    assert 'GDAL_HTTP_RETRY_DELAY: "2 s" is not accepted; seconds, 0 or more' in str(e.value)
+    assert predictor.log() == []
+    assert ds.GetRasterBand(1).ReadRaster(0, 0, 64, 64) is not None   # fine again once fixed
+    ds = None

@@ -238,6 +238,10 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
     eem_lease_set_init(&cs->leases, p->cache && !eem_cache_is_object_storage(p->cache)
                                         ? eem_cache_dir(p->cache)
                                         : NULL);
+    /* checked at open; again here, for a value set since (thread-local options) */
+    eem_status checked = eem_http_options_check(err);
+    if (checked != EEM_OK)
+        return checked;
     eem_http_options opts;
     eem_http_options_from_config(&opts);
     cs->max_ahead = opts.max_connections * EEM_REQUESTS_AHEAD_PER_CONNECTION;
