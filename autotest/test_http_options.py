@@ -183,6 +183,10 @@ BAD_NUMBERS = [
     ("GDAL_HTTP_RETRY_DELAY", "1,5", "seconds, 0 or more"),
     ("EEMODEL_MAX_RESPONSE_BYTES", "64MB", "a whole number of bytes, 1 or more"),
     ("EEMODEL_MAX_PREDICTIONS", "10k", "a whole number of predictions, 1 or more"),
+    ("EEMODEL_JOB_MAX_PREDICTIONS", "5k", "a whole number of predictions, 1 or more"),
+    ("EEMODEL_TILE_STORE_MEMORY", "256M", "a whole number of MB, 0 or more"),
+    ("EEMODEL_TILE_STORE_DISK", "-1", "a whole number of MB, 0 or more"),
+    ("EEMODEL_CACHE_LEASE_SECONDS", "0", "a whole number of seconds, 1 or more"),
 ]
 
 
@@ -191,7 +195,8 @@ def test_a_bad_number_is_refused_at_open_naming_it(predictor, eem_name, rgb_byte
                                                    accepted):
     """A numeric option that is not a number in its range fails the open, naming the option,
     its value and what it accepts, before any request (it used to be replaced by the default
-    in silence: a 30 s timeout written "30s" waited 600 s)."""
+    in silence: a 30 s timeout written "30s" waited 600 s, a job budget written "5k" was no
+    budget at all)."""
     with config_options(**{key: value}), pytest.raises(RuntimeError) as e:
         gdal.OpenEx(eem_name(rgb_byte, output_bands="output:float32:3"), gdal.OF_RASTER)
     assert '%s: "%s" is not accepted; %s' % (key, value, accepted) in str(e.value)

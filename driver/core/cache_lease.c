@@ -14,6 +14,8 @@
 
 #include "cache_lease.h"
 
+#include "config_number.h"
+
 #include <cpl_conv.h>
 
 #include <errno.h>
@@ -65,14 +67,7 @@ static void host_name(char *buf, size_t n)
 
 static long lease_seconds(void)
 {
-    const char *v = CPLGetConfigOption("EEMODEL_CACHE_LEASE_SECONDS", NULL);
-    if (v && *v) {
-        char *end = NULL;
-        long n = strtol(v, &end, 10);
-        if (end && *end == '\0' && n > 0)
-            return n;
-    }
-    return EEM_LEASE_DEFAULT_SECONDS;
+    return (long)eem_config_number(EEM_NUM_CACHE_LEASE_SECONDS);
 }
 
 void eem_lease_set_init(eem_lease_set *s, const char *dir)

@@ -1,11 +1,10 @@
 /* cost_guard.c — the cost guard's verdict (see cost_guard.h). */
 #include "cost_guard.h"
 
+#include "config_number.h"
 #include "payload.h"
 
 #include <cpl_conv.h>
-#include <ctype.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,42 +12,16 @@
 /* JSON numbers vary in length: the suggested tile size keeps this margin. */
 #define EEM_PAYLOAD_FIT_MARGIN 1.03
 
-/* EEMODEL_MAX_PREDICTIONS: 1 with *n its value (0 when unset), 0 when it is
- * not a whole number of 1 or more. */
-static int configured_max_predictions(long *n)
-{
-    *n = 0;
-    const char *v = CPLGetConfigOption("EEMODEL_MAX_PREDICTIONS", NULL);
-    if (!v || !*v)
-        return 1;
-    char *end = NULL;
-    errno = 0;
-    long k = strtol(v, &end, 10);
-    while (end && isspace((unsigned char)*end))
-        end++;
-    if (end == v || !end || *end || errno || k <= 0)
-        return 0;
-    *n = k;
-    return 1;
-}
-
 long eem_cost_max_predictions(const eem_spec *s)
 {
     if (s->max_predictions > 0)
         return s->max_predictions;
-    long n;
-    return configured_max_predictions(&n) && n > 0 ? n : EEM_DEFAULT_MAX_PREDICTIONS;
+    return (long)eem_config_number(EEM_NUM_MAX_PREDICTIONS);
 }
 
 eem_status eem_cost_guard_check_config(const eem_spec *s, eem_error *err)
 {
-    long n;
-    if (s->max_predictions > 0 || configured_max_predictions(&n))
-        return EEM_OK;
-    return eem_error_set(err, EEM_ERR_INVALID,
-                         "EEMODEL_MAX_PREDICTIONS: \"%.40s\" is not accepted; a whole number of "
-                         "predictions, 1 or more",
-                         CPLGetConfigOption("EEMODEL_MAX_PREDICTIONS", ""));
+    return s->max_predictions > 0 ? EEM_OK : eem_config_number_check(EEM_NUM_MAX_PREDICTIONS, err);
 }
 
 eem_status eem_cost_check_limit(long max, long long n_tiles, const char *what, eem_error *err)

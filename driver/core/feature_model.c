@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "cache.h"
+#include "config_number.h"
 #include "cost_guard.h"
 #include "endpoint.h"
 #include "http.h"
@@ -197,7 +198,7 @@ eem_status eem_feature_model_open(const eem_spec *spec, eem_feature_model **out,
     if (st == EEM_OK)
         st = eem_static_headers_load(m->spec->headers, &m->headers, err);
     if (st == EEM_OK)
-        st = eem_http_options_check(err);
+        st = eem_config_numbers_check(err);
     if (st == EEM_OK)
         st = eem_cost_guard_check_config(m->spec, err);
     if (st == EEM_OK) {

@@ -20,6 +20,7 @@
 #include "http.h"
 
 #include "buf.h"
+#include "config_number.h"
 #include "str.h"
 #include "endpoint.h"
 #include "notice.h"
@@ -43,8 +44,6 @@
 #include <time.h>
 
 #define EEM_HTTP_MAX_PROTOCOL_LINES 8
-#define EEM_HTTP_MAX_CONNECTIONS_LIMIT 256
-#define EEM_HTTP_MAX_RETRY_LIMIT 100
 #define EEM_HTTP_MAX_BACKOFF_S 60.0
 #define EEM_HTTP_MAX_RETRY_AFTER_S 300.0
 #define EEM_HTTP_JITTER 0.25
@@ -59,98 +58,14 @@
 
 /* ---- options ------------------------------------------------------------ */
 
-static const char *config_text(const char *key)
-{
-    const char *v = CPLGetConfigOption(key, NULL);
-    return v && *v ? v : NULL;
-}
-
-/* A numeric option: *out = its value, or def when unset; 0 with *out = def
- * when set to something that is not a number within [min, max] (integer: a
- * whole number). */
-static int config_number(const char *key, double def, double min, double max, int integer,
-                         double *out)
-{
-    *out = def;
-    const char *v = config_text(key);
-    if (!v)
-        return 1;
-    char *end;
-    errno = 0;
-    double d = integer ? (double)strtol(v, &end, 10) : strtod(v, &end);
-    while (isspace((unsigned char)*end))
-        end++;
-    if (end == v || *end || errno || !isfinite(d) || d < min || d > max)
-        return 0;
-    *out = d;
-    return 1;
-}
-
-/* The numeric options eem_http_options reads: a whole number within [min,
- * max], or a number of seconds from min (max HUGE_VAL); unit names what a
- * whole number without upper bound counts. */
-typedef struct number_option {
-    const char *key;
-    double def, min, max;
-    int integer;
-    const char *unit;
-} number_option;
-
-static const number_option g_numbers[] = {
-    {"EEMODEL_MAX_CONNECTIONS", EEM_HTTP_DEFAULT_MAX_CONNECTIONS, 1, EEM_HTTP_MAX_CONNECTIONS_LIMIT,
-     1, NULL},
-    {"GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0, HUGE_VAL, 0, "seconds"},
-    {"GDAL_HTTP_CONNECTTIMEOUT", EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S, 0, HUGE_VAL, 0, "seconds"},
-    {"GDAL_HTTP_MAX_RETRY", EEM_HTTP_DEFAULT_MAX_RETRY, 0, EEM_HTTP_MAX_RETRY_LIMIT, 1, NULL},
-    {"GDAL_HTTP_RETRY_DELAY", EEM_HTTP_DEFAULT_RETRY_DELAY_S, 0, HUGE_VAL, 0, "seconds"},
-    {"EEMODEL_MAX_RESPONSE_BYTES", (double)EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1, (double)LONG_MAX,
-     1, "bytes"},
-};
-enum { OPT_CONNECTIONS, OPT_TIMEOUT, OPT_CONNECT_TIMEOUT, OPT_RETRY, OPT_RETRY_DELAY,
-       OPT_RESPONSE_BYTES, OPT_COUNT };
-
-/* What option o accepts, in words. */
-static void accepted_text(const number_option *o, char *buf, size_t n)
-{
-    if (!o->integer)
-        snprintf(buf, n, "%s, %g or more", o->unit, o->min);
-    else if (o->max >= (double)LONG_MAX)
-        snprintf(buf, n, "a whole number of %s, %.0f or more", o->unit, o->min);
-    else
-        snprintf(buf, n, "a whole number from %.0f to %.0f", o->min, o->max);
-}
-
-static double config_option(int which)
-{
-    const number_option *o = &g_numbers[which];
-    double v;
-    (void)config_number(o->key, o->def, o->min, o->max, o->integer, &v);
-    return v;
-}
-
-eem_status eem_http_options_check(eem_error *err)
-{
-    for (int k = 0; k < OPT_COUNT; k++) {
-        const number_option *o = &g_numbers[k];
-        double v;
-        if (!config_number(o->key, o->def, o->min, o->max, o->integer, &v)) {
-            char accepted[96];
-            accepted_text(o, accepted, sizeof accepted);
-            return eem_error_set(err, EEM_ERR_INVALID, "%s: \"%.40s\" is not accepted; %s",
-                                 o->key, config_text(o->key), accepted);
-        }
-    }
-    return EEM_OK;
-}
-
 void eem_http_options_from_config(eem_http_options *o)
 {
-    o->max_connections = (int)config_option(OPT_CONNECTIONS);
-    o->timeout_s = config_option(OPT_TIMEOUT);
-    o->connect_timeout_s = config_option(OPT_CONNECT_TIMEOUT);
-    o->max_retry = (int)config_option(OPT_RETRY);
-    o->retry_delay_s = config_option(OPT_RETRY_DELAY);
-    o->max_response_bytes = (long)config_option(OPT_RESPONSE_BYTES);
+    o->max_connections = (int)eem_config_number(EEM_NUM_MAX_CONNECTIONS);
+    o->timeout_s = eem_config_number(EEM_NUM_HTTP_TIMEOUT);
+    o->connect_timeout_s = eem_config_number(EEM_NUM_HTTP_CONNECTTIMEOUT);
+    o->max_retry = (int)eem_config_number(EEM_NUM_HTTP_MAX_RETRY);
+    o->retry_delay_s = eem_config_number(EEM_NUM_HTTP_RETRY_DELAY);
+    o->max_response_bytes = (long)eem_config_number(EEM_NUM_MAX_RESPONSE_BYTES);
     o->unsafe_ssl = CPLTestBool(CPLGetConfigOption("GDAL_HTTP_UNSAFESSL", "NO")) ? 1 : 0;
     o->verbose = CPLTestBool(CPLGetConfigOption("CPL_CURL_VERBOSE", "NO")) ? 1 : 0;
     o->max_wait_s = 0;

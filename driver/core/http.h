@@ -31,6 +31,8 @@ extern "C" {
 #define EEM_HTTP_DEFAULT_MAX_RETRY 10
 #define EEM_HTTP_DEFAULT_RETRY_DELAY_S 1.0
 #define EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES (512L * 1024 * 1024)
+#define EEM_HTTP_MAX_CONNECTIONS_LIMIT 256
+#define EEM_HTTP_MAX_RETRY_LIMIT 100
 
 typedef struct eem_http_options {
     int max_connections;       /* EEMODEL_MAX_CONNECTIONS */
@@ -48,13 +50,9 @@ typedef struct eem_http_options {
 /* A wait before a retry this long or longer is announced with a notice. */
 #define EEM_HTTP_LONG_WAIT_S 2.0
 
-/* Defaults overridden by GDAL config options (read with CPLGetConfigOption);
- * a value eem_http_options_check refuses leaves the default. */
+/* Defaults overridden by GDAL config options (the numeric ones through
+ * config_number.h, which refuses bad values at open and at each read). */
 void eem_http_options_from_config(eem_http_options *o);
-/* The numeric options above as set now: EEM_ERR_INVALID naming the first one
- * that is not a number in its range, its value and what it accepts.  Opening
- * a dataset calls it, so that no bad value is silently replaced. */
-eem_status eem_http_options_check(eem_error *err);
 
 typedef struct eem_http_request eem_http_request;
 

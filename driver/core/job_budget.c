@@ -5,6 +5,8 @@
 
 #include "job_budget.h"
 
+#include "config_number.h"
+
 #include <cpl_conv.h>
 
 #include <errno.h>
@@ -19,14 +21,12 @@ long eem_job_budget_limit(long spec_value)
 {
     if (spec_value > 0)
         return spec_value;
-    const char *v = CPLGetConfigOption("EEMODEL_JOB_MAX_PREDICTIONS", NULL);
-    if (v && *v) {
-        char *end = NULL;
-        long n = strtol(v, &end, 10);
-        if (end && *end == '\0' && n > 0)
-            return n;
-    }
-    return 0;
+    return (long)eem_config_number(EEM_NUM_JOB_MAX_PREDICTIONS);
+}
+
+eem_status eem_job_budget_check_config(long spec_value, eem_error *err)
+{
+    return spec_value > 0 ? EEM_OK : eem_config_number_check(EEM_NUM_JOB_MAX_PREDICTIONS, err);
 }
 
 static int counter_path(const char *dir, char *buf, size_t n)

@@ -20,6 +20,10 @@ extern "C" {
 /* The limit a descriptor asks for: spec_value when > 0, else the config
  * option EEMODEL_JOB_MAX_PREDICTIONS, else 0 (no job budget). */
 long eem_job_budget_limit(long spec_value);
+/* EEM_ERR_INVALID naming EEMODEL_JOB_MAX_PREDICTIONS when the descriptor sets
+ * no JOB_MAX_PREDICTIONS and the option is set to something else than a
+ * whole number of 1 or more (a bad value would otherwise mean no budget). */
+eem_status eem_job_budget_check_config(long spec_value, eem_error *err);
 
 /* Count n more predictions in dir's counter: fails with EEM_ERR_LIMIT (the
  * count unchanged) when that would pass limit. */

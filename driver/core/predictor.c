@@ -15,6 +15,7 @@
 #include "http_config.h"
 #include "metadata.h"
 #include "oip_binary.h"
+#include "config_number.h"
 #include "cost_guard.h"
 #include "str.h"
 #include "tileoutput.h"
@@ -142,9 +143,11 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         st = eem_static_headers_load(spec->headers, &p->headers, err);
     }
     if (st == EEM_OK)
-        st = eem_http_options_check(err);
+        st = eem_config_numbers_check(err);
     if (st == EEM_OK)
         st = eem_cost_guard_check_config(spec, err);
+    if (st == EEM_OK)
+        st = eem_job_budget_check_config(spec->job_max_predictions, err);
     if (st == EEM_OK)
         st = eem_source_open(spec, &p->src, err);
     if (st == EEM_OK)

@@ -7,6 +7,7 @@
 #include "tilestore.h"
 
 #include "bigalloc.h"
+#include "config_number.h"
 #include "tileindex.h"
 
 #include <cpl_conv.h>
@@ -50,20 +51,10 @@ struct eem_tilestore {
     long in_memory, on_disk;
 };
 
-static long long config_mb(const char *key, long long def)
-{
-    const char *v = CPLGetConfigOption(key, NULL);
-    if (!v || !*v)
-        return def;
-    char *end = NULL;
-    long long n = strtoll(v, &end, 10);
-    return end && *end == '\0' && n >= 0 ? n : def;
-}
-
 void eem_tilestore_configured_bounds(long long *max_memory, long long *max_disk)
 {
-    *max_memory = config_mb("EEMODEL_TILE_STORE_MEMORY", EEM_TILESTORE_DEFAULT_MEMORY_MB) << 20;
-    *max_disk = config_mb("EEMODEL_TILE_STORE_DISK", EEM_TILESTORE_DEFAULT_DISK_MB) << 20;
+    *max_memory = (long long)eem_config_number(EEM_NUM_TILE_STORE_MEMORY) << 20;
+    *max_disk = (long long)eem_config_number(EEM_NUM_TILE_STORE_DISK) << 20;
 }
 
 eem_tilestore *eem_tilestore_new(int n_bands, const size_t *band_bytes, size_t mask_bytes,

@@ -1,0 +1,123 @@
+/* config_number.c — the numeric config options' table, reading and checks
+ * (see config_number.h). */
+#include "config_number.h"
+
+#include "cache_lease.h"
+#include "http.h"
+#include "spec.h"
+#include "tilestore.h"
+
+#include <cpl_conv.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* An option: a whole number within [min, max] (unit names what it counts), or
+ * a number of seconds from min (max HUGE_VAL). */
+typedef struct number_option {
+    const char *key;
+    double def, min, max;
+    int integer;
+    const char *unit;
+} number_option;
+
+static const number_option g_options[EEM_NUM_COUNT] = {
+    [EEM_NUM_MAX_CONNECTIONS] = {"EEMODEL_MAX_CONNECTIONS", EEM_HTTP_DEFAULT_MAX_CONNECTIONS, 1,
+                                 EEM_HTTP_MAX_CONNECTIONS_LIMIT, 1, "connections"},
+    [EEM_NUM_HTTP_TIMEOUT] = {"GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0, HUGE_VAL, 0,
+                              "seconds"},
+    [EEM_NUM_HTTP_CONNECTTIMEOUT] = {"GDAL_HTTP_CONNECTTIMEOUT", EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S,
+                                     0, HUGE_VAL, 0, "seconds"},
+    [EEM_NUM_HTTP_MAX_RETRY] = {"GDAL_HTTP_MAX_RETRY", EEM_HTTP_DEFAULT_MAX_RETRY, 0,
+                                EEM_HTTP_MAX_RETRY_LIMIT, 1, "retries"},
+    [EEM_NUM_HTTP_RETRY_DELAY] = {"GDAL_HTTP_RETRY_DELAY", EEM_HTTP_DEFAULT_RETRY_DELAY_S, 0,
+                                  HUGE_VAL, 0, "seconds"},
+    [EEM_NUM_MAX_RESPONSE_BYTES] = {"EEMODEL_MAX_RESPONSE_BYTES",
+                                    (double)EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1, (double)LONG_MAX,
+                                    1, "bytes"},
+    [EEM_NUM_TILE_STORE_MEMORY] = {"EEMODEL_TILE_STORE_MEMORY", EEM_TILESTORE_DEFAULT_MEMORY_MB, 0,
+                                   (double)(LLONG_MAX >> 21), 1, "MB"},
+    [EEM_NUM_TILE_STORE_DISK] = {"EEMODEL_TILE_STORE_DISK", EEM_TILESTORE_DEFAULT_DISK_MB, 0,
+                                 (double)(LLONG_MAX >> 21), 1, "MB"},
+    [EEM_NUM_CACHE_LEASE_SECONDS] = {"EEMODEL_CACHE_LEASE_SECONDS", EEM_LEASE_DEFAULT_SECONDS, 1,
+                                     (double)LONG_MAX, 1, "seconds"},
+    [EEM_NUM_MAX_PREDICTIONS] = {"EEMODEL_MAX_PREDICTIONS", EEM_DEFAULT_MAX_PREDICTIONS, 1,
+                                 (double)LONG_MAX, 1, "predictions"},
+    [EEM_NUM_JOB_MAX_PREDICTIONS] = {"EEMODEL_JOB_MAX_PREDICTIONS", 0, 1, (double)LONG_MAX, 1,
+                                     "predictions"},
+};
+
+static const char *config_text(const char *key)
+{
+    const char *v = CPLGetConfigOption(key, NULL);
+    return v && *v ? v : NULL;
+}
+
+/* 1 with *out the value of o (its default when unset); 0 with *out the
+ * default when set to something o does not accept. */
+static int parse(const number_option *o, double *out)
+{
+    *out = o->def;
+    const char *v = config_text(o->key);
+    if (!v)
+        return 1;
+    char *end;
+    errno = 0;
+    double d = o->integer ? (double)strtoll(v, &end, 10) : strtod(v, &end);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (end == v || *end || errno || !isfinite(d) || d < o->min || d > o->max)
+        return 0;
+    *out = d;
+    return 1;
+}
+
+double eem_config_number(eem_number_key k)
+{
+    double v = 0;
+    if (k >= 0 && k < EEM_NUM_COUNT)
+        (void)parse(&g_options[k], &v);
+    return v;
+}
+
+int eem_config_number_is_set(eem_number_key k)
+{
+    double v;
+    return k >= 0 && k < EEM_NUM_COUNT && config_text(g_options[k].key) &&
+           parse(&g_options[k], &v);
+}
+
+eem_status eem_config_number_check(eem_number_key k, eem_error *err)
+{
+    if (k < 0 || k >= EEM_NUM_COUNT)
+        return EEM_OK;
+    const number_option *o = &g_options[k];
+    double v;
+    if (parse(o, &v))
+        return EEM_OK;
+    char accepted[96];
+    if (!o->integer)
+        snprintf(accepted, sizeof accepted, "%s, %g or more", o->unit, o->min);
+    else if (o->max >= (double)(LLONG_MAX >> 21))
+        snprintf(accepted, sizeof accepted, "a whole number of %s, %.0f or more", o->unit, o->min);
+    else
+        snprintf(accepted, sizeof accepted, "a whole number from %.0f to %.0f", o->min, o->max);
+    return eem_error_set(err, EEM_ERR_INVALID, "%s: \"%.40s\" is not accepted; %s", o->key,
+                         config_text(o->key), accepted);
+}
+
+eem_status eem_config_numbers_check(eem_error *err)
+{
+    for (int k = 0; k < EEM_NUM_COUNT; k++) {
+        if (k == EEM_NUM_MAX_PREDICTIONS || k == EEM_NUM_JOB_MAX_PREDICTIONS)
+            continue; /* their owners know whether the descriptor set them */
+        eem_status st = eem_config_number_check((eem_number_key)k, err);
+        if (st != EEM_OK)
+            return st;
+    }
+    return EEM_OK;
+}
