@@ -187,6 +187,10 @@ BAD_NUMBERS = [
     ("EEMODEL_TILE_STORE_MEMORY", "256M", "a whole number of MB, 0 or more"),
     ("EEMODEL_TILE_STORE_DISK", "-1", "a whole number of MB, 0 or more"),
     ("EEMODEL_CACHE_LEASE_SECONDS", "0", "a whole number of seconds, 1 or more"),
+    ("EEMODEL_OIP_BINARY", "maybe", "AUTO, YES or NO"),
+    ("EEMODEL_GRPC_CONNECTION_REUSE", "sometimes", "AUTO, YES or NO"),
+    ("EEMODEL_CHECK_METADATA", "AUTO", "YES or NO"),
+    ("EEMODEL_DIRECT_READ", "y", "YES or NO"),
 ]
 
 

@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "http.h"
-#include "config_number.h"
+#include "config_values.h"
 #include "backend.h"
 #include "http_config.h"
 #include "request_headers.h"
@@ -260,7 +260,7 @@ static void test_options_from_config(void)
     CHECK_EQ_INT(o.verbose, 1);
 
     eem_error err = {0};
-    CHECK_EQ_INT(eem_config_numbers_check(&err), EEM_OK);
+    CHECK_EQ_INT(eem_config_values_check(&err), EEM_OK);
 
     /* each invalid number is refused by name, with its value and what is accepted */
     const char *bad[][3] = {
@@ -277,13 +277,13 @@ static void test_options_from_config(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CPLSetConfigOption(bad[i][0], bad[i][1]);
         memset(&err, 0, sizeof err);
-        CHECK_EQ_INT(eem_config_numbers_check(&err), EEM_ERR_INVALID);
+        CHECK_EQ_INT(eem_config_values_check(&err), EEM_ERR_INVALID);
         CHECK(strstr(err.msg, bad[i][0]) != NULL);
         CHECK(strstr(err.msg, bad[i][1]) != NULL);
         CHECK(strstr(err.msg, bad[i][2]) != NULL);
         CPLSetConfigOption(bad[i][0], NULL);
     }
-    CHECK_EQ_INT(eem_config_numbers_check(&err), EEM_OK);
+    CHECK_EQ_INT(eem_config_values_check(&err), EEM_OK);
 
     /* invalid numbers read (after the check, e.g. changed since) leave the defaults */
     CPLSetConfigOption("EEMODEL_MAX_CONNECTIONS", "0");

@@ -14,7 +14,7 @@
 
 #include "cache_lease.h"
 
-#include "config_number.h"
+#include "config_values.h"
 
 #include <cpl_conv.h>
 

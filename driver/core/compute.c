@@ -23,7 +23,7 @@
 #include "http.h"
 #include "http_config.h"
 #include "metadata.h"
-#include "config_number.h"
+#include "config_values.h"
 #include "oip_binary.h"
 #include "cost_guard.h"
 #include "tileoutput.h"
@@ -240,7 +240,7 @@ static eem_status compute_state_init(compute_state *cs, eem_predictor *p, int le
                                         ? eem_cache_dir(p->cache)
                                         : NULL);
     /* checked at open; again here, for a value set since (thread-local options) */
-    eem_status checked = eem_config_numbers_check(err);
+    eem_status checked = eem_config_values_check(err);
     if (checked != EEM_OK)
         return checked;
     eem_http_options opts;

@@ -1,7 +1,7 @@
 /* cost_guard.c — the cost guard's verdict (see cost_guard.h). */
 #include "cost_guard.h"
 
-#include "config_number.h"
+#include "config_values.h"
 #include "payload.h"
 
 #include <cpl_conv.h>

@@ -13,7 +13,7 @@
 #include "auth.h"
 #include "buf.h"
 #include "cache.h"
-#include "config_number.h"
+#include "config_values.h"
 #include "cost_guard.h"
 #include "endpoint.h"
 #include "http.h"
@@ -185,9 +185,8 @@ eem_status eem_feature_model_open(const eem_spec *spec, eem_feature_model **out,
         m->payload.columnar = m->spec->columnar;
         m->payload.signature_name = m->spec->signature_name;
         /* binary OIP bodies only when asked: features are small */
-        const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
         m->payload.binary = m->ep->payload_format == EEM_PAYLOAD_OIP_V2 &&
-                            (EQUAL(bin, "YES") || EQUAL(bin, "TRUE") || EQUAL(bin, "ON"));
+                            eem_config_choice(EEM_CHOICE_OIP_BINARY) == EEM_CHOICE_YES;
     }
     if (st == EEM_OK)
         st = split_input_properties(m, err);
@@ -198,7 +197,7 @@ eem_status eem_feature_model_open(const eem_spec *spec, eem_feature_model **out,
     if (st == EEM_OK)
         st = eem_static_headers_load(m->spec->headers, &m->headers, err);
     if (st == EEM_OK)
-        st = eem_config_numbers_check(err);
+        st = eem_config_values_check(err);
     if (st == EEM_OK)
         st = eem_cost_guard_check_config(m->spec, err);
     if (st == EEM_OK) {

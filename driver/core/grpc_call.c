@@ -3,6 +3,8 @@
 
 #include "grpc_call.h"
 
+#include "config_values.h"
+
 #include "request_headers.h"
 
 #include "buf.h"
@@ -68,12 +70,12 @@ static int header_is_ours(const char *line)
  * cheaper default. */
 static int h2c_connection_reuse(void)
 {
-    const char *v = CPLGetConfigOption("EEMODEL_GRPC_CONNECTION_REUSE", "AUTO");
-    if (!v || !*v || EQUAL(v, "AUTO")) {
+    const int v = eem_config_choice(EEM_CHOICE_GRPC_CONNECTION_REUSE);
+    if (v == EEM_CHOICE_AUTO) {
         const curl_version_info_data *info = curl_version_info(CURLVERSION_NOW);
         return info && info->version_num >= 0x080000;
     }
-    return CPLTestBool(v);
+    return v == EEM_CHOICE_YES;
 }
 
 static eem_status grpc_configure(eem_http_request *req, void *easy, eem_error *err)

@@ -20,7 +20,7 @@
 #include "http.h"
 
 #include "buf.h"
-#include "config_number.h"
+#include "config_values.h"
 #include "str.h"
 #include "endpoint.h"
 #include "notice.h"

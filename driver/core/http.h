@@ -51,7 +51,7 @@ typedef struct eem_http_options {
 #define EEM_HTTP_LONG_WAIT_S 2.0
 
 /* Defaults overridden by GDAL config options (the numeric ones through
- * config_number.h, which refuses bad values at open and at each read). */
+ * config_values.h, which refuses bad values at open and at each read). */
 void eem_http_options_from_config(eem_http_options *o);
 
 typedef struct eem_http_request eem_http_request;

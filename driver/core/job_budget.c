@@ -5,7 +5,7 @@
 
 #include "job_budget.h"
 
-#include "config_number.h"
+#include "config_values.h"
 
 #include <cpl_conv.h>
 

@@ -15,7 +15,7 @@
 #include "http_config.h"
 #include "metadata.h"
 #include "oip_binary.h"
-#include "config_number.h"
+#include "config_values.h"
 #include "cost_guard.h"
 #include "str.h"
 #include "tileoutput.h"
@@ -143,7 +143,7 @@ eem_status eem_predictor_open(const eem_spec *spec, eem_predictor **out, eem_err
         st = eem_static_headers_load(spec->headers, &p->headers, err);
     }
     if (st == EEM_OK)
-        st = eem_config_numbers_check(err);
+        st = eem_config_values_check(err);
     if (st == EEM_OK)
         st = eem_cost_guard_check_config(spec, err);
     if (st == EEM_OK)
@@ -336,22 +336,17 @@ void eem_predictor_set_instance_filter(eem_predictor *p, eem_instance_filter fil
  * filled into the predictor's own copy of the spec, never the caller's —
  * and the payload options that follow: Triton's binary tensor extension
  * (EEMODEL_OIP_BINARY=AUTO|YES|NO) and the element types the format carries. */
-static int config_says_yes(const char *v)
-{
-    return EQUAL(v, "YES") || EQUAL(v, "TRUE") || EQUAL(v, "ON") || EQUAL(v, "1");
-}
-
 static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
 {
     double memory_s = 0; /* EEMODEL_ANSWERED_MEMORY_S: refused before any request */
     eem_status st = eem_answered_memo_lifetime(&memory_s, err);
     int binary_available = 0, model_confirmed = 0;
     char server_identity[EEM_OIP_SERVER_IDENTITY_MAX] = "";
-    const char *check = CPLGetConfigOption("EEMODEL_CHECK_METADATA", "YES");
-    const char *bin = CPLGetConfigOption("EEMODEL_OIP_BINARY", "AUTO");
-    int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && config_says_yes(check);
+    const int bin = eem_config_choice(EEM_CHOICE_OIP_BINARY);
+    int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) &&
+                   eem_config_choice(EEM_CHOICE_CHECK_METADATA) == EEM_CHOICE_YES;
     /* AUTO decides from the server metadata (or a probe): not without metadata */
-    int oip_auto = p->ep->payload_format == EEM_PAYLOAD_OIP_V2 && EQUAL(bin, "AUTO") && metadata;
+    int oip_auto = p->ep->payload_format == EEM_PAYLOAD_OIP_V2 && bin == EEM_CHOICE_AUTO && metadata;
     eem_auth_session auth; /* credentials and header lines of the metadata requests */
     memset(&auth, 0, sizeof auth);
     if (metadata || oip_auto)
@@ -373,7 +368,7 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
         st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
                                             auth.headers, binary_available, server_identity,
                                             &p->payload.binary, err)
-                      : (p->payload.binary = !EQUAL(bin, "AUTO") && config_says_yes(bin), EEM_OK);
+                      : (p->payload.binary = bin == EEM_CHOICE_YES, EEM_OK);
     eem_auth_session_end(&auth);
     for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
         st = eem_payload_check_input_type(p->ops, &p->payload, p->src->keys[k].key,

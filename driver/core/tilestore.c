@@ -7,7 +7,7 @@
 #include "tilestore.h"
 
 #include "bigalloc.h"
-#include "config_number.h"
+#include "config_values.h"
 #include "tileindex.h"
 
 #include <cpl_conv.h>

@@ -11,6 +11,7 @@
  * cache instead (GDAL's default copy), for comparison. */
 #include "eemodel_dataset.h"
 
+#include "config_values.h"
 #include "cpl_conv.h"
 
 #include <algorithm>
@@ -20,7 +21,7 @@ bool EEModelDataset::CanReadDirect(int nXSize, int nYSize, int nBufXSize, int nB
     return nBufXSize == nXSize && nBufYSize == nYSize && nXSize > 0 && nYSize > 0 &&
            !m_reduced && m_direct == nullptr && m_pendingBand == nullptr &&
            m_shared->spec->overlap_mode != EEM_OVERLAP_BLEND &&
-           CPLTestBool(CPLGetConfigOption("EEMODEL_DIRECT_READ", "YES"));
+           eem_config_choice(EEM_CHOICE_DIRECT_READ) == EEM_CHOICE_YES;
 }
 
 /* Where tile (tx,ty) meets the target's window: columns [x0,x1), rows [y0,y1). */

@@ -1,15 +1,17 @@
-/* config_number.h — the driver's numeric config options in one table: what
- * each accepts, its value (the default when unset or bad) and the check that
- * refuses a bad one by name.
+/* config_values.h — the driver's config options that take a number or one of
+ * a few words, in two tables: what each accepts, its value (the default when
+ * unset or bad) and the check that refuses a bad one by name.
  *
  * Values are read with CPLGetConfigOption at each call (a thread-local option
- * set since the open counts).  eem_config_numbers_check runs at every open and
+ * set since the open counts).  eem_config_values_check runs at every open and
  * at the start of every read, so a bad value is refused, never replaced by the
  * default in silence; the options a descriptor key can override
  * (EEMODEL_MAX_PREDICTIONS, EEMODEL_JOB_MAX_PREDICTIONS) are checked by their
- * owners, which know whether the descriptor set them. */
-#ifndef EEM_CONFIG_NUMBER_H
-#define EEM_CONFIG_NUMBER_H
+ * owners, which know whether the descriptor set them.  (EEMODEL_READ_AHEAD and
+ * EEMODEL_ANSWERED_MEMORY_S are checked by pipeline.c and answered_memo.c,
+ * with the wording their descriptor key and tests share.) */
+#ifndef EEM_CONFIG_VALUES_H
+#define EEM_CONFIG_VALUES_H
 
 #include "error.h"
 
@@ -39,8 +41,25 @@ int eem_config_number_is_set(eem_number_key k);
 /* EEM_ERR_INVALID naming option k, its value and what it accepts when it is
  * set to something it does not accept; else EEM_OK. */
 eem_status eem_config_number_check(eem_number_key k, eem_error *err);
-/* eem_config_number_check of every option but the two with owners. */
-eem_status eem_config_numbers_check(eem_error *err);
+
+typedef enum eem_choice_key {
+    EEM_CHOICE_OIP_BINARY,            /* EEMODEL_OIP_BINARY: AUTO, YES or NO */
+    EEM_CHOICE_GRPC_CONNECTION_REUSE, /* EEMODEL_GRPC_CONNECTION_REUSE: AUTO, YES or NO */
+    EEM_CHOICE_CHECK_METADATA,        /* EEMODEL_CHECK_METADATA: YES or NO */
+    EEM_CHOICE_DIRECT_READ,           /* EEMODEL_DIRECT_READ: YES or NO */
+    EEM_CHOICE_COUNT
+} eem_choice_key;
+
+/* The words a choice takes: YES (also TRUE, ON, 1), NO (FALSE, OFF, 0), AUTO. */
+enum { EEM_CHOICE_NO = 0, EEM_CHOICE_YES = 1, EEM_CHOICE_AUTO = 2 };
+
+/* The option's value (EEM_CHOICE_*): its default when unset or not accepted. */
+int eem_config_choice(eem_choice_key k);
+
+/* Every number and choice but the two numbers with owners: EEM_ERR_INVALID
+ * naming the first one set to something it does not accept, with its value
+ * and what it accepts. */
+eem_status eem_config_values_check(eem_error *err);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,6 @@
-/* config_number.c — the numeric config options' table, reading and checks
- * (see config_number.h). */
-#include "config_number.h"
+/* config_values.c — the tables of numeric and word-valued config options,
+ * their reading and their checks (see config_values.h). */
+#include "config_values.h"
 
 #include "cache_lease.h"
 #include "http.h"
@@ -8,6 +8,7 @@
 #include "tilestore.h"
 
 #include <cpl_conv.h>
+#include <cpl_string.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -110,7 +111,43 @@ eem_status eem_config_number_check(eem_number_key k, eem_error *err)
                          config_text(o->key), accepted);
 }
 
-eem_status eem_config_numbers_check(eem_error *err)
+/* A word-valued option: AUTO allowed or not, and its default. */
+typedef struct choice_option {
+    const char *key;
+    int def, auto_allowed;
+} choice_option;
+
+static const choice_option g_choices[EEM_CHOICE_COUNT] = {
+    [EEM_CHOICE_OIP_BINARY] = {"EEMODEL_OIP_BINARY", EEM_CHOICE_AUTO, 1},
+    [EEM_CHOICE_GRPC_CONNECTION_REUSE] = {"EEMODEL_GRPC_CONNECTION_REUSE", EEM_CHOICE_AUTO, 1},
+    [EEM_CHOICE_CHECK_METADATA] = {"EEMODEL_CHECK_METADATA", EEM_CHOICE_YES, 0},
+    [EEM_CHOICE_DIRECT_READ] = {"EEMODEL_DIRECT_READ", EEM_CHOICE_YES, 0},
+};
+
+/* EEM_CHOICE_* of o's value (its default when unset), -1 when not accepted. */
+static int choice_of(const choice_option *o)
+{
+    const char *v = config_text(o->key);
+    if (!v)
+        return o->def;
+    if (EQUAL(v, "YES") || EQUAL(v, "TRUE") || EQUAL(v, "ON") || EQUAL(v, "1"))
+        return EEM_CHOICE_YES;
+    if (EQUAL(v, "NO") || EQUAL(v, "FALSE") || EQUAL(v, "OFF") || EQUAL(v, "0"))
+        return EEM_CHOICE_NO;
+    if (o->auto_allowed && EQUAL(v, "AUTO"))
+        return EEM_CHOICE_AUTO;
+    return -1;
+}
+
+int eem_config_choice(eem_choice_key k)
+{
+    if (k < 0 || k >= EEM_CHOICE_COUNT)
+        return EEM_CHOICE_NO;
+    const int c = choice_of(&g_choices[k]);
+    return c >= 0 ? c : g_choices[k].def;
+}
+
+eem_status eem_config_values_check(eem_error *err)
 {
     for (int k = 0; k < EEM_NUM_COUNT; k++) {
         if (k == EEM_NUM_MAX_PREDICTIONS || k == EEM_NUM_JOB_MAX_PREDICTIONS)
@@ -118,6 +155,13 @@ eem_status eem_config_numbers_check(eem_error *err)
         eem_status st = eem_config_number_check((eem_number_key)k, err);
         if (st != EEM_OK)
             return st;
+    }
+    for (int k = 0; k < EEM_CHOICE_COUNT; k++) {
+        const choice_option *o = &g_choices[k];
+        if (choice_of(o) < 0)
+            return eem_error_set(err, EEM_ERR_INVALID, "%s: \"%.40s\" is not accepted; %s",
+                                 o->key, config_text(o->key),
+                                 o->auto_allowed ? "AUTO, YES or NO" : "YES or NO");
     }
     return EEM_OK;
 }
