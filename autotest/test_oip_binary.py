@@ -85,6 +85,32 @@ def test_a_remembered_verdict_is_not_carried_to_another_server_version(server, s
     assert sum(r["n_instances"] for r in reads) == 6
 
 
+def test_a_remembered_verdict_refused_later_says_so_and_is_replaced(server, src):
+    """The same server (same URL, name and version) that accepted binary bodies when probed
+    refuses them now: the read fails naming why and what to do, JSON is remembered for the
+    server, and a reopened dataset sends JSON without probing again."""
+    server.config(binary_extension="unlisted", server_version="7")
+    with config_options(EEMODEL_OIP_BINARY=None):
+        first = _read(_name(server.url, src))
+    server.reset()
+    server.config(binary_extension=False, server_version="7")
+    with config_options(EEMODEL_OIP_BINARY=None), pytest.raises(RuntimeError) as e:
+        _read(_name(server.url, src))
+    text = str(e.value)
+    assert "refuses it now" in text and "JSON is remembered for it" in text, text
+    assert "EEMODEL_OIP_BINARY=NO" in text
+    refused = server.log()
+    assert refused and all(r["status"] != 200 for r in refused)
+    server.reset()
+    server.config(binary_extension=False, server_version="7")
+    with config_options(EEMODEL_OIP_BINARY=None):
+        again = _read(_name(server.url, src))
+    assert np.array_equal(first, again)
+    log = server.log()
+    assert log and all(r["status"] == 200 and not r["binary"] for r in log), log  # no probe
+    assert sum(r["n_instances"] for r in log) == 6
+
+
 def test_a_listing_is_not_remembered(server, src):
     """A server that listed the extension and no longer does (same URL, same version) is
     probed, not sent binary bodies on the strength of the old listing."""

@@ -515,6 +515,19 @@ static void compute_explain_no_credentials(const compute_state *cs, eem_error *e
                  "...)");
 }
 
+/* A binary body refused by a server that accepted the binary tensor extension
+ * when probed (this process remembered it): JSON is remembered for it from now
+ * on, and the message says how to go on. */
+static void compute_forget_binary_verdict(compute_state *cs, eem_error *err)
+{
+    eem_oip_binary_remember(cs->p->binary_verdict_key, 0);
+    size_t len = strlen(err->msg);
+    snprintf(err->msg + len, sizeof err->msg - len,
+             "; this server had accepted Triton's binary tensor extension when probed and "
+             "refuses it now (replaced, or another version): JSON is remembered for it from "
+             "now on, so reopening the dataset sends JSON (EEMODEL_OIP_BINARY=NO always does)");
+}
+
 static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_error *err)
 {
     eem_predictor *p = cs->p;
@@ -525,6 +538,8 @@ static eem_status compute_use_answer(compute_state *cs, pending_request *r, eem_
                       r->n_tiles, what);
         if ((r->http.status == 401 || r->http.status == 403) && !cs->auth.lines.authorization)
             compute_explain_no_credentials(cs, err);
+        if (p->binary_verdict_key && p->payload.binary && eem_oip_binary_refusal(r->http.status))
+            compute_forget_binary_verdict(cs, err);
         return EEM_ERR_HTTP;
     }
     p->answered = 1;

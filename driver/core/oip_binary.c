@@ -9,9 +9,7 @@
 #include "str.h"
 #include "tensor.h"
 
-#include <cpl_conv.h>
 #include <cpl_error.h>
-#include <cpl_string.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -114,8 +112,7 @@ done:
     return st;
 }
 
-/* 1: a refusal of the binary form; 0: anything else (success or unrelated). */
-static int status_refuses_binary(long s)
+int eem_oip_binary_refusal(long s)
 {
     return s >= 400 && s < 500 && s != 401 && s != 403 && s != 404 && s != 408 && s != 429;
 }
@@ -158,7 +155,7 @@ static eem_status probe(const eem_endpoint *ep, const eem_source *src, const eem
         eem_http_describe_failure(&req, what, sizeof what);
         if (req.ok)
             *verdict = 1;
-        else if (!req.error[0] && status_refuses_binary(req.status))
+        else if (!req.error[0] && eem_oip_binary_refusal(req.status))
             *verdict = 0;
         CPLDebug("EEMODEL", "binary tensor extension probe: %s",
                  req.ok ? "accepted" : what);
@@ -167,6 +164,18 @@ static eem_status probe(const eem_endpoint *ep, const eem_source *src, const eem
     eem_http_multi_free(m);
     eem_buf_free(&body);
     return st;
+}
+
+char *eem_oip_binary_key_dup(const eem_endpoint *ep, const char *server_identity)
+{
+    /* the URL and who answers there: a server replaced by another probes again */
+    const char *url = ep->server_metadata_url ? ep->server_metadata_url : ep->predict_url;
+    const char *who = server_identity ? server_identity : "";
+    const size_t n = strlen(url) + 1 + strlen(who) + 1;
+    char *key = malloc(n);
+    if (key)
+        snprintf(key, n, "%s %s", url, who);
+    return key;
 }
 
 eem_status eem_oip_binary_auto(const eem_endpoint *ep, const eem_source *src,
@@ -180,20 +189,20 @@ eem_status eem_oip_binary_auto(const eem_endpoint *ep, const eem_source *src,
         *binary = 1;
         return EEM_OK;
     }
-    /* the URL and who answers there: a server replaced by another probes again */
-    const char *url = ep->server_metadata_url ? ep->server_metadata_url : ep->predict_url;
-    char *key = CPLStrdup(CPLSPrintf("%s %s", url, server_identity ? server_identity : ""));
+    char *key = eem_oip_binary_key_dup(ep, server_identity);
+    if (!key)
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     int known = eem_oip_binary_remembered(key);
     if (known >= 0) {
         *binary = known;
-        CPLFree(key);
+        free(key);
         return EEM_OK;
     }
     int verdict = -1;
     eem_status st = probe(ep, src, spec, ops, ctx, secret_headers, &verdict, err);
     if (st == EEM_OK && verdict >= 0)
         eem_oip_binary_remember(key, verdict);
-    CPLFree(key);
+    free(key);
     *binary = st == EEM_OK && verdict == 1;
     return st;
 }

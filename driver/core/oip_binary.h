@@ -29,6 +29,13 @@ int eem_oip_binary_remembered(const char *server_key);
 void eem_oip_binary_remember(const char *server_key, int binary);
 /* Forget every verdict (tests). */
 void eem_oip_binary_forget_all(void);
+/* The key a verdict is remembered under for ep and the name and version its
+ * GET /v2 gave (server_identity, "" when unknown); free() it.  NULL when out
+ * of memory. */
+char *eem_oip_binary_key_dup(const eem_endpoint *ep, const char *server_identity);
+/* 1 when HTTP status is a refusal of the binary form (400, 415, 422 and the
+ * like; not 401, 403, 404, 408 or 429). */
+int eem_oip_binary_refusal(long status);
 
 /* Room for a server's name and version (eem_metadata_server_identity). */
 #define EEM_OIP_SERVER_IDENTITY_MAX 160

@@ -213,6 +213,7 @@ void eem_predictor_close(eem_predictor *p)
     eem_cache_close(p->cache);
     eem_datamemo_close(&p->memo);
     free(p->cache_context);
+    free(p->binary_verdict_key);
     free(p->cache_sizes);
     free(p->grids);
     if (p->band_names)
@@ -369,6 +370,9 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
                                             auth.headers, binary_available, server_identity,
                                             &p->payload.binary, err)
                       : (p->payload.binary = bin == EEM_CHOICE_YES, EEM_OK);
+    if (st == EEM_OK && oip_auto && p->payload.binary && !binary_available &&
+        !(p->binary_verdict_key = eem_oip_binary_key_dup(p->ep, server_identity)))
+        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     eem_auth_session_end(&auth);
     for (int k = 0; st == EEM_OK && k < p->src->n_keys; k++)
         st = eem_payload_check_input_type(p->ops, &p->payload, p->src->keys[k].key,

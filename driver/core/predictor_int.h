@@ -22,6 +22,10 @@ struct eem_predictor {
     eem_endpoint *ep;
     const eem_payload_ops *ops;
     eem_payload_context payload; /* what the payload format needs besides the spec */
+    /* EEMODEL_OIP_BINARY=AUTO chose binary on a probe's verdict (now or
+     * remembered): the key of that verdict (owned), so that a refusal now
+     * replaces it; NULL otherwise */
+    char *binary_verdict_key;
     eem_grid *grids;
     int n_levels;
     int n_bands;
