@@ -10,6 +10,8 @@
  * of the process, so the probe is sent once per server, whatever the number
  * of datasets, and again when another server (or another version) answers
  * at that URL.  A listing is read again at every open and never remembered.
+ * A binary request refused later (compute.c) replaces a binary verdict with
+ * JSON, so the next dataset opened on that server sends JSON.
  * Any other outcome (no answer, 5xx, 401) falls back to JSON for this dataset
  * without remembering. */
 #ifndef EEM_OIP_BINARY_H
