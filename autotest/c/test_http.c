@@ -273,6 +273,9 @@ static void test_options_from_config(void)
         {"GDAL_HTTP_MAX_RETRY", "2.5", "from 0 to 100"},
         {"GDAL_HTTP_RETRY_DELAY", "nan", "seconds, 0 or more"},
         {"EEMODEL_MAX_RESPONSE_BYTES", "-5", "1 or more"},
+        /* above the cap that keeps every value within a long: refused, not cast */
+        {"EEMODEL_MAX_RESPONSE_BYTES", "9223372036854775807", "1 or more"},
+        {"EEMODEL_TILE_STORE_MEMORY", "9223372036854775807", "0 or more"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CPLSetConfigOption(bad[i][0], bad[i][1]);

@@ -12,44 +12,50 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* An option: a whole number within [min, max] (unit names what it counts), or
- * a number of seconds from min (max HUGE_VAL). */
+/* The largest value of a whole-number option said as "N or more": a safety
+ * cap far above any use, exactly a double and within a long (and, in MB,
+ * within a long long once shifted to bytes). */
+#define EEM_CONFIG_WHOLE_CAP 1e15
+#define EEM_CONFIG_MB_CAP 4398046511103.0 /* 2^42 - 1 */
+
+/* An option: a whole number within [min, max] (unit names what it counts;
+ * open: max is only a cap, said as "min or more"), or a number of seconds
+ * from min (max HUGE_VAL). */
 typedef struct number_option {
     const char *key;
     double def, min, max;
-    int integer;
+    int integer, open;
     const char *unit;
 } number_option;
 
 static const number_option g_options[EEM_NUM_COUNT] = {
     [EEM_NUM_MAX_CONNECTIONS] = {"EEMODEL_MAX_CONNECTIONS", EEM_HTTP_DEFAULT_MAX_CONNECTIONS, 1,
-                                 EEM_HTTP_MAX_CONNECTIONS_LIMIT, 1, "connections"},
-    [EEM_NUM_HTTP_TIMEOUT] = {"GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0, HUGE_VAL, 0,
+                                 EEM_HTTP_MAX_CONNECTIONS_LIMIT, 1, 0, "connections"},
+    [EEM_NUM_HTTP_TIMEOUT] = {"GDAL_HTTP_TIMEOUT", EEM_HTTP_DEFAULT_TIMEOUT_S, 0, HUGE_VAL, 0, 1,
                               "seconds"},
     [EEM_NUM_HTTP_CONNECTTIMEOUT] = {"GDAL_HTTP_CONNECTTIMEOUT", EEM_HTTP_DEFAULT_CONNECT_TIMEOUT_S,
-                                     0, HUGE_VAL, 0, "seconds"},
+                                     0, HUGE_VAL, 0, 1, "seconds"},
     [EEM_NUM_HTTP_MAX_RETRY] = {"GDAL_HTTP_MAX_RETRY", EEM_HTTP_DEFAULT_MAX_RETRY, 0,
-                                EEM_HTTP_MAX_RETRY_LIMIT, 1, "retries"},
+                                EEM_HTTP_MAX_RETRY_LIMIT, 1, 0, "retries"},
     [EEM_NUM_HTTP_RETRY_DELAY] = {"GDAL_HTTP_RETRY_DELAY", EEM_HTTP_DEFAULT_RETRY_DELAY_S, 0,
-                                  HUGE_VAL, 0, "seconds"},
+                                  HUGE_VAL, 0, 1, "seconds"},
     [EEM_NUM_MAX_RESPONSE_BYTES] = {"EEMODEL_MAX_RESPONSE_BYTES",
-                                    (double)EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1, (double)LONG_MAX,
-                                    1, "bytes"},
+                                    (double)EEM_HTTP_DEFAULT_MAX_RESPONSE_BYTES, 1,
+                                    EEM_CONFIG_WHOLE_CAP, 1, 1, "bytes"},
     [EEM_NUM_TILE_STORE_MEMORY] = {"EEMODEL_TILE_STORE_MEMORY", EEM_TILESTORE_DEFAULT_MEMORY_MB, 0,
-                                   (double)(LLONG_MAX >> 21), 1, "MB"},
+                                   EEM_CONFIG_MB_CAP, 1, 1, "MB"},
     [EEM_NUM_TILE_STORE_DISK] = {"EEMODEL_TILE_STORE_DISK", EEM_TILESTORE_DEFAULT_DISK_MB, 0,
-                                 (double)(LLONG_MAX >> 21), 1, "MB"},
+                                 EEM_CONFIG_MB_CAP, 1, 1, "MB"},
     [EEM_NUM_CACHE_LEASE_SECONDS] = {"EEMODEL_CACHE_LEASE_SECONDS", EEM_LEASE_DEFAULT_SECONDS, 1,
-                                     (double)LONG_MAX, 1, "seconds"},
+                                     EEM_CONFIG_WHOLE_CAP, 1, 1, "seconds"},
     [EEM_NUM_MAX_PREDICTIONS] = {"EEMODEL_MAX_PREDICTIONS", EEM_DEFAULT_MAX_PREDICTIONS, 1,
-                                 (double)LONG_MAX, 1, "predictions"},
-    [EEM_NUM_JOB_MAX_PREDICTIONS] = {"EEMODEL_JOB_MAX_PREDICTIONS", 0, 1, (double)LONG_MAX, 1,
-                                     "predictions"},
+                                 EEM_CONFIG_WHOLE_CAP, 1, 1, "predictions"},
+    [EEM_NUM_JOB_MAX_PREDICTIONS] = {"EEMODEL_JOB_MAX_PREDICTIONS", 0, 1, EEM_CONFIG_WHOLE_CAP, 1,
+                                     1, "predictions"},
 };
 
 static const char *config_text(const char *key)
@@ -103,7 +109,7 @@ eem_status eem_config_number_check(eem_number_key k, eem_error *err)
     char accepted[96];
     if (!o->integer)
         snprintf(accepted, sizeof accepted, "%s, %g or more", o->unit, o->min);
-    else if (o->max >= (double)(LLONG_MAX >> 21))
+    else if (o->open)
         snprintf(accepted, sizeof accepted, "a whole number of %s, %.0f or more", o->unit, o->min);
     else
         snprintf(accepted, sizeof accepted, "a whole number from %.0f to %.0f", o->min, o->max);
