@@ -246,3 +246,21 @@ def test_a_bad_number_set_after_open_fails_the_read_naming_it(predictor, eem_nam
     assert predictor.log() == []
     assert ds.GetRasterBand(1).ReadRaster(0, 0, 64, 64) is not None   # fine again once fixed
     ds = None
+
+
+def test_a_bad_number_set_after_a_vector_open_fails_the_read_naming_it(predictor, tmp_path):
+    from test_vector import gdaltest_error, name_for, open_layer
+    src = str(tmp_path / "pts.geojson")
+    with open(src, "w") as f:
+        json.dump({"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"elev": 1.0, "slope": 2},
+             "geometry": {"type": "Point", "coordinates": [0, 0]}}]}, f)
+    ds, lyr = open_layer(name_for(predictor.url, src))
+    with config_options(EEMODEL_MAX_CONNECTIONS="eight"), gdaltest_error() as errors:
+        assert [f for f in lyr] == []
+    assert any('EEMODEL_MAX_CONNECTIONS: "eight" is not accepted; a whole number from 1 to 256'
+               in e for e in errors), errors
+    assert predictor.log() == []
+    lyr.ResetReading()
+    assert len([f for f in lyr]) == 1
+    ds = None

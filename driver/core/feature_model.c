@@ -569,6 +569,10 @@ static void call_free(predict_call *c)
 
 static eem_status call_init(predict_call *c, eem_feature_model *m, eem_error *err)
 {
+    /* checked at open; again here, for a value set since (thread-local options) */
+    eem_status checked = eem_config_values_check(err);
+    if (checked != EEM_OK)
+        return checked;
     eem_http_options opts;
     eem_http_options_from_config(&opts);
     c->max_ahead = opts.max_connections * EEM_FEATURE_REQUESTS_AHEAD_PER_CONNECTION;
