@@ -207,13 +207,19 @@ def test_a_bad_number_is_refused_at_open_naming_it(predictor, eem_name, rgb_byte
     assert predictor.log() == []
 
 
-def test_a_bad_number_is_refused_by_a_vector_open_too(predictor, tmp_path):
-    from test_vector import name_for, open_failure
+def _one_point(tmp_path):
+    """A GeoJSON file of one point with the properties test_vector's descriptors read."""
     src = str(tmp_path / "pts.geojson")
     with open(src, "w") as f:
         json.dump({"type": "FeatureCollection", "features": [
             {"type": "Feature", "properties": {"elev": 1.0, "slope": 2},
              "geometry": {"type": "Point", "coordinates": [0, 0]}}]}, f)
+    return src
+
+
+def test_a_bad_number_is_refused_by_a_vector_open_too(predictor, tmp_path):
+    from test_vector import name_for, open_failure
+    src = _one_point(tmp_path)
     with config_options(GDAL_HTTP_MAX_RETRY="many"):
         text = open_failure(name_for(predictor.url, src))
     assert 'GDAL_HTTP_MAX_RETRY: "many" is not accepted; a whole number from 0 to 100' in text
@@ -250,11 +256,7 @@ def test_a_bad_number_set_after_open_fails_the_read_naming_it(predictor, eem_nam
 
 def test_a_bad_number_set_after_a_vector_open_fails_the_read_naming_it(predictor, tmp_path):
     from test_vector import gdaltest_error, name_for, open_layer
-    src = str(tmp_path / "pts.geojson")
-    with open(src, "w") as f:
-        json.dump({"type": "FeatureCollection", "features": [
-            {"type": "Feature", "properties": {"elev": 1.0, "slope": 2},
-             "geometry": {"type": "Point", "coordinates": [0, 0]}}]}, f)
+    src = _one_point(tmp_path)
     ds, lyr = open_layer(name_for(predictor.url, src))
     with config_options(EEMODEL_MAX_CONNECTIONS="eight"), gdaltest_error() as errors:
         assert [f for f in lyr] == []

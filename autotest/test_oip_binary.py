@@ -36,6 +36,16 @@ def src(make_raster):
     return make_raster(np.arange(2 * 16 * 24, dtype=np.uint16).reshape(2, 16, 24) % 251)
 
 
+def _probe_refused_once_then_json(log):
+    """The requests of a read whose probe the server refused: the probe once, then JSON
+    bodies answered 200 (returned)."""
+    refused = [r for r in log if r["status"] != 200]
+    assert len(refused) == 1 and refused[0]["n_instances"] in (0, 1), log
+    reads = [r for r in log if r["status"] == 200]
+    assert reads and not any(r["binary"] for r in reads)
+    return reads
+
+
 def test_unlisted_but_accepted_extension_is_used_after_one_probe(server, src):
     server.config(binary_extension="unlisted")
     with config_options(EEMODEL_OIP_BINARY=None):
@@ -57,11 +67,7 @@ def test_refused_extension_falls_back_to_json_and_is_remembered(server, src):
         again = _read(_name(server.url, src))
     assert np.array_equal(got, again)
     assert np.array_equal(got[0], gdal.Open(src).GetRasterBand(1).ReadAsArray().astype(np.float32))
-    log = server.log()
-    refused = [r for r in log if r["status"] != 200]
-    assert len(refused) == 1 and refused[0]["n_instances"] in (0, 1)   # the probe, once
-    reads = [r for r in log if r["status"] == 200]
-    assert reads and not any(r["binary"] for r in reads)
+    _probe_refused_once_then_json(server.log())
 
 
 def test_a_remembered_verdict_is_not_carried_to_another_server_version(server, src):
@@ -77,11 +83,7 @@ def test_a_remembered_verdict_is_not_carried_to_another_server_version(server, s
     with config_options(EEMODEL_OIP_BINARY=None):
         second = _read(_name(server.url, src))
     assert np.array_equal(first, second)
-    log = server.log()
-    refused = [r for r in log if r["status"] != 200]
-    assert len(refused) == 1 and refused[0]["n_instances"] in (0, 1), log   # probed again
-    reads = [r for r in log if r["status"] == 200]
-    assert reads and not any(r["binary"] for r in reads)
+    reads = _probe_refused_once_then_json(server.log())   # probed again
     assert sum(r["n_instances"] for r in reads) == 6
 
 
@@ -122,9 +124,7 @@ def test_a_listing_is_not_remembered(server, src):
     with config_options(EEMODEL_OIP_BINARY=None):
         second = _read(_name(server.url, src))
     assert np.array_equal(first, second)
-    log = server.log()
-    assert len([r for r in log if r["status"] != 200]) == 1, log
-    assert not any(r["binary"] for r in log if r["status"] == 200)
+    _probe_refused_once_then_json(server.log())
 
 
 def test_listed_extension_needs_no_probe(server, src):

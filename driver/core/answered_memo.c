@@ -5,12 +5,10 @@
 
 #include "answered_memo.h"
 
+#include "config_values.h"
 #include "http.h"
 
 #include <cpl_conv.h>
-
-#include <math.h>
-#include <stdlib.h>
 
 #include <pthread.h>
 #include <stdint.h>
@@ -72,18 +70,13 @@ int eem_answered_memo_has(const char *predict_url, double max_age_s)
 
 eem_status eem_answered_memo_lifetime(double *seconds, eem_error *err)
 {
-    *seconds = EEM_ANSWERED_MEMO_DEFAULT_S;
-    const char *v = CPLGetConfigOption("EEMODEL_ANSWERED_MEMORY_S", NULL);
-    if (!v || !*v)
+    *seconds = eem_config_number(EEM_NUM_ANSWERED_MEMORY_S);
+    if (eem_config_number_accepted(EEM_NUM_ANSWERED_MEMORY_S))
         return EEM_OK;
-    char *end = NULL;
-    const double s = strtod(v, &end);
-    if (end == v || *end || !(s >= 0) || isinf(s))
-        return eem_error_set(err, EEM_ERR_INVALID,
-                             "EEMODEL_ANSWERED_MEMORY_S: \"%.40s\" is not a number of seconds; "
-                             "accepted: 0 (every dataset starts with one request) or more "
-                             "(default %g)",
-                             v, EEM_ANSWERED_MEMO_DEFAULT_S);
-    *seconds = s;
-    return EEM_OK;
+    return eem_error_set(err, EEM_ERR_INVALID,
+                         "EEMODEL_ANSWERED_MEMORY_S: \"%.40s\" is not a number of seconds; "
+                         "accepted: 0 (every dataset starts with one request) or more "
+                         "(default %g)",
+                         CPLGetConfigOption("EEMODEL_ANSWERED_MEMORY_S", ""),
+                         EEM_ANSWERED_MEMO_DEFAULT_S);
 }

@@ -2,6 +2,7 @@
  * their reading and their checks (see config_values.h). */
 #include "config_values.h"
 
+#include "answered_memo.h"
 #include "cache_lease.h"
 #include "http.h"
 #include "spec.h"
@@ -24,12 +25,14 @@
 
 /* An option: a whole number within [min, max] (unit names what it counts;
  * open: max is only a cap, said as "min or more"), or a number of seconds
- * from min (max HUGE_VAL). */
+ * from min (max HUGE_VAL).  owned: checked by its owner, not by
+ * eem_config_values_check (config_values.h). */
 typedef struct number_option {
     const char *key;
     double def, min, max;
     int integer, open;
     const char *unit;
+    int owned;
 } number_option;
 
 static const number_option g_options[EEM_NUM_COUNT] = {
@@ -53,9 +56,11 @@ static const number_option g_options[EEM_NUM_COUNT] = {
     [EEM_NUM_CACHE_LEASE_SECONDS] = {"EEMODEL_CACHE_LEASE_SECONDS", EEM_LEASE_DEFAULT_SECONDS, 1,
                                      EEM_CONFIG_WHOLE_CAP, 1, 1, "seconds"},
     [EEM_NUM_MAX_PREDICTIONS] = {"EEMODEL_MAX_PREDICTIONS", EEM_DEFAULT_MAX_PREDICTIONS, 1,
-                                 EEM_CONFIG_WHOLE_CAP, 1, 1, "predictions"},
+                                 EEM_CONFIG_WHOLE_CAP, 1, 1, "predictions", 1},
     [EEM_NUM_JOB_MAX_PREDICTIONS] = {"EEMODEL_JOB_MAX_PREDICTIONS", 0, 1, EEM_CONFIG_WHOLE_CAP, 1,
-                                     1, "predictions"},
+                                     1, "predictions", 1},
+    [EEM_NUM_ANSWERED_MEMORY_S] = {"EEMODEL_ANSWERED_MEMORY_S", EEM_ANSWERED_MEMO_DEFAULT_S, 0,
+                                   HUGE_VAL, 0, 1, "seconds", 1},
 };
 
 static const char *config_text(const char *key)
@@ -91,11 +96,10 @@ double eem_config_number(eem_number_key k)
     return v;
 }
 
-int eem_config_number_is_set(eem_number_key k)
+int eem_config_number_accepted(eem_number_key k)
 {
     double v;
-    return k >= 0 && k < EEM_NUM_COUNT && config_text(g_options[k].key) &&
-           parse(&g_options[k], &v);
+    return k < 0 || k >= EEM_NUM_COUNT || parse(&g_options[k], &v);
 }
 
 eem_status eem_config_number_check(eem_number_key k, eem_error *err)
@@ -156,8 +160,8 @@ int eem_config_choice(eem_choice_key k)
 eem_status eem_config_values_check(eem_error *err)
 {
     for (int k = 0; k < EEM_NUM_COUNT; k++) {
-        if (k == EEM_NUM_MAX_PREDICTIONS || k == EEM_NUM_JOB_MAX_PREDICTIONS)
-            continue; /* their owners know whether the descriptor set them */
+        if (g_options[k].owned)
+            continue;
         eem_status st = eem_config_number_check((eem_number_key)k, err);
         if (st != EEM_OK)
             return st;

@@ -5,11 +5,12 @@
  * Values are read with CPLGetConfigOption at each call (a thread-local option
  * set since the open counts).  eem_config_values_check runs at every open and
  * at the start of every read, so a bad value is refused, never replaced by the
- * default in silence; the options a descriptor key can override
- * (EEMODEL_MAX_PREDICTIONS, EEMODEL_JOB_MAX_PREDICTIONS) are checked by their
- * owners, which know whether the descriptor set them.  (EEMODEL_READ_AHEAD and
- * EEMODEL_ANSWERED_MEMORY_S are checked by pipeline.c and answered_memo.c,
- * with the wording their descriptor key and tests share.) */
+ * default in silence.  Three numbers are checked by their owners instead:
+ * the two a descriptor key can override (EEMODEL_MAX_PREDICTIONS,
+ * EEMODEL_JOB_MAX_PREDICTIONS: only the owner knows whether the descriptor
+ * set them) and EEMODEL_ANSWERED_MEMORY_S (answered_memo.c says what 0
+ * means).  (EEMODEL_READ_AHEAD, which shares its words with the READ_AHEAD
+ * key, is checked by pipeline.c.) */
 #ifndef EEM_CONFIG_VALUES_H
 #define EEM_CONFIG_VALUES_H
 
@@ -31,13 +32,14 @@ typedef enum eem_number_key {
     EEM_NUM_CACHE_LEASE_SECONDS, /* EEMODEL_CACHE_LEASE_SECONDS */
     EEM_NUM_MAX_PREDICTIONS,     /* EEMODEL_MAX_PREDICTIONS (owner: cost_guard.c) */
     EEM_NUM_JOB_MAX_PREDICTIONS, /* EEMODEL_JOB_MAX_PREDICTIONS (owner: job_budget.c) */
+    EEM_NUM_ANSWERED_MEMORY_S,   /* EEMODEL_ANSWERED_MEMORY_S, seconds (owner: answered_memo.c) */
     EEM_NUM_COUNT
 } eem_number_key;
 
 /* The option's value: its default when unset or not accepted. */
 double eem_config_number(eem_number_key k);
-/* 1 when the option is set to an accepted value. */
-int eem_config_number_is_set(eem_number_key k);
+/* 1 when the option is unset or set to a value it accepts. */
+int eem_config_number_accepted(eem_number_key k);
 /* EEM_ERR_INVALID naming option k, its value and what it accepts when it is
  * set to something it does not accept; else EEM_OK. */
 eem_status eem_config_number_check(eem_number_key k, eem_error *err);
@@ -56,7 +58,7 @@ enum { EEM_CHOICE_NO = 0, EEM_CHOICE_YES = 1, EEM_CHOICE_AUTO = 2 };
 /* The option's value (EEM_CHOICE_*): its default when unset or not accepted. */
 int eem_config_choice(eem_choice_key k);
 
-/* Every number and choice but the two numbers with owners: EEM_ERR_INVALID
+/* Every number and choice but the numbers with owners: EEM_ERR_INVALID
  * naming the first one set to something it does not accept, with its value
  * and what it accepts. */
 eem_status eem_config_values_check(eem_error *err);
