@@ -12,7 +12,7 @@ Jobs, against the stand-in predictor (no latency) on 127.0.0.1, on a synthetic
 each through the default payload format (SERIALIZED_TF_TENSORS, base64 TensorProtos in
 JSON), OIP v2 REST with the binary tensor extension and gRPC GRPC_TF_TENSORS.
 
-Per case: CPU (user+sys of the `gdal_translate` process, /usr/bin/time, minimum of the
+Per case: CPU (user+sys of the `gdal_translate` process from its rusage, minimum of the
 repeats: the least disturbed run on a shared machine; the runs of the plain copy and of every
 format are interleaved, repeat after repeat) through the driver and for a plain
 copy of the source to the same output type (`gdal_translate -ot <type> src`), GB of
@@ -74,32 +74,34 @@ def make_raster(path, size):
     return str(path), data
 
 
-def cpu_of(cmd, env, stats):
-    """user+sys seconds of cmd (its own process, through /usr/bin/time)."""
-    proc = subprocess.run(["/usr/bin/time", "-o", stats, "-f", "%U %S"] + cmd, env=env,
-                          stderr=subprocess.PIPE)
+def cpu_of(cmd, env):
+    """user+sys seconds of cmd, to the microsecond: the rusage wait4 gives for the child
+    (GNU time prints hundredths, which on the uint8 job is 0.16 s/GB)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
     if proc.returncode != 0:
         raise SystemExit("command failed (%s): %s\n%s" % (proc.returncode, " ".join(cmd),
-                                                           proc.stderr.decode(errors="replace")))
-    with open(stats) as f:
-        user, system = f.read().split()[-2:]
-    return float(user) + float(system)
+                                                           err.decode(errors="replace")))
+    return usage.ru_utime + usage.ru_stime
 
 
-def translate(src, out, stats, env, options=(), prefix=()):
+def translate(src, out, env, options=(), prefix=()):
     for p in (out, out + ".aux.xml", out + ".msk"):
         if os.path.exists(p):
             os.unlink(p)
     cmd = list(prefix) + ["gdal_translate", "-q"] + list(options)
     for c in CREATION:
         cmd += ["-co", c]
-    return cpu_of(cmd + [src, out], env, stats)
+    return cpu_of(cmd + [src, out], env)
 
 
-def profile(name, out, stats, env, work, top):
+def profile(name, out, env, work, top):
     """perf record of one driver run; prints the top functions by self time."""
     data = str(work / "perf.data")
-    translate(name, out, stats, env, prefix=["perf", "record", "-q", "-F", "4000", "-o", data, "--"])
+    translate(name, out, env, prefix=["perf", "record", "-q", "-F", "4000", "-o", data, "--"])
     report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "dso,symbol",
                              "--percent-limit", "0.5", "--stdio", "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
@@ -138,7 +140,7 @@ def floor_bodies(kind, counts, tile, work, bodies):
                                      "Inference-Header-Content-Length: %d" % len(head)])
 
 
-def transport_floor(server, kind, counts, bodies, answer_type, stats):
+def transport_floor(server, kind, counts, bodies, answer_type):
     """CPU of one curl process posting a body of each count in turn on one connection and
     writing the answers to /dev/null; every answer must be a 200."""
     url = ("http://127.0.0.1:%d/v1/projects/p/models/identity:predict" if kind == "json"
@@ -155,7 +157,7 @@ def transport_floor(server, kind, counts, bodies, answer_type, stats):
         cmd.append(url)
     server.reset()
     server.config(out_dtype=answer_type)
-    cpu = cpu_of(cmd, dict(os.environ), stats)
+    cpu = cpu_of(cmd, dict(os.environ))
     answered = [r for r in server.log() if r.get("status", 200) == 200]
     if len(answered) != len(counts):
         raise SystemExit("transport floor: %d answers for %d requests" % (len(answered), len(counts)))
@@ -188,7 +190,6 @@ def main():
           % (args.size, args.size, BANDS, tiles, args.tile, args.tile, args.repeats))
     server = StandIn.start(token=TOKEN)
     out = str(work / "out.tif")
-    stats = str(work / "time.txt")
     rows = []
     try:
         for job, out_type, gdal_type, np_type in jobs:
@@ -210,12 +211,12 @@ def main():
             # spell of this VM then weighs on every case alike instead of on one case
             plains, plain_fixeds = [], []
             for _ in range(args.repeats):
-                plains.append(translate(src, out, stats, env, ["-ot", gdal_type]))
-                plain_fixeds.append(translate(src, out, stats, env, ["-ot", gdal_type] + one_tile))
+                plains.append(translate(src, out, env, ["-ot", gdal_type]))
+                plain_fixeds.append(translate(src, out, env, ["-ot", gdal_type] + one_tile))
                 for case in cases:
                     server.reset()  # clears the config too: the answer type again
                     server.config(out_dtype=answer_type)
-                    case["cpus"].append(translate(case["name"], out, stats, case["env"]))
+                    case["cpus"].append(translate(case["name"], out, case["env"]))
                     case["log"] = server.log()
                     ds = gdal.Open(out)
                     got = np.transpose(ds.ReadAsArray(), (1, 2, 0))
@@ -228,19 +229,19 @@ def main():
                                          % (job, case["label"], n_inst, tiles))
                     server.reset()
                     server.config(out_dtype=answer_type)
-                    case["fixed"].append(translate(case["name"], out, stats, case["env"], one_tile))
+                    case["fixed"].append(translate(case["name"], out, case["env"], one_tile))
                     if case["floor_kind"]:
                         counts = [r["n_instances"] for r in case["log"]]
                         floor_bodies(case["floor_kind"], counts, args.tile, work,
                                      case.setdefault("bodies", {}))
                         case["floor"].append(transport_floor(server, case["floor_kind"], counts,
-                                                             case["bodies"], answer_type, stats))
+                                                             case["bodies"], answer_type))
             plain, plain_fixed = min(plains), min(plain_fixeds)
             for case in cases:
                 if args.perf:
                     server.reset()
                     server.config(out_dtype=answer_type)
-                    profile(case["name"], out, stats, case["env"], work, args.perf)
+                    profile(case["name"], out, case["env"], work, args.perf)
                     print("  ^ %s job through %s: %.2f s CPU" % (job, case["label"], min(case["cpus"])))
                 sent = tiles * args.tile * args.tile * BANDS
                 received = sent * np.dtype(np_type).itemsize
@@ -260,7 +261,7 @@ def main():
                                                             "plain s", "s/GB over", "fixed s", "marg s/GB",
                                                             "floor s/GB"))
     for job, label, reqs, gb, cpu, plain, per_gb, fixed_over, marginal, floor in rows:
-        print("%-8s %-32s %5d %8.4f %7.2f %9.2f %10.2f %9.3f %10.2f %10s"
+        print("%-8s %-32s %5d %8.4f %7.3f %9.3f %10.2f %9.3f %10.2f %10s"
               % (job, label, reqs, gb, cpu, plain, per_gb, fixed_over, marginal,
                  "-" if floor is None else "%.2f" % floor))
     print()
