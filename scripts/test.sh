@@ -11,8 +11,12 @@
 #      (scripts/valgrind.sh, own unsanitized build in build-asan-valgrind/)
 #   6. fuzz: a time-boxed libFuzzer run of every fuzz target with clang + ASan +
 #      UBSan (scripts/fuzz.sh, EEM_FUZZ_SECONDS per target, default 30)
+#   7. tsan: the suites that read one dataset from several threads, or while
+#      the prediction pipeline's worker runs, against a ThreadSanitizer build;
+#      a report with a stack in the plugin fails it (scripts/tsan.sh, own
+#      build in build-asan-tsan/)
 #
-# Steps 5 and 6 run one after the other in the background while steps 3 and 4
+# Steps 5 to 7 run one after the other in the background while steps 3 and 4
 # run (they share nothing but the CPU, and no test depends on the machine's
 # speed); their output is printed when they end.  EEM_TEST_SERIAL=1 runs every
 # step in turn instead.
@@ -122,7 +126,7 @@ if [ ! -f "$PLUGIN" ]; then
 fi
 mkdir -p "$REPORT_DIR"
 
-# --- 5./6. valgrind then fuzzing, in the background (no sanitizer runtime) ----
+# --- 5.-7. valgrind, fuzzing, tsan in the background (no ASan runtime) -------
 background_pid=""
 background_steps() {
   (
@@ -135,10 +139,14 @@ background_steps() {
     log "fuzz (${EEM_FUZZ_SECONDS:-30}s per target)"
     EEM_FUZZ_BUILD_DIR="$BUILD_DIR-fuzz" bash "$repo/scripts/fuzz.sh" </dev/null
     echo "fuzz $? $(( $(date +%s) - t0 ))" >"$REPORT_DIR/fuzz.status"
+    t0=$(date +%s)
+    log "tsan (threaded suites under ThreadSanitizer)"
+    bash "$repo/scripts/tsan.sh" "$BUILD_DIR-tsan" </dev/null
+    echo "tsan $? $(( $(date +%s) - t0 ))" >"$REPORT_DIR/tsan.status"
   )
 }
 if [ "${EEM_TEST_SERIAL:-0}" != 1 ]; then
-  log "valgrind and fuzz start in the background (output: $BACKGROUND_LOG)"
+  log "valgrind, fuzz and tsan start in the background (output: $BACKGROUND_LOG)"
   background_steps >"$BACKGROUND_LOG" 2>&1 &
   background_pid=$!
 fi
@@ -195,15 +203,15 @@ case "$rc" in
 esac
 record_step pytest "$(( $(date +%s) - pytest_t0 ))" "$status"
 
-# --- 5./6. collect the background steps (or run them now) --------------------
+# --- 5.-7. collect the background steps (or run them now) --------------------
 if [ -n "$background_pid" ]; then
-  log "waiting for valgrind and fuzz (background)"
+  log "waiting for valgrind, fuzz and tsan (background)"
   wait "$background_pid"
   cat "$BACKGROUND_LOG"
 else
   background_steps
 fi
-for s in valgrind fuzz; do
+for s in valgrind fuzz tsan; do
   if read -r _ src secs <"$REPORT_DIR/$s.status" 2>/dev/null; then
     if [ "$src" -eq 0 ]; then record_step "$s" "$secs" ok
     else record_step "$s" "$secs" "FAILED (exit $src; see above)"; fi
