@@ -559,7 +559,8 @@ def test_reset_restores_defaults(client):
                                       "answer": "full", "single_output": "list", "batch_dim": False,
                                       "output_name": None, "answer_layout": None, "answer_key": None,
                                       "numbers_as_strings": False, "metadata": None, "binary_extension": True, "server_version": None,
-                                      "answer_mangle": None, "grpc_typed_answer": False, "grpc_example_hw": None}
+                                      "answer_mangle": None, "grpc_typed_answer": False, "grpc_example_hw": None,
+                                      "google_resource": None}
     out = one(client, "identity", [np.ones((1, 1, 1), np.float32)])
     assert out.dtype == np.float32
     assert len(client.server.log()) == 1 and client.server.log()[0]["seq"] == 1

@@ -233,3 +233,84 @@ def test_a_bad_answered_memory_is_refused_at_open(predictor, source, value):
     text = str(e.value)
     assert "EEMODEL_ANSWERED_MEMORY_S" in text and '"%s"' % value in text and "accepted: 0" in text
     assert predictor.log() == []
+
+
+# -- Google's resources: the model (AI Platform) or the endpoint (Vertex AI) at open --------
+
+
+def google_name(predictor, path, backend, model="identity", **kw):
+    return build_name(predictor.url, path, model=model, tile=(TILE, TILE), backend=backend,
+                      output_bands="output:float32:3", max_payload_bytes=PAYLOAD, **kw)
+
+
+@pytest.mark.parametrize("backend", ["aiplatform", "vertex"])
+def test_a_google_resource_that_shows_the_model_serving_skips_the_slow_start(predictor, source,
+                                                                             backend):
+    """GET of the model (AI Platform, its default version READY) or of the endpoint (Vertex
+    AI, a model deployed) at open: the first requests go together and full, a gate of three
+    at the first three requests opens."""
+    path, array = source
+    predictor.config(google_resource="ready")
+    ds = gdal.Open(google_name(predictor, path, backend))
+    predictor.fault(kind="gate", count=3, seconds=120)
+    assert np.array_equal(ds.ReadAsArray(), array.astype(np.float32))
+    log = sorted(predictor.log(), key=lambda r: r["seq"])
+    assert log and log[0]["n_instances"] > 1
+    gated = [r for r in log if r["fault"] == "gate"]
+    assert len(gated) == 3 and not any(r["error"] for r in gated), [r["error"] for r in gated]
+    digests = [d for r in log for d in r["instance_digests"]]
+    assert len(digests) == 80 and len(set(digests)) == 80
+
+
+@pytest.mark.parametrize("backend, mode, message", [
+    ("aiplatform", "missing", r"the model does not exist: Resource projects/p/models/missing was "
+                              r"not found \(NOT_FOUND\)"),
+    ("vertex", "missing", r"the endpoint does not exist: Resource projects/p/locations/us-central1/"
+                          r"endpoints/missing was not found"),
+    ("aiplatform", "creating", r"the default version of the model is CREATING, not READY"),
+    ("vertex", "creating", r"the endpoint has no model deployed"),
+])
+def test_a_google_resource_that_cannot_serve_fails_the_open_before_any_prediction(
+        predictor, source, backend, mode, message):
+    path, _ = source
+    predictor.config(google_resource="creating" if mode == "creating" else "ready")
+    model = "missing" if mode == "missing" else "identity"
+    with pytest.raises(RuntimeError, match=message) as e:
+        gdal.Open(google_name(predictor, path, backend, model=model))
+    assert "GET http://127.0.0.1:%d/v1/projects/p/" % predictor.port in str(e.value)
+    assert "EEMODEL_CHECK_METADATA" in str(e.value) or mode == "creating"
+    assert predictor.log() == []  # no prediction request
+
+
+def test_a_named_version_that_is_not_ready_fails_the_open(predictor, source):
+    path, _ = source
+    predictor.config(google_resource="creating")
+    with pytest.raises(RuntimeError, match=r"the model version is CREATING, not READY"):
+        gdal.Open(google_name(predictor, path, "aiplatform", version="v7"))
+    assert predictor.log() == []
+
+
+@pytest.mark.parametrize("mode", ["forbidden", None])
+def test_a_google_resource_that_cannot_be_read_keeps_the_slow_start_in_silence(predictor, source,
+                                                                               mode):
+    """403 (a role that may predict but not read the model) or no such route (a gateway):
+    no warning, the open works, and the first read probes with one tile alone."""
+    path, array = source
+    predictor.config(google_resource=mode)
+    gdal.ErrorReset()
+    ds = gdal.Open(google_name(predictor, path, "vertex"))
+    assert gdal.GetLastErrorMsg() == ""
+    assert np.array_equal(ds.ReadAsArray(), array.astype(np.float32))
+    log = sorted(predictor.log(), key=lambda r: r["seq"])
+    assert log[0]["n_instances"] == 1
+    assert all(r["t_start"] >= log[0]["t_end"] for r in log[1:])
+
+
+def test_without_the_metadata_check_a_google_resource_is_not_read(predictor, source):
+    """EEMODEL_CHECK_METADATA=NO: an endpoint with nothing deployed opens (the read fails)."""
+    path, _ = source
+    predictor.config(google_resource="creating")
+    with config_options(EEMODEL_CHECK_METADATA="NO"):
+        ds = gdal.Open(google_name(predictor, path, "vertex"))
+    assert ds is not None
+    assert predictor.log() == []

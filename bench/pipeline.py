@@ -62,6 +62,10 @@ SHAPES = {
 FAIL_SEED = 9                 # --fail-seed of the stand-in: 4 of its first 30 draws fail
 WASTE_SHAPE = "A"
 MEMORY_SHAPE = "B"
+# What GET of the model resource answers at open (the stand-in's google_resource): "ready",
+# as Google's own API does, lets the open confirm the model and skip the slow start's one-tile
+# probe; None (--no-model-resource: a role that may not read the model, a gateway) keeps it.
+MODEL_RESOURCE = "ready"
 
 
 def fmt(x, digits=2):
@@ -154,6 +158,11 @@ def check_output(out, src, predicted):
 # -- the request log ------------------------------------------------------------------
 
 
+def configure(server):
+    """The stand-in's answer options for every run: uint8 answers, the model resource."""
+    server.config(out_dtype="uint8", google_resource=MODEL_RESOURCE)
+
+
 def settle(server):
     """Wait until every request that reached the server is in its log (a client that
     exited may leave requests in flight: the server still answers and logs them)."""
@@ -243,7 +252,7 @@ def probe_capacity(server, workers, k, threads, seconds):
         return done, last
 
     server.reset()
-    server.config(out_dtype="uint8")
+    configure(server)
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
         results = list(pool.map(lambda _: client(), range(threads)))
@@ -283,7 +292,7 @@ def run_timed(cmd, env_extra=None, clock=None):
 
 def translate(server, name, out, options=(), config=(), open_options=(), env_extra=None):
     server.reset()
-    server.config(out_dtype="uint8")
+    configure(server)
     for path in (out, out + ".msk", out + ".aux.xml"):
         if os.path.exists(path):
             os.unlink(path)
@@ -348,7 +357,7 @@ def run_reader(server, kind, name, src, window, open_options):
     """A reader in its own process (this script with --reader): (wall, log once it exited,
     what the reader used)."""
     server.reset()
-    server.config(out_dtype="uint8")
+    configure(server)
     cmd = ["/usr/bin/python3", str(pathlib.Path(__file__).resolve()), "--reader", kind,
            "--name", name, "--src", src, "--window", ",".join(str(v) for v in window)]
     for oo in open_options:
@@ -598,6 +607,9 @@ def main():
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--open-option", action="append",
                         help="KEY=VALUE passed to every read (-oo), e.g. READ_AHEAD=NO")
+    parser.add_argument("--no-model-resource", action="store_true",
+                        help="the stand-in does not answer GET of the model resource: the open "
+                             "cannot confirm the model and the first read probes with one tile")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--reader", help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
@@ -611,6 +623,9 @@ def main():
     if size % TILE or size < least:
         parser.error("--size must be a multiple of %d and at least %d" % (TILE, least))
     args.repeats = args.repeats or (1 if args.quick else REPEATS)
+    global MODEL_RESOURCE
+    if args.no_model_resource:
+        MODEL_RESOURCE = None
     args.probe_seconds = args.probe_seconds or (2.0 if args.quick else 4.0)
     shapes = [k for k in args.shapes.upper() if k in SHAPES]
     if gdal.GetDriverByName("EEMODEL") is None:
@@ -625,6 +640,9 @@ def main():
           % ("advertised" if "READ_AHEAD" in options.upper() else "not advertised",
              " ".join(args.open_option or []) or "none",
              os.environ.get("EEMODEL_MAX_CONNECTIONS", "default")))
+    print("model resource at open: %s" % ("READY (the open confirms the model: no one-tile probe)"
+                                          if MODEL_RESOURCE else
+                                          "not answered (the first read probes with one tile)"))
     try:
         t = time.monotonic()
         src = make_raster(work / "src.tif", size, seed=1)

@@ -47,6 +47,9 @@ GET_ROUTES = (
     ("tfserving-metadata", re.compile(r"^/v1/models/(?P<model>%s)(?:/versions/(?P<version>%s)|/labels/(?P<label>%s))?/metadata$" % (ID, ID, ID))),
     ("kserve-metadata", re.compile(r"^/v2/models/(?P<model>%s)(?:/versions/(?P<version>%s))?$" % (ID, ID))),
     ("kserve-server", re.compile(r"^/v2/?$")),
+    # Google's resources a predict URL names (models.get / versions.get, endpoints.get)
+    ("aiplatform-resource", re.compile(r"^/v1/projects/(?P<project>%s)/models/(?P<model>%s)(?:/versions/(?P<version>%s))?$" % (ID, ID, ID))),
+    ("vertex-resource", re.compile(r"^/v1/projects/(?P<project>%s)/locations/(?P<location>%s)/endpoints/(?P<model>%s)$" % (ID, ID, ID))),
 )
 
 # Answer options (merged into the server's config; reset with it).
@@ -61,12 +64,16 @@ CONFIG_DEFAULTS = {
     "answer_mangle": None,        # a malformed JSON answer (MANGLES), for error-path tests
     "grpc_typed_answer": False,   # gRPC ModelInfer: typed contents instead of raw_output_contents
     "grpc_example_hw": None,      # gRPC tf.Example features: [H, W] of each band (null: square)
+    "google_resource": None,      # GET of a Google model/version/endpoint resource: None (no such
+                                  # route, a plain 404), "ready", "creating" (AI Platform: state
+                                  # CREATING; Vertex: nothing deployed), "forbidden" (403)
 }
 # Malformed answers (JSON formats): ragged (a row one entry short), string_value (a number
 # replaced by text), missing_output (the first output renamed), wrong_count (one instance
 # missing), not_a_list (the answer list replaced by a number), null_value (a number -> null).
 MANGLES = (None, "ragged", "string_value", "missing_output", "wrong_count", "not_a_list", "null_value")
 ANSWER_LAYOUTS = (None, "row", "columnar")
+GOOGLE_RESOURCE_MODES = (None, "ready", "creating", "forbidden")
 ANSWER_KEYS = (None, "predictions", "outputs")
 
 OIP_NUMPY = {"UINT8": "u1", "INT8": "i1", "UINT16": "<u2", "INT16": "<i2", "UINT32": "<u4", "INT32": "<i4",
@@ -92,6 +99,8 @@ def validate_config_key(key, value):
         raise ProtocolError("%s: %r is not true or false" % (key, value))
     if key == "binary_extension" and not isinstance(value, bool) and value != "unlisted":
         raise ProtocolError("%s: %r is not true, false or \"unlisted\"" % (key, value))
+    if key == "google_resource" and value not in GOOGLE_RESOURCE_MODES:
+        raise ProtocolError("google_resource: %r is not one of %s" % (value, GOOGLE_RESOURCE_MODES))
     if key == "server_version" and value is not None and not isinstance(value, str):
         raise ProtocolError("server_version: %r is not null or a string" % (value,))
     if key == "grpc_example_hw" and value is not None and not (
@@ -620,8 +629,42 @@ def encode_oip(req, shaped, config, bf16):
 SERVER_VERSION = "1+%d.%s" % (os.getpid(), secrets.token_hex(4))
 
 
+def google_error(code, status, message):
+    return {"error": {"code": code, "message": message, "status": status}}
+
+
+def google_resource_answer(kind, route, config, known_models):
+    """(status, document): Google's models.get / versions.get (AI Platform) or endpoints.get
+    (Vertex AI, the endpoint id naming the model), as config["google_resource"] says."""
+    mode = config.get("google_resource")
+    if mode is None:
+        return 404, {"error": "no route for GET (google_resource not configured)"}
+    model = route["model"]
+    if kind == "vertex-resource":
+        name = "projects/%s/locations/%s/endpoints/%s" % (route["project"], route["location"], model)
+    else:
+        name = "projects/%s/models/%s" % (route["project"], model)
+    if mode == "forbidden":
+        return 403, google_error(403, "PERMISSION_DENIED", "Permission denied on resource %s" % name)
+    if model not in known_models and model != "echo":
+        return 404, google_error(404, "NOT_FOUND", "Resource %s was not found" % name)
+    if kind == "vertex-resource":
+        deployed = [] if mode == "creating" else [{"id": "1", "model": "projects/%s/locations/%s/models/%s"
+                                                   % (route["project"], route["location"], model)}]
+        document = {"name": name, "displayName": model}
+        if deployed:  # proto3 JSON leaves an empty list out
+            document["deployedModels"] = deployed
+        return 200, document
+    state = "CREATING" if mode == "creating" else "READY"
+    if route.get("version"):
+        return 200, {"name": "%s/versions/%s" % (name, route["version"]), "state": state}
+    return 200, {"name": name, "defaultVersion": {"name": name + "/versions/v1", "state": state}}
+
+
 def metadata_answer(kind, route, config, known_models):
     """(status, document) for the GET routes."""
+    if kind in ("aiplatform-resource", "vertex-resource"):
+        return google_resource_answer(kind, route, config, known_models)
     if kind == "kserve-server":
         extensions = ["model_repository", "schedule_policy", "sequence", "statistics"]
         if config.get("binary_extension", True) is True:

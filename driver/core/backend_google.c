@@ -6,14 +6,17 @@
  * 100-instance cap of online prediction, which payload formats and options
  * each carries (the {"instances": [...]} envelope; Vertex :rawPredict
  * forwards the body as is), and Google's error body
- * {"error": {"code", "message", "status"}}.  Neither publishes model
- * metadata the driver reads. */
+ * {"error": {"code", "message", "status"}}.  Neither publishes tensor
+ * metadata; both publish the resource a predict URL names (the model or
+ * version, the endpoint), which says at open whether the model is there and
+ * serving (read_resource: metadata.c fetches it). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "backend.h"
 
 #include "endpoint.h"
 
+#include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -135,11 +138,131 @@ static int vertex_recognises(const eem_path_segments *ps)
     return -1;
 }
 
+static int google_error_message(const char *body, size_t len, char *buf, size_t buflen)
+{
+    return eem_backend_json_error(body, len, 1, 1, buf, buflen);
+}
+
+/* The resource a predict URL names: the URL without its ":verb". */
+static eem_status set_resource_url(eem_endpoint *ep, const char *verb, eem_error *err)
+{
+    if (!eem_url_path_ends_with(ep->predict_url, verb))
+        return EEM_OK; /* another layout (a gateway's): nothing to read */
+    ep->model_resource_url = eem_url_with_path_end(ep->predict_url, strlen(verb), "");
+    return ep->model_resource_url ? EEM_OK : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+}
+
+static eem_status aiplatform_finish(eem_endpoint *ep, eem_error *err)
+{
+    return set_resource_url(ep, ":predict", err);
+}
+
 static eem_status vertex_finish(eem_endpoint *ep, eem_error *err)
 {
-    (void)err;
     ep->raw_predict = eem_url_path_ends_with(ep->predict_url, ":rawPredict");
-    return EEM_OK;
+    return set_resource_url(ep, ep->raw_predict ? ":rawPredict" : ":predict", err);
+}
+
+/* The JSON object of a body, or NULL. */
+static json_object *parse_object(const char *body, size_t len)
+{
+    if (!body)
+        return NULL;
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    json_object *root = json_tokener_parse_ex(tok, body, (int)(len > INT32_MAX ? INT32_MAX : len));
+    json_tokener_free(tok);
+    if (root && !json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        root = NULL;
+    }
+    return root;
+}
+
+static const char *member_text(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+               ? json_object_get_string(v)
+               : NULL;
+}
+
+/* A 404 in Google's own form ({"error": {"status": "NOT_FOUND", ...}}) says
+ * the resource does not exist; any other 404 (a gateway or proxy without the
+ * route) says nothing. */
+static eem_status read_not_found(const eem_endpoint *ep, const char *what, const char *body,
+                                 size_t len, eem_error *err)
+{
+    json_object *root = parse_object(body, len), *e = NULL;
+    const char *status = root && json_object_object_get_ex(root, "error", &e)
+                             ? member_text(e, "status")
+                             : NULL;
+    eem_status st = EEM_OK;
+    if (status && strcmp(status, "NOT_FOUND") == 0) {
+        char msg[512] = "";
+        google_error_message(body, len, msg, sizeof msg);
+        st = eem_error_set(err, EEM_ERR_INVALID,
+                           "%s does not exist: %s (nothing was sent to %s; "
+                           "EEMODEL_CHECK_METADATA=NO skips this check)",
+                           what, msg, ep->display_url);
+    }
+    json_object_put(root);
+    return st;
+}
+
+/* AI Platform: the model (its default version) or the version must be READY
+ * when the answer says its state. */
+static eem_status aiplatform_read_resource(const eem_endpoint *ep, long status, const char *body,
+                                           size_t len, int *confirmed, eem_error *err)
+{
+    const int version = strstr(ep->model_resource_url, "/versions/") != NULL;
+    const char *what = version ? "the model version" : "the model";
+    if (status == 404)
+        return read_not_found(ep, what, body, len, err);
+    json_object *root = parse_object(body, len), *dv = NULL;
+    if (!root)
+        return EEM_OK; /* not a resource we know: says nothing */
+    json_object *v = version ? root
+                     : json_object_object_get_ex(root, "defaultVersion", &dv) ? dv
+                                                                              : NULL;
+    const char *state = member_text(v, "state");
+    eem_status st = EEM_OK;
+    if (state && strcmp(state, "READY") != 0)
+        st = eem_error_set(err, EEM_ERR_INVALID,
+                           "%s is %.40s, not READY: it cannot answer predictions yet "
+                           "(nothing was sent to %s)",
+                           version ? what : "the default version of the model", state,
+                           ep->display_url);
+    else if (member_text(root, "name"))
+        *confirmed = 1;
+    json_object_put(root);
+    return st;
+}
+
+/* Vertex AI: the endpoint must have a model deployed on it. */
+static eem_status vertex_read_resource(const eem_endpoint *ep, long status, const char *body,
+                                       size_t len, int *confirmed, eem_error *err)
+{
+    if (status == 404)
+        return read_not_found(ep, "the endpoint", body, len, err);
+    json_object *root = parse_object(body, len), *deployed = NULL;
+    if (!root || !member_text(root, "name")) {
+        json_object_put(root);
+        return EEM_OK; /* not a resource we know: says nothing */
+    }
+    eem_status st = EEM_OK;
+    if (!json_object_object_get_ex(root, "deployedModels", &deployed) ||
+        !json_object_is_type(deployed, json_type_array) ||
+        json_object_array_length(deployed) == 0)
+        st = eem_error_set(err, EEM_ERR_INVALID,
+                           "the endpoint has no model deployed: deploy one (Vertex AI: "
+                           "Deploy to endpoint) before predicting (nothing was sent to %s)",
+                           ep->display_url);
+    else
+        *confirmed = 1;
+    json_object_put(root);
+    return st;
 }
 
 static eem_status no_oip(const eem_endpoint *ep, eem_error *err)
@@ -189,11 +312,6 @@ static eem_status vertex_check_payload(const eem_spec *spec, const eem_endpoint 
     return EEM_OK;
 }
 
-static int google_error_message(const char *body, size_t len, char *buf, size_t buflen)
-{
-    return eem_backend_json_error(body, len, 1, 1, buf, buflen);
-}
-
 const eem_backend_ops eem_backend_aiplatform = {
     .protocol = EEM_PROTO_AIPLATFORM,
     .google = 1,
@@ -201,7 +319,9 @@ const eem_backend_ops eem_backend_aiplatform = {
     .max_instances = EEM_GOOGLE_MAX_INSTANCES,
     .recognises = aiplatform_recognises,
     .build_url = build_aiplatform_url,
+    .finish = aiplatform_finish,
     .check_payload = aiplatform_check_payload,
+    .read_resource = aiplatform_read_resource,
     .error_message = google_error_message,
 };
 
@@ -214,5 +334,6 @@ const eem_backend_ops eem_backend_vertex = {
     .build_url = build_vertex_url,
     .finish = vertex_finish,
     .check_payload = vertex_check_payload,
+    .read_resource = vertex_read_resource,
     .error_message = google_error_message,
 };

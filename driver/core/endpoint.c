@@ -94,6 +94,7 @@ void eem_endpoint_free(eem_endpoint *ep)
         return;
     free(ep->metadata_url);
     free(ep->server_metadata_url);
+    free(ep->model_resource_url);
     free(ep->predict_url);
     free(ep->display_url);
     free(ep->identity);

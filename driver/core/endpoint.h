@@ -42,6 +42,8 @@ typedef struct eem_endpoint {
     int raw_predict;     /* Vertex :rawPredict (body forwarded to the container as is) */
     char *metadata_url;  /* model metadata (TF Serving .../metadata, KServe v2 model), or NULL */
     char *server_metadata_url; /* KServe v2 server metadata (GET /v2: extensions), or NULL */
+    char *model_resource_url;  /* Google: the model or version (AI Platform), the endpoint
+                                * (Vertex AI) the predict URL names, or NULL */
     struct eem_grpc_target *grpc; /* gRPC service and model fields (grpc_endpoint.h), or NULL */
 } eem_endpoint;
 

@@ -233,18 +233,12 @@ eem_status eem_metadata_check(const eem_model_metadata *md, const char *where, e
 
 /* ---------------------------------------------------------------- fetch -- */
 
-/* GET url; *body NULL (and EEM_OK) when the server answers non-2xx. */
-/* GET url into *body (NULL when the check is skipped).  The check is skipped
- * silently when the server answers 404 or 405 (it publishes no metadata
- * there); a server that cannot be reached fails the open; any other failure
- * skips the check with a notice saying why.  Bounded: EEM_METADATA_MAX_RETRY
- * retries, EEM_METADATA_TIMEOUT_S per attempt, EEM_METADATA_MAX_WAIT_S
- * before a retry. */
-static eem_status http_get(const eem_endpoint *ep, const char *url, const char *const *headers,
-                           char **body, size_t *len, eem_error *err)
+/* GET url, bounded: EEM_METADATA_MAX_RETRY retries, EEM_METADATA_TIMEOUT_S
+ * per attempt, EEM_METADATA_MAX_WAIT_S before a retry.  *req gets the
+ * answer (status, body, failure), to be cleared by the caller. */
+static eem_status http_fetch(const eem_endpoint *ep, const char *url, const char *const *headers,
+                             eem_http_request *req, eem_error *err)
 {
-    *body = NULL;
-    *len = 0;
     eem_http_options opts;
     eem_http_options_from_config(&opts);
     if (opts.max_retry > EEM_METADATA_MAX_RETRY)
@@ -259,28 +253,75 @@ static eem_status http_get(const eem_endpoint *ep, const char *url, const char *
     eem_status st = eem_http_multi_new(&opts, &m, err);
     if (st != EEM_OK)
         return st;
-    eem_http_request req = {.url = url, .get = 1, .secret_headers = headers,
-                            .error_message = ep->backend ? ep->backend->error_message : NULL};
+    memset(req, 0, sizeof *req);
+    req->url = url;
+    req->get = 1;
+    req->secret_headers = headers;
+    req->error_message = ep->backend ? ep->backend->error_message : NULL;
     eem_http_request *done = NULL;
-    st = eem_http_multi_add(m, &req, err);
+    st = eem_http_multi_add(m, req, err);
     if (st == EEM_OK)
         st = eem_http_multi_next(m, &done, NULL, NULL, err);
-    if (st == EEM_OK && done && req.ok) {
+    eem_http_multi_free(m);
+    return st;
+}
+
+/* A failed metadata GET: a server that cannot be reached fails the open;
+ * any other failure skips the check with a notice saying why. */
+static eem_status skip_or_fail(const eem_http_request *req, eem_error *err)
+{
+    char what[1024];
+    eem_http_describe_failure(req, what, sizeof what);
+    if (req->unreachable)
+        return eem_error_set(err, EEM_ERR_HTTP, "model metadata check at open: %s", what);
+    eem_notice("model metadata check skipped: %s; the descriptor is used as "
+               "written (EEMODEL_CHECK_METADATA=NO skips the check)",
+               what);
+    return EEM_OK;
+}
+
+/* GET url into *body (NULL when the check is skipped).  The check is skipped
+ * silently when the server answers 404 or 405 (it publishes no metadata
+ * there); otherwise as skip_or_fail says. */
+static eem_status http_get(const eem_endpoint *ep, const char *url, const char *const *headers,
+                           char **body, size_t *len, eem_error *err)
+{
+    *body = NULL;
+    *len = 0;
+    eem_http_request req;
+    eem_status st = http_fetch(ep, url, headers, &req, err);
+    if (st == EEM_OK && req.ok) {
         *body = req.response;
         *len = req.response_len;
         req.response = NULL;
-    } else if (st == EEM_OK && done && req.status != 404 && req.status != 405) {
-        char what[1024];
-        eem_http_describe_failure(&req, what, sizeof what);
-        if (req.unreachable)
-            st = eem_error_set(err, EEM_ERR_HTTP, "model metadata check at open: %s", what);
-        else
-            eem_notice("model metadata check skipped: %s; the descriptor is used as "
-                       "written (EEMODEL_CHECK_METADATA=NO skips the check)",
-                       what);
+    } else if (st == EEM_OK && req.status != 404 && req.status != 405) {
+        st = skip_or_fail(&req, err);
     }
     eem_http_request_clear(&req);
-    eem_http_multi_free(m);
+    return st;
+}
+
+/* Google's model (AI Platform) or endpoint (Vertex AI) resource: the backend
+ * reads a 2xx or a 404 (backend.h read_resource).  Anything else skips the
+ * check in silence, the slow start of the first read staying the guard: 401
+ * and 403 (a role that may predict need not be allowed to read the
+ * resource), a server that cannot be reached (an open needs no network; the
+ * read says it), 5xx. */
+static eem_status check_model_resource(const eem_endpoint *ep, const char *const *headers,
+                                       int *confirmed, eem_error *err)
+{
+    eem_http_request req;
+    eem_status st = http_fetch(ep, ep->model_resource_url, headers, &req, err);
+    if (st == EEM_OK) {
+        char shown[512];
+        eem_url_for_display(ep->model_resource_url, shown, sizeof shown);
+        if (req.ok || req.status == 404)
+            st = ep->backend->read_resource(ep, req.status, req.response, req.response_len,
+                                            confirmed, err);
+        if (st != EEM_OK)
+            eem_error_prefix(err, "GET %s", shown);
+    }
+    eem_http_request_clear(&req);
     return st;
 }
 
@@ -310,6 +351,10 @@ eem_status eem_metadata_check_at_open(eem_spec *spec, const eem_source *src,
             eem_metadata_server_identity(body, len, server_identity, identity_size);
         free(body);
         body = NULL;
+    }
+    if (ep->model_resource_url && ep->backend && ep->backend->read_resource) {
+        st = check_model_resource(ep, headers, model_confirmed, err);
+        goto done;
     }
     if (!ep->metadata_url)
         goto done;

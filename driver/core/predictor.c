@@ -344,15 +344,17 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     int binary_available = 0, model_confirmed = 0;
     char server_identity[EEM_OIP_SERVER_IDENTITY_MAX] = "";
     const int bin = eem_config_choice(EEM_CHOICE_OIP_BINARY);
-    int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) &&
-                   eem_config_choice(EEM_CHOICE_CHECK_METADATA) == EEM_CHOICE_YES;
+    const int check = eem_config_choice(EEM_CHOICE_CHECK_METADATA) == EEM_CHOICE_YES;
+    /* tensor metadata (TF Serving, KServe), or Google's model resource */
+    int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && check;
+    int resource = p->ep->model_resource_url && check;
     /* AUTO decides from the server metadata (or a probe): not without metadata */
     int oip_auto = p->ep->payload_format == EEM_PAYLOAD_OIP_V2 && bin == EEM_CHOICE_AUTO && metadata;
     eem_auth_session auth; /* credentials and header lines of the metadata requests */
     memset(&auth, 0, sizeof auth);
-    if (metadata || oip_auto)
+    if (st == EEM_OK && (metadata || resource || oip_auto))
         st = eem_auth_session_begin(&auth, p->ep, p->headers.lines, p->headers.n, err);
-    if (st == EEM_OK && metadata)
+    if (st == EEM_OK && (metadata || resource))
         st = eem_metadata_check_at_open(p->spec, p->src, p->ep, auth.headers, &binary_available,
                                         server_identity, sizeof server_identity,
                                         &model_confirmed, err);
