@@ -262,30 +262,26 @@ def test_a_google_resource_that_shows_the_model_serving_skips_the_slow_start(pre
     assert len(digests) == 80 and len(set(digests)) == 80
 
 
-@pytest.mark.parametrize("backend, mode, message", [
-    ("aiplatform", "missing", r"the model does not exist: Resource projects/p/models/missing was "
-                              r"not found \(NOT_FOUND\)"),
-    ("vertex", "missing", r"the endpoint does not exist: Resource projects/p/locations/us-central1/"
-                          r"endpoints/missing was not found"),
-    ("aiplatform", "creating", r"the default version of the model is CREATING, not READY"),
-    ("vertex", "creating", r"the endpoint has no model deployed"),
+@pytest.mark.parametrize("backend, message", [
+    ("aiplatform", r"the default version of the model is CREATING: it cannot answer predictions"),
+    ("vertex", r"the endpoint has no model deployed"),
 ])
 def test_a_google_resource_that_cannot_serve_fails_the_open_before_any_prediction(
-        predictor, source, backend, mode, message):
+        predictor, source, backend, message):
     path, _ = source
-    predictor.config(google_resource="creating" if mode == "creating" else "ready")
-    model = "missing" if mode == "missing" else "identity"
+    predictor.config(google_resource="creating")
     with pytest.raises(RuntimeError, match=message) as e:
-        gdal.Open(google_name(predictor, path, backend, model=model))
-    assert "GET http://127.0.0.1:%d/v1/projects/p/" % predictor.port in str(e.value)
-    assert "EEMODEL_CHECK_METADATA" in str(e.value) or mode == "creating"
+        gdal.Open(google_name(predictor, path, backend))
+    text = str(e.value)
+    assert "GET http://127.0.0.1:%d/v1/projects/p/" % predictor.port in text
+    assert "EEMODEL_CHECK_METADATA=NO" in text
     assert predictor.log() == []  # no prediction request
 
 
 def test_a_named_version_that_is_not_ready_fails_the_open(predictor, source):
     path, _ = source
     predictor.config(google_resource="creating")
-    with pytest.raises(RuntimeError, match=r"the model version is CREATING, not READY"):
+    with pytest.raises(RuntimeError, match=r"the model version is CREATING: it cannot answer"):
         gdal.Open(google_name(predictor, path, "aiplatform", version="v7"))
     assert predictor.log() == []
 
@@ -293,8 +289,9 @@ def test_a_named_version_that_is_not_ready_fails_the_open(predictor, source):
 @pytest.mark.parametrize("mode", ["forbidden", None])
 def test_a_google_resource_that_cannot_be_read_keeps_the_slow_start_in_silence(predictor, source,
                                                                                mode):
-    """403 (a role that may predict but not read the model) or no such route (a gateway):
-    no warning, the open works, and the first read probes with one tile alone."""
+    """403 (a role that may predict but not read the model) or no such route (a gateway, a
+    dedicated endpoint's host): no warning, the open works, and the first read probes with
+    one tile alone."""
     path, array = source
     predictor.config(google_resource=mode)
     gdal.ErrorReset()
@@ -304,6 +301,23 @@ def test_a_google_resource_that_cannot_be_read_keeps_the_slow_start_in_silence(p
     log = sorted(predictor.log(), key=lambda r: r["seq"])
     assert log[0]["n_instances"] == 1
     assert all(r["t_start"] >= log[0]["t_end"] for r in log[1:])
+
+
+@pytest.mark.parametrize("backend", ["aiplatform", "vertex"])
+def test_a_google_404_leaves_the_wrong_name_to_the_read(predictor, source, backend):
+    """Google's 404 NOT_FOUND for the resource does not fail the open (a host that serves
+    only predictions answers 404 too): the open works in silence, and the read reports the
+    predict URL's own 404 after one request of one tile."""
+    path, _ = source
+    predictor.config(google_resource="ready")
+    gdal.ErrorReset()
+    ds = gdal.Open(google_name(predictor, path, backend, model="missing"))
+    assert gdal.GetLastErrorMsg() == ""
+    with config_options(GDAL_HTTP_MAX_RETRY="0"), pytest.raises(RuntimeError, match=r"HTTP 404"):
+        ds.ReadAsArray()
+    log = sorted(predictor.log(), key=lambda r: r["seq"])
+    assert [r["status"] for r in log] == [404]
+    assert log[0]["body_bytes"] < 6000, log[0]["body_bytes"]  # one tile
 
 
 def test_without_the_metadata_check_a_google_resource_is_not_read(predictor, source):

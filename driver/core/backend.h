@@ -47,12 +47,12 @@ typedef struct eem_backend_ops {
      * with ep's payload format (NULL: any). */
     eem_status (*check_metadata)(const struct eem_endpoint *ep,
                                  const struct eem_model_metadata *md, eem_error *err);
-    /* Read the answer to GET ep->model_resource_url (a 2xx or a 404): set
-     * *confirmed when it shows the model there and serving, fail when it
-     * shows it is not; neither when it says nothing either way (NULL: no
-     * such resource). */
-    eem_status (*read_resource)(const struct eem_endpoint *ep, long status, const char *body,
-                                size_t len, int *confirmed, eem_error *err);
+    /* Read the 2xx answer to GET ep->model_resource_url: set *confirmed
+     * when it shows the model serving, fail when it shows that it cannot
+     * serve; neither when it says nothing either way (NULL: no such
+     * resource). */
+    eem_status (*read_resource)(const struct eem_endpoint *ep, const char *body, size_t len,
+                                int *confirmed, eem_error *err);
     /* Parse the body of ep->metadata_url (NULL: no model metadata). */
     eem_status (*parse_metadata)(const char *body, size_t len, const eem_spec *spec,
                                  struct eem_model_metadata **out, eem_error *err);

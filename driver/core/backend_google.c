@@ -188,64 +188,45 @@ static const char *member_text(json_object *o, const char *key)
                : NULL;
 }
 
-/* A 404 in Google's own form ({"error": {"status": "NOT_FOUND", ...}}) says
- * the resource does not exist; any other 404 (a gateway or proxy without the
- * route) says nothing. */
-static eem_status read_not_found(const eem_endpoint *ep, const char *what, const char *body,
-                                 size_t len, eem_error *err)
+/* States of an AI Platform version that cannot answer predictions. */
+static int state_cannot_serve(const char *state)
 {
-    json_object *root = parse_object(body, len), *e = NULL;
-    const char *status = root && json_object_object_get_ex(root, "error", &e)
-                             ? member_text(e, "status")
-                             : NULL;
-    eem_status st = EEM_OK;
-    if (status && strcmp(status, "NOT_FOUND") == 0) {
-        char msg[512] = "";
-        google_error_message(body, len, msg, sizeof msg);
-        st = eem_error_set(err, EEM_ERR_INVALID,
-                           "%s does not exist: %s (nothing was sent to %s; "
-                           "EEMODEL_CHECK_METADATA=NO skips this check)",
-                           what, msg, ep->display_url);
-    }
-    json_object_put(root);
-    return st;
+    return strcmp(state, "CREATING") == 0 || strcmp(state, "FAILED") == 0 ||
+           strcmp(state, "DELETING") == 0;
 }
 
-/* AI Platform: the model (its default version) or the version must be READY
- * when the answer says its state. */
-static eem_status aiplatform_read_resource(const eem_endpoint *ep, long status, const char *body,
-                                           size_t len, int *confirmed, eem_error *err)
+/* AI Platform: the model's default version, or the version named, READY
+ * confirms the model; CREATING, FAILED or DELETING fails the open. */
+static eem_status aiplatform_read_resource(const eem_endpoint *ep, const char *body, size_t len,
+                                           int *confirmed, eem_error *err)
 {
     const int version = strstr(ep->model_resource_url, "/versions/") != NULL;
-    const char *what = version ? "the model version" : "the model";
-    if (status == 404)
-        return read_not_found(ep, what, body, len, err);
     json_object *root = parse_object(body, len), *dv = NULL;
-    if (!root)
+    if (!root || !member_text(root, "name")) {
+        json_object_put(root);
         return EEM_OK; /* not a resource we know: says nothing */
+    }
     json_object *v = version ? root
                      : json_object_object_get_ex(root, "defaultVersion", &dv) ? dv
                                                                               : NULL;
     const char *state = member_text(v, "state");
     eem_status st = EEM_OK;
-    if (state && strcmp(state, "READY") != 0)
+    if (state && state_cannot_serve(state))
         st = eem_error_set(err, EEM_ERR_INVALID,
-                           "%s is %.40s, not READY: it cannot answer predictions yet "
-                           "(nothing was sent to %s)",
-                           version ? what : "the default version of the model", state,
-                           ep->display_url);
-    else if (member_text(root, "name"))
+                           "%s is %.40s: it cannot answer predictions (nothing was sent to %s; "
+                           "EEMODEL_CHECK_METADATA=NO skips this check)",
+                           version ? "the model version" : "the default version of the model",
+                           state, ep->display_url);
+    else if (state && strcmp(state, "READY") == 0)
         *confirmed = 1;
     json_object_put(root);
     return st;
 }
 
 /* Vertex AI: the endpoint must have a model deployed on it. */
-static eem_status vertex_read_resource(const eem_endpoint *ep, long status, const char *body,
-                                       size_t len, int *confirmed, eem_error *err)
+static eem_status vertex_read_resource(const eem_endpoint *ep, const char *body, size_t len,
+                                       int *confirmed, eem_error *err)
 {
-    if (status == 404)
-        return read_not_found(ep, "the endpoint", body, len, err);
     json_object *root = parse_object(body, len), *deployed = NULL;
     if (!root || !member_text(root, "name")) {
         json_object_put(root);
@@ -257,7 +238,8 @@ static eem_status vertex_read_resource(const eem_endpoint *ep, long status, cons
         json_object_array_length(deployed) == 0)
         st = eem_error_set(err, EEM_ERR_INVALID,
                            "the endpoint has no model deployed: deploy one (Vertex AI: "
-                           "Deploy to endpoint) before predicting (nothing was sent to %s)",
+                           "Deploy to endpoint) before predicting (nothing was sent to %s; "
+                           "EEMODEL_CHECK_METADATA=NO skips this check)",
                            ep->display_url);
     else
         *confirmed = 1;

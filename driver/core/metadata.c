@@ -302,11 +302,12 @@ static eem_status http_get(const eem_endpoint *ep, const char *url, const char *
 }
 
 /* Google's model (AI Platform) or endpoint (Vertex AI) resource: the backend
- * reads a 2xx or a 404 (backend.h read_resource).  Anything else skips the
+ * reads a 2xx answer (backend.h read_resource).  Anything else skips the
  * check in silence, the slow start of the first read staying the guard: 401
  * and 403 (a role that may predict need not be allowed to read the
- * resource), a server that cannot be reached (an open needs no network; the
- * read says it), 5xx. */
+ * resource), 404 (a wrong name, but also a dedicated or private endpoint's
+ * host that serves only predictions: the read says which), a server that
+ * cannot be reached (an open needs no network), 5xx. */
 static eem_status check_model_resource(const eem_endpoint *ep, const char *const *headers,
                                        int *confirmed, eem_error *err)
 {
@@ -315,10 +316,9 @@ static eem_status check_model_resource(const eem_endpoint *ep, const char *const
     if (st == EEM_OK) {
         char shown[512];
         eem_url_for_display(ep->model_resource_url, shown, sizeof shown);
-        if (req.ok || req.status == 404)
-            st = ep->backend->read_resource(ep, req.status, req.response, req.response_len,
-                                            confirmed, err);
-        if (st != EEM_OK)
+        if (req.ok &&
+            (st = ep->backend->read_resource(ep, req.response, req.response_len, confirmed,
+                                             err)) != EEM_OK)
             eem_error_prefix(err, "GET %s", shown);
     }
     eem_http_request_clear(&req);
