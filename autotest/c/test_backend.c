@@ -80,6 +80,57 @@ static void test_metadata_urls(void)
     vx.predict_url = "https://h/v1/projects/p/locations/l/endpoints/e:rawPredict";
     CHECK_EQ_INT(eem_backend_vertex.finish(&vx, &err), EEM_OK);
     CHECK_EQ_INT(vx.raw_predict, 1);
+    CHECK(vx.model_resource_url &&
+          strcmp(vx.model_resource_url, "https://h/v1/projects/p/locations/l/endpoints/e") == 0);
+    free(vx.model_resource_url);
+    eem_endpoint ai = {0};
+    ai.predict_url = "https://ml/v1/projects/p/models/m/versions/v2:predict?k=1";
+    CHECK_EQ_INT(eem_backend_aiplatform.finish(&ai, &err), EEM_OK);
+    CHECK(ai.model_resource_url &&
+          strcmp(ai.model_resource_url, "https://ml/v1/projects/p/models/m/versions/v2?k=1") == 0);
+    free(ai.model_resource_url);
+    eem_endpoint gw = {0}; /* a gateway's own layout: no resource to read */
+    gw.predict_url = "https://gw/predict/m";
+    CHECK_EQ_INT(eem_backend_aiplatform.finish(&gw, &err), EEM_OK);
+    CHECK(gw.model_resource_url == NULL);
+}
+
+/* What a Google resource says: confirmed, cannot serve (an error), or nothing. */
+static int read_resource(const eem_backend_ops *b, const char *url, const char *body)
+{
+    eem_endpoint ep = {0};
+    eem_error err = {0};
+    ep.model_resource_url = (char *)url;
+    ep.display_url = "https://h/...";
+    int confirmed = 0;
+    if (b->read_resource(&ep, body, body ? strlen(body) : 0, &confirmed, &err) != EEM_OK)
+        return strstr(err.msg, "cannot answer") || strstr(err.msg, "no model deployed") ? -1 : -2;
+    return confirmed;
+}
+
+static void test_google_resources(void)
+{
+    const char *vx = "https://h/v1/projects/p/locations/l/endpoints/e";
+    CHECK_EQ_INT(read_resource(&eem_backend_vertex, vx,
+                               "{\"name\": \"e\", \"deployedModels\": [{\"id\": \"1\"}]}"), 1);
+    CHECK_EQ_INT(read_resource(&eem_backend_vertex, vx, "{\"name\": \"e\"}"), -1);
+    CHECK_EQ_INT(read_resource(&eem_backend_vertex, vx, "{\"name\": \"e\", \"deployedModels\": []}"), -1);
+    CHECK_EQ_INT(read_resource(&eem_backend_vertex, vx, "{\"ok\": true}"), 0); /* not a resource */
+    CHECK_EQ_INT(read_resource(&eem_backend_vertex, vx, "<html>"), 0);
+    CHECK_EQ_INT(read_resource(&eem_backend_vertex, vx, NULL), 0);
+    const char *model = "https://ml/v1/projects/p/models/m";
+    const char *version = "https://ml/v1/projects/p/models/m/versions/v";
+    CHECK_EQ_INT(read_resource(&eem_backend_aiplatform, model,
+                               "{\"name\": \"m\", \"defaultVersion\": {\"state\": \"READY\"}}"), 1);
+    CHECK_EQ_INT(read_resource(&eem_backend_aiplatform, model,
+                               "{\"name\": \"m\", \"defaultVersion\": {\"state\": \"FAILED\"}}"), -1);
+    CHECK_EQ_INT(read_resource(&eem_backend_aiplatform, model, "{\"name\": \"m\"}"), 0);
+    CHECK_EQ_INT(read_resource(&eem_backend_aiplatform, version,
+                               "{\"name\": \"v\", \"state\": \"UPDATING\"}"), 0);
+    CHECK_EQ_INT(read_resource(&eem_backend_aiplatform, version,
+                               "{\"name\": \"v\", \"state\": \"DELETING\"}"), -1);
+    CHECK_EQ_INT(read_resource(&eem_backend_aiplatform, version,
+                               "{\"name\": \"v\", \"state\": \"READY\"}"), 1);
 }
 
 int main(void)
@@ -88,5 +139,6 @@ int main(void)
     test_layouts();
     test_error_readers();
     test_metadata_urls();
+    test_google_resources();
     return check_report();
 }
