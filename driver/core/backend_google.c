@@ -15,6 +15,7 @@
 #include "backend.h"
 
 #include "endpoint.h"
+#include "model_metadata.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -163,20 +164,13 @@ static eem_status vertex_finish(eem_endpoint *ep, eem_error *err)
     return set_resource_url(ep, ep->raw_predict ? ":rawPredict" : ":predict", err);
 }
 
-/* The JSON object of a body, or NULL. */
+/* The JSON object of a body (depth-bounded, as model metadata), or NULL. */
 static json_object *parse_object(const char *body, size_t len)
 {
-    if (!body)
+    json_object *root = NULL;
+    eem_error ignored = {0};
+    if (!body || eem_metadata_parse_root(body, len, "resource", &root, &ignored) != EEM_OK)
         return NULL;
-    json_tokener *tok = json_tokener_new();
-    if (!tok)
-        return NULL;
-    json_object *root = json_tokener_parse_ex(tok, body, (int)(len > INT32_MAX ? INT32_MAX : len));
-    json_tokener_free(tok);
-    if (root && !json_object_is_type(root, json_type_object)) {
-        json_object_put(root);
-        root = NULL;
-    }
     return root;
 }
 
