@@ -39,23 +39,14 @@ static eem_status measure_bodies(const eem_predictor *p, size_t *one, size_t *tw
     if (!ops || !g)
         return eem_error_set(err, EEM_ERR_INVALID, "PAYLOAD_FORMAT: \"%s\" has no encoder",
                              eem_payload_format_name(ep->payload_format));
-    tensors = calloc((size_t)src->n_keys, sizeof *tensors);
-    keys = calloc((size_t)src->n_keys, sizeof *keys);
     batch = eem_payload_batch_new(ops, &ctx);
-    if (!tensors || !keys || !batch) {
+    if (!batch) {
         st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
         goto done;
     }
-    for (int k = 0; k < src->n_keys; k++) {
-        int64_t dims[3] = {g->th + 2 * g->oy, g->tw + 2 * g->ox, src->keys[k].n_bands};
-        keys[k] = src->keys[k].key;
-        tensors[k] = eem_tensor_new(src->keys[k].send_type, 3, dims);
-        if (!tensors[k]) {
-            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory for a %lldx%lld tile",
-                               (long long)dims[1], (long long)dims[0]);
-            goto done;
-        }
-    }
+    if ((st = eem_source_zero_tensors_new(src, g->th + 2 * g->oy, g->tw + 2 * g->ox, &tensors,
+                                          &keys, err)) != EEM_OK)
+        goto done;
     eem_instance inst = {src->n_keys, keys, (const eem_tensor *const *)tensors};
     if ((st = eem_payload_encode(ops, &ctx, &inst, &frag, err)) != EEM_OK)
         goto done;
@@ -66,11 +57,7 @@ static eem_status measure_bodies(const eem_predictor *p, size_t *one, size_t *tw
         goto done;
     *two = eem_payload_batch_size_with(batch, &inst, &frag);
 done:
-    if (tensors)
-        for (int k = 0; k < src->n_keys; k++)
-            eem_tensor_free(tensors[k]);
-    free(tensors);
-    free(keys);
+    eem_source_zero_tensors_free(src, tensors, keys);
     eem_payload_fragment_free(&frag);
     eem_payload_batch_free(batch);
     return st;

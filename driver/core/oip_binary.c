@@ -78,35 +78,20 @@ static eem_status zero_instance_body(const eem_source *src, const eem_spec *spec
                                      const eem_payload_ops *ops, const eem_payload_context *ctx,
                                      eem_buf *body, size_t *header_len, eem_error *err)
 {
-    eem_status st = EEM_OK;
-    eem_tensor **tensors = calloc((size_t)src->n_keys + 1, sizeof *tensors);
-    const char **keys = calloc((size_t)src->n_keys + 1, sizeof *keys);
+    eem_tensor **tensors = NULL;
+    const char **keys = NULL;
     eem_payload_fragment frag;
     memset(&frag, 0, sizeof frag);
     eem_payload_batch *batch = eem_payload_batch_new(ops, ctx);
-    if (!tensors || !keys || !batch) {
-        st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (int k = 0; k < src->n_keys; k++) {
-        int64_t dims[3] = {spec->tile_h + 2 * spec->overlap_y, spec->tile_w + 2 * spec->overlap_x,
-                           src->keys[k].n_bands};
-        keys[k] = src->keys[k].key;
-        if (!(tensors[k] = eem_tensor_new(src->keys[k].send_type, 3, dims))) {
-            st = eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-    }
+    eem_status st = batch ? eem_source_zero_tensors_new(src, spec->tile_h + 2 * spec->overlap_y,
+                                                        spec->tile_w + 2 * spec->overlap_x,
+                                                        &tensors, &keys, err)
+                          : eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
     eem_instance inst = {src->n_keys, keys, (const eem_tensor *const *)tensors};
-    if ((st = eem_payload_encode(ops, ctx, &inst, &frag, err)) == EEM_OK &&
+    if (st == EEM_OK && (st = eem_payload_encode(ops, ctx, &inst, &frag, err)) == EEM_OK &&
         (st = eem_payload_batch_add(batch, &inst, &frag, err)) == EEM_OK)
         st = eem_payload_batch_build(batch, body, header_len, err);
-done:
-    if (tensors)
-        for (int k = 0; k < src->n_keys; k++)
-            eem_tensor_free(tensors[k]);
-    free(tensors);
-    free(keys);
+    eem_source_zero_tensors_free(src, tensors, keys);
     eem_payload_fragment_free(&frag);
     eem_payload_batch_free(batch);
     return st;

@@ -1184,3 +1184,36 @@ void eem_window_free(eem_window *win)
     free(win->mask);
     free(win);
 }
+
+eem_status eem_source_zero_tensors_new(const eem_source *src, int64_t h, int64_t w,
+                                       eem_tensor ***tensors, const char ***keys, eem_error *err)
+{
+    *tensors = calloc((size_t)src->n_keys + 1, sizeof **tensors);
+    *keys = calloc((size_t)src->n_keys + 1, sizeof **keys);
+    if (!*tensors || !*keys) {
+        eem_source_zero_tensors_free(src, *tensors, *keys);
+        *tensors = NULL;
+        *keys = NULL;
+        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < src->n_keys; k++) {
+        int64_t dims[3] = {h, w, src->keys[k].n_bands};
+        (*keys)[k] = src->keys[k].key;
+        if (!((*tensors)[k] = eem_tensor_new(src->keys[k].send_type, 3, dims))) {
+            eem_source_zero_tensors_free(src, *tensors, *keys);
+            *tensors = NULL;
+            *keys = NULL;
+            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory for a %lldx%lld tile",
+                                 (long long)w, (long long)h);
+        }
+    }
+    return EEM_OK;
+}
+
+void eem_source_zero_tensors_free(const eem_source *src, eem_tensor **tensors, const char **keys)
+{
+    for (int k = 0; tensors && k < src->n_keys; k++)
+        eem_tensor_free(tensors[k]);
+    free(tensors);
+    free(keys);
+}

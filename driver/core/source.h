@@ -68,6 +68,13 @@ eem_status eem_source_read_window(eem_source *src, int level, int x, int y, int 
                                   eem_window **out, eem_error *err);
 void eem_window_free(eem_window *win);
 
+/* Zero-valued tensors, one per key of src (keys[k] names tensors[k]), of
+ * h x w pixels: the instance that sizing and probing encode.  Both arrays
+ * are owned by the caller and released with eem_source_zero_tensors_free. */
+eem_status eem_source_zero_tensors_new(const eem_source *src, int64_t h, int64_t w,
+                                       eem_tensor ***tensors, const char ***keys, eem_error *err);
+void eem_source_zero_tensors_free(const eem_source *src, eem_tensor **tensors, const char **keys);
+
 #ifdef __cplusplus
 }
 #endif
