@@ -164,22 +164,27 @@ static eem_status vertex_finish(eem_endpoint *ep, eem_error *err)
     return set_resource_url(ep, ep->raw_predict ? ":rawPredict" : ":predict", err);
 }
 
-/* The JSON object of a body (depth-bounded, as model metadata), or NULL. */
-static json_object *parse_object(const char *body, size_t len)
-{
-    json_object *root = NULL;
-    eem_error ignored = {0};
-    if (!body || eem_metadata_parse_root(body, len, "resource", &root, &ignored) != EEM_OK)
-        return NULL;
-    return root;
-}
-
 static const char *member_text(json_object *o, const char *key)
 {
     json_object *v = NULL;
     return o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
                ? json_object_get_string(v)
                : NULL;
+}
+
+/* The JSON object of a resource body (depth-bounded, as model metadata):
+ * NULL unless it is an object with a "name", as every Google resource has. */
+static json_object *parse_resource(const char *body, size_t len)
+{
+    json_object *root = NULL;
+    eem_error ignored = {0};
+    if (!body || eem_metadata_parse_root(body, len, "resource", &root, &ignored) != EEM_OK)
+        return NULL;
+    if (!member_text(root, "name")) {
+        json_object_put(root);
+        return NULL;
+    }
+    return root;
 }
 
 /* States of an AI Platform version that cannot answer predictions. */
@@ -195,11 +200,9 @@ static eem_status aiplatform_read_resource(const eem_endpoint *ep, const char *b
                                            int *confirmed, eem_error *err)
 {
     const int version = strstr(ep->model_resource_url, "/versions/") != NULL;
-    json_object *root = parse_object(body, len), *dv = NULL;
-    if (!root || !member_text(root, "name")) {
-        json_object_put(root);
+    json_object *root = parse_resource(body, len), *dv = NULL;
+    if (!root)
         return EEM_OK; /* not a resource we know: says nothing */
-    }
     json_object *v = version ? root
                      : json_object_object_get_ex(root, "defaultVersion", &dv) ? dv
                                                                               : NULL;
@@ -221,11 +224,9 @@ static eem_status aiplatform_read_resource(const eem_endpoint *ep, const char *b
 static eem_status vertex_read_resource(const eem_endpoint *ep, const char *body, size_t len,
                                        int *confirmed, eem_error *err)
 {
-    json_object *root = parse_object(body, len), *deployed = NULL;
-    if (!root || !member_text(root, "name")) {
-        json_object_put(root);
+    json_object *root = parse_resource(body, len), *deployed = NULL;
+    if (!root)
         return EEM_OK; /* not a resource we know: says nothing */
-    }
     eem_status st = EEM_OK;
     if (!json_object_object_get_ex(root, "deployedModels", &deployed) ||
         !json_object_is_type(deployed, json_type_array) ||

@@ -313,13 +313,12 @@ static eem_status check_model_resource(const eem_endpoint *ep, const char *const
 {
     eem_http_request req;
     eem_status st = http_fetch(ep, ep->model_resource_url, headers, &req, err);
-    if (st == EEM_OK) {
+    if (st == EEM_OK && req.ok &&
+        (st = ep->backend->read_resource(ep, req.response, req.response_len, confirmed, err)) !=
+            EEM_OK) {
         char shown[512];
         eem_url_for_display(ep->model_resource_url, shown, sizeof shown);
-        if (req.ok &&
-            (st = ep->backend->read_resource(ep, req.response, req.response_len, confirmed,
-                                             err)) != EEM_OK)
-            eem_error_prefix(err, "GET %s", shown);
+        eem_error_prefix(err, "GET %s", shown);
     }
     eem_http_request_clear(&req);
     return st;

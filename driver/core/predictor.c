@@ -352,7 +352,7 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     int oip_auto = p->ep->payload_format == EEM_PAYLOAD_OIP_V2 && bin == EEM_CHOICE_AUTO && metadata;
     eem_auth_session auth; /* credentials and header lines of the metadata requests */
     memset(&auth, 0, sizeof auth);
-    if (st == EEM_OK && (metadata || resource || oip_auto))
+    if (st == EEM_OK && (metadata || resource)) /* oip_auto needs metadata */
         st = eem_auth_session_begin(&auth, p->ep, p->headers.lines, p->headers.n, err);
     if (st == EEM_OK && (metadata || resource))
         st = eem_metadata_check_at_open(p->spec, p->src, p->ep, auth.headers, &binary_available,

@@ -1190,24 +1190,19 @@ eem_status eem_source_zero_tensors_new(const eem_source *src, int64_t h, int64_t
 {
     *tensors = calloc((size_t)src->n_keys + 1, sizeof **tensors);
     *keys = calloc((size_t)src->n_keys + 1, sizeof **keys);
-    if (!*tensors || !*keys) {
-        eem_source_zero_tensors_free(src, *tensors, *keys);
-        *tensors = NULL;
-        *keys = NULL;
-        return eem_error_set(err, EEM_ERR_NOMEM, "out of memory");
-    }
-    for (int k = 0; k < src->n_keys; k++) {
+    for (int k = 0; *tensors && *keys && k < src->n_keys; k++) {
         int64_t dims[3] = {h, w, src->keys[k].n_bands};
         (*keys)[k] = src->keys[k].key;
-        if (!((*tensors)[k] = eem_tensor_new(src->keys[k].send_type, 3, dims))) {
-            eem_source_zero_tensors_free(src, *tensors, *keys);
-            *tensors = NULL;
-            *keys = NULL;
-            return eem_error_set(err, EEM_ERR_NOMEM, "out of memory for a %lldx%lld tile",
-                                 (long long)w, (long long)h);
-        }
+        if (!((*tensors)[k] = eem_tensor_new(src->keys[k].send_type, 3, dims)))
+            break;
     }
-    return EEM_OK;
+    if (*tensors && *keys && (src->n_keys == 0 || (*tensors)[src->n_keys - 1]))
+        return EEM_OK;
+    eem_source_zero_tensors_free(src, *tensors, *keys);
+    *tensors = NULL;
+    *keys = NULL;
+    return eem_error_set(err, EEM_ERR_NOMEM, "out of memory for a %lldx%lld tile", (long long)w,
+                         (long long)h);
 }
 
 void eem_source_zero_tensors_free(const eem_source *src, eem_tensor **tensors, const char **keys)
