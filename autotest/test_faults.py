@@ -185,6 +185,63 @@ def test_retries_exhausted_and_4xx_not_retried(predictor, stand_log, make_raster
         assert len(stand_log()) == 1
 
 
+def start_paced_translate(predictor, make_raster, tmp_path, subprocess_env, retry_after=None):
+    """gdal_translate of a 2x2-tile raster (two requests of two tiles, sent together: the
+    model resource confirms the model, so no slow start) against a stand-in that answers
+    the first request 503 and holds the second until released, with GDAL_HTTP_RETRY_DELAY
+    at 600 s.  Returns (process, source, the debug line announcing the 503's retry)."""
+    src = noise_raster(make_raster, tiles=2)
+    predictor.config(google_resource="ready")
+    predictor.fault(kind="status", status=503, retry_after=retry_after)
+    predictor.fault(kind="hold", name="paced", seconds=300)
+    name = fault_name(predictor, src, max_payload_bytes=PAYLOAD_FOR_TWO_TILES)
+    env = dict(subprocess_env, CPL_DEBUG="EEMODEL", GDAL_HTTP_RETRY_DELAY="600")
+    proc = subprocess.Popen(["gdal_translate", "-q", name, str(tmp_path / "out.tif")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # the barrier: the driver has taken the 503 (while the other request is held)
+    for line in proc.stderr:
+        if re.search(r"EEMODEL: retry 1 of 10 for ", line):
+            return proc, src, line
+    proc.wait(timeout=60)
+    raise AssertionError("gdal_translate ended (%s) without retrying the 503" % proc.returncode)
+
+
+def test_a_503_is_retried_when_the_server_answers_another_request(
+        predictor, stand_log, make_raster, tmp_path, subprocess_env):
+    """A 503 while the server answers other requests of the read: the retry goes out when
+    the next of them is answered, not after GDAL_HTTP_RETRY_DELAY (600 s here)."""
+    proc, src, line = start_paced_translate(predictor, make_raster, tmp_path, subprocess_env)
+    try:
+        assert "when another request is answered, at most in" in line, line
+        predictor.release("paced")
+        _, err = proc.communicate(timeout=120)  # 600 s if the retry waited for its delay
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    log = stand_log()
+    assert [r["status"] for r in log] == [503, 200, 200], log
+    assert log[1]["fault"] == "hold" and log[1]["error"] is None
+    # the retry is the refused request again, sent after the held one was answered
+    assert log[2]["instance_digests"] == log[0]["instance_digests"]
+    assert log[2]["t_start"] >= log[1]["t_end"]
+    np.testing.assert_array_equal(gdal.Open(str(tmp_path / "out.tif")).ReadAsArray(),
+                                  gdal.Open(src).ReadAsArray())
+
+
+def test_a_503_with_retry_after_waits_what_the_server_asked(
+        predictor, stand_log, make_raster, tmp_path, subprocess_env):
+    proc, _, line = start_paced_translate(predictor, make_raster, tmp_path, subprocess_env,
+                                          retry_after=600)
+    try:
+        assert "when another request" not in line and " in 300.0 s: HTTP 503" in line, line
+    finally:
+        proc.kill()
+        proc.communicate()
+        predictor.release("paced")
+
+
 # ---------------------------------------------------------------------------
 # Hostile answers: each fails with its own message, or is masked with a warning
 

@@ -181,6 +181,10 @@ class StandIn:
         """Queue one fault (kind=..., count=..., ...)."""
         return self._call("POST", "/_fault", fault)
 
+    def release(self, name="hold"):
+        """Answer the requests held by a {"kind": "hold", "name": name} fault."""
+        return self._call("POST", "/_release", {"name": name})
+
     def stderr(self):
         with open(os.path.join(self.folder, "stderr.txt"), errors="replace") as f:
             return f.read()

@@ -7,7 +7,7 @@ models.py, with a request log and fault injection for the tests (DESIGN.md secti
         [--port-file PATH] [--token TOKEN] [--workers N] [--latency SECONDS] [--log-file PATH]
         [--latency-per-instance SECONDS] [--fail-share FRACTION] [--fail-seed N]
 
-Control routes: GET /_log, GET /_inflight, POST /_reset, POST /_config, POST /_fault
+Control routes: GET /_log, GET /_inflight, POST /_reset, POST /_config, POST /_fault, POST /_release
 (see README.md).
 """
 
@@ -56,12 +56,13 @@ OUT_DTYPES = ("float32", "float64", "float16", "int8", "uint8", "int16", "uint16
               "int32", "uint32", "int64", "uint64", "bool", "bfloat16")
 CORE_ANSWER = re.compile(r"^core:(\d+),(\d+)$")
 
-FAULT_KINDS = ("status", "stall", "gate", "drop", "malformed", "wrong_shape", "error_body", "huge",
+FAULT_KINDS = ("status", "stall", "gate", "hold", "drop", "malformed", "wrong_shape", "error_body", "huge",
                # hostile answers (issue 6): see HOSTILE_KINDS below
                "truncated", "wrong_count", "wrong_elements", "garbage_b64", "deep_json")
 DEFAULT_FAULT_STATUS = 503
 DEFAULT_STALL_SECONDS = 1.0
 DEFAULT_GATE_SECONDS = 60.0
+DEFAULT_HOLD_SECONDS = 60.0
 MALFORMED_BODY = b"<html><body>stand-in: this is not JSON</body>"
 
 # --- hostile answers and faults at a rate (issue 6) ---------------------------
@@ -225,6 +226,11 @@ def validate_fault(fault):
         # `seconds` bounds the wait (a client that never sends that many at once breaks it)
         clean["seconds"] = _number(fault, "seconds", DEFAULT_GATE_SECONDS)
         clean["barrier"] = threading.Barrier(count)
+    elif kind == "hold":
+        # the request waits until POST /_release {"name": N} (at most `seconds`): a test
+        # decides when it is answered, whatever else the client does meanwhile
+        clean["seconds"] = _number(fault, "seconds", DEFAULT_HOLD_SECONDS)
+        clean["name"] = str(fault.get("name", "hold"))
     elif kind == "error_body":
         message = fault.get("message", "stand-in: injected model error")
         if not isinstance(message, str):
@@ -270,6 +276,13 @@ class State:
             self.faults = []
             self.random_faults = None  # issue 6: faults at a rate (validate_random_faults)
             self.fail_rng = random.Random(self.fail_seed)
+            for event in getattr(self, "holds", {}).values():
+                event.set()  # a held request of an earlier test answers now
+            self.holds = {}          # "hold" faults: name -> Event set by /_release
+
+    def hold_event(self, name):
+        with self.lock:
+            return self.holds.setdefault(name, threading.Event())
 
     def open_listener(self):
         """A new listening port for a new epoch; the older ports stop accepting. Returns the port."""
@@ -550,7 +563,7 @@ def make_handler(state):
                     return self.send_json(200, state.log_records())
                 if self.command == "GET" and path == "/_inflight":
                     return self.send_json(200, {"in_flight": state.in_flight_count()})
-                if self.command == "POST" and path in ("/_reset", "/_config", "/_fault"):
+                if self.command == "POST" and path in ("/_reset", "/_config", "/_fault", "/_release"):
                     return self.control(path, body)
                 return self.send_json(404, {"error": "no route for %s %s" % (self.command, path)})
             except (BrokenPipeError, ConnectionResetError):
@@ -585,6 +598,10 @@ def make_handler(state):
                 raise RequestError("%s body is not JSON: %s" % (path, e))
             if path == "/_config":
                 return self.send_json(200, {"ok": True, "config": state.merge_config(document)})
+            if path == "/_release":
+                name = document.get("name", "hold") if isinstance(document, dict) else "hold"
+                state.hold_event(str(name)).set()
+                return self.send_json(200, {"ok": True})
             if isinstance(document, dict) and "rate" in document:
                 return self.send_json(200, {"ok": True, "queued": state.set_random_faults(document)})
             faults = document if isinstance(document, list) else [document]
@@ -712,6 +729,8 @@ def make_handler(state):
                         fault["barrier"].wait(fault["seconds"])
                     except threading.BrokenBarrierError:
                         record["error"] = "gate broken: fewer requests than its count came at once"
+                if kind == "hold" and not state.hold_event(fault["name"]).wait(fault["seconds"]):
+                    record["error"] = "hold timed out: never released"
                 wrong_shape = kind == "wrong_shape"
 
             if parse_error is not None:

@@ -46,6 +46,14 @@
 #define EEM_HTTP_MAX_BACKOFF_S 60.0
 #define EEM_HTTP_MAX_RETRY_AFTER_S 300.0
 #define EEM_HTTP_JITTER 0.25
+/* A 503 answered while the same server is answering other requests of this
+ * transport is retried when the next of them succeeds: the server is serving,
+ * one of its slots has just freed, and the retry takes that slot instead of
+ * sitting out a timed delay at the end of a read.  For this many attempts of
+ * one request; then (and with a Retry-After, or nothing else in flight) the
+ * timed back-off.  A retry never adds to the requests in flight: each success
+ * releases at most one. */
+#define EEM_HTTP_ANSWER_PACED_RETRIES 2
 #define EEM_HTTP_POLL_MS 100
 #define EEM_HTTP_BODY_EXCERPT 300
 /* libcurl's receive buffer (its default: 16 KiB): a multi-megabyte answer is
@@ -172,6 +180,7 @@ typedef struct xfer {
     xfer_state state;
     double due;           /* monotonic time before which a retry must not start */
     double retry_after_s; /* from the last answer's Retry-After, < 0 if none */
+    int paced;            /* WAITING: also due when another transfer succeeds */
     int too_large;
     int out_of_memory;
     char errbuf[CURL_ERROR_SIZE];
@@ -561,9 +570,9 @@ static void tell_retry(eem_http_multi *m, const xfer *x, double delay)
         snprintf(why, sizeof why, "%s", req->error);
     else
         snprintf(why, sizeof why, "HTTP %ld", req->status);
-    CPLDebug("EEMODEL", "retry %d of %d for %s in %.1f s: %s", req->attempts, m->opts.max_retry,
-             url, delay, why);
-    if (delay < EEM_HTTP_LONG_WAIT_S || m->long_wait_told)
+    CPLDebug("EEMODEL", "retry %d of %d for %s %s %.1f s: %s", req->attempts, m->opts.max_retry,
+             url, x->paced ? "when another request is answered, at most in" : "in", delay, why);
+    if (x->paced || delay < EEM_HTTP_LONG_WAIT_S || m->long_wait_told)
         return;
     m->long_wait_told = 1;
     eem_notice("%s answered %s; waiting %.0f s before retry %d of %d "
@@ -579,6 +588,7 @@ static void start_transfer(eem_http_multi *m, xfer *x)
     eem_http_request *req = x->req;
     eem_buf_reset(&x->body);
     x->too_large = x->out_of_memory = 0;
+    x->paced = 0;
     x->retry_after_s = -1;
     x->errbuf[0] = '\0';
     req->attempts++;
@@ -594,6 +604,25 @@ static void start_transfer(eem_http_multi *m, xfer *x)
     }
     x->state = XFER_RUNNING;
     m->n_running++;
+}
+
+/* Whether the retry of x, answered status with no Retry-After, may be released
+ * by the next success of another transfer (EEM_HTTP_ANSWER_PACED_RETRIES). */
+static int retry_is_answer_paced(const eem_http_multi *m, const xfer *x, CURLcode c, long status)
+{
+    return c == CURLE_OK && status == 503 && x->retry_after_s < 0 && m->n_running > 0 &&
+           x->req->attempts <= EEM_HTTP_ANSWER_PACED_RETRIES;
+}
+
+/* A transfer succeeded: the first retry waiting for that is due now. */
+static void release_paced_retry(eem_http_multi *m)
+{
+    for (xfer *x = m->head; x; x = x->next)
+        if (x->state == XFER_WAITING && x->paced) {
+            x->paced = 0;
+            x->due = monotonic_s();
+            return;
+        }
 }
 
 /* One attempt of x ended with code c: schedule a retry or make it DONE. */
@@ -639,6 +668,7 @@ static void finish_attempt(eem_http_multi *m, xfer *x, CURLcode c)
     }
     if (retryable && req->attempts <= m->opts.max_retry) {
         double delay = retry_delay_s(m, x);
+        x->paced = retry_is_answer_paced(m, x, c, status);
         tell_retry(m, x, delay);
         x->due = monotonic_s() + delay;
         x->state = XFER_WAITING;
@@ -646,6 +676,8 @@ static void finish_attempt(eem_http_multi *m, xfer *x, CURLcode c)
     }
     req->retries_exhausted = retryable;
     x->state = XFER_DONE;
+    if (req->ok)
+        release_paced_retry(m);
 }
 
 static void collect_finished(eem_http_multi *m)
