@@ -65,11 +65,21 @@ def stand_log(predictor):
     def records():
         return [r for r in predictor.log() if r["t_start"] >= start[0]]
 
+    def settled():
+        """records() once every request that reached the server is in its log: a request
+        the client gave up on (a stall past GDAL_HTTP_TIMEOUT) is logged when its stall ends."""
+        deadline = time.monotonic() + 60
+        while predictor.in_flight() > 0:
+            assert time.monotonic() < deadline, "requests still in flight at the stand-in after 60 s"
+            time.sleep(0.02)
+        return records()
+
     def restart():
         predictor.reset()
         start[0] = time.time()
 
     records.reset = restart
+    records.settled = settled
     return records
 
 
@@ -136,7 +146,7 @@ def test_translate_with_30_percent_transient_faults_is_byte_identical(
     stand_log.reset()
     predictor._call("POST", "/_fault", {"rate": 0.3, "seed": 2024, "kinds": TRANSIENT_KINDS})
     translate(name, tmp_path / "faulty.tif", subprocess_env, FAST_RETRIES)
-    records = stand_log()
+    records = stand_log.settled()
 
     faulted = [r for r in records if r["fault"] is not None]
     assert 0.2 <= len(faulted) / len(records) <= 0.4, (len(faulted), len(records))
@@ -187,13 +197,14 @@ def test_retries_exhausted_and_4xx_not_retried(predictor, stand_log, make_raster
 
 def start_paced_translate(predictor, make_raster, tmp_path, subprocess_env, retry_after=None):
     """gdal_translate of a 2x2-tile raster (two requests of two tiles, sent together: the
-    model resource confirms the model, so no slow start) against a stand-in that answers
-    the first request 503 and holds the second until released, with GDAL_HTTP_RETRY_DELAY
-    at 600 s.  Returns (process, source, the debug line announcing the 503's retry)."""
+    model resource confirms the model, so no slow start) against a stand-in that holds
+    the first request to arrive until released and answers the second 503 (so the held
+    one is in flight when the driver takes the 503), with GDAL_HTTP_RETRY_DELAY at 600 s.
+    Returns (process, source, the debug line announcing the 503's retry)."""
     src = noise_raster(make_raster, tiles=2)
     predictor.config(google_resource="ready")
-    predictor.fault(kind="status", status=503, retry_after=retry_after)
     predictor.fault(kind="hold", name="paced", seconds=300)
+    predictor.fault(kind="status", status=503, retry_after=retry_after)
     name = fault_name(predictor, src, max_payload_bytes=PAYLOAD_FOR_TWO_TILES)
     env = dict(subprocess_env, CPL_DEBUG="EEMODEL", GDAL_HTTP_RETRY_DELAY="600")
     proc = subprocess.Popen(["gdal_translate", "-q", name, str(tmp_path / "out.tif")], env=env,
@@ -220,12 +231,12 @@ def test_a_503_is_retried_when_the_server_answers_another_request(
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
-    log = stand_log()
-    assert [r["status"] for r in log] == [503, 200, 200], log
-    assert log[1]["fault"] == "hold" and log[1]["error"] is None
+    held, refused, retry = sorted(stand_log(), key=lambda r: r["seq"])
+    assert (held["status"], held["fault"], held["error"]) == (200, "hold", None), held
+    assert (refused["status"], retry["status"]) == (503, 200)
     # the retry is the refused request again, sent after the held one was answered
-    assert log[2]["instance_digests"] == log[0]["instance_digests"]
-    assert log[2]["t_start"] >= log[1]["t_end"]
+    assert retry["instance_digests"] == refused["instance_digests"]
+    assert retry["t_start"] >= held["t_end"]
     np.testing.assert_array_equal(gdal.Open(str(tmp_path / "out.tif")).ReadAsArray(),
                                   gdal.Open(src).ReadAsArray())
 

@@ -499,6 +499,11 @@ def make_handler(state):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "EEMODEL-stand-in/1"
+        # TCP_NODELAY, as production servers set it (uvicorn and asyncio, Triton, TF
+        # Serving): headers and body leave in two writes, and with Nagle's algorithm the
+        # second waits for the client's delayed ACK of the first on a reused connection
+        # (40 ms on Linux), an artefact no real server adds to every answer
+        disable_nagle_algorithm = True
 
         # -- plumbing ---------------------------------------------------------
 
