@@ -3,7 +3,8 @@
  * Owns: process-wide libcurl state (global init, one CURLSH sharing DNS and TLS
  * sessions under mutexes, a pool of idle curl multi handles that keeps their
  * keep-alive connections), the per-multi request queue with its connection
- * cap, retries scheduled without blocking other transfers, response size
+ * cap, retries scheduled without blocking other transfers (a 503 paced by the
+ * server's other answers), response size
  * limits, redacted verbose logging and failure descriptions.
  *
  * Keep-alive across reads and datasets: a connection cache lives in a curl
@@ -49,7 +50,7 @@
 /* A 503 answered while the same server is answering other requests of this
  * transport is retried when the next of them succeeds: the server is serving,
  * one of its slots has just freed, and the retry takes that slot instead of
- * sitting out a timed delay at the end of a read.  For this many attempts of
+ * sitting out a timed delay at the end of a read.  For this many retries of
  * one request; then (and with a Retry-After, or nothing else in flight) the
  * timed back-off.  A retry never adds to the requests in flight: each success
  * releases at most one. */
@@ -606,8 +607,9 @@ static void start_transfer(eem_http_multi *m, xfer *x)
     m->n_running++;
 }
 
-/* Whether the retry of x, answered status with no Retry-After, may be released
- * by the next success of another transfer (EEM_HTTP_ANSWER_PACED_RETRIES). */
+/* Whether the retry of x, whose attempt ended with c and status, may also be
+ * released by the next success of another transfer: a 503 without Retry-After
+ * while others are in flight (EEM_HTTP_ANSWER_PACED_RETRIES). */
 static int retry_is_answer_paced(const eem_http_multi *m, const xfer *x, CURLcode c, long status)
 {
     return c == CURLE_OK && status == 503 && x->retry_after_s < 0 && m->n_running > 0 &&
