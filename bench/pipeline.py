@@ -446,19 +446,25 @@ def throughput(key, shape, src, n_tiles, digests, work, args, gdal_own):
         oo = args.open_option or []
         # warm-up: plugin load, page cache, server threads (a 512 px window)
         translate(server, name, out, options=["-srcwin", "0", "0", "512", "512"], open_options=oo)
-        runs = []
+        runs, probes = [], []
+        threads = 2 * shape["workers"]
         for _ in range(args.repeats):
             run = translate(server, name, out, open_options=oo)
             run["summary"] = summarize(run["log"], digests)
             run["masked"] = check_output(out, src, run["summary"]["distinct"])
             runs.append(run)
+            # a capacity probe after each run: the machine's state drifts (the stand-in's
+            # rate moves by a quarter between probes minutes apart on a shared VM), so the
+            # capacity is the median of probes interleaved with the runs it is compared to
+            k = max(r["summary"]["max_instances"] for r in runs)
+            per_request = shape["latency"] + shape["per_instance"] * k
+            seconds = max(args.probe_seconds, 8 * per_request)
+            probes.append(probe_capacity(server, shape["workers"], k, threads, seconds))
         k = max(r["summary"]["max_instances"] for r in runs)
         med = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
         wall = med["wall"]
         per_request = shape["latency"] + shape["per_instance"] * k
-        threads = 2 * shape["workers"]
-        seconds = max(args.probe_seconds, 8 * per_request)
-        capacity, probe_requests, probe_idle = probe_capacity(server, shape["workers"], k, threads, seconds)
+        capacity, probe_requests, probe_idle = sorted(probes)[len(probes) // 2]
         nominal = shape["workers"] * k / per_request
         s = med["summary"]
         idle, span = idle_share(med["log"], shape["workers"])
@@ -469,8 +475,10 @@ def throughput(key, shape, src, n_tiles, digests, work, args, gdal_own):
                                                        " ".join(fmt(x) for x in os.getloadavg())))
         print("tiles per request (driver's largest): %d   nominal capacity workers x k / (latency + "
               "k x per-instance): %s tiles/s" % (k, fmt(nominal, 1)))
-        print("measured capacity: %s tiles/s (%d threads, %d requests of %d tiles; probe idle "
-              "share %s)" % (fmt(capacity, 1), threads, probe_requests, k, fmt(probe_idle)))
+        print("measured capacity: %s tiles/s, median of %d probes after the runs (%s; %d threads, "
+              "%d requests of %d tiles; probe idle share %s)"
+              % (fmt(capacity, 1), len(probes), " ".join(fmt(c, 0) for c, _, _ in probes), threads,
+                 probe_requests, k, fmt(probe_idle)))
         print("gdal_translate runs (s): %s   median %s   achieved %s tiles/s" %
               (" ".join(fmt(r["wall"]) for r in runs), fmt(wall), fmt(achieved, 1)))
         print("RATIO achieved / measured capacity: %s   (target >= 0.95)" % fmt(achieved / capacity))
