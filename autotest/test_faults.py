@@ -199,8 +199,9 @@ def start_paced_translate(predictor, make_raster, tmp_path, subprocess_env, retr
     """gdal_translate of a 2x2-tile raster (two requests of two tiles, sent together: the
     model resource confirms the model, so no slow start) against a stand-in that holds
     the first request to arrive until released and answers the second 503 (so the held
-    one is in flight when the driver takes the 503), with GDAL_HTTP_RETRY_DELAY at 600 s.
-    Returns (process, source, the debug line announcing the 503's retry)."""
+    one is in flight when the driver takes the 503), with GDAL_HTTP_RETRY_DELAY at 600 s
+    (60 s once capped).  Returns (process, source, the debug line announcing the 503's
+    retry)."""
     src = noise_raster(make_raster, tiles=2)
     predictor.config(google_resource="ready")
     predictor.fault(kind="hold", name="paced", seconds=300)
@@ -220,12 +221,13 @@ def start_paced_translate(predictor, make_raster, tmp_path, subprocess_env, retr
 def test_a_503_is_retried_when_the_server_answers_another_request(
         predictor, stand_log, make_raster, tmp_path, subprocess_env):
     """A 503 while the server answers other requests of the read: the retry goes out when
-    the next of them is answered, not after GDAL_HTTP_RETRY_DELAY (600 s here)."""
+    the next of them is answered, not after GDAL_HTTP_RETRY_DELAY (600 s here, capped at
+    the 60 s longest back-off)."""
     proc, src, line = start_paced_translate(predictor, make_raster, tmp_path, subprocess_env)
     try:
         assert "when another request is answered, at most in" in line, line
         predictor.release("paced")
-        _, err = proc.communicate(timeout=120)  # 600 s if the retry waited for its delay
+        _, err = proc.communicate(timeout=120)  # a timed retry would come after 60 s
     finally:
         if proc.poll() is None:
             proc.kill()
