@@ -328,3 +328,22 @@ def test_without_the_metadata_check_a_google_resource_is_not_read(predictor, sou
         ds = gdal.Open(google_name(predictor, path, "vertex"))
     assert ds is not None
     assert predictor.log() == []
+
+
+def test_an_endpoint_that_answered_lately_is_not_asked_for_its_resource_again(predictor, source):
+    """A new dataset on a Google endpoint that answered 2xx in this process lately (QGIS's
+    dataset per render thread, gdal_translate's second open) skips the resource GET: the
+    endpoint showed it serves.  The resource now says nothing is deployed; only a reopen
+    without the answered memory reads it (and fails)."""
+    path, array = source
+    predictor.config(google_resource="ready")
+    with config_options(EEMODEL_ANSWERED_MEMORY_S="600"):
+        first = gdal.Open(google_name(predictor, path, "vertex"))
+        assert np.array_equal(first.ReadAsArray(), array.astype(np.float32))
+        predictor.config(google_resource="creating")
+        second = gdal.Open(google_name(predictor, path, "vertex"))
+        assert np.array_equal(second.ReadAsArray(0, 0, TILE, TILE),
+                              array[:, :TILE, :TILE].astype(np.float32))
+    with config_options(EEMODEL_ANSWERED_MEMORY_S="0"), \
+            pytest.raises(RuntimeError, match=r"the endpoint has no model deployed"):
+        gdal.Open(google_name(predictor, path, "vertex"))

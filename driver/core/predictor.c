@@ -345,9 +345,15 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     char server_identity[EEM_OIP_SERVER_IDENTITY_MAX] = "";
     const int bin = eem_config_choice(EEM_CHOICE_OIP_BINARY);
     const int check = eem_config_choice(EEM_CHOICE_CHECK_METADATA) == EEM_CHOICE_YES;
-    /* tensor metadata (TF Serving, KServe), or Google's model resource */
+    /* an endpoint that answered 2xx in this process lately (answered_memo.h)
+     * needs no slow start */
+    const int answered = st == EEM_OK && eem_answered_memo_has(p->ep->predict_url, memory_s);
+    /* tensor metadata (TF Serving, KServe), or Google's model resource: the
+     * latter only tells whether the model serves, which an endpoint that
+     * answered lately has shown (QGIS opens a dataset per render thread:
+     * one GET to Google each, else) */
     int metadata = (p->ep->metadata_url || p->ep->server_metadata_url) && check;
-    int resource = p->ep->model_resource_url && check;
+    int resource = p->ep->model_resource_url && check && !answered;
     /* AUTO decides from the server metadata (or a probe): not without metadata */
     int oip_auto = p->ep->payload_format == EEM_PAYLOAD_OIP_V2 && bin == EEM_CHOICE_AUTO && metadata;
     eem_auth_session auth; /* credentials and header lines of the metadata requests */
@@ -361,11 +367,7 @@ static eem_status predictor_check_model(eem_predictor *p, eem_error *err)
     /* the server is up and has this model: no slow start (the guarantee it
      * gives, a down server or a wrong model costs one request, is kept by
      * the check) */
-    if (st == EEM_OK && model_confirmed)
-        p->answered = 1;
-    /* ... nor does an endpoint that answered 2xx in this process lately
-     * (answered_memo.h) */
-    if (st == EEM_OK && eem_answered_memo_has(p->ep->predict_url, memory_s))
+    if (st == EEM_OK && (model_confirmed || answered))
         p->answered = 1;
     if (st == EEM_OK && p->ep->payload_format == EEM_PAYLOAD_OIP_V2)
         st = oip_auto ? eem_oip_binary_auto(p->ep, p->src, p->spec, p->ops, &p->payload,
