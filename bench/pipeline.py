@@ -456,14 +456,13 @@ def throughput(key, shape, src, n_tiles, digests, work, args, gdal_own):
             # a capacity probe after each run: the machine's state drifts (the stand-in's
             # rate moves by a quarter between probes minutes apart on a shared VM), so the
             # capacity is the median of probes interleaved with the runs it is compared to
+            # (k and per_request: the largest request so far, the final ones after the loop)
             k = max(r["summary"]["max_instances"] for r in runs)
             per_request = shape["latency"] + shape["per_instance"] * k
             seconds = max(args.probe_seconds, 8 * per_request)
             probes.append(probe_capacity(server, shape["workers"], k, threads, seconds))
-        k = max(r["summary"]["max_instances"] for r in runs)
         med = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
         wall = med["wall"]
-        per_request = shape["latency"] + shape["per_instance"] * k
         capacity, probe_requests, probe_idle = sorted(probes)[len(probes) // 2]
         nominal = shape["workers"] * k / per_request
         s = med["summary"]
